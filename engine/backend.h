@@ -1,0 +1,124 @@
+// The per-device surface: memory, copies, and a dozen kernel families, each taking an op enum
+// (engine/op_kinds.h) rather than one virtual per math function. Device-neutral op code in ops/
+// validates and allocates, then calls backend(x.device()).<family>(...). A backend may decline
+// an optional family by throwing (the default bodies do), naming the op and the device.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/allocator.h"
+#include "engine/device.h"
+#include "engine/op_kinds.h"
+#include "engine/tensor_view.h"
+
+namespace unravel {
+
+/// Parameters of a 2-D convolution (NCHW activations, OIHW weights).
+struct Conv2dParams {
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+};
+
+/// Counter-based generator state handed to kernels: element i of a fill uses counter offset+i.
+struct PhiloxState {
+  uint64_t seed = 0;
+  uint64_t offset = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual DeviceKind kind() const = 0;
+  virtual std::string name() const = 0;
+  /// Number of devices of this kind usable now (0 = none; `why` gets the reason).
+  virtual int device_count(std::string* why = nullptr) const = 0;
+  virtual Allocator& allocator() = 0;
+  /// Waits for queued work (no-op on the CPU).
+  virtual void synchronize() = 0;
+
+  // --- memory movement ---------------------------------------------------------------------
+  /// dst = src elementwise with dtype conversion; same shape; arbitrary strides on both.
+  virtual void copy(const TensorView& src, const TensorView& dst) = 0;
+  /// Raw bytes between this device and the host (dst/src on host where named).
+  virtual void copy_to_host(const void* src, void* host_dst, size_t nbytes) = 0;
+  virtual void copy_from_host(const void* host_src, void* dst, size_t nbytes) = 0;
+  /// y[...] = value.
+  virtual void fill(const TensorView& y, double value) = 0;
+
+  // --- elementwise ---------------------------------------------------------------------------
+  /// y = op(x; alpha); x and y same shape (x may carry 0 strides), may alias.
+  virtual void unary(UnaryOp op, const TensorView& x, const TensorView& y, double alpha) = 0;
+  /// y = op(a, b; alpha); a and b already broadcast to y's shape by strides.
+  virtual void binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& y,
+                      double alpha) = 0;
+  /// y = cond ? a : b (cond u8), all broadcast to y's shape.
+  virtual void where(const TensorView& cond, const TensorView& a, const TensorView& b,
+                     const TensorView& y) = 0;
+
+  // --- reductions ----------------------------------------------------------------------------
+  /// y = op over the axes where y's (keepdim) shape is 1 and x's is not; y has x's rank.
+  virtual void reduce(ReduceOp op, const TensorView& x, const TensorView& y) = 0;
+  /// Index (i64) of the max (or min) along `axis`; y has x's rank with shape[axis] = 1.
+  virtual void arg_reduce(bool is_max, const TensorView& x, int axis, const TensorView& y) = 0;
+
+  // --- linear algebra ------------------------------------------------------------------------
+  /// C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b] over a batch (rank-3 views; batch stride
+  /// may be 0 for broadcasting). Each matrix must have unit stride in one of its two dims.
+  virtual void gemm(bool trans_a, bool trans_b, double alpha, const TensorView& a,
+                    const TensorView& b, double beta, const TensorView& c) = 0;
+
+  // --- indexing ------------------------------------------------------------------------------
+  /// y = x gathered along `axis` by i64 `index` (index has y's shape; torch.gather semantics).
+  virtual void gather(const TensorView& x, int axis, const TensorView& index,
+                      const TensorView& y) = 0;
+  /// y += src scattered along `axis` at `index` (the adjoint of gather).
+  virtual void scatter_add(const TensorView& src, int axis, const TensorView& index,
+                           const TensorView& y) = 0;
+  /// y = x.index_select(axis, index) with a 1-D i64 index.
+  virtual void index_select(const TensorView& x, int axis, const TensorView& index,
+                            const TensorView& y) = 0;
+  /// y.index_add_(axis, index, src): the adjoint of index_select.
+  virtual void index_add(const TensorView& src, int axis, const TensorView& index,
+                         const TensorView& y) = 0;
+
+  // --- library-backed neural-network kernels -------------------------------------------------
+  /// y = conv2d(x, w) + b (b may be empty: data == nullptr).
+  virtual void conv2d_forward(const TensorView& x, const TensorView& w, const TensorView& b,
+                              const TensorView& y, const Conv2dParams& p) = 0;
+  /// dx = conv2d backward-data(dy, w).
+  virtual void conv2d_backward_data(const TensorView& dy, const TensorView& w,
+                                    const TensorView& dx, const Conv2dParams& p) = 0;
+  /// dw (and db when db.data != nullptr) = conv2d backward-weights(x, dy).
+  virtual void conv2d_backward_weights(const TensorView& x, const TensorView& dy,
+                                       const TensorView& dw, const TensorView& db,
+                                       const Conv2dParams& p) = 0;
+
+  /// Batch normalisation of x (N,C) or (N,C,H,W) per channel C. Training: batch statistics
+  /// (biased variance) are written to save_mean / save_invstd = 1/sqrt(var+eps); eval: uses
+  /// mean / var (running statistics). gamma/beta may be empty (data == nullptr).
+  virtual void batch_norm_forward(const TensorView& x, const TensorView& gamma,
+                                  const TensorView& beta, const TensorView& mean,
+                                  const TensorView& var, bool training, double eps,
+                                  const TensorView& y, const TensorView& save_mean,
+                                  const TensorView& save_invstd) = 0;
+  /// Training-mode backward: dx, and dgamma/dbeta where their data != nullptr.
+  virtual void batch_norm_backward(const TensorView& dy, const TensorView& x,
+                                   const TensorView& gamma, const TensorView& save_mean,
+                                   const TensorView& save_invstd, const TensorView& dx,
+                                   const TensorView& dgamma, const TensorView& dbeta) = 0;
+
+  // --- random --------------------------------------------------------------------------------
+  /// Fills y from Philox4x32-10: uniform in [a, b), normal(a, b), or bernoulli(p = a).
+  virtual void random(RandomOp op, PhiloxState state, double a, double b, const TensorView& y) = 0;
+};
+
+/// The backend serving `device`; throws a clear error when that backend is not built in or the
+/// device index does not exist.
+Backend& backend(Device device);
+/// True when this build contains a backend for `kind`.
+bool backend_compiled(DeviceKind kind);
+
+}  // namespace unravel

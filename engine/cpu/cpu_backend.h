@@ -1,0 +1,61 @@
+// The CPU backend. Memory and copies are defined in engine/cpu/cpu_backend.cpp; each kernel
+// family is defined in ops/cpu/<family>_cpu.cpp (elementwise loops, reductions, OpenBLAS gemm,
+// oneDNN convolution and batch norm, Philox fills). Threads: OpenMP, used only when the work is
+// large enough to pay for the fork (see ops/cpu/parallel.h).
+#pragma once
+#include "engine/backend.h"
+
+namespace unravel {
+
+class CpuBackend final : public Backend {
+ public:
+  DeviceKind kind() const override { return DeviceKind::cpu; }
+  std::string name() const override { return "cpu"; }
+  int device_count(std::string* why = nullptr) const override;
+  Allocator& allocator() override;
+  void synchronize() override {}
+
+  void copy(const TensorView& src, const TensorView& dst) override;
+  void copy_to_host(const void* src, void* host_dst, size_t nbytes) override;
+  void copy_from_host(const void* host_src, void* dst, size_t nbytes) override;
+  void fill(const TensorView& y, double value) override;
+
+  void unary(UnaryOp op, const TensorView& x, const TensorView& y, double alpha) override;
+  void binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& y,
+              double alpha) override;
+  void where(const TensorView& cond, const TensorView& a, const TensorView& b,
+             const TensorView& y) override;
+
+  void reduce(ReduceOp op, const TensorView& x, const TensorView& y) override;
+  void arg_reduce(bool is_max, const TensorView& x, int axis, const TensorView& y) override;
+
+  void gemm(bool trans_a, bool trans_b, double alpha, const TensorView& a, const TensorView& b,
+            double beta, const TensorView& c) override;
+
+  void gather(const TensorView& x, int axis, const TensorView& index, const TensorView& y) override;
+  void scatter_add(const TensorView& src, int axis, const TensorView& index,
+                   const TensorView& y) override;
+  void index_select(const TensorView& x, int axis, const TensorView& index,
+                    const TensorView& y) override;
+  void index_add(const TensorView& src, int axis, const TensorView& index,
+                 const TensorView& y) override;
+
+  void conv2d_forward(const TensorView& x, const TensorView& w, const TensorView& b,
+                      const TensorView& y, const Conv2dParams& p) override;
+  void conv2d_backward_data(const TensorView& dy, const TensorView& w, const TensorView& dx,
+                            const Conv2dParams& p) override;
+  void conv2d_backward_weights(const TensorView& x, const TensorView& dy, const TensorView& dw,
+                               const TensorView& db, const Conv2dParams& p) override;
+  void batch_norm_forward(const TensorView& x, const TensorView& gamma, const TensorView& beta,
+                          const TensorView& mean, const TensorView& var, bool training,
+                          double eps, const TensorView& y, const TensorView& save_mean,
+                          const TensorView& save_invstd) override;
+  void batch_norm_backward(const TensorView& dy, const TensorView& x, const TensorView& gamma,
+                           const TensorView& save_mean, const TensorView& save_invstd,
+                           const TensorView& dx, const TensorView& dgamma,
+                           const TensorView& dbeta) override;
+
+  void random(RandomOp op, PhiloxState state, double a, double b, const TensorView& y) override;
+};
+
+}  // namespace unravel

@@ -1,0 +1,213 @@
+// Reverse-mode automatic differentiation over the thread's tape.
+//
+// Forward: each op that has an input requiring a gradient pushes one Node; its position in
+// nodes_ is a topological order. Backward: walk positions from the newest root down to 0,
+// call Node::backward with the summed gradients of its outputs, and deliver each input gradient
+// either to the producing node's slot (fan-in is summed) or to a leaf's .grad. Without
+// retain_graph each node is freed as soon as it has run, releasing its saved tensors early.
+#include "engine/tape.h"
+
+#include "engine/backend.h"
+#include "engine/check.h"
+
+namespace unravel {
+
+Tape& tape() {
+  thread_local Tape t;
+  return t;
+}
+
+Tape::~Tape() = default;
+
+bool Tape::needs_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!grad_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t && t->requires_grad()) return true;
+  return false;
+}
+
+bool Tape::needs_grad(const TensorList& inputs) {
+  if (!grad_enabled()) return false;
+  for (const Tensor& t : inputs)
+    if (t.requires_grad()) return true;
+  return false;
+}
+
+bool Tape::is_live(const Tensor& t) const {
+  const AutogradMeta* m = t.impl()->autograd.get();
+  return m && m->node >= 0 && m->epoch == epoch_ &&
+         m->node < static_cast<int64_t>(nodes_.size()) && nodes_[m->node] != nullptr;
+}
+
+Node* Tape::push(std::unique_ptr<Node> node, const TensorList& inputs, const TensorList& outputs) {
+  node->next.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    if (!t.defined() || !t.requires_grad()) continue;
+    Edge& e = node->next[i];
+    e.shape = t.shape();
+    e.dtype = t.dtype();
+    if (t.is_leaf()) {
+      e.leaf = t.impl_ptr();
+    } else {
+      UNRAVEL_CHECK(is_live(t),
+                    "{}: input {} ({}) comes from a graph that backward() already freed or the tape "
+                    "was cleared; use .detach() to treat it as a constant",
+                    node->name(), i, t.desc());
+      e.node = t.impl()->autograd->node;
+      e.out_index = t.impl()->autograd->out_index;
+    }
+  }
+  node->num_outputs = static_cast<int>(outputs.size());
+  int64_t index = static_cast<int64_t>(nodes_.size());
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    TensorImpl* impl = outputs[k].impl();
+    if (!impl->autograd) impl->autograd = std::make_unique<AutogradMeta>();
+    impl->autograd->requires_grad = true;
+    impl->autograd->node = index;
+    impl->autograd->out_index = static_cast<int>(k);
+    impl->autograd->epoch = epoch_;
+  }
+  nodes_.push_back(std::move(node));
+  return nodes_.back().get();
+}
+
+void Tape::clear() {
+  // Destroy newest first: later nodes may hold the last references to earlier outputs.
+  while (!nodes_.empty()) nodes_.pop_back();
+  ++epoch_;
+}
+
+namespace {
+
+Tensor sum_grads(const Tensor& a, const Tensor& b) {
+  if (!a.defined()) return b;
+  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+  backend(a.device()).binary(BinaryOp::add, a.view(), b.view(), out.view(), 0.0);
+  return out;
+}
+
+Tensor contiguous_copy(const Tensor& g) {
+  if (g.is_contiguous()) return g;
+  Tensor c = Tensor::empty(g.shape(), g.dtype(), g.device());
+  backend(g.device()).copy(g.view(), c.view());
+  return c;
+}
+
+}  // namespace
+
+TensorList Tape::run(const TensorList& roots, const TensorList& seeds, const TensorList* capture,
+                     bool retain_graph) {
+  UNRAVEL_CHECK(seeds.empty() || seeds.size() == roots.size(),
+                "backward: {} seeds given for {} outputs", seeds.size(), roots.size());
+  NoGradGuard no_grad;
+  std::vector<TensorList> grads(nodes_.size());
+  TensorList captured(capture ? capture->size() : 0);
+
+  auto leaf_slot = [&](const std::shared_ptr<TensorImpl>& leaf) -> Tensor* {
+    if (!capture) return nullptr;
+    for (size_t k = 0; k < capture->size(); ++k)
+      if ((*capture)[k].impl_ptr() == leaf) return &captured[k];
+    return nullptr;
+  };
+
+  auto deliver = [&](int64_t node, int out, const std::shared_ptr<TensorImpl>& leaf,
+                     const Tensor& g) {
+    if (node >= 0) {
+      TensorList& slots = grads[node];
+      if (slots.empty()) slots.resize(nodes_[node] ? nodes_[node]->num_outputs : out + 1);
+      slots[out] = sum_grads(slots[out], g);
+    } else if (capture) {
+      if (Tensor* slot = leaf_slot(leaf)) *slot = sum_grads(*slot, g);
+    } else {
+      AutogradMeta& m = *leaf->autograd;
+      m.grad = contiguous_copy(sum_grads(m.grad ? Tensor(m.grad) : Tensor(), g)).impl_ptr();
+    }
+  };
+
+  int64_t start = -1;
+  for (size_t r = 0; r < roots.size(); ++r) {
+    const Tensor& root = roots[r];
+    UNRAVEL_CHECK(root.requires_grad(),
+                  "backward: output {} ({}) does not require a gradient: no input was marked "
+                  "requires_grad, or it was computed under NoGradGuard",
+                  r, root.desc());
+    Tensor seed = seeds.empty() ? Tensor() : seeds[r];
+    if (!seed.defined()) {
+      UNRAVEL_CHECK(root.numel() == 1,
+                    "backward: output {} is {}, not a scalar; pass a seed of the same shape", r,
+                    root.desc());
+      seed = Tensor::ones(root.shape(), root.dtype(), root.device());
+    }
+    UNRAVEL_CHECK(seed.shape() == root.shape() && seed.dtype() == root.dtype(),
+                  "backward: seed {} does not match output {}", seed.desc(), root.desc());
+    if (root.is_leaf()) {
+      deliver(-1, 0, root.impl_ptr(), seed);
+      continue;
+    }
+    UNRAVEL_CHECK(is_live(root),
+                  "backward: the graph of {} was already freed (a previous backward() without "
+                  "retain_graph, or the tape was cleared)",
+                  root.desc());
+    const AutogradMeta& m = *root.impl()->autograd;
+    deliver(m.node, m.out_index, nullptr, seed);
+    start = std::max(start, m.node);
+  }
+
+  for (int64_t i = start; i >= 0; --i) {
+    if (grads[i].empty()) continue;
+    if (capture)
+      for (size_t k = 0; k < capture->size(); ++k) {
+        const Tensor& c = (*capture)[k];
+        const AutogradMeta* m = c.impl()->autograd.get();
+        if (m && m->node == i && m->epoch == epoch_ && !c.is_leaf())
+          captured[k] = grads[i][m->out_index];
+      }
+    Node* n = nodes_[i].get();
+    UNRAVEL_CHECK(n, "backward: reached a node that an earlier backward() freed; pass "
+                     "retain_graph=true to the first backward to run twice");
+    TensorList in = n->backward(grads[i]);
+    grads[i] = TensorList();
+    UNRAVEL_CHECK(in.size() == n->next.size(), "[{} backward] returned {} gradients for {} inputs",
+                  n->name(), in.size(), n->next.size());
+    for (size_t j = 0; j < in.size(); ++j) {
+      const Edge& e = n->next[j];
+      if (!e.valid() || !in[j].defined()) continue;
+      UNRAVEL_CHECK(in[j].shape() == e.shape && in[j].dtype() == e.dtype,
+                    "[{} backward] gradient for input {} is {}, expected {}{}", n->name(), j,
+                    in[j].desc(), dtype_name(e.dtype), e.shape.str());
+      deliver(e.node, e.out_index, e.leaf, in[j]);
+    }
+    if (!retain_graph) nodes_[i].reset();
+  }
+  if (!retain_graph) clear();
+  return captured;
+}
+
+void Tape::backward(const TensorList& roots, const TensorList& seeds, bool retain_graph) {
+  run(roots, seeds, nullptr, retain_graph);
+}
+
+TensorList Tape::grad(const TensorList& roots, const TensorList& seeds, const TensorList& inputs,
+                      bool retain_graph) {
+  for (size_t k = 0; k < inputs.size(); ++k)
+    UNRAVEL_CHECK(inputs[k].defined() && inputs[k].requires_grad(),
+                  "grad: input {} ({}) does not require a gradient", k,
+                  inputs[k].defined() ? inputs[k].desc() : "undefined");
+  return run(roots, seeds, &inputs, retain_graph);
+}
+
+TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& seeds,
+                bool retain_graph) {
+  return tape().grad(outputs, seeds, inputs, retain_graph);
+}
+
+const Tensor& SavedTensor::get(const char* op) const {
+  UNRAVEL_CHECK(!t_.defined() || t_.version() == version_,
+                "[{} backward] a tensor saved for backward ({}) was modified in-place after it "
+                "was saved (version {} -> {})",
+                op, t_.desc(), version_, t_.version());
+  return t_;
+}
+
+}  // namespace unravel

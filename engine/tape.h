@@ -1,0 +1,60 @@
+// The tape: a thread-local Wengert list of Nodes in forward order (a topological order), walked
+// in reverse by backward with no recursion. Tensors refer to their producing node by index and
+// tape epoch, so nothing points from tensors into nodes and deep graphs free iteratively.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "engine/grad_mode.h"
+#include "engine/node.h"
+
+namespace unravel {
+
+class Tape {
+ public:
+  /// True when recording is on and any input requires a gradient.
+  static bool needs_grad(std::initializer_list<const Tensor*> inputs);
+  static bool needs_grad(const TensorList& inputs);
+
+  /// Appends `node`, wires its edges from `inputs` and marks `outputs` as produced by it.
+  Node* push(std::unique_ptr<Node> node, const TensorList& inputs, const TensorList& outputs);
+
+  /// Reverse pass from `roots` seeded with `seeds` (same shapes). Accumulates into leaves.
+  void backward(const TensorList& roots, const TensorList& seeds, bool retain_graph);
+  /// Functional gradients of sum(roots·seeds) with respect to `inputs` (leaves or not); does not
+  /// touch any .grad. Entries are undefined for inputs that do not influence the roots.
+  TensorList grad(const TensorList& roots, const TensorList& seeds, const TensorList& inputs,
+                  bool retain_graph);
+
+  /// Frees every node (and the tensors they saved) and starts a new epoch.
+  void clear();
+  size_t size() const { return nodes_.size(); }
+  uint64_t epoch() const { return epoch_; }
+  /// True when t was produced by a node of the current epoch that has not been freed.
+  bool is_live(const Tensor& t) const;
+
+  ~Tape();
+
+ private:
+  TensorList run(const TensorList& roots, const TensorList& seeds, const TensorList* capture,
+                 bool retain_graph);
+  std::vector<std::unique_ptr<Node>> nodes_;
+  uint64_t epoch_ = 1;
+};
+
+/// This thread's tape.
+Tape& tape();
+
+/// Records node N for an op: `record<MulBackward>({a, b}, {y}, args...)` returns the node so
+/// the op can save what backward needs. Call only when Tape::needs_grad(inputs).
+template <class N, class... Args>
+N* record(const TensorList& inputs, const TensorList& outputs, Args&&... args) {
+  return static_cast<N*>(
+      tape().push(std::make_unique<N>(std::forward<Args>(args)...), inputs, outputs));
+}
+
+/// Functional gradients: d(sum of outputs·seeds)/d(inputs). Seeds default to ones for scalars.
+TensorList grad(const TensorList& outputs, const TensorList& inputs,
+                const TensorList& seeds = {}, bool retain_graph = false);
+
+}  // namespace unravel

@@ -1,0 +1,152 @@
+// CPU reductions. The output is viewed with 0 strides over the reduced axes and walked together
+// with the input in the input's memory order, accumulating into a buffer of Acc (double for
+// float sums and products, so long f32 reductions keep their precision). When the reduced axes
+// are innermost each row is reduced into a register first; rows are threaded when no two rows
+// share an output element.
+#include <cmath>
+#include <limits>
+
+#include "engine/check.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/tensor.h"
+#include "ops/cpu/loops.h"
+
+namespace unravel {
+
+namespace {
+
+template <class T> struct AccType { using type = T; };
+template <> struct AccType<float> { using type = double; };
+template <> struct AccType<int32_t> { using type = int64_t; };
+template <> struct AccType<uint8_t> { using type = int64_t; };
+
+template <class Acc> Acc identity(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::sum: case ReduceOp::mean: return Acc(0);
+    case ReduceOp::prod: return Acc(1);
+    case ReduceOp::max:
+      return std::numeric_limits<Acc>::has_infinity ? -std::numeric_limits<Acc>::infinity()
+                                                    : std::numeric_limits<Acc>::lowest();
+    case ReduceOp::min:
+      return std::numeric_limits<Acc>::has_infinity ? std::numeric_limits<Acc>::infinity()
+                                                    : std::numeric_limits<Acc>::max();
+    default: return Acc(0);
+  }
+}
+
+template <ReduceOp Op, class Acc> inline Acc combine(Acc acc, Acc v) {
+  if constexpr (Op == ReduceOp::sum || Op == ReduceOp::mean) return acc + v;
+  else if constexpr (Op == ReduceOp::prod) return acc * v;
+  else if constexpr (Op == ReduceOp::max) return (v > acc || v != v) ? v : acc;
+  else return (v < acc || v != v) ? v : acc;
+}
+
+template <ReduceOp Op, class T>
+void reduce_impl(const TensorView& x, const TensorView& y) {
+  using Acc = typename AccType<T>::type;
+  const int64_t out_n = y.numel();
+  // Accumulator buffer with y's shape (contiguous), from the caching allocator.
+  Tensor acc_t = Tensor::empty(y.shape, dtype_v<Acc>, kCPU);
+  Acc* acc = acc_t.data<Acc>();
+  const Acc init = identity<Acc>(Op);
+  for (int64_t i = 0; i < out_n; ++i) acc[i] = init;
+
+  TensorView av = acc_t.view();
+  TensorView abc{acc, x.shape, broadcast_strides(y.shape, av.strides, x.shape), av.dtype, kCPU};
+  auto L = cpu::make_layout<2>({&abc, &x});
+  // Rows may run in parallel only when each output element belongs to exactly one row.
+  bool row_reduce = L.rank > 0 && L.stride[0][L.rank - 1] == 0;
+  bool rows_disjoint = L.rank > 1;
+  for (int d = 0; d + 1 < L.rank; ++d) rows_disjoint = rows_disjoint && L.stride[0][d] != 0;
+  int64_t cost = (row_reduce && rows_disjoint) ? 1 : 0;
+  cpu::for_each_row(L, cost, [](char* const* p, const int64_t* s, int64_t n) {
+    Acc* a = reinterpret_cast<Acc*>(p[0]);
+    if (s[0] == 0) {
+      Acc r = *a;
+      if (s[1] == sizeof(T)) {
+        const T* xv = reinterpret_cast<const T*>(p[1]);
+        if constexpr (Op == ReduceOp::sum || Op == ReduceOp::mean) {
+          // Four independent partial sums let the compiler vectorise without reassociation.
+          Acc r0 = 0, r1 = 0, r2 = 0, r3 = 0;
+          int64_t i = 0;
+          for (; i + 4 <= n; i += 4) {
+            r0 += static_cast<Acc>(xv[i]);
+            r1 += static_cast<Acc>(xv[i + 1]);
+            r2 += static_cast<Acc>(xv[i + 2]);
+            r3 += static_cast<Acc>(xv[i + 3]);
+          }
+          for (; i < n; ++i) r0 += static_cast<Acc>(xv[i]);
+          r += (r0 + r1) + (r2 + r3);
+        } else {
+          for (int64_t i = 0; i < n; ++i) r = combine<Op>(r, static_cast<Acc>(xv[i]));
+        }
+      } else {
+        for (int64_t i = 0; i < n; ++i)
+          r = combine<Op>(r, static_cast<Acc>(*reinterpret_cast<const T*>(p[1] + i * s[1])));
+      }
+      *a = r;
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        Acc* ai = reinterpret_cast<Acc*>(p[0] + i * s[0]);
+        *ai = combine<Op>(*ai, static_cast<Acc>(*reinterpret_cast<const T*>(p[1] + i * s[1])));
+      }
+    }
+  });
+  if constexpr (Op == ReduceOp::mean) {
+    int64_t count = out_n ? x.numel() / out_n : 0;
+    for (int64_t i = 0; i < out_n; ++i) acc[i] = count ? acc[i] / static_cast<Acc>(count) : Acc(NAN);
+  }
+  CpuBackend().copy(av, y);
+}
+
+}  // namespace
+
+void CpuBackend::reduce(ReduceOp op, const TensorView& x, const TensorView& y) {
+  UNRAVEL_CHECK(x.rank() == y.rank(), "reduce: output rank {} differs from input rank {}", y.rank(),
+                x.rank());
+  UNRAVEL_CHECK(x.dtype == y.dtype, "reduce: dtypes differ");
+  if ((op == ReduceOp::max || op == ReduceOp::min) && x.numel() == 0)
+    UNRAVEL_CHECK(false, "{}: reduction over an empty tensor has no identity",
+                  op == ReduceOp::max ? "max" : "min");
+  dispatch_dtype(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    switch (op) {
+      case ReduceOp::sum: reduce_impl<ReduceOp::sum, T>(x, y); break;
+      case ReduceOp::mean: reduce_impl<ReduceOp::mean, T>(x, y); break;
+      case ReduceOp::max: reduce_impl<ReduceOp::max, T>(x, y); break;
+      case ReduceOp::min: reduce_impl<ReduceOp::min, T>(x, y); break;
+      case ReduceOp::prod: reduce_impl<ReduceOp::prod, T>(x, y); break;
+      default: UNRAVEL_CHECK(false, "reduce: unknown op");
+    }
+  });
+}
+
+void CpuBackend::arg_reduce(bool is_max, const TensorView& x, int axis, const TensorView& y) {
+  UNRAVEL_CHECK(y.dtype == DType::i64, "arg_reduce: output must be i64");
+  const int64_t n = x.shape[axis];
+  UNRAVEL_CHECK(n > 0, "{}: axis {} is empty", is_max ? "argmax" : "argmin", axis);
+  const int64_t xs = x.strides[axis];
+  TensorView xo = x;
+  xo.shape[axis] = 1;
+  auto L = cpu::make_layout<2>({&y, &xo});
+  dispatch_dtype(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::for_each_row(L, n, [=](char* const* p, const int64_t* s, int64_t m) {
+      for (int64_t i = 0; i < m; ++i) {
+        const T* xv = reinterpret_cast<const T*>(p[1] + i * s[1]);
+        int64_t best = 0;
+        T bv = xv[0];
+        for (int64_t k = 1; k < n && bv == bv; ++k) {
+          T v = xv[k * xs];
+          if (v != v || (is_max ? v > bv : v < bv)) {
+            bv = v;
+            best = k;
+          }
+        }
+        *reinterpret_cast<int64_t*>(p[0] + i * s[0]) = best;
+      }
+    });
+  });
+}
+
+}  // namespace unravel

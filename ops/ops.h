@@ -1,0 +1,17 @@
+// Everything a user of the engine needs: tensors, the tape, and every op.
+#pragma once
+#include "engine/backend.h"
+#include "engine/check.h"
+#include "engine/grad_mode.h"
+#include "engine/random.h"
+#include "engine/tape.h"
+#include "engine/tensor.h"
+#include "ops/binary.h"
+#include "ops/broadcast.h"
+#include "ops/conv.h"
+#include "ops/matmul.h"
+#include "ops/nn_ops.h"
+#include "ops/random_ops.h"
+#include "ops/reduce.h"
+#include "ops/shape_ops.h"
+#include "ops/unary.h"

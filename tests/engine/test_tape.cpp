@@ -1,0 +1,114 @@
+#include <doctest/doctest.h>
+
+#include "ops/ops.h"
+#include "tests/gradcheck.h"
+
+using namespace unravel;
+using testing::max_abs_diff;
+
+TEST_CASE("backward sums fan-in and accumulates into leaves") {
+  Tensor x = Tensor::from_vector<double>({1, 2, 3}, Shape{3});
+  x.set_requires_grad();
+  Tensor y = sum(x * x + x * 3.0);  // dy/dx = 2x + 3
+  y.backward();
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{5, 7, 9});
+  // A second backward accumulates.
+  Tensor z = sum(x * 2.0);
+  z.backward();
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{7, 9, 11});
+  x.zero_grad();
+  CHECK_FALSE(x.grad().defined());
+  CHECK(tape().size() == 0);  // backward freed the tape
+}
+
+TEST_CASE("non-scalar backward needs a seed") {
+  Tensor x = Tensor::from_vector<double>({1, 2}, Shape{2});
+  x.set_requires_grad();
+  Tensor y = x * x;
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("not a scalar; pass a seed"), Error);
+  y.backward(Tensor::from_vector<double>({1, 10}, Shape{2}));
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{2, 40});
+}
+
+TEST_CASE("functional grad does not touch .grad and reaches intermediates") {
+  Tensor x = Tensor::from_vector<double>({1, 2}, Shape{2});
+  x.set_requires_grad();
+  Tensor h = exp(x);
+  Tensor y = sum(h * h);
+  TensorList g = grad({y}, {x, h});
+  CHECK_FALSE(x.grad().defined());
+  auto gx = g[0].to_vector<double>();
+  auto gh = g[1].to_vector<double>();
+  CHECK(gx[0] == doctest::Approx(2 * std::exp(2.0)));
+  CHECK(gh[1] == doctest::Approx(2 * std::exp(2.0)));
+}
+
+TEST_CASE("no-grad guard records nothing") {
+  Tensor x = Tensor::ones(Shape{2}, DType::f64);
+  x.set_requires_grad();
+  {
+    NoGradGuard ng;
+    Tensor y = x * 2.0;
+    CHECK_FALSE(y.requires_grad());
+  }
+  CHECK(tape().size() == 0);
+  CHECK(grad_enabled());
+}
+
+TEST_CASE("in-place modification of a saved tensor is detected") {
+  Tensor x = Tensor::from_vector<double>({1, 2}, Shape{2});
+  x.set_requires_grad();
+  Tensor e = exp(x);       // saves its output
+  Tensor y = sum(e * 1.0);
+  {
+    NoGradGuard ng;
+    add_(e, Tensor::ones(Shape{2}, DType::f64));
+  }
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("modified in-place"), Error);
+  tape().clear();
+}
+
+TEST_CASE("in-place write to a leaf that requires grad is refused outside no-grad") {
+  Tensor x = Tensor::ones(Shape{2}, DType::f64);
+  x.set_requires_grad();
+  CHECK_THROWS_WITH_AS(mul_(x, 2.0), doctest::Contains("NoGradGuard"), Error);
+}
+
+TEST_CASE("using a tensor from a freed graph is a clear error") {
+  Tensor x = Tensor::ones(Shape{2}, DType::f64);
+  x.set_requires_grad();
+  Tensor h = x * 2.0;
+  sum(h).backward();
+  CHECK_THROWS_WITH_AS(sum(h * 3.0), doctest::Contains("already freed"), Error);
+  Tensor ok = sum(h.detach() * 3.0);
+  CHECK(ok.item() == 12.0);
+}
+
+TEST_CASE("retain_graph allows a second backward; without it the second fails") {
+  Tensor x = Tensor::from_vector<double>({3}, Shape{1});
+  x.set_requires_grad();
+  Tensor y = sum(x * x);
+  y.backward(Tensor(), /*retain_graph=*/true);
+  y.backward();
+  CHECK(x.grad().item() == 12.0);
+  CHECK_THROWS_AS(y.backward(), Error);
+}
+
+TEST_CASE("a 100000-node chain runs forward, backward and is destroyed without recursion") {
+  Tensor x = Tensor::from_vector<double>({1.0}, Shape{1});
+  x.set_requires_grad();
+  Tensor h = x;
+  for (int i = 0; i < 100000; ++i) h = h * 1.00001;
+  CHECK(tape().size() == 100000);
+  sum(h).backward();
+  CHECK(x.grad().item() == doctest::Approx(std::pow(1.00001, 100000)).epsilon(1e-9));
+  // And a graph that is dropped without backward.
+  for (int i = 0; i < 100000; ++i) h = x * 2.0 + h.detach();
+  tape().clear();
+  CHECK(tape().size() == 0);
+}
+
+TEST_CASE("backward of a tensor that needs no grad says why") {
+  Tensor x = Tensor::ones(Shape{1}, DType::f64);
+  CHECK_THROWS_WITH_AS(sum(x).backward(), doctest::Contains("does not require a gradient"), Error);
+}
