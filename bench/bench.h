@@ -1,0 +1,78 @@
+// Shared benchmark helpers: a steady clock, repeated timing with warm-up, median/min/max, and
+// CSV output. Every benchmark validates its result against a reference before it times anything.
+#pragma once
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace unravel::bench {
+
+struct Timing {
+  double median = 0, min = 0, max = 0;  // seconds per call
+  int reps = 0;
+};
+
+/// Runs f `warmup` times, then `reps` samples of `inner` calls each; returns per-call seconds.
+inline Timing time_it(const std::function<void()>& f, int reps = 7, int inner = 1, int warmup = 2) {
+  for (int i = 0; i < warmup; ++i) f();
+  std::vector<double> s;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < inner; ++i) f();
+    auto t1 = std::chrono::steady_clock::now();
+    s.push_back(std::chrono::duration<double>(t1 - t0).count() / inner);
+  }
+  std::sort(s.begin(), s.end());
+  return Timing{s[s.size() / 2], s.front(), s.back(), reps};
+}
+
+/// Picks `inner` so one sample lasts about `target` seconds.
+inline int calibrate(const std::function<void()>& f, double target = 0.05) {
+  auto t0 = std::chrono::steady_clock::now();
+  f();
+  double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return std::max(1, static_cast<int>(target / std::max(dt, 1e-9)));
+}
+
+/// Appends CSV rows (header written once) to stdout and, when path is non-empty, to a file.
+class Csv {
+ public:
+  Csv(std::string header, std::string path = "") : header_(std::move(header)), path_(std::move(path)) {
+    std::printf("%s\n", header_.c_str());
+    if (!path_.empty()) {
+      file_ = std::fopen(path_.c_str(), "w");
+      if (file_) std::fprintf(file_, "%s\n", header_.c_str());
+    }
+  }
+  ~Csv() {
+    if (file_) std::fclose(file_);
+  }
+  void row(const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    if (file_) {
+      std::fprintf(file_, "%s\n", line.c_str());
+      std::fflush(file_);
+    }
+  }
+
+ private:
+  std::string header_, path_;
+  std::FILE* file_ = nullptr;
+};
+
+/// Fails the benchmark (exit 1) with a message when a validation does not hold.
+inline void require(bool ok, const std::string& what) {
+  if (!ok) {
+    std::fprintf(stderr, "VALIDATION FAILED: %s\n", what.c_str());
+    std::exit(1);
+  }
+}
+
+}  // namespace unravel::bench
