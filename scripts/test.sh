@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh clone: installs missing packages, configures and builds
+# (build dir: build/), runs `meson test`, and ends with the line "N passed, N failed" counting
+# doctest test cases over every test executable.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh || exit 1
+if [ ! -f build/build.ninja ]; then
+  meson setup build --buildtype=release || exit 1
+fi
+ninja -C build || exit 1
+summary=$(mktemp)
+meson test -C build --print-errorlogs --num-processes 2 "$@" | tee "$summary"
+rc=${PIPESTATUS[0]}
+log=build/meson-logs/testlog.txt
+read -r passed failed < <(awk -F'|' '/\[doctest\] test cases:/ {
+    gsub(/[^0-9]/, "", $2); gsub(/[^0-9]/, "", $3); p += $2; f += $3 }
+  END { printf "%d %d\n", p, f }' "$log")
+# An executable that crashed or timed out prints no doctest summary: count it as a failure.
+meson_failed=$(awk '/^Fail:/ {f=$2} /^Timeout:/ {t=$2} END {print f+t}' "$summary")
+rm -f "$summary"
+if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then failed=$((meson_failed > 0 ? meson_failed : 1)); fi
+echo "${passed} passed, ${failed} failed"
+exit $rc
