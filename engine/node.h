@@ -23,7 +23,8 @@ struct Edge {
 class SavedTensor {
  public:
   SavedTensor() = default;
-  explicit SavedTensor(const Tensor& t) : t_(t.detach()), version_(t.defined() ? t.version() : 0) {}
+  // Holds the handle itself: tensors refer to nodes only by index, so this makes no cycle.
+  explicit SavedTensor(const Tensor& t) : t_(t), version_(t.defined() ? t.version() : 0) {}
   /// The saved tensor; throws "[op backward] ... modified in-place" if it was written since.
   const Tensor& get(const char* op) const;
   bool defined() const { return t_.defined(); }

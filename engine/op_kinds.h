@@ -13,6 +13,12 @@ enum class UnaryOp : uint8_t {
   leaky_relu,  // alpha = negative slope
   softplus, lgamma, digamma, erf, sign, reciprocal, sin, cos, floor, logical_not,
   trigamma,  // internal: the derivative of digamma (used by its backward)
+  // Tensor-scalar arithmetic with the scalar in alpha (no 0-d tensor, no broadcasting):
+  scale,        // x * alpha
+  add_scalar,   // x + alpha
+  rsub_scalar,  // alpha - x
+  rdiv_scalar,  // alpha / x
+  pow_scalar,   // x ^ alpha
   count
 };
 inline constexpr int kNumUnaryOps = static_cast<int>(UnaryOp::count);

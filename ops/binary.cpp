@@ -133,7 +133,7 @@ Tensor div(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::div, a
 Tensor pow(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::pow, a, b); }
 Tensor pow(const Tensor& a, double b) {
   if (b == 2.0) return square(a);
-  return binary_op(BinaryOp::pow, a, scalar_like(b, a));
+  return detail::scalar_op(UnaryOp::pow_scalar, a, b);
 }
 Tensor maximum(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::maximum, a, b); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::minimum, a, b); }
@@ -198,14 +198,16 @@ Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-Tensor operator+(const Tensor& a, double b) { return add(a, scalar_like(b, a)); }
-Tensor operator-(const Tensor& a, double b) { return sub(a, scalar_like(b, a)); }
-Tensor operator*(const Tensor& a, double b) { return mul(a, scalar_like(b, a)); }
-Tensor operator/(const Tensor& a, double b) { return div(a, scalar_like(b, a)); }
-Tensor operator+(double a, const Tensor& b) { return add(scalar_like(a, b), b); }
-Tensor operator-(double a, const Tensor& b) { return sub(scalar_like(a, b), b); }
-Tensor operator*(double a, const Tensor& b) { return mul(scalar_like(a, b), b); }
-Tensor operator/(double a, const Tensor& b) { return div(scalar_like(a, b), b); }
+// Tensor-scalar arithmetic runs as one unary kernel with the scalar as a parameter. Division by
+// a scalar multiplies by its reciprocal (may differ from a true division in the last ulp).
+Tensor operator+(const Tensor& a, double b) { return detail::scalar_op(UnaryOp::add_scalar, a, b); }
+Tensor operator-(const Tensor& a, double b) { return detail::scalar_op(UnaryOp::add_scalar, a, -b); }
+Tensor operator*(const Tensor& a, double b) { return detail::scalar_op(UnaryOp::scale, a, b); }
+Tensor operator/(const Tensor& a, double b) { return detail::scalar_op(UnaryOp::scale, a, 1.0 / b); }
+Tensor operator+(double a, const Tensor& b) { return detail::scalar_op(UnaryOp::add_scalar, b, a); }
+Tensor operator-(double a, const Tensor& b) { return detail::scalar_op(UnaryOp::rsub_scalar, b, a); }
+Tensor operator*(double a, const Tensor& b) { return detail::scalar_op(UnaryOp::scale, b, a); }
+Tensor operator/(double a, const Tensor& b) { return detail::scalar_op(UnaryOp::rdiv_scalar, b, a); }
 
 // In-place ---------------------------------------------------------------------------------------
 

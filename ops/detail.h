@@ -10,6 +10,8 @@ namespace unravel::detail {
 
 /// y = op(x) through the backend, no tape.
 Tensor unary_kernel(UnaryOp op, const Tensor& x, double alpha = 0.0);
+/// Differentiable tensor-scalar op (UnaryOp::scale, add_scalar, ...): records on the tape.
+Tensor scalar_op(UnaryOp op, const Tensor& x, double alpha);
 /// y = op(a, b) with broadcasting through the backend, no tape.
 Tensor binary_kernel(BinaryOp op, const Tensor& a, const Tensor& b, double alpha = 0.0);
 /// Throws "<op>: <what> is undefined" when t is undefined.

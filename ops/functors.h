@@ -103,11 +103,16 @@ UNRAVEL_UNARY(Cos, false, std::cos(x))
 UNRAVEL_UNARY(Floor, false, std::floor(x))
 UNRAVEL_UNARY(LogicalNot, true, static_cast<T>(x == T(0)))
 UNRAVEL_UNARY(Trigamma, false, trigamma(x))
+UNRAVEL_UNARY(Scale, true, static_cast<T>(x * static_cast<T>(alpha)))
+UNRAVEL_UNARY(AddScalar, true, static_cast<T>(x + static_cast<T>(alpha)))
+UNRAVEL_UNARY(RsubScalar, true, static_cast<T>(static_cast<T>(alpha) - x))
+UNRAVEL_UNARY(RdivScalar, false, static_cast<T>(alpha) / x)
+UNRAVEL_UNARY(PowScalar, false, static_cast<T>(std::pow(x, static_cast<T>(alpha))))
 #undef UNRAVEL_UNARY
 
 /// Calls f(Functor{}) for `op`.
 template <class F> UNRAVEL_HD void visit_unary(UnaryOp op, F&& f) {
-  static_assert(kNumUnaryOps == 24, "update visit_unary when adding a UnaryOp");
+  static_assert(kNumUnaryOps == 29, "update visit_unary when adding a UnaryOp");
   switch (op) {
     case UnaryOp::neg: f(Neg{}); break;
     case UnaryOp::exp: f(Exp{}); break;
@@ -133,6 +138,11 @@ template <class F> UNRAVEL_HD void visit_unary(UnaryOp op, F&& f) {
     case UnaryOp::floor: f(Floor{}); break;
     case UnaryOp::logical_not: f(LogicalNot{}); break;
     case UnaryOp::trigamma: f(Trigamma{}); break;
+    case UnaryOp::scale: f(Scale{}); break;
+    case UnaryOp::add_scalar: f(AddScalar{}); break;
+    case UnaryOp::rsub_scalar: f(RsubScalar{}); break;
+    case UnaryOp::rdiv_scalar: f(RdivScalar{}); break;
+    case UnaryOp::pow_scalar: f(PowScalar{}); break;
     case UnaryOp::count: break;
   }
 }
@@ -142,7 +152,8 @@ inline const char* unary_name(UnaryOp op) {
   static const char* names[] = {"neg", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "abs",
                                 "square", "sigmoid", "tanh", "relu", "leaky_relu", "softplus",
                                 "lgamma", "digamma", "erf", "sign", "reciprocal", "sin", "cos",
-                                "floor", "logical_not", "trigamma"};
+                                "floor", "logical_not", "trigamma", "scale", "add_scalar",
+                                "rsub_scalar", "rdiv_scalar", "pow_scalar"};
   static_assert(sizeof(names) / sizeof(names[0]) == kNumUnaryOps);
   return names[static_cast<int>(op)];
 }

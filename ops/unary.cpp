@@ -48,6 +48,11 @@ struct UnaryBackward final : Node {
       case UnaryOp::reciprocal: { Tensor yy = Y(); return {neg(g * yy * yy)}; }
       case UnaryOp::sin: return {g * cos(X())};
       case UnaryOp::cos: return {neg(g * sin(X()))};
+      case UnaryOp::scale: return {g * alpha};
+      case UnaryOp::add_scalar: return {g};
+      case UnaryOp::rsub_scalar: return {neg(g)};
+      case UnaryOp::rdiv_scalar: { Tensor yy = Y(); return {neg(g * yy * yy) / alpha}; }
+      case UnaryOp::pow_scalar: return {g * pow(X(), alpha - 1.0) * alpha};
       default: UNRAVEL_CHECK(false, "[{} backward] has no gradient formula", name());
     }
     return {};
@@ -60,8 +65,10 @@ int saves(UnaryOp op) {
   switch (op) {
     case UnaryOp::exp: case UnaryOp::expm1: case UnaryOp::sqrt: case UnaryOp::rsqrt:
     case UnaryOp::sigmoid: case UnaryOp::tanh: case UnaryOp::reciprocal:
+    case UnaryOp::rdiv_scalar:
       return kSaveY;
-    case UnaryOp::neg: return 0;
+    case UnaryOp::neg: case UnaryOp::scale: case UnaryOp::add_scalar: case UnaryOp::rsub_scalar:
+      return 0;
     default: return kSaveX;
   }
 }
@@ -133,5 +140,9 @@ Tensor logical_not(const Tensor& x) {
   return unary_op(UnaryOp::logical_not, u, 0.0, false);
 }
 Tensor operator-(const Tensor& x) { return neg(x); }
+
+namespace detail {
+Tensor scalar_op(UnaryOp op, const Tensor& x, double alpha) { return unary_op(op, x, alpha); }
+}  // namespace detail
 
 }  // namespace unravel
