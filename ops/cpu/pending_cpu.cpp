@@ -8,9 +8,6 @@ void CpuBackend::gather(const TensorView&, int, const TensorView&, const TensorV
 void CpuBackend::scatter_add(const TensorView&, int, const TensorView&, const TensorView&) { UNRAVEL_CHECK(false, "pending"); }
 void CpuBackend::index_select(const TensorView&, int, const TensorView&, const TensorView&) { UNRAVEL_CHECK(false, "pending"); }
 void CpuBackend::index_add(const TensorView&, int, const TensorView&, const TensorView&) { UNRAVEL_CHECK(false, "pending"); }
-void CpuBackend::conv2d_forward(const TensorView&, const TensorView&, const TensorView&, const TensorView&, const Conv2dParams&) { UNRAVEL_CHECK(false, "pending"); }
-void CpuBackend::conv2d_backward_data(const TensorView&, const TensorView&, const TensorView&, const Conv2dParams&) { UNRAVEL_CHECK(false, "pending"); }
-void CpuBackend::conv2d_backward_weights(const TensorView&, const TensorView&, const TensorView&, const TensorView&, const Conv2dParams&) { UNRAVEL_CHECK(false, "pending"); }
 void CpuBackend::batch_norm_forward(const TensorView&, const TensorView&, const TensorView&, const TensorView&, const TensorView&, bool, double, const TensorView&, const TensorView&, const TensorView&) { UNRAVEL_CHECK(false, "pending"); }
 void CpuBackend::batch_norm_backward(const TensorView&, const TensorView&, const TensorView&, const TensorView&, const TensorView&, const TensorView&, const TensorView&, const TensorView&) { UNRAVEL_CHECK(false, "pending"); }
 }  // namespace unravel

@@ -1,0 +1,202 @@
+// 2-D convolution and transposed convolution with their backward Nodes (NCHW / OIHW).
+//
+// conv2d: y = x ⋆ w + b with y extent floor((H + 2p − d(k − 1) − 1) / s) + 1.
+//   dx = conv backward-data(dy, w); dw (and db) = conv backward-weights(x, dy).
+// conv_transpose2d is the adjoint of conv2d in its input: with w of shape (C_in, C_out, kh, kw)
+// it is exactly conv backward-data where the "conv input" is the (N, C_out, H', W') output and
+// the "conv output" is x. Hence
+//   y  = backward-data(x, w)               (+ b broadcast over N, H', W')
+//   dx = conv forward(dy, w)
+//   dw = backward-weights(conv input = dy, conv output gradient = x)
+//   db = Σ_{n,h,w} dy.
+// output_padding adds rows/cols at the bottom/right of y; the backend derives the asymmetric
+// padding from the shapes it is given, so every kernel call stays exact.
+#include "ops/conv.h"
+
+#include "ops/detail.h"
+#include "ops/reduce.h"
+
+namespace unravel {
+
+namespace {
+
+Conv2dParams to_params(const Conv2dOptions& o) {
+  Conv2dParams p;
+  p.stride_h = o.stride[0];
+  p.stride_w = o.stride[1];
+  p.pad_h = o.padding[0];
+  p.pad_w = o.padding[1];
+  p.dilation_h = o.dilation[0];
+  p.dilation_w = o.dilation[1];
+  return p;
+}
+
+// Common argument checks of conv2d / conv_transpose2d. `w_in` is the weight dimension that
+// must match x's channels (1 for conv2d, 0 for the transpose); returns the output channels.
+int64_t check_args(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& o,
+                   const char* op, int w_in) {
+  detail::check_defined(x, op, "input");
+  detail::check_defined(w, op, "weight");
+  detail::check_same(x, w, op);
+  detail::check_floating(x, op);
+  UNRAVEL_CHECK(x.dim() == 4, "{}: input must be (N, C, H, W), got {}", op, x.desc());
+  UNRAVEL_CHECK(w.dim() == 4, "{}: weight must be 4-D, got {}", op, w.desc());
+  UNRAVEL_CHECK(x.numel() > 0 && w.numel() > 0, "{}: empty input {} or weight {}", op, x.desc(),
+                w.desc());
+  UNRAVEL_CHECK(w.size(w_in) == x.size(1),
+                "{}: input {} has {} channels but weight {} expects {} (groups = 1)", op,
+                x.desc(), x.size(1), w.desc(), w.size(w_in));
+  const int64_t out_c = w.size(1 - w_in);
+  if (b.defined()) {
+    detail::check_same(x, b, op);
+    UNRAVEL_CHECK(b.dim() == 1 && b.size(0) == out_c, "{}: bias must be [{}], got {}", op, out_c,
+                  b.desc());
+  }
+  for (int i = 0; i < 2; ++i) {
+    UNRAVEL_CHECK(o.stride[i] >= 1 && o.dilation[i] >= 1 && o.padding[i] >= 0,
+                  "{}: stride ({}, {}) and dilation ({}, {}) must be >= 1 and padding ({}, {}) "
+                  ">= 0",
+                  op, o.stride[0], o.stride[1], o.dilation[0], o.dilation[1], o.padding[0],
+                  o.padding[1]);
+  }
+  return out_c;
+}
+
+// Per-axis output extent of conv2d; throws when the (dilated) kernel does not fit.
+int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, const Tensor& x,
+                 const Tensor& w) {
+  const int64_t span = d * (k - 1) + 1;
+  UNRAVEL_CHECK(in + 2 * p >= span,
+                "conv2d: kernel of extent {} (dilated) does not fit the padded input {} + 2·{} "
+                "(input {}, weight {})",
+                span, in, p, x.desc(), w.desc());
+  return (in + 2 * p - span) / s + 1;
+}
+
+TensorView no_tensor() { return TensorView{}; }
+
+Tensor conv_forward_kernel(const Tensor& x, const Tensor& w, const Tensor& b, const Shape& y_shape,
+                           const Conv2dParams& p) {
+  Tensor y = Tensor::empty(y_shape, x.dtype(), x.device());
+  backend(x.device()).conv2d_forward(x.view(), w.view(), b.defined() ? b.view() : no_tensor(),
+                                     y.view(), p);
+  return y;
+}
+
+Tensor conv_data_kernel(const Tensor& dy, const Tensor& w, const Shape& x_shape,
+                        const Conv2dParams& p) {
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
+  backend(dy.device()).conv2d_backward_data(dy.view(), w.view(), dx.view(), p);
+  return dx;
+}
+
+// dw of shape w_shape and, when with_bias, db (w_shape[0]) from conv input x and output grad dy.
+std::pair<Tensor, Tensor> conv_weights_kernel(const Tensor& x, const Tensor& dy,
+                                              const Shape& w_shape, bool with_bias,
+                                              const Conv2dParams& p) {
+  Tensor dw = Tensor::empty(w_shape, x.dtype(), x.device());
+  Tensor db = with_bias ? Tensor::empty(Shape{w_shape[0]}, x.dtype(), x.device()) : Tensor();
+  backend(x.device()).conv2d_backward_weights(x.view(), dy.view(), dw.view(),
+                                              with_bias ? db.view() : no_tensor(), p);
+  return {dw, db};
+}
+
+struct Conv2dBackward final : Node {
+  SavedTensor x, w;
+  Shape x_shape, w_shape;
+  Conv2dParams p;
+  const char* name() const override { return "conv2d"; }
+  TensorList backward(const TensorList& grads) override {
+    const Tensor& g = grads[0];
+    TensorList out(next.size());
+    if (needs_input_grad(0)) out[0] = conv_data_kernel(g, w.get(name()), x_shape, p);
+    const bool nb = next.size() > 2 && needs_input_grad(2);
+    if (needs_input_grad(1)) {
+      auto [dw, db] = conv_weights_kernel(x.get(name()), g, w_shape, nb, p);
+      out[1] = dw;
+      if (nb) out[2] = db;
+    } else if (nb) {
+      out[2] = sum(g, {0, 2, 3});
+    }
+    return out;
+  }
+};
+
+struct ConvTranspose2dBackward final : Node {
+  SavedTensor x, w;
+  Shape x_shape, w_shape;
+  Conv2dParams p;
+  const char* name() const override { return "conv_transpose2d"; }
+  TensorList backward(const TensorList& grads) override {
+    const Tensor& g = grads[0];
+    TensorList out(next.size());
+    if (needs_input_grad(0)) out[0] = conv_forward_kernel(g, w.get(name()), Tensor(), x_shape, p);
+    if (needs_input_grad(1)) out[1] = conv_weights_kernel(g, x.get(name()), w_shape, false, p).first;
+    if (next.size() > 2 && needs_input_grad(2)) out[2] = sum(g, {0, 2, 3});
+    return out;
+  }
+};
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt) {
+  const char* op = "conv2d";
+  const int64_t out_c = check_args(x, w, b, opt, op, 1);
+  const Conv2dParams p = to_params(opt);
+  const Shape y_shape{x.size(0), out_c,
+                      conv_out(x.size(2), w.size(2), p.stride_h, p.pad_h, p.dilation_h, x, w),
+                      conv_out(x.size(3), w.size(3), p.stride_w, p.pad_w, p.dilation_w, x, w)};
+  Tensor y = conv_forward_kernel(x, w, b, y_shape, p);
+  if (Tape::needs_grad({&x, &w, &b})) {
+    TensorList inputs = b.defined() ? TensorList{x, w, b} : TensorList{x, w};
+    auto* n = record<Conv2dBackward>(inputs, {y});
+    if (w.requires_grad()) n->x = SavedTensor(x);
+    if (x.requires_grad()) n->w = SavedTensor(w);
+    n->x_shape = x.shape();
+    n->w_shape = w.shape();
+    n->p = p;
+  }
+  return y;
+}
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b,
+                        const Conv2dOptions& opt) {
+  const char* op = "conv_transpose2d";
+  const int64_t out_c = check_args(x, w, b, opt, op, 0);
+  const Conv2dParams p = to_params(opt);
+  Shape y_shape{x.size(0), out_c, 0, 0};
+  for (int i = 0; i < 2; ++i) {
+    const int64_t s = opt.stride[i], d = opt.dilation[i], op_pad = opt.output_padding[i];
+    UNRAVEL_CHECK(op_pad >= 0 && op_pad < std::max(s, d),
+                  "conv_transpose2d: output_padding ({}, {}) must be >= 0 and smaller than "
+                  "stride ({}, {}) or dilation ({}, {})",
+                  opt.output_padding[0], opt.output_padding[1], opt.stride[0], opt.stride[1],
+                  opt.dilation[0], opt.dilation[1]);
+    const int64_t extent = (x.size(2 + i) - 1) * s - 2 * opt.padding[i] +
+                           d * (w.size(2 + i) - 1) + op_pad + 1;
+    UNRAVEL_CHECK(extent >= 1,
+                  "conv_transpose2d: output would be empty (extent {}) for input {}, weight {}, "
+                  "padding ({}, {})",
+                  extent, x.desc(), w.desc(), opt.padding[0], opt.padding[1]);
+    y_shape[2 + i] = extent;
+  }
+  Tensor y = conv_data_kernel(x, w, y_shape, p);
+  if (b.defined()) {
+    TensorView bv = b.view();
+    bv.shape = y_shape;
+    bv.strides = Strides{0, b.strides()[0], 0, 0};
+    backend(y.device()).binary(BinaryOp::add, y.view(), bv, y.view(), 0.0);
+  }
+  if (Tape::needs_grad({&x, &w, &b})) {
+    TensorList inputs = b.defined() ? TensorList{x, w, b} : TensorList{x, w};
+    auto* n = record<ConvTranspose2dBackward>(inputs, {y});
+    if (w.requires_grad()) n->x = SavedTensor(x);
+    if (x.requires_grad()) n->w = SavedTensor(w);
+    n->x_shape = x.shape();
+    n->w_shape = w.shape();
+    n->p = p;
+  }
+  return y;
+}
+
+}  // namespace unravel

@@ -1,0 +1,401 @@
+// CPU convolution: float32 on oneDNN 2.6 primitives, float64 on the direct reference loops of
+// ops/cpu/conv_ref_cpu.cpp.
+//
+// oneDNN path. The caller always hands plain NCHW activations and OIHW weights (possibly as
+// strided views). For each (kind, shapes, params, bias) a ConvPlan is built once and cached:
+//  - the primitive, with a user-mode scratchpad owned by the plan (no allocation per call);
+//  - for every argument, the caller-layout memory (its handle is set per call) and, when the
+//    primitive prefers another layout (blocked nChw8c, OIhw8i8o, ...), an owned buffer in that
+//    layout plus the reorder between them. Inputs are reordered in before and outputs out after
+//    the primitive, so the caller's tensors are always read and written in their own layout;
+//  - a staging buffer for caller views that are not contiguous (copied in / out densely).
+// Two layouts are candidates: plain activations (no reorders; oneDNN then usually runs its
+// gemm-based kernel) and library-chosen activations (`format_tag::any`; direct JIT kernels on
+// blocked layouts plus reorders at the edges). When they differ, the first call times both on
+// the caller's own data and keeps the faster one, so steady-state training never re-creates a
+// primitive and pays for a reorder only when it wins overall. Weights always use `any`: they
+// are small, and are reordered into the plan's buffer each call (values change every step, so
+// they cannot be cached across calls; the buffer is).
+// UNRAVEL_CONV_VERBOSE=1 prints each plan decision to stderr.
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/check.h"
+#include "engine/cpu/cpu_backend.h"
+#include "ops/cpu/conv_ref.h"
+
+namespace unravel {
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+dnnl::engine& dnnl_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+dnnl::stream& dnnl_stream() {
+  static dnnl::stream s(dnnl_engine());
+  return s;
+}
+
+enum class ConvKind : int64_t { fwd = 0, bwd_data = 1, bwd_weights = 2 };
+const char* kind_name(ConvKind k) {
+  switch (k) {
+    case ConvKind::fwd: return "conv2d_forward";
+    case ConvKind::bwd_data: return "conv2d_backward_data";
+    default: return "conv2d_backward_weights";
+  }
+}
+
+// Geometry of one convolution, in the forward sense: x (N,C,H,W), w (O,C,KH,KW), y (N,O,OH,OW).
+struct Geometry {
+  int64_t n, c, h, w, o, kh, kw, oh, ow;
+  Conv2dParams p;
+  bool bias;
+  std::array<int64_t, 18> key(ConvKind kind, int64_t mode) const {
+    return {static_cast<int64_t>(kind), mode, n, c, h, w, o, kh, kw, oh, ow, p.stride_h, p.stride_w,
+            p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, bias ? 1 : 0};
+  }
+  memory::dims x_dims() const { return {n, c, h, w}; }
+  memory::dims w_dims() const { return {o, c, kh, kw}; }
+  memory::dims y_dims() const { return {n, o, oh, ow}; }
+  memory::dims strides() const { return {p.stride_h, p.stride_w}; }
+  // oneDNN counts dilation from 0 (0 = dense kernel).
+  memory::dims dilation() const { return {p.dilation_h - 1, p.dilation_w - 1}; }
+  memory::dims pad_l() const { return {p.pad_h, p.pad_w}; }
+  // Right/bottom padding that makes the given output extent exact (may be below pad_l, even
+  // negative, when the input has rows the last window does not reach).
+  memory::dims pad_r() const {
+    return {(oh - 1) * p.stride_h + (kh - 1) * p.dilation_h + 1 - h - p.pad_h,
+            (ow - 1) * p.stride_w + (kw - 1) * p.dilation_w + 1 - w - p.pad_w};
+  }
+};
+
+// One argument of a cached primitive (see the file comment).
+struct ConvArg {
+  int id = 0;
+  bool output = false;
+  memory user;             // caller layout; handle set per call
+  memory prim;             // primitive layout (same object as `user` when no reorder)
+  bool reorder_needed = false;
+  dnnl::reorder reorder;   // user -> prim for inputs, prim -> user for outputs
+  std::vector<float> staging;  // dense copy of a non-contiguous caller view
+};
+
+struct ConvPlan {
+  dnnl::primitive prim;
+  std::vector<ConvArg> args;
+  memory scratchpad;
+  std::unordered_map<int, memory> exec_args;
+  std::string impl;
+  bool blocked = false;
+};
+
+memory::desc plain_md(const memory::dims& d, Tag t) {
+  return memory::desc(d, memory::data_type::f32, t);
+}
+
+// Adds argument `id` with caller layout `user_md` and primitive layout `prim_md`.
+void add_arg(ConvPlan& plan, int id, bool output, const memory::desc& user_md,
+             const memory::desc& prim_md) {
+  auto& eng = dnnl_engine();
+  ConvArg a;
+  a.id = id;
+  a.output = output;
+  a.user = memory(user_md, eng, DNNL_MEMORY_NONE);
+  if (prim_md == user_md) {
+    a.prim = a.user;
+  } else {
+    a.reorder_needed = true;
+    a.prim = memory(prim_md, eng);
+    a.reorder = output ? dnnl::reorder(a.prim, a.user) : dnnl::reorder(a.user, a.prim);
+  }
+  plan.exec_args[id] = a.prim;
+  plan.args.push_back(std::move(a));
+}
+
+// Builds the plan for `kind`; `blocked` lets oneDNN pick the activation layouts.
+std::unique_ptr<ConvPlan> build_plan(ConvKind kind, const Geometry& g, bool blocked) {
+  auto& eng = dnnl_engine();
+  const auto alg = dnnl::algorithm::convolution_direct;
+  const Tag act = blocked ? Tag::any : Tag::nchw;
+  const memory::desc x_md = plain_md(g.x_dims(), act), y_md = plain_md(g.y_dims(), act);
+  const memory::desc w_any = plain_md(g.w_dims(), Tag::any);
+  const memory::desc b_md = g.bias ? plain_md({g.o}, Tag::x) : memory::desc();
+  const memory::desc x_user = plain_md(g.x_dims(), Tag::nchw), y_user = plain_md(g.y_dims(), Tag::nchw);
+  const memory::desc w_user = plain_md(g.w_dims(), Tag::oihw), b_user = plain_md({g.o}, Tag::x);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+
+  auto plan = std::make_unique<ConvPlan>();
+  plan->blocked = blocked;
+  dnnl::convolution_forward::desc fwd_desc(dnnl::prop_kind::forward_training, alg, x_md, w_any,
+                                           b_md, y_md, g.strides(), g.dilation(), g.pad_l(),
+                                           g.pad_r());
+  memory::desc scratch_md;
+  if (kind == ConvKind::fwd) {
+    dnnl::convolution_forward::primitive_desc pd(fwd_desc, attr, eng);
+    plan->prim = dnnl::convolution_forward(pd);
+    plan->impl = pd.impl_info_str();
+    scratch_md = pd.scratchpad_desc();
+    add_arg(*plan, DNNL_ARG_SRC, false, x_user, pd.src_desc());
+    add_arg(*plan, DNNL_ARG_WEIGHTS, false, w_user, pd.weights_desc());
+    if (g.bias) add_arg(*plan, DNNL_ARG_BIAS, false, b_user, pd.bias_desc());
+    add_arg(*plan, DNNL_ARG_DST, true, y_user, pd.dst_desc());
+  } else {
+    dnnl::convolution_forward::primitive_desc hint(fwd_desc, eng);
+    if (kind == ConvKind::bwd_data) {
+      dnnl::convolution_backward_data::desc d(alg, x_md, w_any, y_md, g.strides(), g.dilation(),
+                                              g.pad_l(), g.pad_r());
+      dnnl::convolution_backward_data::primitive_desc pd(d, attr, eng, hint);
+      plan->prim = dnnl::convolution_backward_data(pd);
+      plan->impl = pd.impl_info_str();
+      scratch_md = pd.scratchpad_desc();
+      add_arg(*plan, DNNL_ARG_DIFF_DST, false, y_user, pd.diff_dst_desc());
+      add_arg(*plan, DNNL_ARG_WEIGHTS, false, w_user, pd.weights_desc());
+      add_arg(*plan, DNNL_ARG_DIFF_SRC, true, x_user, pd.diff_src_desc());
+    } else {
+      dnnl::convolution_backward_weights::desc d(alg, x_md, w_any, b_md, y_md, g.strides(),
+                                                 g.dilation(), g.pad_l(), g.pad_r());
+      dnnl::convolution_backward_weights::primitive_desc pd(d, attr, eng, hint);
+      plan->prim = dnnl::convolution_backward_weights(pd);
+      plan->impl = pd.impl_info_str();
+      scratch_md = pd.scratchpad_desc();
+      add_arg(*plan, DNNL_ARG_SRC, false, x_user, pd.src_desc());
+      add_arg(*plan, DNNL_ARG_DIFF_DST, false, y_user, pd.diff_dst_desc());
+      add_arg(*plan, DNNL_ARG_DIFF_WEIGHTS, true, w_user, pd.diff_weights_desc());
+      if (g.bias) add_arg(*plan, DNNL_ARG_DIFF_BIAS, true, b_user, pd.diff_bias_desc());
+    }
+  }
+  plan->scratchpad = memory(scratch_md, eng);
+  plan->exec_args[DNNL_ARG_SCRATCHPAD] = plan->scratchpad;
+  return plan;
+}
+
+// The caller's tensors for one call, by DNNL_ARG id.
+struct CallArgs {
+  std::vector<std::pair<int, const TensorView*>> views;
+  const TensorView* find(int id) const {
+    for (const auto& [k, v] : views)
+      if (k == id) return v;
+    return nullptr;
+  }
+};
+
+// Runs `plan` on the caller's views: stage / reorder inputs, execute, reorder / stage outputs.
+void execute(ConvPlan& plan, const CallArgs& call, CpuBackend& be) {
+  auto& s = dnnl_stream();
+  for (ConvArg& a : plan.args) {
+    const TensorView* v = call.find(a.id);
+    void* handle = v->data;
+    if (!v->contiguous()) {
+      a.staging.resize(static_cast<size_t>(v->numel()));
+      handle = a.staging.data();
+      if (!a.output) {
+        TensorView dense{handle, v->shape, contiguous_strides(v->shape), DType::f32, v->device};
+        be.copy(*v, dense);
+      }
+    }
+    a.user.set_data_handle(handle);
+    if (!a.output && a.reorder_needed) a.reorder.execute(s, a.user, a.prim);
+  }
+  plan.prim.execute(s, plan.exec_args);
+  for (ConvArg& a : plan.args) {
+    if (!a.output) continue;
+    if (a.reorder_needed) a.reorder.execute(s, a.prim, a.user);
+    const TensorView* v = call.find(a.id);
+    if (!v->contiguous()) {
+      s.wait();
+      TensorView dense{a.staging.data(), v->shape, contiguous_strides(v->shape), DType::f32,
+                       v->device};
+      be.copy(dense, *v);
+    }
+  }
+  s.wait();
+}
+
+double time_once(ConvPlan& plan, const CallArgs& call, CpuBackend& be) {
+  auto t0 = std::chrono::steady_clock::now();
+  execute(plan, call, be);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Below this many multiply-adds the plain layout is used without timing the blocked one.
+constexpr double kTuneMinMacs = 4e6;
+
+bool uses_reorder_on_activations(const ConvPlan& plan) {
+  for (const ConvArg& a : plan.args)
+    if (a.reorder_needed && a.id != DNNL_ARG_WEIGHTS && a.id != DNNL_ARG_DIFF_WEIGHTS) return true;
+  return false;
+}
+
+// Returns the cached plan for (kind, g), building (and if needed timing) the candidates on
+// first use. The caller holds the cache mutex.
+ConvPlan& get_plan(ConvKind kind, const Geometry& g, const CallArgs& call, CpuBackend& be) {
+  static std::map<std::array<int64_t, 18>, std::unique_ptr<ConvPlan>> cache;
+  // Layout candidates: UNRAVEL_CONV_LAYOUT=plain|blocked forces one; by default small problems
+  // (where reorders and JIT set-up cannot pay off) use plain layouts and the rest are timed.
+  const char* forced = std::getenv("UNRAVEL_CONV_LAYOUT");
+  const std::string mode = forced ? forced : "auto";
+  UNRAVEL_CHECK(mode == "auto" || mode == "plain" || mode == "blocked",
+                "UNRAVEL_CONV_LAYOUT must be auto, plain or blocked, got '{}'", mode);
+  const auto key = g.key(kind, mode == "auto" ? 0 : mode == "plain" ? 1 : 2);
+  if (auto it = cache.find(key); it != cache.end()) return *it->second;
+  const double macs = static_cast<double>(g.n) * g.o * g.oh * g.ow * g.c * g.kh * g.kw;
+  const bool want_plain = mode == "plain" || (mode == "auto" && macs < kTuneMinMacs);
+  const bool want_blocked = mode != "plain" && !want_plain;
+  auto build = [&](bool blocked_layout) {
+    try {
+      return build_plan(kind, g, blocked_layout);
+    } catch (const dnnl::error& e) {
+      UNRAVEL_CHECK(false, "{}: oneDNN rejected x [{}, {}, {}, {}], w [{}, {}, {}, {}], y [{}, {}, "
+                    "{}, {}], stride ({}, {}), padding ({}, {}), dilation ({}, {}): {}",
+                    kind_name(kind), g.n, g.c, g.h, g.w, g.o, g.c, g.kh, g.kw, g.n, g.o, g.oh,
+                    g.ow, g.p.stride_h, g.p.stride_w, g.p.pad_h, g.p.pad_w, g.p.dilation_h,
+                    g.p.dilation_w, e.what());
+    }
+    return std::unique_ptr<ConvPlan>();
+  };
+  std::unique_ptr<ConvPlan> plain, blocked, chosen;
+  if (want_blocked) {
+    try {
+      blocked = build(true);
+    } catch (const Error&) {
+      if (mode == "blocked") throw;  // in auto mode the plain candidate remains
+    }
+  }
+  if (want_plain || mode == "auto") plain = build(false);
+  double t_plain = -1, t_blocked = -1;
+  if (!plain) {
+    chosen = std::move(blocked);
+  } else if (!blocked || blocked->impl == plain->impl) {
+    chosen = std::move(plain);
+  } else if (!uses_reorder_on_activations(*blocked)) {
+    chosen = std::move(blocked);
+  } else {
+    // One warm-up each (page faults, JIT), then the better of two timed runs each.
+    time_once(*plain, call, be);
+    time_once(*blocked, call, be);
+    t_plain = std::min(time_once(*plain, call, be), time_once(*plain, call, be));
+    t_blocked = std::min(time_once(*blocked, call, be), time_once(*blocked, call, be));
+    chosen = t_blocked < t_plain ? std::move(blocked) : std::move(plain);
+  }
+  if (const char* v = std::getenv("UNRAVEL_CONV_VERBOSE"); v && v[0] == '1')
+    std::fprintf(stderr,
+                 "[unravel conv] %s x[%ld,%ld,%ld,%ld] w[%ld,%ld,%ld,%ld] -> %s (%s%s); timed "
+                 "plain %.3f ms, blocked %.3f ms\n",
+                 kind_name(kind), (long)g.n, (long)g.c, (long)g.h, (long)g.w, (long)g.o,
+                 (long)g.c, (long)g.kh, (long)g.kw, chosen->blocked ? "blocked" : "plain",
+                 chosen->impl.c_str(), uses_reorder_on_activations(*chosen) ? ", reorders" : "",
+                 t_plain * 1e3, t_blocked * 1e3);
+  ConvPlan& ref = *chosen;
+  cache.emplace(key, std::move(chosen));
+  return ref;
+}
+
+std::mutex& conv_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+void check_view(const TensorView& v, int rank, DType dt, const char* fn, const char* what) {
+  UNRAVEL_CHECK(v.rank() == rank, "{}: {} must have rank {}, got {}", fn, what, rank,
+                v.shape.str());
+  UNRAVEL_CHECK(v.dtype == dt, "{}: {} is {} but the operation runs in {}", fn, what,
+                dtype_name(v.dtype), dtype_name(dt));
+  UNRAVEL_CHECK(v.numel() > 0, "{}: {} {} is empty", fn, what, v.shape.str());
+}
+
+// Drops trailing input rows/cols that no window reaches (pad_r < 0): oneDNN rejects some such
+// geometries. Returns the view of the conv input (x or dx) that the primitive should see.
+TensorView crop_unreached(const TensorView& v, Geometry& g) {
+  TensorView c = v;
+  const auto pr = g.pad_r();
+  if (pr[0] < 0 && g.h + pr[0] >= 1) c.shape[2] = g.h += pr[0];
+  if (pr[1] < 0 && g.w + pr[1] >= 1) c.shape[3] = g.w += pr[1];
+  return c;
+}
+
+Geometry geometry(const TensorView& x, const TensorView& w, const TensorView& y,
+                  const Conv2dParams& p, bool bias, const char* fn) {
+  UNRAVEL_CHECK(p.groups == 1, "{}: groups = {} is not supported (only 1)", fn, p.groups);
+  Geometry g{x.shape[0], x.shape[1], x.shape[2], x.shape[3], w.shape[0], w.shape[2],
+             w.shape[3], y.shape[2], y.shape[3], p, bias};
+  UNRAVEL_CHECK(w.shape[1] == g.c && y.shape[0] == g.n && y.shape[1] == g.o,
+                "{}: inconsistent shapes: input {}, weight {}, output {}", fn, x.shape.str(),
+                w.shape.str(), y.shape.str());
+  return g;
+}
+
+}  // namespace
+
+void CpuBackend::conv2d_forward(const TensorView& x, const TensorView& w, const TensorView& b,
+                                const TensorView& y, const Conv2dParams& p) {
+  const char* fn = "conv2d_forward";
+  check_view(x, 4, x.dtype, fn, "input");
+  check_view(w, 4, x.dtype, fn, "weight");
+  check_view(y, 4, x.dtype, fn, "output");
+  const bool bias = b.data != nullptr;
+  if (bias) check_view(b, 1, x.dtype, fn, "bias");
+  Geometry g = geometry(x, w, y, p, bias, fn);
+  if (x.dtype == DType::f64) return cpu::conv2d_forward_ref(x, w, b, y, p);
+  UNRAVEL_CHECK(x.dtype == DType::f32, "{}: dtype {} is not supported (f32, f64)", fn,
+                dtype_name(x.dtype));
+  std::lock_guard<std::mutex> lock(conv_mutex());
+  const TensorView xc = crop_unreached(x, g);
+  CallArgs call{{{DNNL_ARG_SRC, &xc}, {DNNL_ARG_WEIGHTS, &w}, {DNNL_ARG_BIAS, &b},
+                 {DNNL_ARG_DST, &y}}};
+  execute(get_plan(ConvKind::fwd, g, call, *this), call, *this);
+}
+
+void CpuBackend::conv2d_backward_data(const TensorView& dy, const TensorView& w,
+                                      const TensorView& dx, const Conv2dParams& p) {
+  const char* fn = "conv2d_backward_data";
+  check_view(dy, 4, dy.dtype, fn, "output gradient");
+  check_view(w, 4, dy.dtype, fn, "weight");
+  check_view(dx, 4, dy.dtype, fn, "input gradient");
+  Geometry g = geometry(dx, w, dy, p, false, fn);
+  if (dy.dtype == DType::f64) return cpu::conv2d_backward_data_ref(dy, w, dx, p);
+  UNRAVEL_CHECK(dy.dtype == DType::f32, "{}: dtype {} is not supported (f32, f64)", fn,
+                dtype_name(dy.dtype));
+  std::lock_guard<std::mutex> lock(conv_mutex());
+  const TensorView dxc = crop_unreached(dx, g);
+  if (dxc.shape != dx.shape) fill(dx, 0.0);  // rows no window reaches get no gradient
+  CallArgs call{{{DNNL_ARG_DIFF_DST, &dy}, {DNNL_ARG_WEIGHTS, &w}, {DNNL_ARG_DIFF_SRC, &dxc}}};
+  execute(get_plan(ConvKind::bwd_data, g, call, *this), call, *this);
+}
+
+void CpuBackend::conv2d_backward_weights(const TensorView& x, const TensorView& dy,
+                                         const TensorView& dw, const TensorView& db,
+                                         const Conv2dParams& p) {
+  const char* fn = "conv2d_backward_weights";
+  check_view(x, 4, x.dtype, fn, "input");
+  check_view(dy, 4, x.dtype, fn, "output gradient");
+  check_view(dw, 4, x.dtype, fn, "weight gradient");
+  const bool bias = db.data != nullptr;
+  if (bias) check_view(db, 1, x.dtype, fn, "bias gradient");
+  Geometry g = geometry(x, dw, dy, p, bias, fn);
+  if (x.dtype == DType::f64) return cpu::conv2d_backward_weights_ref(x, dy, dw, db, p);
+  UNRAVEL_CHECK(x.dtype == DType::f32, "{}: dtype {} is not supported (f32, f64)", fn,
+                dtype_name(x.dtype));
+  std::lock_guard<std::mutex> lock(conv_mutex());
+  const TensorView xc = crop_unreached(x, g);
+  CallArgs call{{{DNNL_ARG_SRC, &xc}, {DNNL_ARG_DIFF_DST, &dy}, {DNNL_ARG_DIFF_WEIGHTS, &dw},
+                 {DNNL_ARG_DIFF_BIAS, &db}}};
+  execute(get_plan(ConvKind::bwd_weights, g, call, *this), call, *this);
+}
+
+}  // namespace unravel
