@@ -1,0 +1,80 @@
+// Closed-loop controllers: ControlVAE's non-linear PI controller on β with its stepped KL
+// set-point (Shao et al. 2020, Disentangling/P_PID.py + solver_light.py), and the adaptive
+// capacity rule of papers.md §11 on top of the same PI controller.
+//
+// PI step with error e_t = C − KL_t (KL_t the batch KL as a number):
+//   P_t = Kp / (1 + exp(e_t)) + β_min
+//   I_t = I_{t−1} + Ki·e_t, frozen (I_t = I_{t−1}) when the previous UNCLAMPED β_{t−1} < β_min
+//   β_t = P_t + I_t, stored unclamped for the anti-windup test, returned clamped below at β_min.
+// Kp = 0.01, Ki = −0.001 (the code's sign: equal to the paper's "−Ki Σ e" with Ki = +0.001),
+// β_min = 1, initial I = 0 and previous β = 1.
+//
+// Stepped set-point (ControlVAE, dSprites): C starts at 0.5; at every step t with t % period == 0
+// C += step_val (0.15, period 5000), capped at C_max (18); the update happens before the PI step.
+//
+// Adaptive capacity (§11): the PI step runs against the current set-point C(t−1); then
+//   C(t) = C(t−1)                                          if β_t > β_{t−1} (returned values)
+//   C(t) = C(t−1) + (C_max − C(t−1)) / (t_max − (t−1))     otherwise,
+// which reaches C_max at t = t_max if it keeps rising; C stays at C_max for t ≥ t_max. The
+// returned Schedule carries β_t and the set-point C(t−1) that produced it; C(t) is used next.
+#pragma once
+#include "objectives/controllers/controller.h"
+
+namespace unravel {
+
+/// ControlVAE's non-linear PI controller (state: I, previous unclamped β).
+class PiBetaController {
+ public:
+  explicit PiBetaController(double kp = 0.01, double ki = -0.001, double beta_min = 1.0)
+      : kp_(kp), ki_(ki), beta_min_(beta_min), prev_beta_(beta_min) {}
+  /// One PI step against set-point c; returns the clamped β.
+  double step(double set_point, double observed_kl);
+  double integral() const { return i_; }
+  double prev_unclamped_beta() const { return prev_beta_; }
+  void write_state(ControllerState& s) const;
+  void read_state(const ControllerState& s, const std::string& who);
+
+ private:
+  double kp_, ki_, beta_min_;
+  double i_ = 0.0;
+  double prev_beta_;
+};
+
+/// ControlVAE: stepped set-point + PI controller.
+class ControlVaePiController : public Controller {
+ public:
+  ControlVaePiController(double c_start = 0.5, double c_max = 18.0, double step_val = 0.15,
+                         int64_t period = 5000, double kp = 0.01, double ki = -0.001,
+                         double beta_min = 1.0);
+  std::string name() const override { return "controlvae-pi"; }
+  Schedule update(int64_t step, double observed_kl) override;
+  ControllerState state() const override;
+  void load_state(const ControllerState& s) override;
+
+ private:
+  PiBetaController pi_;
+  double c_, c_max_, step_val_;
+  int64_t period_;
+  double beta_;
+  int64_t step_ = 0;
+};
+
+/// §11's adaptive capacity: C held while β rises, else stepped towards C_max at t_max.
+class AdaptiveCapacityController : public Controller {
+ public:
+  AdaptiveCapacityController(double c_start = 0.5, double c_max = 16.0,
+                             double t_max = 1500000.0, double kp = 0.01, double ki = -0.001,
+                             double beta_min = 1.0);
+  std::string name() const override { return "adaptive-capacity"; }
+  Schedule update(int64_t step, double observed_kl) override;
+  ControllerState state() const override;
+  void load_state(const ControllerState& s) override;
+
+ private:
+  PiBetaController pi_;
+  double c_, c_max_, t_max_;
+  double beta_;
+  int64_t step_ = 0;
+};
+
+}  // namespace unravel

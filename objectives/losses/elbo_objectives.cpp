@@ -1,0 +1,136 @@
+// ELBO-family objectives (see elbo_objectives.h).
+#include "objectives/losses/elbo_objectives.h"
+
+#include <vector>
+
+#include "ops/ops.h"
+
+namespace unravel {
+
+LossTerms VaeObjective::compute(const VaeOutputs& out, const Schedule& schedule, Generator&) {
+  check_outputs(out, name().c_str());
+  const double beta = use_beta_ ? schedule.beta : 1.0;
+  Tensor rec = reconstruction_log_lik(out);
+  Tensor kl = posterior_kl(out);
+  LossTerms t;
+  t.total = reduce(kl * beta - rec);
+  t.add("recon", mean(-rec));
+  t.add("kl", mean(kl));
+  t.add("beta", scalar_like(beta, kl));
+  return t;
+}
+
+LossTerms CapacityObjective::compute(const VaeOutputs& out, const Schedule& schedule,
+                                     Generator&) {
+  check_outputs(out, "capacity");
+  Tensor rec = reconstruction_log_lik(out);
+  Tensor kl_mean = mean(posterior_kl(out));
+  Tensor cap = abs(kl_mean - schedule.capacity) * gamma_;
+  LossTerms t;
+  t.total = reduce(-rec) + cap * batch_scale(out);
+  t.add("recon", mean(-rec));
+  t.add("kl", kl_mean);
+  t.add("capacity", scalar_like(schedule.capacity, kl_mean));
+  t.add("capacity_term", cap);
+  return t;
+}
+
+MathieuObjective::MathieuObjective(double alpha, std::unique_ptr<AggregateDivergence> divergence,
+                                   ObjectiveOptions opt)
+    : Objective(opt), alpha_(alpha), div_(std::move(divergence)) {
+  UNRAVEL_CHECK(alpha >= 0, "mathieu objective: alpha must be >= 0, got {}", alpha);
+  UNRAVEL_CHECK(div_ != nullptr || alpha == 0, "mathieu objective: alpha > 0 needs a divergence");
+}
+
+LossTerms MathieuObjective::compute(const VaeOutputs& out, const Schedule& schedule,
+                                    Generator& gen) {
+  check_outputs(out, "mathieu");
+  Tensor rec = reconstruction_log_lik(out);
+  Tensor kl = posterior_kl(out);
+  LossTerms t;
+  t.total = reduce(kl * schedule.beta - rec);
+  t.add("recon", mean(-rec));
+  t.add("kl", mean(kl));
+  if (alpha_ > 0) {
+    Tensor d = (*div_)(out.posterior, out.z, *out.prior, gen);
+    t.total = t.total + d * (alpha_ * batch_scale(out));
+    t.add(div_->name(), d);
+  }
+  return t;
+}
+
+BetaTcvaeObjective::BetaTcvaeObjective(int64_t dataset_size, TcSampling sampling, double alpha,
+                                       double gamma, ObjectiveOptions opt)
+    : Objective(opt), n_(dataset_size), sampling_(sampling), alpha_(alpha), gamma_(gamma) {
+  UNRAVEL_CHECK(dataset_size >= 2, "beta-tcvae: dataset size must be >= 2, got {}", dataset_size);
+}
+
+LossTerms BetaTcvaeObjective::compute(const VaeOutputs& out, const Schedule& schedule,
+                                      Generator&) {
+  check_outputs(out, "beta-tcvae");
+  Tensor rec = reconstruction_log_lik(out);
+  TcDecomposition d = tc_decomposition(out.posterior, out.z, *out.prior, n_, sampling_);
+  Tensor mi = d.log_qz_x - d.log_qz, tc = d.log_qz - d.log_prod_qz, dw = d.log_prod_qz - d.log_pz;
+  Tensor per_point = mi * alpha_ + tc * schedule.beta + dw * gamma_ - rec;
+  LossTerms t;
+  t.total = reduce(per_point);
+  t.add("recon", mean(-rec));
+  {
+    NoGradGuard ng;  // logged only
+    t.add("kl", mean(posterior_kl(out)));
+  }
+  t.add("mi", d.mi);
+  t.add("tc", d.tc);
+  t.add("dwkl", d.dwkl);
+  return t;
+}
+
+DipVaeObjective::DipVaeObjective(bool second, double lambda_od, double lambda_d,
+                                 ObjectiveOptions opt)
+    : Objective(opt), second_(second), lambda_od_(lambda_od), lambda_d_(lambda_d) {
+  UNRAVEL_CHECK(lambda_od >= 0 && lambda_d >= 0, "dip-vae: lambdas must be >= 0, got {} and {}",
+                lambda_od, lambda_d);
+}
+
+Tensor dip_covariance(const DiagonalGaussian& q, bool second) {
+  const Tensor& mu = q.mean();
+  UNRAVEL_CHECK(mu.dim() == 2, "dip_covariance: posterior mean must be (B, D), got {}", mu.desc());
+  Tensor c = mu - mean(mu, {0}, true);
+  Tensor cov = mean(unsqueeze(c, 2) * unsqueeze(c, 1), {0});  // (D, D), population covariance
+  if (!second) return cov;
+  const int64_t d = mu.size(1);
+  std::vector<double> eye(static_cast<size_t>(d * d), 0.0);
+  for (int64_t i = 0; i < d; ++i) eye[static_cast<size_t>(i * d + i)] = 1.0;
+  Tensor e = match_like(Tensor::from_vector(eye, Shape{d, d}), mu);
+  return cov + unsqueeze(mean(q.variance(), {0}), 0) * e;
+}
+
+std::vector<Tensor> dip_regulariser(const Tensor& cov, double lambda_od, double lambda_d) {
+  UNRAVEL_CHECK(cov.dim() == 2 && cov.size(0) == cov.size(1),
+                "dip_regulariser: covariance must be square, got {}", cov.desc());
+  const int64_t d = cov.size(0);
+  std::vector<double> eye(static_cast<size_t>(d * d), 0.0);
+  for (int64_t i = 0; i < d; ++i) eye[static_cast<size_t>(i * d + i)] = 1.0;
+  Tensor e = match_like(Tensor::from_vector(eye, Shape{d, d}), cov);
+  Tensor off = sum(square(cov * (1.0 - e)));
+  Tensor diag = sum(square(sum(cov * e, {1}) - 1.0));
+  return {off * lambda_od + diag * lambda_d, off, diag};
+}
+
+LossTerms DipVaeObjective::compute(const VaeOutputs& out, const Schedule& schedule, Generator&) {
+  check_outputs(out, name().c_str());
+  Tensor rec = reconstruction_log_lik(out);
+  Tensor kl = posterior_kl(out);
+  std::vector<Tensor> reg = dip_regulariser(dip_covariance(out.posterior, second_), lambda_od_,
+                                            lambda_d_);
+  LossTerms t;
+  t.total = reduce(kl * schedule.beta - rec) + reg[0] * batch_scale(out);
+  t.add("recon", mean(-rec));
+  t.add("kl", mean(kl));
+  t.add("cov_offdiag", reg[1]);
+  t.add("cov_diag", reg[2]);
+  t.add("dip", reg[0]);
+  return t;
+}
+
+}  // namespace unravel

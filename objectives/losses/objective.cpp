@@ -1,0 +1,63 @@
+// Shared pieces of the objectives (see objective.h).
+#include "objectives/losses/objective.h"
+
+#include "objectives/divergences.h"
+#include "ops/ops.h"
+
+namespace unravel {
+
+const Tensor& LossTerms::get(const std::string& name) const {
+  for (const auto& [n, t] : terms)
+    if (n == name) return t;
+  if (name == "total" && total.defined()) return total;
+  std::string have;
+  for (const auto& [n, t] : terms) have += (have.empty() ? "" : ", ") + n;
+  UNRAVEL_CHECK(false, "LossTerms::get: no term '{}' (have: {})", name, have);
+}
+
+std::vector<std::pair<std::string, double>> LossTerms::values() const {
+  std::vector<std::pair<std::string, double>> v;
+  for (const auto& [n, t] : terms) v.emplace_back(n, t.item());
+  if (total.defined()) v.emplace_back("total", total.item());
+  return v;
+}
+
+Tensor Objective::reduce(const Tensor& per_point) const {
+  return opt_.sum_over_batch ? sum(per_point) : mean(per_point);
+}
+
+double Objective::batch_scale(const VaeOutputs& out) const {
+  return opt_.sum_over_batch ? static_cast<double>(out.posterior.batch()) : 1.0;
+}
+
+void check_outputs(const VaeOutputs& out, const char* who) {
+  UNRAVEL_CHECK(out.prior != nullptr, "{}: VaeOutputs has no prior", who);
+  UNRAVEL_CHECK(out.x.defined() && out.recon.defined() && out.z.defined() &&
+                    out.posterior.mean().defined(),
+                "{}: VaeOutputs needs x, recon, z and the posterior", who);
+  const Tensor& mu = out.posterior.mean();
+  UNRAVEL_CHECK(mu.dim() == 2 && mu.size(0) == out.x.size(0),
+                "{}: posterior {} must be (B, D) with B = x's batch {}", who, mu.desc(),
+                out.x.desc());
+  UNRAVEL_CHECK(mu.size(1) == out.prior->dim(), "{}: posterior {} vs prior '{}' of size {}", who,
+                mu.desc(), out.prior->name(), out.prior->dim());
+  UNRAVEL_CHECK((out.z.dim() == 2 || out.z.dim() == 3) && out.z.size(-2) == mu.size(0) &&
+                    out.z.size(-1) == mu.size(1),
+                "{}: z {} must be (B, D) or (K, B, D) for posterior {}", who, out.z.desc(),
+                mu.desc());
+  const int64_t extra = out.recon.dim() - out.x.dim();
+  UNRAVEL_CHECK(extra == out.z.dim() - 2,
+                "{}: recon {} must carry the same sample axes as z {} over x {}", who,
+                out.recon.desc(), out.z.desc(), out.x.desc());
+}
+
+Tensor reconstruction_log_lik(const VaeOutputs& out) {
+  Tensor lp = out.likelihood.log_prob(out.x, out.recon, out.recon_log_scale);
+  return lp.dim() == 2 ? mean(lp, {0}) : lp;
+}
+
+Tensor posterior_kl(const VaeOutputs& out) {
+  return kl_divergence(out.posterior, *out.prior, out.z);
+}
+
+}  // namespace unravel

@@ -1,0 +1,203 @@
+// Name → component registry for objectives/ (see registry.h).
+#include "objectives/registry.h"
+
+#include <set>
+
+#include "engine/check.h"
+
+#include "objectives/controllers/pi_controllers.h"
+#include "objectives/controllers/schedules.h"
+#include "objectives/losses/elbo_objectives.h"
+#include "objectives/losses/factor_vae.h"
+#include "objectives/priors/gaussian_priors.h"
+#include "objectives/priors/mixture.h"
+#include "objectives/priors/spike_slab.h"
+#include "objectives/priors/student_t.h"
+
+namespace unravel {
+
+namespace {
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+// Reads parameters by key, recording which keys are allowed so unknown ones can be reported.
+class ParamReader {
+ public:
+  ParamReader(const Params& p, std::string who) : p_(p), who_(std::move(who)) {}
+  double get(const std::string& key, double def) {
+    allowed_.insert(key);
+    auto it = p_.find(key);
+    return it == p_.end() ? def : it->second;
+  }
+  double required(const std::string& key) {
+    allowed_.insert(key);
+    auto it = p_.find(key);
+    UNRAVEL_CHECK(it != p_.end(), "{}: missing required parameter '{}'", who_, key);
+    return it->second;
+  }
+  bool has(const std::string& key) const { return p_.count(key) != 0; }
+  void allow_prefix(const std::string& prefix) { prefixes_.push_back(prefix); }
+  /// Throws on keys that were never read.
+  void finish() const {
+    for (const auto& [k, v] : p_) {
+      bool ok = allowed_.count(k) != 0;
+      for (const auto& pre : prefixes_) ok = ok || k.rfind(pre, 0) == 0;
+      UNRAVEL_CHECK(ok, "{}: unknown parameter '{}' (valid: {})", who_, k,
+                    join(std::vector<std::string>(allowed_.begin(), allowed_.end())));
+    }
+  }
+
+ private:
+  const Params& p_;
+  std::string who_;
+  std::set<std::string> allowed_;
+  std::vector<std::string> prefixes_;
+};
+
+int64_t as_int(double v, const char* what) {
+  UNRAVEL_CHECK(v >= 0 && v == static_cast<double>(static_cast<int64_t>(v)),
+                "registry: {} must be a non-negative integer, got {}", what, v);
+  return static_cast<int64_t>(v);
+}
+
+// Reads key_0 .. key_{d-1}; empty when key_0 is absent, else all must be present.
+std::vector<double> indexed(ParamReader& r, const std::string& key, int64_t d) {
+  std::vector<double> v;
+  if (!r.has(key + "_0")) return v;
+  for (int64_t i = 0; i < d; ++i) v.push_back(r.required(key + "_" + std::to_string(i)));
+  return v;
+}
+}  // namespace
+
+std::vector<std::string> prior_names() { return {"iso", "aniso", "student-t", "mog", "sparse"}; }
+std::vector<std::string> divergence_names() { return {"kld_inc", "mmd_dim", "mmd_full", "kl_mws"}; }
+std::vector<std::string> objective_names() {
+  return {"vae", "beta-vae", "capacity", "mathieu", "beta-tcvae", "factor-vae", "dip-vae-i",
+          "dip-vae-ii"};
+}
+std::vector<std::string> controller_names() {
+  return {"constant", "linear-capacity", "controlvae-pi", "adaptive-capacity",
+          "kl-anneal-monotonic", "kl-anneal-cyclical"};
+}
+
+std::unique_ptr<Prior> make_prior(const std::string& name, const Params& params, DType dtype) {
+  ParamReader r(params, "prior '" + name + "'");
+  std::unique_ptr<Prior> p;
+  if (name == "iso") {
+    int64_t d = as_int(r.required("dim"), "dim");
+    p = std::make_unique<IsotropicGaussianPrior>(d, r.get("scale", 1.0), dtype);
+  } else if (name == "aniso") {
+    int64_t d = as_int(r.required("dim"), "dim");
+    r.allow_prefix("scale_");
+    r.allow_prefix("logit_");
+    double vs = r.get("variance_scale", 1.0);
+    bool learn = r.get("learnable", 0.0) != 0.0;
+    std::vector<double> scales = indexed(r, "scale", d), logits = indexed(r, "logit", d);
+    UNRAVEL_CHECK(scales.empty() || logits.empty(), "prior 'aniso': give scale_<d> or logit_<d>, "
+                                                    "not both");
+    if (!scales.empty()) {
+      UNRAVEL_CHECK(!learn, "prior 'aniso': fixed scale_<d> cannot be learnable; use logit_<d>");
+      p = std::make_unique<AnisotropicGaussianPrior>(
+          AnisotropicGaussianPrior::fixed_scales(scales, dtype));
+    } else {
+      if (logits.empty()) logits.assign(static_cast<size_t>(d), 0.0);
+      p = std::make_unique<AnisotropicGaussianPrior>(
+          AnisotropicGaussianPrior::softmax(logits, vs, learn, dtype));
+    }
+  } else if (name == "student-t") {
+    int64_t d = as_int(r.required("dim"), "dim");
+    p = std::make_unique<StudentTPrior>(d, r.get("df", 2.0), r.get("scale", 1.0), dtype);
+  } else if (name == "mog") {
+    UNRAVEL_CHECK(as_int(r.get("dim", 2.0), "dim") == 2,
+                  "prior 'mog': the registry's mixture is the 2-D pinwheel prior; build other "
+                  "mixtures with MixtureOfGaussiansPrior");
+    p = std::make_unique<MixtureOfGaussiansPrior>(MixtureOfGaussiansPrior::pinwheel(
+        r.get("variance_scale", 0.03), r.get("learnable", 0.0) != 0.0, dtype));
+  } else if (name == "sparse") {
+    int64_t d = as_int(r.required("dim"), "dim");
+    p = std::make_unique<SpikeSlabPrior>(d, r.get("gamma", 0.8), r.get("spike_scale", 0.05),
+                                         r.get("slab_scale", 1.0), dtype);
+  } else {
+    UNRAVEL_CHECK(false, "prior: unknown name '{}' (valid: {})", name, join(prior_names()));
+  }
+  r.finish();
+  return p;
+}
+
+std::unique_ptr<AggregateDivergence> make_divergence(const std::string& name) {
+  return make_aggregate_divergence(name);
+}
+
+std::unique_ptr<Objective> make_objective(const std::string& name, const Params& params,
+                                          const std::string& divergence, Generator* gen,
+                                          DType dtype) {
+  ParamReader r(params, "objective '" + name + "'");
+  ObjectiveOptions opt;
+  opt.sum_over_batch = r.get("sum_over_batch", name == "mathieu" ? 1.0 : 0.0) != 0.0;
+  std::unique_ptr<Objective> o;
+  if (name == "vae" || name == "beta-vae") {
+    o = std::make_unique<VaeObjective>(name == "beta-vae", opt);
+  } else if (name == "capacity") {
+    o = std::make_unique<CapacityObjective>(r.get("gamma", 1000.0), opt);
+  } else if (name == "mathieu") {
+    o = std::make_unique<MathieuObjective>(r.get("alpha", 0.0), make_divergence(divergence), opt);
+  } else if (name == "beta-tcvae") {
+    int64_t n = as_int(r.required("dataset_size"), "dataset_size");
+    TcSampling s = r.get("mss", 0.0) != 0.0 ? TcSampling::mss : TcSampling::mws;
+    o = std::make_unique<BetaTcvaeObjective>(n, s, r.get("alpha", 1.0), r.get("gamma", 1.0), opt);
+  } else if (name == "factor-vae") {
+    UNRAVEL_CHECK(gen != nullptr, "objective 'factor-vae': needs a Generator for the discriminator");
+    int64_t latent = as_int(r.required("latent"), "latent");
+    o = std::make_unique<FactorVaeObjective>(latent, r.get("gamma", 6.4),
+                                             as_int(r.get("disc_hidden", 1000.0), "disc_hidden"),
+                                             as_int(r.get("disc_layers", 6.0), "disc_layers"),
+                                             *gen, dtype, opt);
+  } else if (name == "dip-vae-i" || name == "dip-vae-ii") {
+    const bool second = name == "dip-vae-ii";
+    double od = r.get("lambda_od", 10.0);
+    double d = r.get("lambda_d", second ? od : 10.0 * od);
+    o = std::make_unique<DipVaeObjective>(second, od, d, opt);
+  } else {
+    UNRAVEL_CHECK(false, "objective: unknown name '{}' (valid: {})", name, join(objective_names()));
+  }
+  r.finish();
+  return o;
+}
+
+std::unique_ptr<Controller> make_controller(const std::string& name, const Params& params) {
+  ParamReader r(params, "controller '" + name + "'");
+  std::unique_ptr<Controller> c;
+  if (name == "constant") {
+    c = std::make_unique<ConstantController>(r.get("beta", 1.0));
+  } else if (name == "linear-capacity") {
+    c = std::make_unique<LinearCapacityController>(r.get("C_max", 25.0), r.get("C_stop", 1e5),
+                                                   r.get("C_start", 0.0));
+  } else if (name == "controlvae-pi") {
+    c = std::make_unique<ControlVaePiController>(
+        r.get("C_start", 0.5), r.get("C_max", 18.0), r.get("step_val", 0.15),
+        as_int(r.get("period", 5000.0), "period"), r.get("Kp", 0.01), r.get("Ki", -0.001),
+        r.get("beta_min", 1.0));
+  } else if (name == "adaptive-capacity") {
+    c = std::make_unique<AdaptiveCapacityController>(r.get("C_start", 0.5), r.get("C_max", 16.0),
+                                                     r.get("t_max", 1.5e6), r.get("Kp", 0.01),
+                                                     r.get("Ki", -0.001), r.get("beta_min", 1.0));
+  } else if (name == "kl-anneal-monotonic") {
+    c = std::make_unique<KlAnnealController>(true, r.required("total_steps"), 1.0,
+                                             r.get("ratio", 0.5), r.get("beta_min", 0.0),
+                                             r.get("beta_max", 1.0));
+  } else if (name == "kl-anneal-cyclical") {
+    c = std::make_unique<KlAnnealController>(false, r.required("total_steps"),
+                                             r.get("cycles", 4.0), r.get("ratio", 0.5),
+                                             r.get("beta_min", 0.0), r.get("beta_max", 1.0));
+  } else {
+    UNRAVEL_CHECK(false, "controller: unknown name '{}' (valid: {})", name,
+                  join(controller_names()));
+  }
+  r.finish();
+  return c;
+}
+
+}  // namespace unravel
