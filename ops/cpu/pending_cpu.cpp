@@ -8,6 +8,4 @@ void CpuBackend::gather(const TensorView&, int, const TensorView&, const TensorV
 void CpuBackend::scatter_add(const TensorView&, int, const TensorView&, const TensorView&) { UNRAVEL_CHECK(false, "pending"); }
 void CpuBackend::index_select(const TensorView&, int, const TensorView&, const TensorView&) { UNRAVEL_CHECK(false, "pending"); }
 void CpuBackend::index_add(const TensorView&, int, const TensorView&, const TensorView&) { UNRAVEL_CHECK(false, "pending"); }
-void CpuBackend::batch_norm_forward(const TensorView&, const TensorView&, const TensorView&, const TensorView&, const TensorView&, bool, double, const TensorView&, const TensorView&, const TensorView&) { UNRAVEL_CHECK(false, "pending"); }
-void CpuBackend::batch_norm_backward(const TensorView&, const TensorView&, const TensorView&, const TensorView&, const TensorView&, const TensorView&, const TensorView&, const TensorView&) { UNRAVEL_CHECK(false, "pending"); }
 }  // namespace unravel
