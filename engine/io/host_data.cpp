@@ -1,0 +1,57 @@
+// Host copies of tensors and checked file reads for the readers in engine/io.
+#include "engine/io/host_data.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "engine/backend.h"
+#include "engine/check.h"
+
+namespace unravel::io_detail {
+
+Tensor host_contiguous(const Tensor& t) {
+  UNRAVEL_CHECK(t.defined(), "host_contiguous: tensor is undefined");
+  if (t.device().is_cpu() && t.is_contiguous()) return t;
+  Backend& be = backend(t.device());
+  Tensor dense = t;
+  if (!t.is_contiguous()) {
+    dense = Tensor::empty(t.shape(), t.dtype(), t.device());
+    if (t.numel()) be.copy(t.view(), dense.view());
+  }
+  if (t.device().is_cpu()) return dense;
+  Tensor host = Tensor::empty(t.shape(), t.dtype(), kCPU);
+  if (t.numel()) be.copy_to_host(dense.raw_data(), host.raw_data(), host.nbytes());
+  return host;
+}
+
+InputFile::InputFile(const std::string& path) : path_(path) {
+  f_ = std::fopen(path.c_str(), "rb");
+  UNRAVEL_CHECK(f_ != nullptr, "cannot open '{}': {}", path, std::strerror(errno));
+  if (std::fseek(f_, 0, SEEK_END) != 0) {
+    std::fclose(f_);
+    UNRAVEL_CHECK(false, "cannot seek in '{}': {}", path, std::strerror(errno));
+  }
+  long end = std::ftell(f_);
+  if (end < 0) {
+    std::fclose(f_);
+    UNRAVEL_CHECK(false, "'{}' is not a regular file", path);
+  }
+  size_ = static_cast<uint64_t>(end);
+}
+
+InputFile::~InputFile() {
+  if (f_) std::fclose(f_);
+}
+
+void InputFile::read_at(uint64_t offset, void* dst, uint64_t n, const char* what) const {
+  UNRAVEL_CHECK(offset <= size_ && n <= size_ - offset,
+                "'{}' is truncated: {} needs bytes [{}, {}) but the file has {} bytes", path_,
+                what, offset, offset + n, size_);
+  if (n == 0) return;
+  UNRAVEL_CHECK(std::fseek(f_, static_cast<long>(offset), SEEK_SET) == 0,
+                "cannot seek in '{}' to {}: {}", path_, offset, std::strerror(errno));
+  size_t got = std::fread(dst, 1, n, f_);
+  UNRAVEL_CHECK(got == n, "reading {} from '{}' failed after {} of {} bytes", what, path_, got, n);
+}
+
+}  // namespace unravel::io_detail
