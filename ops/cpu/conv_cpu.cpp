@@ -286,11 +286,15 @@ ConvPlan& get_plan(ConvKind kind, const Geometry& g, const CallArgs& call, CpuBa
   } else if (!uses_reorder_on_activations(*blocked)) {
     chosen = std::move(blocked);
   } else {
-    // One warm-up each (page faults, JIT), then the better of two timed runs each.
+    // One warm-up each (page faults, JIT), then the best of three interleaved runs each, so a
+    // burst of load on a shared machine does not decide the layout alone.
     time_once(*plain, call, be);
     time_once(*blocked, call, be);
-    t_plain = std::min(time_once(*plain, call, be), time_once(*plain, call, be));
-    t_blocked = std::min(time_once(*blocked, call, be), time_once(*blocked, call, be));
+    t_plain = t_blocked = 1e30;
+    for (int rep = 0; rep < 3; ++rep) {
+      t_plain = std::min(t_plain, time_once(*plain, call, be));
+      t_blocked = std::min(t_blocked, time_once(*blocked, call, be));
+    }
     chosen = t_blocked < t_plain ? std::move(blocked) : std::move(plain);
   }
   if (const char* v = std::getenv("UNRAVEL_CONV_VERBOSE"); v && v[0] == '1')
