@@ -1,0 +1,143 @@
+// CPU batched matrix product on OpenBLAS: C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b].
+//
+// Every operand is a rank-3 view (batch, rows, cols). A matrix whose column stride is 1 is
+// row-major with leading dimension = its row stride; one whose row stride is 1 is column-major,
+// i.e. its transpose is row-major, so it is passed to cblas with the opposite trans flag and the
+// column stride as leading dimension. No operand is ever copied. When C itself is column-major
+// the product is computed as C^T = op(B)^T @ op(A)^T. A batch stride of 0 on A or B broadcasts
+// that matrix over the batch; C must have a distinct matrix per batch entry.
+#include <cblas.h>
+
+#include <algorithm>
+#include <type_traits>
+
+#include "engine/check.h"
+#include "engine/cpu/cpu_backend.h"
+
+namespace unravel {
+
+namespace {
+
+// A matrix in cblas row-major terms: the stored matrix (rows x cols of the view) is either
+// row-major (trans = false, ld = row stride) or its transpose is (trans = true, ld = col stride).
+struct BlasMat {
+  bool transposed_storage = false;
+  int64_t ld = 0;
+};
+
+// Layout of a rows x cols matrix with strides (s0, s1); false when neither stride is unit.
+bool blas_layout(int64_t rows, int64_t cols, int64_t s0, int64_t s1, BlasMat* out) {
+  // Size-1 dims may carry any stride; the BLAS needs ld >= max(1, inner extent).
+  if ((s1 == 1 || cols == 1) && (rows == 1 || s0 >= std::max<int64_t>(1, cols))) {
+    out->transposed_storage = false;
+    out->ld = rows == 1 ? std::max<int64_t>(1, cols) : s0;
+    return true;
+  }
+  if ((s0 == 1 || rows == 1) && (cols == 1 || s1 >= std::max<int64_t>(1, rows))) {
+    out->transposed_storage = true;
+    out->ld = cols == 1 ? std::max<int64_t>(1, rows) : s1;
+    return true;
+  }
+  return false;
+}
+
+BlasMat layout_or_throw(const TensorView& v, const char* which) {
+  BlasMat m;
+  UNRAVEL_CHECK(blas_layout(v.shape[1], v.shape[2], v.strides[1], v.strides[2], &m),
+                "gemm: {} {} with strides {} has no unit stride in its matrix dims; make it "
+                "contiguous first",
+                which, v.shape.str(), v.strides.str());
+  return m;
+}
+
+// Batch stride of a view, 0 when its single matrix is broadcast over `batch` entries.
+int64_t batch_stride(const TensorView& v, int64_t batch, const char* which) {
+  UNRAVEL_CHECK(v.shape[0] == batch || v.shape[0] == 1,
+                "gemm: {} batch {} does not match the output batch {}", which, v.shape[0], batch);
+  return v.shape[0] == 1 ? 0 : v.strides[0];
+}
+
+template <class T>
+void call_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, T alpha,
+               const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// C = beta * C for k == 0 products (the BLAS is not asked: ld checks would reject empty A/B).
+template <class T>
+void scale_c(const TensorView& c, int64_t batch, int64_t m, int64_t n, T beta) {
+  T* base = c.ptr<T>();
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        T& v = base[b * c.strides[0] + i * c.strides[1] + j * c.strides[2]];
+        v = beta == T(0) ? T(0) : v * beta;
+      }
+}
+
+template <class T>
+void gemm_impl(bool trans_a, bool trans_b, double alpha_d, const TensorView& a,
+               const TensorView& b, double beta_d, const TensorView& c) {
+  const int64_t batch = c.shape[0], m = c.shape[1], n = c.shape[2];
+  const int64_t k = trans_a ? a.shape[1] : a.shape[2];
+  const T alpha = static_cast<T>(alpha_d), beta = static_cast<T>(beta_d);
+  if (batch == 0 || m == 0 || n == 0) return;
+  if (k == 0) {
+    scale_c<T>(c, batch, m, n, beta);
+    return;
+  }
+  const int64_t sa = batch_stride(a, batch, "A"), sb = batch_stride(b, batch, "B");
+  UNRAVEL_CHECK(batch == 1 || c.strides[0] != 0,
+                "gemm: output C {} has batch stride 0; each batch entry needs its own matrix",
+                c.shape.str());
+  BlasMat la = layout_or_throw(a, "A"), lb = layout_or_throw(b, "B"), lc = layout_or_throw(c, "C");
+  // Effective cblas flag: the requested op, flipped when the storage is the transpose.
+  CBLAS_TRANSPOSE ta = (trans_a != la.transposed_storage) ? CblasTrans : CblasNoTrans;
+  CBLAS_TRANSPOSE tb = (trans_b != lb.transposed_storage) ? CblasTrans : CblasNoTrans;
+  const T* pa = a.ptr<T>();
+  const T* pb = b.ptr<T>();
+  T* pc = c.ptr<T>();
+  for (int64_t i = 0; i < batch; ++i) {
+    const T* ai = pa + i * sa;
+    const T* bi = pb + i * sb;
+    T* ci = pc + i * c.strides[0];
+    if (!lc.transposed_storage) {
+      call_gemm<T>(ta, tb, m, n, k, alpha, ai, la.ld, bi, lb.ld, beta, ci, lc.ld);
+    } else {
+      // C^T (n x m, row-major with ld) = op(B)^T @ op(A)^T.
+      CBLAS_TRANSPOSE tbt = tb == CblasTrans ? CblasNoTrans : CblasTrans;
+      CBLAS_TRANSPOSE tat = ta == CblasTrans ? CblasNoTrans : CblasTrans;
+      call_gemm<T>(tbt, tat, n, m, k, alpha, bi, lb.ld, ai, la.ld, beta, ci, lc.ld);
+    }
+  }
+}
+
+}  // namespace
+
+void CpuBackend::gemm(bool trans_a, bool trans_b, double alpha, const TensorView& a,
+                      const TensorView& b, double beta, const TensorView& c) {
+  UNRAVEL_CHECK(a.rank() == 3 && b.rank() == 3 && c.rank() == 3,
+                "gemm: needs rank-3 (batch, rows, cols) views, got A {} B {} C {}", a.shape.str(),
+                b.shape.str(), c.shape.str());
+  UNRAVEL_CHECK(a.dtype == b.dtype && a.dtype == c.dtype,
+                "gemm: dtypes differ (A {}, B {}, C {})", dtype_name(a.dtype), dtype_name(b.dtype),
+                dtype_name(c.dtype));
+  UNRAVEL_CHECK(a.dtype == DType::f32 || a.dtype == DType::f64,
+                "gemm: supports f32 and f64 only, got {}", dtype_name(a.dtype));
+  const int64_t m = trans_a ? a.shape[2] : a.shape[1], ka = trans_a ? a.shape[1] : a.shape[2];
+  const int64_t kb = trans_b ? b.shape[2] : b.shape[1], n = trans_b ? b.shape[1] : b.shape[2];
+  UNRAVEL_CHECK(ka == kb, "gemm: op(A) {}{} and op(B) {}{}: inner dimensions {} and {} differ",
+                a.shape.str(), trans_a ? "^T" : "", b.shape.str(), trans_b ? "^T" : "", ka, kb);
+  UNRAVEL_CHECK(c.shape[1] == m && c.shape[2] == n,
+                "gemm: op(A) {}{} @ op(B) {}{} gives {} x {} matrices but C is {}", a.shape.str(),
+                trans_a ? "^T" : "", b.shape.str(), trans_b ? "^T" : "", m, n, c.shape.str());
+  if (a.dtype == DType::f32)
+    gemm_impl<float>(trans_a, trans_b, alpha, a, b, beta, c);
+  else
+    gemm_impl<double>(trans_a, trans_b, alpha, a, b, beta, c);
+}
+
+}  // namespace unravel
