@@ -1,0 +1,52 @@
+// Parameter-free layers: thin wrappers over the differentiable ops, with shape checks that
+// name the layer.
+#include "models/nn/activation.h"
+
+#include "engine/check.h"
+#include "ops/shape_ops.h"
+#include "ops/unary.h"
+
+namespace unravel::nn {
+
+namespace {
+std::string join(const std::vector<int64_t>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s;
+}
+}  // namespace
+
+Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+Tensor LeakyReLU::forward(const Tensor& x) { return leaky_relu(x, slope_); }
+std::string LeakyReLU::describe() const { return fmt::format("LeakyReLU({})", slope_); }
+Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
+Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
+Tensor Softplus::forward(const Tensor& x) { return softplus(x); }
+
+Tensor Flatten::forward(const Tensor& x) { return flatten(x, start_, end_); }
+std::string Flatten::describe() const { return fmt::format("Flatten({}, {})", start_, end_); }
+
+Tensor Unflatten::forward(const Tensor& x) {
+  int d = normalize_axis(dim_, x.dim(), "Unflatten");
+  UNRAVEL_CHECK(x.dim() - 1 + static_cast<int>(sizes_.size()) <= kMaxDims,
+                "{}: result rank exceeds {} for input {}", describe(), kMaxDims, x.desc());
+  Shape s;
+  for (int i = 0; i < d; ++i) s.push_back(x.size(i));
+  for (int64_t v : sizes_) s.push_back(v);
+  for (int i = d + 1; i < x.dim(); ++i) s.push_back(x.size(i));
+  return reshape(x, s);
+}
+std::string Unflatten::describe() const {
+  return fmt::format("Unflatten(dim={}, sizes=({}))", dim_, join(sizes_));
+}
+
+Tensor Reshape::forward(const Tensor& x) {
+  UNRAVEL_CHECK(x.defined() && x.dim() >= 1 && static_cast<int>(shape_.size()) < kMaxDims,
+                "{}: needs a batched input, got {}", describe(), x.desc());
+  Shape s{x.size(0)};
+  for (int64_t v : shape_) s.push_back(v);
+  return reshape(x, s);
+}
+std::string Reshape::describe() const { return fmt::format("Reshape(N, {})", join(shape_)); }
+
+}  // namespace unravel::nn

@@ -1,0 +1,64 @@
+// nn::Conv2d and nn::ConvTranspose2d (NCHW), on ops/conv.h. Weights are OIHW for Conv2d and
+// (in, out, kh, kw) for ConvTranspose2d as in PyTorch; both use PyTorch's default init, whose
+// fan_in is size(1) · kh · kw of the weight in either case.
+#pragma once
+#include <array>
+
+#include "engine/random.h"
+#include "models/nn/module.h"
+#include "ops/conv.h"
+
+namespace unravel::nn {
+
+/// Kernel extent (kh, kw).
+using Kernel2d = std::array<int64_t, 2>;
+
+class Conv2d : public Module {
+ public:
+  /// in → out channels with a (kh, kw) kernel; stride/padding/dilation from `opt`.
+  Conv2d(int64_t in_channels, int64_t out_channels, Kernel2d kernel, Generator& gen,
+         const Conv2dOptions& opt = {}, bool bias = true);
+  /// Square kernel.
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, Generator& gen,
+         const Conv2dOptions& opt = {}, bool bias = true)
+      : Conv2d(in_channels, out_channels, Kernel2d{kernel, kernel}, gen, opt, bias) {}
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Conv2d"; }
+  std::string describe() const override;
+
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
+  const Conv2dOptions& options() const { return opt_; }
+
+ private:
+  int64_t in_, out_;
+  Kernel2d kernel_;
+  Conv2dOptions opt_;
+  Tensor weight_, bias_;
+};
+
+class ConvTranspose2d : public Module {
+ public:
+  /// in → out channels with a (kh, kw) kernel; stride/padding/output_padding/dilation from `opt`.
+  ConvTranspose2d(int64_t in_channels, int64_t out_channels, Kernel2d kernel, Generator& gen,
+                  const Conv2dOptions& opt = {}, bool bias = true);
+  /// Square kernel.
+  ConvTranspose2d(int64_t in_channels, int64_t out_channels, int64_t kernel, Generator& gen,
+                  const Conv2dOptions& opt = {}, bool bias = true)
+      : ConvTranspose2d(in_channels, out_channels, Kernel2d{kernel, kernel}, gen, opt, bias) {}
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "ConvTranspose2d"; }
+  std::string describe() const override;
+
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
+  const Conv2dOptions& options() const { return opt_; }
+
+ private:
+  int64_t in_, out_;
+  Kernel2d kernel_;
+  Conv2dOptions opt_;
+  Tensor weight_, bias_;
+};
+
+}  // namespace unravel::nn

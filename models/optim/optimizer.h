@@ -1,0 +1,73 @@
+// Optimizer: the base of SGD / Adam / AdamW. It holds the parameter list, per-parameter state
+// tensors (created eagerly, zeros like the parameter, so a state dict always has the same
+// names), a per-parameter step count (a parameter without a gradient is skipped and does not
+// advance, as in PyTorch) and the learning rate. step() runs each parameter's update under
+// NoGradGuard; subclasses implement the update as one fused loop over raw CPU memory with an
+// ops-based fallback for other devices or layouts.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace unravel::optim {
+
+/// Everything needed to resume an optimiser exactly.
+struct OptimizerState {
+  /// "<param index>.<state name>" → tensor, plus "param_steps" (i64 [num params]).
+  std::map<std::string, Tensor> tensors;
+  /// Number of step() calls so far.
+  int64_t step = 0;
+  /// Learning rate in effect.
+  double lr = 0.0;
+};
+
+class Optimizer {
+ public:
+  /// `params` must be floating-point leaves that require grad (e.g. Module::parameters()).
+  Optimizer(TensorList params, double lr);
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  /// Updates every parameter that has a gradient.
+  void step();
+  /// Drops every parameter's gradient.
+  void zero_grad();
+
+  double lr() const { return lr_; }
+  void set_lr(double lr);
+  /// Number of step() calls so far.
+  int64_t step_count() const { return step_; }
+  const TensorList& params() const { return params_; }
+  /// "SGD", "Adam", "AdamW".
+  virtual std::string type_name() const = 0;
+
+  /// Copies of the state tensors, the step count and the learning rate.
+  OptimizerState state_dict() const;
+  /// Restores a state dict; names, shapes and dtypes must match this optimiser exactly.
+  void load_state_dict(const OptimizerState& s);
+
+ protected:
+  /// One update of parameter i with gradient g; `t` is that parameter's step count (1 on its
+  /// first update). Runs under NoGradGuard.
+  virtual void update(size_t i, const Tensor& p, const Tensor& g, int64_t t) = 0;
+  /// Creates state `name` for every parameter (zeros like it). Call from the constructor.
+  void add_state(const std::string& name);
+  /// State `name` of parameter i.
+  const Tensor& state(size_t i, const std::string& name) const;
+  /// True when p, g and the listed states are dense CPU f32/f64 tensors of one dtype, so the
+  /// fused raw loop applies.
+  static bool fused_ok(const Tensor& p, const Tensor& g, const TensorList& states);
+
+ private:
+  TensorList params_;
+  std::vector<std::map<std::string, Tensor>> state_;
+  std::vector<int64_t> param_steps_;
+  int64_t step_ = 0;
+  double lr_;
+};
+
+}  // namespace unravel::optim
