@@ -1,0 +1,145 @@
+// Batcher and FactorSampler (datasets/batcher.h).
+#include "datasets/batcher.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "engine/check.h"
+#include "ops/random_ops.h"
+
+namespace unravel {
+
+namespace {
+
+Tensor leading_view(const Tensor& full, int64_t n) {
+  Shape s = full.shape();
+  s[0] = n;
+  return Tensor::make_view(full.storage(), 0, s, contiguous_strides(s), full.dtype());
+}
+
+}  // namespace
+
+Batcher::Batcher(const Dataset& data, const BatcherOptions& opts, Generator gen)
+    : data_(data), opts_(opts), gen_(gen) {
+  const int64_t n = data.size(), b = opts.batch_size;
+  UNRAVEL_CHECK(b > 0, "Batcher({}): batch_size must be positive, got {}", data.name(), b);
+  UNRAVEL_CHECK(n > 0, "Batcher({}): the dataset is empty", data.name());
+  UNRAVEL_CHECK(!opts.drop_last || n >= b,
+                "Batcher({}): batch_size {} exceeds the {} items and drop_last leaves no batch",
+                data.name(), b, n);
+  const int64_t cap = std::min(b, n);
+  full_ = data.make_batch_tensor(cap);
+  if (!opts.drop_last && n % cap != 0) tail_ = leading_view(full_, n % cap);
+  if (data.has_labels()) {
+    labels_full_ = Tensor::empty(Shape{cap}, DType::i64);
+    if (tail_.defined()) labels_tail_ = leading_view(labels_full_, n % cap);
+  }
+  perm_.resize(static_cast<size_t>(n));
+  start_epoch();
+}
+
+void Batcher::start_epoch() {
+  position_ = 0;
+  epoch_offset_ = gen_.offset();
+  const int64_t n = data_.size();
+  if (opts_.shuffle) {
+    const Tensor p = permutation(n, gen_);
+    std::copy_n(p.data<int64_t>(), n, perm_.begin());
+  } else {
+    std::iota(perm_.begin(), perm_.end(), int64_t{0});
+  }
+}
+
+int64_t Batcher::batches_per_epoch() const {
+  const int64_t n = data_.size(), b = opts_.batch_size;
+  return opts_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+bool Batcher::epoch_done() const {
+  const int64_t left = data_.size() - position_;
+  return opts_.drop_last ? left < opts_.batch_size : left <= 0;
+}
+
+const Tensor& Batcher::next() {
+  if (epoch_done()) {
+    ++epoch_;
+    start_epoch();
+  }
+  const int64_t count = std::min(opts_.batch_size, data_.size() - position_);
+  last_start_ = position_;
+  last_count_ = count;
+  position_ += count;
+  last_was_tail_ = count < full_.size(0);
+  Tensor& out = last_was_tail_ ? tail_ : full_;
+  const std::span<const int64_t> idx = indices();
+  data_.get_batch(idx, out);
+  if (labels_full_.defined()) {
+    Tensor& lab = last_was_tail_ ? labels_tail_ : labels_full_;
+    int64_t* l = lab.data<int64_t>();
+    for (int64_t i = 0; i < count; ++i) l[i] = data_.label(idx[i]);
+    lab.bump_version();
+  }
+  return out;
+}
+
+const Tensor& Batcher::labels() const {
+  UNRAVEL_CHECK(labels_full_.defined(), "Batcher({}): the dataset has no labels", data_.name());
+  UNRAVEL_CHECK(last_count_ > 0, "Batcher({}): labels() before the first next()", data_.name());
+  return last_was_tail_ ? labels_tail_ : labels_full_;
+}
+
+BatcherState Batcher::state() const { return {epoch_, position_, gen_.seed(), epoch_offset_}; }
+
+void Batcher::restore(const BatcherState& s) {
+  UNRAVEL_CHECK(s.position >= 0 && s.position <= data_.size() && s.epoch >= 0,
+                "Batcher({}): invalid state epoch {} position {} for {} items", data_.name(),
+                s.epoch, s.position, data_.size());
+  gen_ = Generator(s.seed, s.offset);
+  epoch_ = s.epoch;
+  start_epoch();
+  position_ = s.position;
+  last_start_ = last_count_ = 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+FactorSampler::FactorSampler(const Dataset& data) : data_(data), sizes_(data.factor_sizes()) {
+  UNRAVEL_CHECK(data.num_factors() > 0, "FactorSampler: dataset '{}' has no factors", data.name());
+}
+
+int64_t FactorSampler::sample_class(int k, Generator& gen) const {
+  UNRAVEL_CHECK(k >= 0 && k < num_factors(), "FactorSampler: factor {} out of range [0, {})", k,
+                num_factors());
+  return static_cast<int64_t>(gen.randint(static_cast<uint64_t>(sizes_[k])));
+}
+
+void FactorSampler::draw(int fixed_k, int64_t value, std::span<int64_t> out, Generator& gen,
+                         std::span<int64_t> classes) const {
+  const int K = num_factors();
+  UNRAVEL_CHECK(classes.empty() || classes.size() == out.size() * K,
+                "FactorSampler: classes output has {} slots, need {} × {}", classes.size(),
+                out.size(), K);
+  int64_t cls[16];
+  UNRAVEL_CHECK(K <= 16, "FactorSampler: at most 16 factors, got {}", K);
+  for (size_t i = 0; i < out.size(); ++i) {
+    for (int j = 0; j < K; ++j)
+      cls[j] = j == fixed_k ? value : static_cast<int64_t>(gen.randint(static_cast<uint64_t>(sizes_[j])));
+    out[i] = data_.index_of_factors(std::span<const int64_t>(cls, K));
+    if (!classes.empty()) std::copy_n(cls, K, classes.begin() + i * K);
+  }
+}
+
+void FactorSampler::sample_fixed(int k, int64_t value, std::span<int64_t> out, Generator& gen,
+                                 std::span<int64_t> classes) const {
+  UNRAVEL_CHECK(k >= 0 && k < num_factors(), "FactorSampler: factor {} out of range [0, {})", k,
+                num_factors());
+  UNRAVEL_CHECK(value >= 0 && value < sizes_[k],
+                "FactorSampler: class {} of factor {} out of range [0, {})", value, k, sizes_[k]);
+  draw(k, value, out, gen, classes);
+}
+
+void FactorSampler::sample(std::span<int64_t> out, Generator& gen, std::span<int64_t> classes) const {
+  draw(-1, 0, out, gen, classes);
+}
+
+}  // namespace unravel

@@ -1,0 +1,139 @@
+// .npz reading and writing with libzip (datasets/npz.h). Reading decompresses a member fully
+// into memory (libzip checks its CRC at the end of the stream) and hands the bytes to
+// load_npy_buffer; every error names "<file>" and "<member>.npy".
+#include "datasets/npz.h"
+
+#include <zip.h>
+
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "engine/check.h"
+#include "engine/io/npy.h"
+
+namespace unravel {
+
+namespace {
+
+std::string zip_error_text(int code) {
+  zip_error_t err;
+  zip_error_init_with_code(&err, code);
+  std::string s = zip_error_strerror(&err);
+  zip_error_fini(&err);
+  return s;
+}
+
+std::string archive_error(::zip* za) { return zip_error_strerror(zip_get_error(za)); }
+
+}  // namespace
+
+NpzReader::NpzReader(const std::string& path) : path_(path) {
+  int code = 0;
+  za_ = zip_open(path.c_str(), ZIP_RDONLY, &code);
+  UNRAVEL_CHECK(za_ != nullptr, "npz: cannot open '{}': {}", path, zip_error_text(code));
+}
+
+NpzReader::~NpzReader() {
+  if (za_) zip_discard(za_);
+}
+
+std::vector<std::string> NpzReader::members() const {
+  std::vector<std::string> out;
+  const zip_int64_t n = zip_get_num_entries(za_, 0);
+  for (zip_int64_t i = 0; i < n; ++i) {
+    const char* nm = zip_get_name(za_, static_cast<zip_uint64_t>(i), 0);
+    if (!nm) continue;
+    std::string s = nm;
+    if (s.size() > 4 && s.compare(s.size() - 4, 4, ".npy") == 0) out.push_back(s.substr(0, s.size() - 4));
+  }
+  return out;
+}
+
+int64_t NpzReader::locate(const std::string& name) const {
+  return zip_name_locate(za_, (name + ".npy").c_str(), 0);
+}
+
+bool NpzReader::has(const std::string& name) const { return locate(name) >= 0; }
+
+uint64_t NpzReader::member_size(const std::string& name) const {
+  const int64_t idx = locate(name);
+  UNRAVEL_CHECK(idx >= 0, "npz '{}': no member '{}.npy'", path_, name);
+  zip_stat_t st;
+  zip_stat_init(&st);
+  UNRAVEL_CHECK(zip_stat_index(za_, static_cast<zip_uint64_t>(idx), 0, &st) == 0,
+                "npz '{}': cannot stat member '{}.npy': {}", path_, name, archive_error(za_));
+  UNRAVEL_CHECK(st.valid & ZIP_STAT_SIZE, "npz '{}': member '{}.npy' has no recorded size", path_,
+                name);
+  return st.size;
+}
+
+std::vector<uint8_t> NpzReader::read_bytes(const std::string& name) const {
+  const int64_t idx = locate(name);
+  UNRAVEL_CHECK(idx >= 0, "npz '{}': no member '{}.npy' (members: {})", path_, name,
+                fmt::join(members(), ", "));
+  const uint64_t size = member_size(name);
+  zip_file_t* zf = zip_fopen_index(za_, static_cast<zip_uint64_t>(idx), 0);
+  UNRAVEL_CHECK(zf != nullptr, "npz '{}': cannot open member '{}.npy': {}", path_, name,
+                archive_error(za_));
+  std::unique_ptr<zip_file_t, int (*)(zip_file_t*)> guard(zf, zip_fclose);
+  std::vector<uint8_t> buf(size);
+  uint64_t got = 0;
+  constexpr uint64_t kChunk = 64ull << 20;
+  while (got < size) {
+    const zip_int64_t r = zip_fread(zf, buf.data() + got, std::min(kChunk, size - got));
+    UNRAVEL_CHECK(r >= 0, "npz '{}': member '{}.npy' is corrupt after {} of {} bytes: {}", path_,
+                  name, got, size, zip_error_strerror(zip_file_get_error(zf)));
+    UNRAVEL_CHECK(r > 0, "npz '{}': member '{}.npy' is truncated: {} of {} bytes", path_, name, got,
+                  size);
+    got += static_cast<uint64_t>(r);
+  }
+  // Reading past the end makes libzip verify the CRC of the whole member.
+  uint8_t extra;
+  const zip_int64_t r = zip_fread(zf, &extra, 1);
+  UNRAVEL_CHECK(r == 0, "npz '{}': member '{}.npy' is corrupt (CRC or size mismatch): {}", path_,
+                name, r < 0 ? zip_error_strerror(zip_file_get_error(zf)) : "extra bytes");
+  return buf;
+}
+
+Tensor NpzReader::read(const std::string& name) const {
+  std::vector<uint8_t> bytes = read_bytes(name);
+  return load_npy_buffer(bytes.data(), bytes.size(), path_ + ":" + name + ".npy");
+}
+
+void save_zip_members(const std::string& path,
+                      const std::vector<std::pair<std::string, std::vector<uint8_t>>>& members,
+                      bool compress) {
+  int code = 0;
+  ::zip* za = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &code);
+  UNRAVEL_CHECK(za != nullptr, "save_npz: cannot create '{}': {}", path, zip_error_text(code));
+  for (const auto& [name, bytes] : members) {
+    zip_source_t* src = zip_source_buffer(za, bytes.data(), bytes.size(), 0);
+    zip_int64_t idx = src ? zip_file_add(za, name.c_str(), src, ZIP_FL_OVERWRITE) : -1;
+    if (idx < 0) {
+      if (src) zip_source_free(src);
+      const std::string err = archive_error(za);
+      zip_discard(za);
+      UNRAVEL_CHECK(false, "save_npz: cannot add '{}' to '{}': {}", name, path, err);
+    }
+    zip_set_file_compression(za, static_cast<zip_uint64_t>(idx),
+                             compress ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0);
+  }
+  // The buffers in `members` stay alive until zip_close has written them.
+  if (zip_close(za) != 0) {
+    const std::string err = archive_error(za);
+    zip_discard(za);
+    UNRAVEL_CHECK(false, "save_npz: cannot write '{}': {}", path, err);
+  }
+}
+
+void save_npz(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& arrays,
+              bool compress) {
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> members;
+  members.reserve(arrays.size());
+  for (const auto& [name, t] : arrays) members.emplace_back(name + ".npy", npy_bytes(t));
+  save_zip_members(path, members, compress);
+}
+
+}  // namespace unravel

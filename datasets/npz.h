@@ -1,0 +1,54 @@
+// NumPy .npz archives: a zip file of .npy members (numpy.savez / savez_compressed). Read with
+// libzip, members stored or deflate-compressed, each parsed by engine/io/npy.h; CRC and size
+// mismatches, truncated or corrupt archives and missing members raise errors that name the file
+// and the member. Also a writer (used by tests and for exporting codes/factors).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/tensor.h"
+
+struct zip;
+
+namespace unravel {
+
+/// An open .npz archive (read-only). Member names are given without the ".npy" suffix.
+class NpzReader {
+ public:
+  /// Opens `path`; throws naming the file when it is missing or not a readable zip archive.
+  explicit NpzReader(const std::string& path);
+  ~NpzReader();
+  NpzReader(const NpzReader&) = delete;
+  NpzReader& operator=(const NpzReader&) = delete;
+
+  /// Names of the .npy members, in archive order, without ".npy".
+  std::vector<std::string> members() const;
+  /// True when member `name` (without ".npy") exists.
+  bool has(const std::string& name) const;
+  /// Uncompressed size in bytes of member `name`.
+  uint64_t member_size(const std::string& name) const;
+  /// The raw (decompressed, CRC-checked) bytes of member `name`.
+  std::vector<uint8_t> read_bytes(const std::string& name) const;
+  /// Member `name` parsed as a row-major CPU tensor (Fortran order is transposed).
+  Tensor read(const std::string& name) const;
+  const std::string& path() const { return path_; }
+
+ private:
+  int64_t locate(const std::string& name) const;
+  std::string path_;
+  ::zip* za_ = nullptr;
+};
+
+/// Writes `arrays` (name without ".npy", tensor) as an .npz at `path`; deflate-compressed when
+/// `compress` (like numpy.savez_compressed), stored otherwise (like numpy.savez).
+void save_npz(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& arrays,
+              bool compress);
+/// Writes raw member bytes (name with any suffix, bytes) as a zip; for tests that need
+/// hand-made members. `compress`: deflate each member, else store.
+void save_zip_members(const std::string& path,
+                      const std::vector<std::pair<std::string, std::vector<uint8_t>>>& members,
+                      bool compress);
+
+}  // namespace unravel

@@ -1,0 +1,28 @@
+// PNG reading and writing with libpng, plus a helper that tiles images into a grid (for sample
+// sheets such as docs/images/dsprites_samples.png). Errors name the file.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace unravel {
+
+/// An 8-bit image: h × w × c bytes, row-major, channels interleaved.
+struct Image8 {
+  int width = 0, height = 0, channels = 0;
+  std::vector<uint8_t> data;
+};
+
+/// Writes an 8-bit greyscale PNG (w × h bytes, row-major).
+void write_png_gray(const std::string& path, int w, int h, const uint8_t* bytes);
+/// Writes an 8-bit RGB PNG (w × h × 3 bytes, row-major, interleaved).
+void write_png_rgb(const std::string& path, int w, int h, const uint8_t* bytes);
+/// Reads any PNG (palette, grey, grey+alpha, RGB, RGBA, 1–16 bits) and converts it to 8-bit
+/// grey (channels = 1, ITU-R BT.601 luma) or RGB (channels = 3); alpha is composited onto black.
+Image8 read_png(const std::string& path, int channels);
+/// Tiles n images of h × w × c bytes (consecutive in `images`) into a grid of `cols` columns
+/// with `pad` pixels of value `pad_value` between and around tiles.
+Image8 image_grid(const uint8_t* images, int n, int h, int w, int c, int cols, int pad = 2,
+                  uint8_t pad_value = 128);
+
+}  // namespace unravel
