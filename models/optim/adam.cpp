@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "engine/check.h"
 #include "ops/binary.h"
@@ -17,25 +18,46 @@ struct AdamScalars {
   double lr, step_size, bc2_sqrt;
 };
 
-template <class T>
-void adam_loop(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamOptions& o,
-               bool decoupled, const AdamScalars& s) {
-  const T b1w = T(1 - o.beta1), b2 = T(o.beta2), b2w = T(1 - o.beta2), wd = T(o.weight_decay);
-  const T decay = T(1 - s.lr * o.weight_decay), eps = T(o.eps), bc2 = T(s.bc2_sqrt);
-  const T step = T(s.step_size);
-  const bool l2 = !decoupled && o.weight_decay != 0, dw = decoupled && o.weight_decay != 0;
+// The per-element update with every option a compile-time flag, so the loop body has no
+// branches and vectorises (sqrt and division included).
+template <class T, bool kL2, bool kDecay, bool kAms, bool kLerpLow>
+void adam_kernel(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamOptions& o,
+                 const AdamScalars& s) {
+  const T b1w = T(1 - o.beta1), b1w_c = T(1) - b1w, b2 = T(o.beta2), b2w = T(1 - o.beta2);
+  const T wd = T(o.weight_decay), decay = T(1 - s.lr * o.weight_decay), eps = T(o.eps);
+  const T bc2 = T(s.bc2_sqrt), step = T(s.step_size);
+#pragma omp simd
   for (int64_t j = 0; j < n; ++j) {
     T gj = g[j];
-    if (l2) gj += wd * p[j];
-    if (dw) p[j] *= decay;
+    if constexpr (kL2) gj += wd * p[j];
+    if constexpr (kDecay) p[j] *= decay;
     // torch.lerp(m, g, w): m + w·(g - m) for w < 0.5, else g - (g - m)·(1 - w).
-    m[j] = o.beta1 > 0.5 ? m[j] + b1w * (gj - m[j]) : gj - (gj - m[j]) * (T(1) - b1w);
+    if constexpr (kLerpLow) m[j] = m[j] + b1w * (gj - m[j]);
+    else m[j] = gj - (gj - m[j]) * b1w_c;
     v[j] = v[j] * b2 + b2w * gj * gj;
     T vv = v[j];
-    if (vmax) vv = vmax[j] = std::max(vmax[j], v[j]);
+    if constexpr (kAms) vv = vmax[j] = vmax[j] > vv ? vmax[j] : vv;
     T denom = std::sqrt(vv) / bc2 + eps;
     p[j] += -step * (m[j] / denom);
   }
+}
+
+template <class T>
+void adam_loop(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamOptions& o,
+               bool decoupled, const AdamScalars& s) {
+  const bool l2 = !decoupled && o.weight_decay != 0, dw = decoupled && o.weight_decay != 0;
+  const bool ams = vmax != nullptr, low = o.beta1 > 0.5;  // lerp weight 1 - beta1 < 0.5
+  // 16 instantiations: pick the one matching the runtime flags.
+  auto run = [&](auto l2c, auto dwc, auto amsc, auto lowc) {
+    adam_kernel<T, decltype(l2c)::value, decltype(dwc)::value, decltype(amsc)::value,
+                decltype(lowc)::value>(p, g, m, v, vmax, n, o, s);
+  };
+  using F = std::false_type;
+  using Tr = std::true_type;
+  auto with_low = [&](auto a, auto b, auto c) { low ? run(a, b, c, Tr{}) : run(a, b, c, F{}); };
+  auto with_ams = [&](auto a, auto b) { ams ? with_low(a, b, Tr{}) : with_low(a, b, F{}); };
+  auto with_dw = [&](auto a) { dw ? with_ams(a, Tr{}) : with_ams(a, F{}); };
+  l2 ? with_dw(Tr{}) : with_dw(F{});
 }
 }  // namespace
 

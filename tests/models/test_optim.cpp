@@ -135,6 +135,19 @@ TEST_CASE("Adam: one and two steps with bias correction, AMSGrad, AdamW") {
     ref.step(pr, g);
   }
   check_close(vals(q), pr);
+
+  // beta1 <= 0.5 takes the other branch of PyTorch's lerp; AMSGrad + L2 together.
+  Tensor r = param({0.3, -0.2, 1.5});
+  Adam low({r}, {.lr = 0.02, .beta1 = 0.3, .beta2 = 0.9, .weight_decay = 0.1, .amsgrad = true});
+  RefAdam ref2{0.02, 0.3, 0.9, 1e-8, 0.1, true, false};
+  std::vector<double> pr2 = vals(r);
+  for (int k = 0; k < 5; ++k) {
+    std::vector<double> g = {std::cos(k + 1.0), 2.0 / (k + 1), -0.5};
+    set_grad(r, g);
+    low.step();
+    ref2.step(pr2, g);
+  }
+  check_close(vals(r), pr2);
 }
 
 TEST_CASE("AMSGrad keeps the running maximum of v and uses it") {
