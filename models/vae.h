@@ -1,0 +1,83 @@
+// The VAE: an Encoder x → q(z|x) (a DiagonalGaussian), a reparameterised sample, and a Decoder
+// z → the likelihood's parameters. forward() returns everything an objective needs
+// (objectives/losses/objective.h: VaeOutputs); it computes no loss itself.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/random.h"
+#include "models/nn/module.h"
+#include "objectives/losses/objective.h"
+
+namespace unravel::models {
+
+/// x (B, ...) → q(z|x) with (B, D) parameters.
+class Encoder : public nn::Module {
+ public:
+  virtual DiagonalGaussian encode(const Tensor& x) = 0;
+  std::string type_name() const override { return "Encoder"; }
+};
+
+/// z (N, D) → decoder output (N, ...): logits or means, with the learned-scale channels after
+/// the mean channels when the likelihood learns its scale.
+class Decoder : public nn::Module {
+ public:
+  virtual Tensor decode(const Tensor& z) = 0;
+  std::string type_name() const override { return "Decoder"; }
+};
+
+class Vae : public nn::Module {
+ public:
+  /// data_shape is one datapoint's shape (C, H, W) or (F). learned_scale: the decoder emits
+  /// 2× the data's leading extent (means, then softplus scales).
+  Vae(std::shared_ptr<Encoder> enc, std::shared_ptr<Decoder> dec, int64_t latents,
+      Shape data_shape, Likelihood likelihood, bool learned_scale);
+  std::string type_name() const override { return "Vae"; }
+
+  /// q(z|x).
+  DiagonalGaussian encode(const Tensor& x);
+  /// Decoder output for z (..., D); leading axes are kept: (K, B, D) → (K, B, ...).
+  /// With a learned scale, `log_scale` (if given) receives the log-scale half.
+  Tensor decode(const Tensor& z, Tensor* log_scale = nullptr);
+  /// Encode, draw K reparameterised samples (K = 1 gives (B, D) samples), decode.
+  VaeOutputs forward(const Tensor& x, const Prior& prior, Generator& gen, int64_t k = 1);
+
+  int64_t latents() const { return latents_; }
+  const Shape& data_shape() const { return data_shape_; }
+  const Likelihood& likelihood() const { return likelihood_; }
+  Encoder& encoder() { return *enc_; }
+  Decoder& decoder() { return *dec_; }
+
+ private:
+  std::shared_ptr<Encoder> enc_;
+  std::shared_ptr<Decoder> dec_;
+  int64_t latents_;
+  Shape data_shape_;
+  Likelihood likelihood_;
+  bool learned_scale_;
+};
+
+/// One architecture in the registry.
+struct ArchitectureInfo {
+  std::string name;
+  std::string description;
+  Shape data_shape;            ///< expected datapoint shape ((C, H, W) or (F))
+  std::string likelihood;      ///< default likelihood name
+  double likelihood_scale;     ///< its fixed scale where it has one
+  int64_t default_latents;
+};
+
+/// Every architecture by name, with its paper source.
+const std::vector<ArchitectureInfo>& architectures();
+/// Looks an architecture up; throws listing the valid names.
+const ArchitectureInfo& architecture(const std::string& name);
+
+/// Builds a VAE with architecture `arch`, `latents` latent dimensions and `channels` input
+/// channels (image architectures), initialised from `gen`. `likelihood` overrides the default
+/// ("" keeps it).
+std::shared_ptr<Vae> make_vae(const std::string& arch, int64_t latents, Generator& gen,
+                              int64_t channels = 1, const std::string& likelihood = "",
+                              double likelihood_scale = 0.0);
+
+}  // namespace unravel::models
