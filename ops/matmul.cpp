@@ -300,15 +300,15 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   Backend& be = backend(x.device());
   TensorView yv = matrix_view(y, element_ptr(y, 0), 1, 0, rows, out, out, 1);
   double beta = 0.0;
-  if (b.defined() && rows > 0 && out > 0) {
-    // y = 1_rows ⊗ b as a k = 1 product, so the whole op stays inside the BLAS: an OpenMP copy
-    // between two OpenBLAS calls makes the two thread pools spin against each other.
-    Tensor ones = Tensor::ones(Shape{rows, 1}, x.dtype(), x.device());
-    Tensor b1 = b.strides()[0] >= 1 ? b : dense_copy(b);
-    be.gemm(false, false, 1.0, matrix_view(ones, element_ptr(ones, 0), 1, 0, rows, 1, 1, 1),
-            matrix_view(b1, element_ptr(b1, 0), 1, 0, 1, out, out * b1.strides()[0],
-                        b1.strides()[0]),
-            0.0, yv);
+  if (b.defined()) {
+    // Pre-broadcast the bias into y (a stride-0 copy); the gemm then accumulates onto it.
+    TensorView bv = b.view();
+    bv.shape = Shape{rows, out};
+    bv.strides = Strides{0, b.strides()[0]};
+    TensorView y2 = yv;
+    y2.shape = Shape{rows, out};
+    y2.strides = Strides{out, 1};
+    be.copy(bv, y2);
     beta = 1.0;
   }
   if (rows > 0 && out > 0) {
