@@ -7,6 +7,10 @@
 // the product is computed as C^T = op(B)^T @ op(A)^T. A batch stride of 0 on A or B broadcasts
 // that matrix over the batch; C must have a distinct matrix per batch entry.
 #include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
+
+#include <cstdlib>
+#include <string>
 
 #include <algorithm>
 #include <type_traits>
@@ -57,13 +61,37 @@ int64_t batch_stride(const TensorView& v, int64_t batch, const char* which) {
   return v.shape[0] == 1 ? 0 : v.strides[0];
 }
 
+// f32 products run on oneDNN's sgemm by default: it JIT-compiles for the machine's widest ISA
+// (AVX-512 here, whatever OPENBLAS_CORETYPE says) and threads on the same OpenMP pool as the
+// convolutions and our loops, so no second thread pool spins against them on a 2-core machine.
+// UNRAVEL_SGEMM=openblas selects OpenBLAS's sgemm instead (for comparisons). f64 (gradient
+// checks, references) uses OpenBLAS dgemm on one thread.
+bool use_openblas_sgemm() {
+  static const bool v = [] {
+    const char* e = std::getenv("UNRAVEL_SGEMM");
+    bool ob = e && std::string(e) == "openblas";
+    if (!ob) openblas_set_num_threads(1);
+    return ob;
+  }();
+  return v;
+}
+
 template <class T>
 void call_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, T alpha,
                const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  else
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_openblas_sgemm()) {
+      cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+    dnnl_status_t st = dnnl_sgemm(ta == CblasTrans ? 'T' : 'N', tb == CblasTrans ? 'T' : 'N', m, n,
+                                  k, alpha, a, lda, b, ldb, beta, c, ldc);
+    UNRAVEL_CHECK(st == dnnl_success, "gemm: oneDNN sgemm failed (status {}) for {}x{}x{}",
+                  static_cast<int>(st), m, n, k);
+  } else {
+    use_openblas_sgemm();
     cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
 }
 
 // C = beta * C for k == 0 products (the BLAS is not asked: ld checks would reject empty A/B).
