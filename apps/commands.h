@@ -1,0 +1,51 @@
+// The subcommands other than train/list, as plain functions over option structs (apps/unravel.cpp
+// parses the flags; each command lives in its own file).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace unravel::apps {
+
+struct EvalOptions {
+  std::string run;                 ///< run directory, or empty with --codes/--factors
+  std::string codes, factors, logvar;
+  std::string out;                 ///< metrics JSON (default RUN/metrics.json)
+  std::string metrics = "all";     ///< comma-separated subset
+  std::string budget = "full";     ///< full | quick | smoke: sample counts of the metrics
+  uint64_t seed = 0;
+};
+/// `unravel eval`: metrics as a table on stdout and JSON.
+int eval_command(const EvalOptions& o);
+
+struct EncodeOptions {
+  std::string run, out;
+  int64_t limit = 0;  ///< 0 = the whole dataset
+};
+/// `unravel encode`: mu.npy, logvar.npy (+ factors.npy, labels.npy).
+int encode_command(const EncodeOptions& o);
+
+struct FigureOptions {
+  std::string kind;
+  std::vector<std::string> runs;
+  std::string out;        ///< PNG path (default RUN/figures/<kind>.png)
+  uint64_t seed = 0;
+  double range = 2.0;     ///< traversal range ±
+  int64_t steps = 9;      ///< traversal steps
+  int64_t count = 8;      ///< images (reconstructions, samples, traversal seeds)
+};
+/// `unravel figure KIND RUN...`.
+int figure_command(const FigureOptions& o);
+/// Figure kinds with one-line descriptions.
+std::vector<std::pair<std::string, std::string>> figure_kinds();
+
+struct ReproduceOptions {
+  std::string figure, out, budget = "quick";
+  uint64_t seed = 1;
+};
+/// `unravel reproduce FIGURE`.
+int reproduce_command(const ReproduceOptions& o);
+/// Reproducible paper figures with one-line descriptions.
+std::vector<std::pair<std::string, std::string>> reproduce_figures();
+
+}  // namespace unravel::apps

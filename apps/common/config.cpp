@@ -1,0 +1,271 @@
+#include "apps/common/config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "engine/check.h"
+#include "engine/device.h"
+#include "models/vae.h"
+#include "objectives/registry.h"
+
+namespace unravel::apps {
+
+using nlohmann::json;
+
+const std::vector<std::pair<std::string, std::string>>& dataset_names() {
+  static const std::vector<std::pair<std::string, std::string>> d = {
+      {"dsprites", "procedural dSprites, 737 280 64x64 images, 5 factors (or --data FILE.npz)"},
+      {"fashion-mnist", "Fashion-MNIST train split (Debian dataset-fashion-mnist, or --data DIR)"},
+      {"mnist", "MNIST IDX files in --data DIR"},
+      {"pinwheel", "Mathieu et al.'s 400-point pinwheel (4 arms)"},
+      {"folder", "a folder of PNG images given by --data DIR"},
+  };
+  return d;
+}
+
+namespace {
+
+TrainConfig base(const std::string& dataset, const std::string& arch, int64_t steps, double lr) {
+  TrainConfig c;
+  c.dataset = dataset;
+  c.arch = arch;
+  c.steps = steps;
+  c.lr = lr;
+  return c;
+}
+
+std::vector<Preset> make_presets() {
+  std::vector<Preset> p;
+  {
+    TrainConfig c = base("dsprites", "higgins-mlp", 300000, 1e-4);
+    c.controller_params = {{"beta", 4}};
+    p.push_back({"higgins-dsprites", "Higgins et al. 2017: beta-VAE (beta=4), MLP 1200-1200, dSprites", c});
+    c.controller_params = {{"beta", 1}};
+    p.push_back({"higgins-vae-dsprites", "Higgins et al. 2017 baseline: plain VAE (beta=1), same net", c});
+  }
+  {
+    TrainConfig c = base("dsprites", "burgess", 300000, 5e-4);
+    c.objective = "capacity";
+    c.objective_params = {{"gamma", 1000}};
+    c.controller = "linear-capacity";
+    c.controller_params = {{"C_max", 25}, {"C_stop", 100000}};
+    p.push_back({"burgess-dsprites", "Burgess et al. 2018: gamma|KL-C|, gamma=1000, C 0->25 nats over 100k steps", c});
+  }
+  {
+    TrainConfig c = base("dsprites", "konny-h", 1500000, 1e-4);
+    c.controller = "controlvae-pi";
+    c.controller_params = {{"C_start", 0.5}, {"C_max", 18}, {"step_val", 0.15}, {"period", 5000},
+                           {"Kp", 0.01}, {"Ki", -0.001}};
+    p.push_back({"controlvae-dsprites", "Shao et al. 2020: PI controller on beta, KL set-point 0.5->18 (+0.15 / 5000 steps)", c});
+    c.controller_params["C_max"] = 16;
+    p.push_back({"controlvae-linear-dsprites", "capacity study: ControlVAE PI with linear C(t), C_max=16", c});
+    c.controller = "adaptive-capacity";
+    c.controller_params = {{"C_start", 0.5}, {"C_max", 16}, {"t_max", 1500000}, {"Kp", 0.01}, {"Ki", -0.001}};
+    p.push_back({"controlvae-adaptive-dsprites", "capacity study: PI controller with adaptive C(t) (held while beta rises), C_max=16", c});
+  }
+  {
+    TrainConfig c = base("dsprites", "higgins-mlp", 18000, 1e-3);
+    c.batch = 2048;
+    c.objective = "beta-tcvae";
+    c.objective_params = {{"dataset_size", 737280}};
+    c.controller_params = {{"beta", 6}};
+    p.push_back({"betatcvae-dsprites", "Chen et al. 2018: beta-TCVAE (beta=6, MSS), batch 2048, 50 epochs", c});
+  }
+  {
+    TrainConfig c = base("dsprites", "konny-h", 300000, 1e-4);
+    c.objective = "factor-vae";
+    c.objective_params = {{"gamma", 6.4}};
+    p.push_back({"factorvae-dsprites", "Kim & Mnih 2018: FactorVAE gamma=6.4, discriminator Adam(1e-4, 0.5, 0.9)", c});
+  }
+  {
+    TrainConfig c = base("dsprites", "konny-h", 300000, 1e-4);
+    c.objective = "dip-vae-i";
+    c.objective_params = {{"lambda_od", 10}, {"lambda_d", 100}};
+    p.push_back({"dipvae-i-dsprites", "Kumar et al. 2018: DIP-VAE-I, lambda_od=10, lambda_d=100", c});
+    c.objective = "dip-vae-ii";
+    c.objective_params = {{"lambda_od", 10}, {"lambda_d", 10}};
+    p.push_back({"dipvae-ii-dsprites", "Kumar et al. 2018: DIP-VAE-II, lambda_od=lambda_d=10", c});
+  }
+  {
+    TrainConfig c = base("dsprites", "mathieu-dsprites", 230400, 5e-4);
+    c.optimizer = "amsgrad";
+    c.objective = "mathieu";
+    c.objective_params = {{"alpha", 0}};
+    c.controller_params = {{"beta", 1}};
+    p.push_back({"mathieu-iso-dsprites", "Mathieu et al. 2019: isotropic Gaussian prior, beta=1, 20 epochs", c});
+    c.prior = "aniso";
+    p.push_back({"mathieu-aniso-dsprites", "Mathieu et al. 2019: anisotropic Gaussian prior (learned relative variances)", c});
+    c.prior = "student-t";
+    c.prior_params = {{"df", 9}};
+    p.push_back({"mathieu-studentt-dsprites", "Mathieu et al. 2019: Student-t prior, nu=9", c});
+  }
+  {
+    TrainConfig c = base("pinwheel", "pinwheel-mlp", 500, 1e-3);
+    c.batch = 400;
+    c.objective = "mathieu";
+    c.prior = "mog";
+    c.objective_params = {{"alpha", 0}};
+    c.controller_params = {{"beta", 1}};
+    c.latents = 2;
+    p.push_back({"mathieu-pinwheel", "Mathieu et al. 2019: pinwheel, 4-component mixture prior, beta=1, alpha=0, 500 epochs", c});
+  }
+  {
+    TrainConfig c = base("fashion-mnist", "dcgan32", 9600, 5e-4);
+    c.batch = 500;
+    c.latents = 50;
+    c.objective = "mathieu";
+    c.divergence = "mmd_dim";
+    c.prior = "sparse";
+    c.prior_params = {{"gamma", 0.8}};
+    c.objective_params = {{"alpha", 100}};
+    c.controller_params = {{"beta", 1}};
+    p.push_back({"mathieu-sparse-fashion", "Mathieu et al. 2019: sparse prior (gamma=0.8), alpha=100 MMD, Laplace(0.1), 80 epochs", c});
+  }
+  for (auto& pr : p) pr.config.preset = pr.name;
+  return p;
+}
+
+void check_in(const std::string& value, const std::vector<std::string>& valid, const char* what) {
+  for (const auto& v : valid)
+    if (v == value) return;
+  std::string list;
+  for (const auto& v : valid) list += (list.empty() ? "" : ", ") + v;
+  UNRAVEL_CHECK(false, "unknown {} '{}' (valid: {})", what, value, list);
+}
+
+json params_json(const ParamMap& m) {
+  json j = json::object();
+  for (const auto& [k, v] : m) j[k] = v;
+  return j;
+}
+
+}  // namespace
+
+const std::vector<Preset>& presets() {
+  static const std::vector<Preset> p = make_presets();
+  return p;
+}
+
+const Preset& preset(const std::string& name) {
+  std::string list;
+  for (const auto& p : presets()) {
+    if (p.name == name) return p;
+    list += (list.empty() ? "" : ", ") + p.name;
+  }
+  UNRAVEL_CHECK(false, "unknown preset '{}' (valid: {})", name, list);
+  return presets().front();
+}
+
+void resolve(TrainConfig& c) {
+  if (c.arch.empty()) {
+    if (c.dataset == "pinwheel") c.arch = "pinwheel-mlp";
+    else if (c.dataset == "fashion-mnist" || c.dataset == "mnist") c.arch = "dcgan32";
+    else c.arch = "burgess";
+  }
+  const auto& info = models::architecture(c.arch);
+  if (c.latents == 0) c.latents = info.default_latents;
+  if (c.likelihood.empty()) c.likelihood = info.likelihood;
+  if (c.likelihood_scale == 0.0) c.likelihood_scale = info.likelihood_scale;
+  if (c.prior != "mog") c.prior_params["dim"] = static_cast<double>(c.latents);
+  if (c.objective == "factor-vae") c.objective_params["latent"] = static_cast<double>(c.latents);
+}
+
+void validate(const TrainConfig& c) {
+  std::vector<std::string> ds;
+  for (const auto& [n, d] : dataset_names()) ds.push_back(n);
+  check_in(c.dataset, ds, "dataset");
+  models::architecture(c.arch);
+  check_in(c.objective, objective_names(), "objective");
+  check_in(c.prior, prior_names(), "prior");
+  check_in(c.divergence, divergence_names(), "divergence");
+  check_in(c.controller, controller_names(), "controller");
+  check_in(c.optimizer, {"adam", "amsgrad", "adamw", "sgd"}, "optimizer");
+  check_in(c.likelihood, {"bernoulli", "gaussian", "laplace"}, "likelihood");
+  Device::parse(c.device);
+  UNRAVEL_CHECK(c.latents >= 1, "--latents must be at least 1, got {}", c.latents);
+  UNRAVEL_CHECK(c.batch >= 2, "--batch must be at least 2, got {}", c.batch);
+  UNRAVEL_CHECK(c.steps >= 1, "--steps must be at least 1, got {}", c.steps);
+  UNRAVEL_CHECK(c.samples >= 1, "--samples must be at least 1, got {}", c.samples);
+  UNRAVEL_CHECK(c.lr > 0, "--lr must be positive, got {}", c.lr);
+  UNRAVEL_CHECK(c.checkpoint_every >= 1 && c.log_every >= 1,
+                "--checkpoint-every and --log-every must be at least 1");
+  const auto& info = models::architecture(c.arch);
+  bool points = info.data_shape.size() == 1;
+  UNRAVEL_CHECK(points == (c.dataset == "pinwheel"),
+                "architecture '{}' expects {} but dataset '{}' gives {} (use {} there)", c.arch,
+                points ? "2-D points" : "images", c.dataset, points ? "images" : "2-D points",
+                points ? "--dataset pinwheel" : "an image architecture such as burgess");
+  if (c.prior == "mog")
+    UNRAVEL_CHECK(c.latents == 2, "prior 'mog' is the 2-D pinwheel mixture: it needs --latents 2, got {}",
+                  c.latents);
+  if (c.dataset == "folder")
+    UNRAVEL_CHECK(!c.data.empty(), "--dataset folder needs --data DIR (a folder of PNG images)");
+  if (c.dataset == "mnist")
+    UNRAVEL_CHECK(!c.data.empty(), "--dataset mnist needs --data DIR holding the MNIST IDX files");
+  UNRAVEL_CHECK(!c.out.empty(), "--out DIR (the run directory) is required");
+}
+
+std::pair<std::string, double> parse_param(const std::string& token, const std::string& flag) {
+  auto eq = token.find('=');
+  UNRAVEL_CHECK(eq != std::string::npos && eq > 0, "{} '{}': expected key=value", flag, token);
+  std::string key = token.substr(0, eq), val = token.substr(eq + 1);
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(val, &used);
+  } catch (...) {
+    used = 0;
+  }
+  UNRAVEL_CHECK(used == val.size() && !val.empty(), "{} '{}': '{}' is not a number", flag, token, val);
+  return {key, v};
+}
+
+std::string to_json(const TrainConfig& c) {
+  json j = {
+      {"preset", c.preset}, {"dataset", c.dataset}, {"data", c.data}, {"arch", c.arch},
+      {"latents", c.latents}, {"likelihood", c.likelihood}, {"likelihood_scale", c.likelihood_scale},
+      {"objective", c.objective}, {"objective_params", params_json(c.objective_params)},
+      {"prior", c.prior}, {"prior_params", params_json(c.prior_params)},
+      {"divergence", c.divergence}, {"controller", c.controller},
+      {"controller_params", params_json(c.controller_params)}, {"samples", c.samples},
+      {"batch", c.batch}, {"steps", c.steps}, {"optimizer", c.optimizer}, {"lr", c.lr},
+      {"beta1", c.beta1}, {"beta2", c.beta2}, {"disc_lr", c.disc_lr},
+      {"disc_beta1", c.disc_beta1}, {"disc_beta2", c.disc_beta2}, {"seed", c.seed},
+      {"device", c.device}, {"out", c.out}, {"checkpoint_every", c.checkpoint_every},
+      {"log_every", c.log_every}, {"keep_checkpoints", c.keep_checkpoints}};
+  return j.dump(2);
+}
+
+TrainConfig config_from_json(const std::string& text, const std::string& where) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const std::exception& e) {
+    UNRAVEL_CHECK(false, "{}: not valid JSON ({})", where, e.what());
+  }
+  TrainConfig c;
+  try {
+    auto get = [&](const char* k, auto& v) {
+      if (j.contains(k)) j.at(k).get_to(v);
+    };
+    auto getp = [&](const char* k, ParamMap& m) {
+      if (j.contains(k)) m = j.at(k).get<ParamMap>();
+    };
+    get("preset", c.preset); get("dataset", c.dataset); get("data", c.data); get("arch", c.arch);
+    get("latents", c.latents); get("likelihood", c.likelihood);
+    get("likelihood_scale", c.likelihood_scale); get("objective", c.objective);
+    getp("objective_params", c.objective_params); get("prior", c.prior);
+    getp("prior_params", c.prior_params); get("divergence", c.divergence);
+    get("controller", c.controller); getp("controller_params", c.controller_params);
+    get("samples", c.samples); get("batch", c.batch); get("steps", c.steps);
+    get("optimizer", c.optimizer); get("lr", c.lr); get("beta1", c.beta1); get("beta2", c.beta2);
+    get("disc_lr", c.disc_lr); get("disc_beta1", c.disc_beta1); get("disc_beta2", c.disc_beta2);
+    get("seed", c.seed); get("device", c.device); get("out", c.out);
+    get("checkpoint_every", c.checkpoint_every); get("log_every", c.log_every);
+    get("keep_checkpoints", c.keep_checkpoints);
+  } catch (const std::exception& e) {
+    UNRAVEL_CHECK(false, "{}: bad field type ({})", where, e.what());
+  }
+  return c;
+}
+
+}  // namespace unravel::apps

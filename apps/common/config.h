@@ -1,0 +1,68 @@
+// The training configuration: every flag of `unravel train`, the papers' presets, validation
+// before any work starts, and JSON round trips (RUN/config.json).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace unravel::apps {
+
+using ParamMap = std::map<std::string, double>;
+
+struct TrainConfig {
+  std::string preset;                  ///< preset it started from ("" = none)
+  std::string dataset = "dsprites";    ///< dsprites | fashion-mnist | mnist | pinwheel | folder
+  std::string data;                    ///< path: dSprites .npz, MNIST dir, or PNG folder
+  std::string arch;                    ///< "" = the dataset's default
+  int64_t latents = 0;                 ///< 0 = the architecture's default
+  std::string likelihood;              ///< "" = the architecture's default
+  double likelihood_scale = 0.0;       ///< fixed scale (gaussian / laplace); 0 = default
+  std::string objective = "beta-vae";
+  ParamMap objective_params;
+  std::string prior = "iso";
+  ParamMap prior_params;
+  std::string divergence = "kld_inc";  ///< D estimator (mathieu)
+  std::string controller = "constant";
+  ParamMap controller_params;          ///< e.g. beta for "constant"
+  int64_t samples = 1;                 ///< K posterior samples per datapoint
+  int64_t batch = 64;
+  int64_t steps = 1000;
+  std::string optimizer = "adam";      ///< adam | amsgrad | adamw | sgd
+  double lr = 1e-4;
+  double beta1 = 0.9, beta2 = 0.999;
+  double disc_lr = 1e-4, disc_beta1 = 0.5, disc_beta2 = 0.9;  ///< FactorVAE discriminator
+  uint64_t seed = 1;
+  std::string device = "cpu";
+  std::string out;                     ///< run directory
+  int64_t checkpoint_every = 1000;
+  int64_t log_every = 1;
+  int64_t keep_checkpoints = 3;
+};
+
+/// A named configuration from a paper.
+struct Preset {
+  std::string name;
+  std::string description;
+  TrainConfig config;
+};
+
+const std::vector<Preset>& presets();
+/// The preset called `name`; throws listing the valid names.
+const Preset& preset(const std::string& name);
+
+/// Fills defaults that depend on other fields (arch from dataset, latents from arch, prior dim).
+void resolve(TrainConfig& c);
+/// Refuses impossible combinations with a message saying what would be valid.
+void validate(const TrainConfig& c);
+
+std::string to_json(const TrainConfig& c);
+TrainConfig config_from_json(const std::string& json, const std::string& where);
+
+/// Parses "key=value" into (key, number); throws naming `flag` on a bad token.
+std::pair<std::string, double> parse_param(const std::string& token, const std::string& flag);
+
+/// Names of the datasets `unravel train` accepts.
+const std::vector<std::pair<std::string, std::string>>& dataset_names();
+
+}  // namespace unravel::apps

@@ -1,0 +1,107 @@
+#include "apps/common/setup.h"
+
+#include "datasets/dsprites.h"
+#include "datasets/image_folder.h"
+#include "datasets/mnist.h"
+#include "datasets/pinwheel.h"
+#include "engine/check.h"
+#include "models/optim/adam.h"
+#include "models/optim/sgd.h"
+#include "objectives/registry.h"
+
+namespace unravel::apps {
+
+std::unique_ptr<Dataset> make_dataset(const TrainConfig& c, bool test) {
+  const auto& info = models::architecture(c.arch);
+  if (c.dataset == "dsprites") {
+    if (!c.data.empty()) return std::make_unique<DSprites>(DSprites::from_npz(c.data));
+    return std::make_unique<DSprites>();
+  }
+  if (c.dataset == "fashion-mnist" || c.dataset == "mnist") {
+    MnistOptions o;
+    if (!c.data.empty()) o.dir = c.data;
+    o.train = !test;
+    o.name = c.dataset;
+    o.out_size = info.data_shape.size() == 3 && info.data_shape[1] != 28 ? static_cast<int>(info.data_shape[1]) : 0;
+    if (c.likelihood == "bernoulli" || c.likelihood == "laplace") o.clamp = 1e-6;
+    return std::make_unique<Mnist>(o);
+  }
+  if (c.dataset == "pinwheel") {
+    // Train and test are separate draws, as in Mathieu et al.'s scripts.
+    Generator g(c.seed * 2 + (test ? 1 : 0) + 1000003);
+    return std::make_unique<Pinwheel>(PinwheelOptions{}, g);
+  }
+  if (c.dataset == "folder") {
+    ImageFolderOptions o;
+    o.channels = static_cast<int>(info.data_shape[0]);
+    o.height = static_cast<int>(info.data_shape[1]);
+    o.width = static_cast<int>(info.data_shape[2]);
+    return std::make_unique<ImageFolder>(c.data, o);
+  }
+  UNRAVEL_CHECK(false, "unknown dataset '{}'", c.dataset);
+  return nullptr;
+}
+
+TrainState::TrainState(std::shared_ptr<models::Vae> vae, const TensorList& prior_params,
+                       const TensorList& disc_params)
+    : prior_(prior_params), disc_(disc_params) {
+  register_module("vae", std::move(vae));
+  for (size_t i = 0; i < prior_.size(); ++i) register_parameter("prior." + std::to_string(i), prior_[i]);
+  for (size_t i = 0; i < disc_.size(); ++i) register_parameter("disc." + std::to_string(i), disc_[i]);
+}
+
+TensorList TrainState::model_parameters() const {
+  TensorList out;
+  for (const auto& [name, t] : named_parameters())
+    if (name.rfind("disc.", 0) != 0) out.push_back(t);
+  return out;
+}
+
+namespace {
+std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& kind, TensorList params,
+                                                 double lr, double b1, double b2) {
+  if (kind == "sgd") {
+    optim::SGDOptions o;
+    o.lr = lr;
+    o.momentum = 0.9;
+    return std::make_unique<optim::SGD>(std::move(params), o);
+  }
+  optim::AdamOptions o;
+  o.lr = lr;
+  o.beta1 = b1;
+  o.beta2 = b2;
+  o.amsgrad = kind == "amsgrad";
+  if (kind == "adamw") return std::make_unique<optim::AdamW>(std::move(params), o);
+  return std::make_unique<optim::Adam>(std::move(params), o);
+}
+}  // namespace
+
+Run build_run(const TrainConfig& c, bool with_data) {
+  Run r;
+  r.config = c;
+  if (with_data) {
+    r.data = make_dataset(c);
+    const auto& info = models::architecture(c.arch);
+    UNRAVEL_CHECK(r.data->item_shape() == info.data_shape ||
+                      (info.data_shape.size() == 3 && r.data->item_shape().size() == 3 &&
+                       r.data->item_shape()[1] == info.data_shape[1]),
+                  "dataset '{}' gives items of shape {} but architecture '{}' expects {}",
+                  c.dataset, r.data->item_shape().str(), c.arch, info.data_shape.str());
+  }
+  Generator init(c.seed);
+  int64_t channels = r.data ? (r.data->item_shape().size() == 3 ? r.data->item_shape()[0] : 1) : 1;
+  r.vae = models::make_vae(c.arch, c.latents, init, channels, c.likelihood, c.likelihood_scale);
+  r.prior = make_prior(c.prior, c.prior_params);
+  r.objective = make_objective(c.objective, c.objective_params, c.divergence, &init);
+  r.controller = make_controller(c.controller, c.controller_params);
+  r.state = std::make_shared<TrainState>(r.vae, r.prior->parameters(), r.objective->parameters());
+  Device dev = Device::parse(c.device);
+  if (!dev.is_cpu()) r.state->to(dev);
+  r.opt = make_optimizer(c.optimizer, r.state->model_parameters(), c.lr, c.beta1, c.beta2);
+  if (!r.state->disc_parameters().empty())
+    r.disc_opt = make_optimizer("adam", r.state->disc_parameters(), c.disc_lr, c.disc_beta1,
+                                c.disc_beta2);
+  return r;
+}
+
+}  // namespace unravel::apps

@@ -1,0 +1,264 @@
+// The training loop. Each step: next batch → forward (K samples) → the controller sees the
+// batch KL and gives {β, C} → objective terms → backward → optimiser step (then the FactorVAE
+// discriminator step). Every random draw comes from one Generator (seeded by --seed) and the
+// batcher's own stream; both positions go into each checkpoint, so a resumed run continues the
+// exact same streams and equals an uninterrupted one.
+#include "apps/train.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "apps/common/progress.h"
+#include "apps/common/run_dir.h"
+#include "apps/common/setup.h"
+#include "datasets/batcher.h"
+#include "engine/check.h"
+#include "models/checkpoint.h"
+#include "objectives/losses/factor_vae.h"
+#include "ops/ops.h"
+
+namespace unravel::apps {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+Tensor select_first(const Tensor& z) { return squeeze(slice(z, 0, 0, 1), 0); }
+
+namespace {
+
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) {
+  g_signal.store(sig);
+  std::signal(sig, SIG_DFL);  // a second Ctrl-C ends the process at once
+}
+
+struct LoopState {
+  int64_t step = 0;
+  Generator gen{1};
+  BatcherState batcher;
+  double seconds = 0;  // training time before this process
+};
+
+std::string metadata(const LoopState& s, const Controller& ctl, const Schedule& sch) {
+  json j = {{"step", s.step},
+            {"gen_seed", s.gen.seed()},
+            {"gen_offset", s.gen.offset()},
+            {"batcher", {{"epoch", s.batcher.epoch}, {"position", s.batcher.position},
+                         {"seed", s.batcher.seed}, {"offset", s.batcher.offset}}},
+            {"controller", ctl.state()},
+            {"beta", sch.beta},
+            {"capacity", sch.capacity},
+            {"seconds", s.seconds}};
+  return j.dump();
+}
+
+/// Saves step s: the periodic file, then `last.safetensors` re-pointed atomically.
+void save(const std::string& run, Run& r, const LoopState& s, const Schedule& sch) {
+  fs::create_directories(fs::path(run) / "checkpoints");
+  std::string path = checkpoint_path(run, s.step);
+  save_checkpoint(path, *r.state, r.opt.get(), metadata(s, *r.controller, sch));
+  if (r.disc_opt) save_checkpoint(path + ".disc", nn::Module(), r.disc_opt.get(), "{}");
+  std::string link = last_checkpoint_path(run), tmp = link + ".tmp";
+  fs::remove(tmp);
+  fs::create_symlink(fs::relative(path, fs::path(run)), tmp);
+  fs::rename(tmp, link);
+  // Keep the newest `keep` periodic checkpoints.
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(fs::path(run) / "checkpoints"))
+    if (e.path().extension() == ".safetensors") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  int64_t excess = static_cast<int64_t>(files.size()) - std::max<int64_t>(r.config.keep_checkpoints, 1);
+  for (int64_t i = 0; i < excess; ++i) {
+    fs::remove(files[i]);
+    fs::remove(files[i].string() + ".disc");
+  }
+}
+
+/// Keeps the log's header and rows with step <= `upto` (a resumed run rewrites what followed).
+void truncate_log(const std::string& path, int64_t upto) {
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  std::string line, out;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (header) {
+      out += line + "\n";
+      header = false;
+      continue;
+    }
+    int64_t step = std::atoll(line.c_str());
+    if (step <= upto) out += line + "\n";
+  }
+  write_text_atomic(path, out);
+}
+
+int loop(const std::string& run, Run& r, LoopState& s, int64_t steps) {
+  const TrainConfig& c = r.config;
+  Device dev = Device::parse(c.device);
+  BatcherOptions bo;
+  bo.batch_size = c.batch;
+  UNRAVEL_CHECK(r.data->size() >= c.batch, "dataset '{}' has {} items, fewer than --batch {}",
+                c.dataset, r.data->size(), c.batch);
+  Batcher batcher(*r.data, bo, Generator(c.seed + 0x5eed));
+  if (s.step > 0) batcher.restore(s.batcher);
+  auto* factor = dynamic_cast<FactorVaeObjective*>(r.objective.get());
+
+  std::ofstream log(log_path(run), std::ios::app);
+  bool need_header = fs::file_size(log_path(run)) == 0;
+  Progress progress(fmt::format("train {}", fs::path(run).filename().string()), steps,
+                    static_cast<double>(c.batch));
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  g_signal.store(0);
+
+  auto t0 = std::chrono::steady_clock::now();
+  double base_seconds = s.seconds;
+  Schedule sch;
+  LossTerms terms;
+  int64_t last_saved = s.step;
+  while (s.step < steps) {
+    const Tensor& xb = batcher.next();
+    Tensor x = dev.is_cpu() ? xb : to(xb, dev);
+    r.state->train();
+    VaeOutputs out = r.vae->forward(x, *r.prior, s.gen, c.samples);
+    double kl = 0;
+    {
+      NoGradGuard ng;
+      kl = mean(posterior_kl(out)).item();
+    }
+    int64_t step = s.step + 1;
+    sch = r.controller->update(step, kl);
+    terms = r.objective->compute(out, sch, s.gen);
+    double total = terms.total.item();
+    if (!std::isfinite(total)) {
+      std::string detail;
+      for (auto& [n, v] : terms.values()) detail += fmt::format(" {}={:.4g}", n, v);
+      std::fprintf(stderr,
+                   "\nerror: step %lld: the loss is not finite (%s) — training stopped.%s\n",
+                   static_cast<long long>(step), detail.c_str(),
+                   last_saved > 0 ? fmt::format(" The last good checkpoint is {} (step {}).",
+                                                last_checkpoint_path(run), last_saved).c_str()
+                                  : " No checkpoint was written yet.");
+      tape().clear();
+      return 3;
+    }
+    r.opt->zero_grad();
+    if (r.disc_opt) r.disc_opt->zero_grad();
+    terms.total.backward();
+    r.opt->step();
+    if (factor) {
+      r.disc_opt->zero_grad();
+      Tensor z = out.z.dim() == 3 ? select_first(out.z) : out.z;
+      LossTerms d = factor->discriminator_loss(z, z, s.gen);
+      d.total.backward();
+      r.disc_opt->step();
+      for (auto& t : d.terms) terms.add(t.first, t.second);
+    }
+    s.step = step;
+    s.batcher = batcher.state();
+    s.seconds = base_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    // Loss terms, then the controller's β and C (an objective's own "beta" term is the same).
+    std::vector<std::pair<std::string, double>> values;
+    for (auto& nv : terms.values())
+      if (nv.first != "beta" && nv.first != "C" && nv.first != "capacity") values.push_back(nv);
+    if (s.step % c.log_every == 0 || s.step == steps) {
+      if (need_header) {
+        log << "step,epoch,seconds";
+        for (auto& [n, v] : values) log << "," << n;
+        log << ",beta,C,lr\n";
+        need_header = false;
+      }
+      log << s.step << "," << batcher.epoch() << "," << fmt::format("{:.3f}", s.seconds);
+      for (auto& [n, v] : values) log << "," << fmt::format("{:.6g}", v);
+      log << "," << fmt::format("{:.6g},{:.6g},{:.6g}", sch.beta, sch.capacity, r.opt->lr()) << "\n";
+      log.flush();
+    }
+    std::string fields;
+    for (auto& [n, v] : values)
+      if (n == "total" || n == "recon" || n == "kl" || n == "tc" || n == "D")
+        fields += fmt::format("{} {:.4g} ", n, v);
+    fields += fmt::format("β {:.3g} C {:.3g}", sch.beta, sch.capacity);
+    progress.update(s.step, fields);
+
+    bool interrupted = g_signal.load() != 0;
+    if (s.step % c.checkpoint_every == 0 || s.step == steps || interrupted) {
+      save(run, r, s, sch);
+      last_saved = s.step;
+    }
+    if (interrupted) {
+      std::fprintf(stderr, "\ninterrupted at step %lld: checkpoint saved to %s; continue with "
+                           "`unravel train --resume %s`\n",
+                   static_cast<long long>(s.step), last_checkpoint_path(run).c_str(), run.c_str());
+      return 130;
+    }
+  }
+  progress.finish();
+  json summary = {{"steps", s.step}, {"seconds", s.seconds},
+                  {"steps_per_second", s.seconds > 0 ? s.step / s.seconds : 0.0},
+                  {"beta", sch.beta}, {"capacity", sch.capacity}};
+  for (auto& [n, v] : terms.values()) summary["final"][n] = v;
+  write_text_atomic((fs::path(run) / "summary.json").string(), summary.dump(2));
+  return 0;
+}
+
+}  // namespace
+
+int train_new(TrainConfig c) {
+  fs::path run(c.out);
+  UNRAVEL_CHECK(!fs::exists(run / "config.json"),
+                "run directory '{}' already holds a run; use --resume {} to continue it or choose "
+                "another --out", c.out, c.out);
+  Run r = build_run(c);
+  fs::create_directories(run);
+  write_text_atomic(config_path(c.out), to_json(c));
+  { std::ofstream(log_path(c.out), std::ios::trunc); }
+  LoopState s;
+  s.gen = Generator(c.seed);
+  std::fprintf(stderr, "unravel train: %s on %s (%lld items), %s, objective %s, prior %s, "
+                       "controller %s, %lld steps of batch %lld → %s\n",
+               c.arch.c_str(), c.dataset.c_str(), static_cast<long long>(r.data->size()),
+               fmt::format("{} latents, {} parameters", c.latents, r.state->num_parameters()).c_str(),
+               c.objective.c_str(), c.prior.c_str(), c.controller.c_str(),
+               static_cast<long long>(c.steps), static_cast<long long>(c.batch), c.out.c_str());
+  return loop(c.out, r, s, c.steps);
+}
+
+int train_resume(const std::string& run, int64_t steps) {
+  TrainConfig c = load_config(run);
+  if (steps > 0) c.steps = steps;
+  validate(c);
+  std::string ckpt = last_checkpoint_path(run);
+  UNRAVEL_CHECK(fs::exists(ckpt), "cannot resume '{}': no checkpoint ({} is missing)", run, ckpt);
+  Run r = build_run(c);
+  std::string meta_text = load_checkpoint(ckpt, *r.state, r.opt.get());
+  if (r.disc_opt) {
+    nn::Module none;
+    load_checkpoint(fs::canonical(ckpt).string() + ".disc", none, r.disc_opt.get());
+  }
+  json meta = json::parse(meta_text);
+  LoopState s;
+  s.step = meta.at("step").get<int64_t>();
+  s.gen = Generator(meta.at("gen_seed").get<uint64_t>(), meta.at("gen_offset").get<uint64_t>());
+  const json& b = meta.at("batcher");
+  s.batcher = BatcherState{b.at("epoch").get<int64_t>(), b.at("position").get<int64_t>(),
+                           b.at("seed").get<uint64_t>(), b.at("offset").get<uint64_t>()};
+  r.controller->load_state(meta.at("controller").get<ControllerState>());
+  s.seconds = meta.value("seconds", 0.0);
+  UNRAVEL_CHECK(s.step <= c.steps, "run '{}' is already at step {} (asked to train to {})", run,
+                s.step, c.steps);
+  if (steps > 0) write_text_atomic(config_path(run), to_json(c));
+  truncate_log(log_path(run), s.step);
+  std::fprintf(stderr, "unravel train: resuming %s at step %lld of %lld\n", run.c_str(),
+               static_cast<long long>(s.step), static_cast<long long>(c.steps));
+  return loop(run, r, s, c.steps);
+}
+
+}  // namespace unravel::apps

@@ -1,0 +1,201 @@
+// The `unravel` command line: subcommand parsing (the only translation unit with CLI11, which is
+// slow to compile) and dispatch to the apps. Every flag is validated before any work starts.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "apps/commands.h"
+#include "apps/common/config.h"
+#include "apps/train.h"
+#include "engine/check.h"
+#include "models/vae.h"
+#include "objectives/registry.h"
+
+using namespace unravel;
+using namespace unravel::apps;
+
+namespace {
+
+void add_params(CLI::App* cmd, const std::string& flag, std::vector<std::string>& store,
+                const std::string& what) {
+  cmd->add_option(flag, store, what + " parameter as key=value (repeatable)");
+}
+
+ParamMap merge_params(ParamMap base, const std::vector<std::string>& tokens, const std::string& flag) {
+  for (const auto& t : tokens) {
+    auto [k, v] = parse_param(t, flag);
+    base[k] = v;
+  }
+  return base;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"unravel: VAEs for disentanglement research on a from-scratch autodiff engine"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "help for every subcommand");
+
+  // --- train -----------------------------------------------------------------------------------
+  TrainConfig tc;
+  std::string preset_name, resume;
+  std::vector<std::string> obj_params, prior_params, ctl_params;
+  double beta = -1;
+  auto* train = app.add_subcommand("train", "train a VAE (writes config.json, log.csv, checkpoints)");
+  train->add_option("--preset", preset_name, "start from a paper configuration (see `unravel list`)");
+  train->add_option("--resume", resume, "continue the run in this directory from its last checkpoint");
+  train->add_option("--dataset", tc.dataset, "dsprites | fashion-mnist | mnist | pinwheel | folder")->capture_default_str();
+  train->add_option("--data", tc.data, "dataset path: dSprites .npz, MNIST IDX folder, PNG folder");
+  train->add_option("--arch", tc.arch, "architecture (default: the dataset's)");
+  train->add_option("--latents", tc.latents, "latent dimensions (default: the architecture's)");
+  train->add_option("--likelihood", tc.likelihood, "bernoulli | gaussian | laplace (default: the architecture's)");
+  train->add_option("--likelihood-scale", tc.likelihood_scale, "fixed scale of a gaussian/laplace likelihood");
+  train->add_option("--objective", tc.objective, "vae | beta-vae | capacity | mathieu | beta-tcvae | factor-vae | dip-vae-i | dip-vae-ii")->capture_default_str();
+  add_params(train, "--objective-param", obj_params, "objective");
+  train->add_option("--prior", tc.prior, "iso | aniso | student-t | mog | sparse")->capture_default_str();
+  add_params(train, "--prior-param", prior_params, "prior");
+  train->add_option("--divergence", tc.divergence, "D estimator for mathieu: kld_inc | mmd_dim | mmd_full | kl_mws")->capture_default_str();
+  train->add_option("--controller", tc.controller, "constant | linear-capacity | controlvae-pi | adaptive-capacity | kl-anneal-monotonic | kl-anneal-cyclical")->capture_default_str();
+  add_params(train, "--controller-param", ctl_params, "controller");
+  train->add_option("--beta", beta, "shorthand for --controller constant --controller-param beta=B");
+  train->add_option("--samples", tc.samples, "posterior samples K per datapoint")->capture_default_str();
+  train->add_option("--batch", tc.batch, "batch size")->capture_default_str();
+  train->add_option("--steps", tc.steps, "optimisation steps")->capture_default_str();
+  train->add_option("--optimizer", tc.optimizer, "adam | amsgrad | adamw | sgd")->capture_default_str();
+  train->add_option("--lr", tc.lr, "learning rate")->capture_default_str();
+  train->add_option("--seed", tc.seed, "seed of every random stream")->capture_default_str();
+  train->add_option("--device", tc.device, "cpu | cuda[:N]")->capture_default_str();
+  train->add_option("--out", tc.out, "run directory to create");
+  train->add_option("--checkpoint-every", tc.checkpoint_every, "steps between checkpoints")->capture_default_str();
+  train->add_option("--log-every", tc.log_every, "steps between log rows")->capture_default_str();
+
+  // --- other subcommands ------------------------------------------------------------------------
+  auto* list = app.add_subcommand("list", "every architecture, objective, prior, divergence, controller, dataset, preset, figure");
+
+  EvalOptions eo;
+  auto* eval = app.add_subcommand("eval", "disentanglement metrics of a run (or of codes given as .npy files)");
+  eval->add_option("run", eo.run, "run directory");
+  eval->add_option("--codes", eo.codes, "Z.npy: codes (N x D) of every point of a factor grid");
+  eval->add_option("--factors", eo.factors, "F.npy: factor class indices (N x K), rows aligned with Z");
+  eval->add_option("--logvar", eo.logvar, "LV.npy: log-variances (N x D), for the estimators that need them");
+  eval->add_option("--out", eo.out, "metrics JSON path (default RUN/metrics.json)");
+  eval->add_option("--metrics", eo.metrics, "comma-separated subset, or all")->capture_default_str();
+  eval->add_option("--budget", eo.budget, "full | quick | smoke (sample counts)")->capture_default_str();
+  eval->add_option("--seed", eo.seed, "seed of the metrics' sampling")->capture_default_str();
+
+  EncodeOptions no;
+  auto* encode = app.add_subcommand("encode", "write mu.npy, logvar.npy (and factors.npy, labels.npy) for a run's dataset");
+  encode->add_option("run", no.run, "run directory")->required();
+  encode->add_option("--out", no.out, "output folder")->required();
+  encode->add_option("--limit", no.limit, "encode only the first N items (0 = all)")->capture_default_str();
+
+  FigureOptions fo;
+  auto* figure = app.add_subcommand("figure", "draw a PNG figure from one or more runs");
+  figure->add_option("kind", fo.kind, "traversals | reconstructions | samples | traces | density | magnitudes")->required();
+  figure->add_option("runs", fo.runs, "run directories (traces overlays several)")->required();
+  figure->add_option("--out", fo.out, "PNG path (default RUN/figures/KIND.png)");
+  figure->add_option("--seed", fo.seed, "seed for image choice and sampling")->capture_default_str();
+  figure->add_option("--range", fo.range, "traversal range (+/-)")->capture_default_str();
+  figure->add_option("--steps", fo.steps, "traversal steps")->capture_default_str();
+  figure->add_option("--count", fo.count, "number of images")->capture_default_str();
+
+  ReproduceOptions ro;
+  auto* reproduce = app.add_subcommand("reproduce", "train, evaluate and draw one paper figure");
+  reproduce->add_option("figure", ro.figure, "figure name (see `unravel list`)")->required();
+  reproduce->add_option("--out", ro.out, "output folder")->required();
+  reproduce->add_option("--budget", ro.budget, "smoke | quick | paper")->capture_default_str()
+      ->check(CLI::IsMember({"smoke", "quick", "paper"}));
+  reproduce->add_option("--seed", ro.seed, "seed")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  try {
+    if (train->parsed()) {
+      if (!resume.empty()) {
+        for (const char* f : {"--preset", "--dataset", "--arch", "--objective", "--prior", "--out"})
+          UNRAVEL_CHECK(train->count(f) == 0, "--resume continues a run as configured; {} cannot be "
+                        "combined with it (only --steps can)", f);
+        return train_resume(resume, train->count("--steps") ? tc.steps : 0);
+      }
+      TrainConfig c = tc;
+      if (!preset_name.empty()) {
+        c = preset(preset_name).config;
+        // Explicit flags override the preset.
+        for (const auto* opt : train->get_options()) {
+          if (opt->count() == 0) continue;
+          const std::string n = opt->get_name();
+          if (n == "--dataset") c.dataset = tc.dataset;
+          else if (n == "--data") c.data = tc.data;
+          else if (n == "--arch") c.arch = tc.arch;
+          else if (n == "--latents") c.latents = tc.latents;
+          else if (n == "--likelihood") c.likelihood = tc.likelihood;
+          else if (n == "--likelihood-scale") c.likelihood_scale = tc.likelihood_scale;
+          else if (n == "--objective") c.objective = tc.objective;
+          else if (n == "--prior") c.prior = tc.prior;
+          else if (n == "--divergence") c.divergence = tc.divergence;
+          else if (n == "--controller") c.controller = tc.controller;
+          else if (n == "--samples") c.samples = tc.samples;
+          else if (n == "--batch") c.batch = tc.batch;
+          else if (n == "--steps") c.steps = tc.steps;
+          else if (n == "--optimizer") c.optimizer = tc.optimizer;
+          else if (n == "--lr") c.lr = tc.lr;
+          else if (n == "--seed") c.seed = tc.seed;
+          else if (n == "--device") c.device = tc.device;
+          else if (n == "--checkpoint-every") c.checkpoint_every = tc.checkpoint_every;
+          else if (n == "--log-every") c.log_every = tc.log_every;
+        }
+        c.out = tc.out;
+      }
+      c.objective_params = merge_params(c.objective_params, obj_params, "--objective-param");
+      c.prior_params = merge_params(c.prior_params, prior_params, "--prior-param");
+      c.controller_params = merge_params(c.controller_params, ctl_params, "--controller-param");
+      if (beta >= 0) {
+        UNRAVEL_CHECK(c.controller == "constant", "--beta sets a constant beta; the controller is '{}'",
+                      c.controller);
+        c.controller_params["beta"] = beta;
+      }
+      resolve(c);
+      validate(c);
+      return train_new(c);
+    }
+    if (list->parsed()) {
+      auto section = [](const char* title) { std::printf("\n%s\n", title); };
+      section("architectures (--arch)");
+      for (const auto& a : models::architectures())
+        std::printf("  %-18s %s\n", a.name.c_str(), a.description.c_str());
+      section("datasets (--dataset)");
+      for (const auto& [n, d] : dataset_names()) std::printf("  %-18s %s\n", n.c_str(), d.c_str());
+      section("objectives (--objective)");
+      for (const auto& n : objective_names()) std::printf("  %s\n", n.c_str());
+      section("priors (--prior)");
+      for (const auto& n : prior_names()) std::printf("  %s\n", n.c_str());
+      section("divergences (--divergence)");
+      for (const auto& n : divergence_names()) std::printf("  %s\n", n.c_str());
+      section("controllers (--controller)");
+      for (const auto& n : controller_names()) std::printf("  %s\n", n.c_str());
+      section("presets (--preset)");
+      for (const auto& p : presets()) std::printf("  %-30s %s\n", p.name.c_str(), p.description.c_str());
+      section("figures (unravel figure KIND)");
+      for (const auto& [n, d] : figure_kinds()) std::printf("  %-18s %s\n", n.c_str(), d.c_str());
+      section("paper figures (unravel reproduce FIGURE)");
+      for (const auto& [n, d] : reproduce_figures()) std::printf("  %-32s %s\n", n.c_str(), d.c_str());
+      return 0;
+    }
+    if (eval->parsed()) return eval_command(eo);
+    if (encode->parsed()) return encode_command(no);
+    if (figure->parsed()) return figure_command(fo);
+    if (reproduce->parsed()) return reproduce_command(ro);
+    return 1;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  }
+}
