@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "engine/check.h"
@@ -26,11 +27,16 @@ constexpr double kLog2Pi = 1.8378770664093453;
 constexpr double kMinLogVar = -30.0;  // σ ≥ 3e-7: keeps a = −1/(2σ²) finite in f32
 
 // exp(x) for x <= 0 (inputs below −87 are clamped: their terms are < 2e-38 of the block max).
-// Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-5 polynomial, 2^n by exponent bits.
+// Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-5 polynomial, 2^n by exponent bits. Written
+// without float comparisons or float->int conversions (both may trap, which stops GCC from
+// vectorising under the default -ftrapping-math): the clamp is an integer min on |x|'s bits and
+// n comes from the bits of t + 1.5·2^23 (the round-to-nearest trick).
 inline float exp_nonpositive(float x) {
-  x = x < -87.0f ? -87.0f : x;
+  const int32_t mag = std::min(std::bit_cast<int32_t>(x) & 0x7fffffff, std::bit_cast<int32_t>(87.0f));
+  x = std::bit_cast<float>(mag | static_cast<int32_t>(0x80000000u));  // −min(|x|, 87)
   const float t = x * 1.44269504088896341f;
-  const float fn = (t + 12582912.0f) - 12582912.0f;  // round to nearest (|t| < 2^22)
+  const float big = t + 12582912.0f;  // 1.5·2^23: rounds t to an integer in the low bits
+  const float fn = big - 12582912.0f;
   float r = std::fma(fn, -0.693359375f, x);
   r = std::fma(fn, 2.12194440e-4f, r);
   float p = 1.9875691500e-4f;
@@ -40,7 +46,7 @@ inline float exp_nonpositive(float x) {
   p = std::fma(p, r, 1.6666665459e-1f);
   p = std::fma(p, r, 5.0000001201e-1f);
   p = std::fma(p, r * r, r) + 1.0f;
-  const int n = static_cast<int>(fn);
+  const int32_t n = std::bit_cast<int32_t>(big) - 0x4B400000;
   return p * std::bit_cast<float>((n + 127) << 23);
 }
 
