@@ -1,0 +1,206 @@
+// `unravel train` end to end: files and values of a run, resume equals an uninterrupted run,
+// Ctrl-C leaves a loadable checkpoint, a non-finite loss stops with the last good checkpoint
+// kept, and bad flags are refused with a message. Uses the built `unravel` binary
+// (UNRAVEL_EXE) for the process-level cases.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "apps/common/run_dir.h"
+#include "apps/train.h"
+#include "models/checkpoint.h"
+#include "ops/ops.h"
+
+using namespace unravel;
+using namespace unravel::apps;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string temp_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / fmt::format("unravel_test_{}_{}", name, getpid());
+  fs::remove_all(p);
+  return p.string();
+}
+
+TrainConfig pinwheel_config(const std::string& out, int64_t steps) {
+  TrainConfig c;
+  c.dataset = "pinwheel";
+  c.objective = "mathieu";
+  c.prior = "mog";
+  c.objective_params = {{"alpha", 1.0}};
+  c.controller_params = {{"beta", 1.0}};
+  c.latents = 2;
+  c.batch = 100;
+  c.steps = steps;
+  c.lr = 1e-3;
+  c.out = out;
+  c.checkpoint_every = 10;
+  resolve(c);
+  validate(c);
+  return c;
+}
+
+/// Rows of log.csv without the wall-clock column.
+std::vector<std::string> log_rows(const std::string& run) {
+  std::ifstream in(log_path(run));
+  std::vector<std::string> rows;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::string cell, row;
+    int col = 0;
+    while (std::getline(ss, cell, ',')) {
+      if (col++ != 2) row += cell + ",";
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+struct ProcResult {
+  int code = -1;
+  std::string err;
+};
+
+/// Runs the unravel binary with args; optionally sends SIGINT after `interrupt_after` seconds.
+ProcResult run_unravel(const std::vector<std::string>& args, double interrupt_after = -1) {
+  const char* exe = std::getenv("UNRAVEL_EXE");
+  REQUIRE_MESSAGE(exe != nullptr, "UNRAVEL_EXE is not set (run through meson test)");
+  std::string err_path = temp_dir("stderr") + ".txt";
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(err_path.c_str(), "w", stderr);
+    (void)f;
+    std::vector<char*> argv{const_cast<char*>(exe)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(exe, argv.data());
+    _exit(127);
+  }
+  if (interrupt_after >= 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(interrupt_after));
+    kill(pid, SIGINT);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ProcResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream in(err_path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.err = ss.str();
+  fs::remove(err_path);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a run directory holds config, log, checkpoints and summary with sane values") {
+  std::string run = temp_dir("files");
+  REQUIRE(train_new(pinwheel_config(run, 30)) == 0);
+  CHECK(fs::exists(config_path(run)));
+  CHECK(fs::exists(last_checkpoint_path(run)));
+  CHECK(fs::is_symlink(last_checkpoint_path(run)));
+  CHECK(fs::exists(checkpoint_path(run, 30)));
+  CHECK(fs::exists(checkpoint_path(run, 10)));
+  auto rows = log_rows(run);
+  REQUIRE(rows.size() == 31);  // header + 30 steps
+  CHECK(rows[0].find("recon") != std::string::npos);
+  CHECK(rows[0].find("kl") != std::string::npos);
+  TrainConfig back = load_config(run);
+  CHECK(back.objective == "mathieu");
+  CHECK(back.latents == 2);
+  int64_t step = 0;
+  Run r = load_trained(run, false, &step);
+  CHECK(step == 30);
+  CHECK(r.vae->latents() == 2);
+  // A second train into the same directory is refused.
+  CHECK_THROWS_WITH_AS(train_new(pinwheel_config(run, 30)), doctest::Contains("already holds a run"),
+                       Error);
+  fs::remove_all(run);
+}
+
+TEST_CASE("resume continues the same random streams: equals an uninterrupted run") {
+  std::string a = temp_dir("straight"), b = temp_dir("resumed");
+  REQUIRE(train_new(pinwheel_config(a, 40)) == 0);
+  REQUIRE(train_new(pinwheel_config(b, 20)) == 0);
+  REQUIRE(train_resume(b, 40) == 0);
+  auto ra = log_rows(a), rb = log_rows(b);
+  REQUIRE(ra.size() == rb.size());
+  for (size_t i = 0; i < ra.size(); ++i) CHECK(ra[i] == rb[i]);
+  Run ma = load_trained(a, false), mb = load_trained(b, false);
+  auto pa = ma.state->named_parameters(), pb = mb.state->named_parameters();
+  REQUIRE(pa.size() == pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    CAPTURE(pa[i].first);
+    CHECK(pa[i].second.to_vector<float>() == pb[i].second.to_vector<float>());
+  }
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
+TEST_CASE("Ctrl-C saves a loadable checkpoint and exits 130") {
+  std::string run = temp_dir("sigint");
+  ProcResult r = run_unravel({"train", "--dataset", "pinwheel", "--prior", "mog", "--latents", "2",
+                              "--objective", "mathieu", "--batch", "100", "--steps", "100000000",
+                              "--checkpoint-every", "1000000", "--out", run},
+                             2.0);
+  CHECK(r.code == 130);
+  CHECK(r.err.find("interrupted at step") != std::string::npos);
+  int64_t step = 0;
+  Run m = load_trained(run, false, &step);
+  CHECK(step > 0);
+  fs::remove_all(run);
+}
+
+TEST_CASE("a non-finite loss stops the run and keeps the last good checkpoint") {
+  std::string run = temp_dir("nan");
+  TrainConfig c = pinwheel_config(run, 50);
+  c.lr = 1e30;
+  c.checkpoint_every = 1;
+  int code = train_new(c);
+  CHECK(code == 3);
+  REQUIRE(fs::exists(last_checkpoint_path(run)));
+  int64_t step = 0;
+  Run m = load_trained(run, false, &step);
+  CHECK(step >= 1);
+  CHECK(step < 50);
+  fs::remove_all(run);
+}
+
+TEST_CASE("bad flags are refused before any work, saying what is valid") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  std::string out = temp_dir("badflags");
+  const Case cases[] = {
+      {{"train", "--batch", "0", "--out", out}, "--batch must be at least 2"},
+      {{"train", "--dataset", "cifar", "--out", out}, "unknown dataset 'cifar' (valid: dsprites"},
+      {{"train", "--prior", "mog", "--out", out}, "needs --latents 2"},
+      {{"train", "--arch", "pinwheel-mlp", "--out", out}, "expects 2-D points"},
+      {{"train", "--objective", "bvae", "--out", out}, "unknown objective 'bvae' (valid: vae, beta-vae"},
+      {{"train", "--preset", "nope", "--out", out}, "unknown preset 'nope' (valid:"},
+      {{"train", "--objective-param", "gamma", "--out", out}, "expected key=value"},
+      {{"train", "--frobnicate"}, "frobnicate"},
+      {{"train", "--dataset", "pinwheel", "--prior", "mog", "--latents", "2"}, "--out DIR"},
+      {{"train", "--device", "tpu", "--out", out}, "unknown device 'tpu'"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.message);
+    ProcResult r = run_unravel(c.args);
+    CHECK(r.code != 0);
+    CHECK(r.err.find(c.message) != std::string::npos);
+    CHECK_FALSE(fs::exists(out));
+  }
+}
