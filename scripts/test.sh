@@ -9,6 +9,9 @@ if [ ! -f build/build.ninja ]; then
   meson setup build --buildtype=release || exit 1
 fi
 ninja -C build || exit 1
+# Test executables run two at a time on 2 cores: OpenMP threads must sleep, not spin, while they
+# wait, or each parallel region can stall for a scheduler time slice.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 summary=$(mktemp)
 meson test -C build --print-errorlogs --num-processes 2 "$@" | tee "$summary"
 rc=${PIPESTATUS[0]}
