@@ -112,3 +112,44 @@ TEST_CASE("backward of a tensor that needs no grad says why") {
   Tensor x = Tensor::ones(Shape{1}, DType::f64);
   CHECK_THROWS_WITH_AS(sum(x).backward(), doctest::Contains("does not require a gradient"), Error);
 }
+
+namespace {
+// An op whose backward is deliberately wrong (2x too large), to prove gradcheck can fail.
+struct WrongSquareBackward final : Node {
+  SavedTensor x;
+  const char* name() const override { return "wrong_square"; }
+  TensorList backward(const TensorList& g) override { return {g[0] * x.get(name()) * 4.0}; }
+};
+Tensor wrong_square(const Tensor& x) {
+  Tensor y;
+  {
+    NoGradGuard ng;
+    y = x * x;
+  }
+  if (Tape::needs_grad({&x})) record<WrongSquareBackward>({x}, {y})->x = SavedTensor(x);
+  return y;
+}
+}  // namespace
+
+TEST_CASE("gradcheck detects a wrong gradient" * doctest::should_fail()) {
+  testing::gradcheck([](const TensorList& in) { return wrong_square(in[0]); },
+                     {testing::rand64(Shape{3}, 1)}, "wrong_square");
+}
+
+TEST_CASE("a backward returning the wrong shape is reported with the op name") {
+  struct BadShape final : Node {
+    const char* name() const override { return "bad_shape"; }
+    TensorList backward(const TensorList& g) override { return {sum(g[0])}; }
+  };
+  Tensor x = Tensor::ones(Shape{3}, DType::f64);
+  x.set_requires_grad();
+  Tensor y;
+  {
+    NoGradGuard ng;
+    y = x * 1.0;
+  }
+  record<BadShape>({x}, {y});
+  CHECK_THROWS_WITH_AS(sum(y).backward(),
+                       doctest::Contains("[bad_shape backward] gradient for input 0 is f64[]"), Error);
+  tape().clear();
+}
