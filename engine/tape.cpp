@@ -34,8 +34,8 @@ bool Tape::needs_grad(const TensorList& inputs) {
 }
 
 bool Tape::is_live(const Tensor& t) const {
-  const AutogradMeta* m = t.impl()->autograd.get();
-  return m && m->node >= 0 && m->epoch == epoch_ &&
+  const AutogradMeta* m = &t.impl()->autograd;
+  return m->node >= 0 && m->epoch == epoch_ &&
          m->node < static_cast<int64_t>(nodes_.size()) && nodes_[m->node] != nullptr;
 }
 
@@ -54,19 +54,18 @@ Node* Tape::push(std::unique_ptr<Node> node, const TensorList& inputs, const Ten
                     "{}: input {} ({}) comes from a graph that backward() already freed or the tape "
                     "was cleared; use .detach() to treat it as a constant",
                     node->name(), i, t.desc());
-      e.node = t.impl()->autograd->node;
-      e.out_index = t.impl()->autograd->out_index;
+      e.node = t.impl()->autograd.node;
+      e.out_index = t.impl()->autograd.out_index;
     }
   }
   node->num_outputs = static_cast<int>(outputs.size());
   int64_t index = static_cast<int64_t>(nodes_.size());
   for (size_t k = 0; k < outputs.size(); ++k) {
     TensorImpl* impl = outputs[k].impl();
-    if (!impl->autograd) impl->autograd = std::make_unique<AutogradMeta>();
-    impl->autograd->requires_grad = true;
-    impl->autograd->node = index;
-    impl->autograd->out_index = static_cast<int>(k);
-    impl->autograd->epoch = epoch_;
+    impl->autograd.requires_grad = true;
+    impl->autograd.node = index;
+    impl->autograd.out_index = static_cast<int>(k);
+    impl->autograd.epoch = epoch_;
   }
   nodes_.push_back(std::move(node));
   return nodes_.back().get();
@@ -101,7 +100,12 @@ TensorList Tape::run(const TensorList& roots, const TensorList& seeds, const Ten
   UNRAVEL_CHECK(seeds.empty() || seeds.size() == roots.size(),
                 "backward: {} seeds given for {} outputs", seeds.size(), roots.size());
   NoGradGuard no_grad;
-  std::vector<TensorList> grads(nodes_.size());
+  // One flat slot per node output (offsets by prefix sum): a single allocation per backward.
+  std::vector<int64_t> first(nodes_.size() + 1, 0);
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    first[i + 1] = first[i] + (nodes_[i] ? nodes_[i]->num_outputs : 0);
+  TensorList grads(static_cast<size_t>(first.back()));
+  std::vector<uint8_t> has_grad(nodes_.size(), 0);
   TensorList captured(capture ? capture->size() : 0);
 
   auto leaf_slot = [&](const std::shared_ptr<TensorImpl>& leaf) -> Tensor* {
@@ -114,13 +118,15 @@ TensorList Tape::run(const TensorList& roots, const TensorList& seeds, const Ten
   auto deliver = [&](int64_t node, int out, const std::shared_ptr<TensorImpl>& leaf,
                      const Tensor& g) {
     if (node >= 0) {
-      TensorList& slots = grads[node];
-      if (slots.empty()) slots.resize(nodes_[node] ? nodes_[node]->num_outputs : out + 1);
-      slots[out] = sum_grads(slots[out], g);
+      UNRAVEL_CHECK(nodes_[node], "backward: reached a node that an earlier backward() freed; pass "
+                                  "retain_graph=true to the first backward to run twice");
+      Tensor& slot = grads[first[node] + out];
+      slot = sum_grads(slot, g);
+      has_grad[node] = 1;
     } else if (capture) {
       if (Tensor* slot = leaf_slot(leaf)) *slot = sum_grads(*slot, g);
     } else {
-      AutogradMeta& m = *leaf->autograd;
+      AutogradMeta& m = leaf->autograd;
       m.grad = contiguous_copy(sum_grads(m.grad ? Tensor(m.grad) : Tensor(), g)).impl_ptr();
     }
   };
@@ -149,25 +155,27 @@ TensorList Tape::run(const TensorList& roots, const TensorList& seeds, const Ten
                   "backward: the graph of {} was already freed (a previous backward() without "
                   "retain_graph, or the tape was cleared)",
                   root.desc());
-    const AutogradMeta& m = *root.impl()->autograd;
+    const AutogradMeta& m = root.impl()->autograd;
     deliver(m.node, m.out_index, nullptr, seed);
     start = std::max(start, m.node);
   }
 
   for (int64_t i = start; i >= 0; --i) {
-    if (grads[i].empty()) continue;
+    if (!has_grad[i]) continue;
     if (capture)
       for (size_t k = 0; k < capture->size(); ++k) {
         const Tensor& c = (*capture)[k];
-        const AutogradMeta* m = c.impl()->autograd.get();
-        if (m && m->node == i && m->epoch == epoch_ && !c.is_leaf())
-          captured[k] = grads[i][m->out_index];
+        const AutogradMeta* m = &c.impl()->autograd;
+        if (m->node == i && m->epoch == epoch_ && !c.is_leaf())
+          captured[k] = grads[first[i] + m->out_index];
       }
     Node* n = nodes_[i].get();
     UNRAVEL_CHECK(n, "backward: reached a node that an earlier backward() freed; pass "
                      "retain_graph=true to the first backward to run twice");
-    TensorList in = n->backward(grads[i]);
-    grads[i] = TensorList();
+    TensorList out_grads(grads.begin() + first[i], grads.begin() + first[i + 1]);
+    for (int64_t k = first[i]; k < first[i + 1]; ++k) grads[k] = Tensor();
+    TensorList in = n->backward(out_grads);
+    out_grads.clear();
     UNRAVEL_CHECK(in.size() == n->next.size(), "[{} backward] returned {} gradients for {} inputs",
                   n->name(), in.size(), n->next.size());
     for (size_t j = 0; j < in.size(); ++j) {

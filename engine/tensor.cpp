@@ -113,7 +113,7 @@ template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
 // --- autograd ------------------------------------------------------------------------------------
 
 bool Tensor::requires_grad() const {
-  return defined() && impl_->autograd && impl_->autograd->requires_grad;
+  return defined() && impl_->autograd.requires_grad;
 }
 
 Tensor& Tensor::set_requires_grad(bool on) {
@@ -122,16 +122,15 @@ Tensor& Tensor::set_requires_grad(bool on) {
                 desc());
   UNRAVEL_CHECK(!on || is_floating(dtype()), "set_requires_grad: {} is not a floating-point tensor",
                 desc());
-  if (!impl_->autograd) impl_->autograd = std::make_unique<AutogradMeta>();
-  impl_->autograd->requires_grad = on;
+  impl_->autograd.requires_grad = on;
   return *this;
 }
 
-bool Tensor::is_leaf() const { return !impl_->autograd || impl_->autograd->node < 0; }
+bool Tensor::is_leaf() const { return impl_->autograd.node < 0; }
 
 Tensor Tensor::grad() const {
-  if (!defined() || !impl_->autograd || !impl_->autograd->grad) return Tensor();
-  return Tensor(impl_->autograd->grad);
+  if (!defined() || !impl_->autograd.grad) return Tensor();
+  return Tensor(impl_->autograd.grad);
 }
 
 void Tensor::set_grad(const Tensor& g) {
@@ -139,12 +138,11 @@ void Tensor::set_grad(const Tensor& g) {
   if (g.defined())
     UNRAVEL_CHECK(g.shape() == shape() && g.dtype() == dtype(),
                   "set_grad: gradient {} does not match tensor {}", g.desc(), desc());
-  if (!impl_->autograd) impl_->autograd = std::make_unique<AutogradMeta>();
-  impl_->autograd->grad = g.impl_ptr();
+  impl_->autograd.grad = g.impl_ptr();
 }
 
 void Tensor::zero_grad() {
-  if (defined() && impl_->autograd) impl_->autograd->grad.reset();
+  if (defined()) impl_->autograd.grad.reset();
 }
 
 void Tensor::backward(const Tensor& seed, bool retain_graph) const {

@@ -35,7 +35,7 @@ struct TensorImpl {
   Shape shape;
   Strides strides;
   DType dtype = DType::f32;
-  std::unique_ptr<AutogradMeta> autograd;
+  AutogradMeta autograd;  ///< inline: recording an op allocates no separate block
 };
 
 class Tensor {

@@ -105,7 +105,7 @@ void rebind(const Tensor& t, const Tensor& moved) {
   impl->offset = moved.offset();
   impl->strides = moved.strides();
   impl->dtype = moved.dtype();
-  if (impl->autograd) impl->autograd->grad.reset();
+  impl->autograd.grad.reset();
 }
 }  // namespace
 
