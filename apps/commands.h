@@ -13,6 +13,7 @@ struct EvalOptions {
   std::string out;                 ///< metrics JSON (default RUN/metrics.json)
   std::string metrics = "all";     ///< comma-separated subset
   std::string budget = "full";     ///< full | quick | smoke: sample counts of the metrics
+  int64_t heldout = -1;            ///< held-out items for recon / ELBO / IWAE (-1 = budget's)
   uint64_t seed = 0;
 };
 /// `unravel eval`: metrics as a table on stdout and JSON.
@@ -32,7 +33,7 @@ struct FigureOptions {
   uint64_t seed = 0;
   double range = 2.0;     ///< traversal range ±
   int64_t steps = 9;      ///< traversal steps
-  int64_t count = 8;      ///< images (reconstructions, samples, traversal seeds)
+  int64_t count = 0;      ///< images (reconstructions, samples, traversal seeds); 0 = kind's default
 };
 /// `unravel figure KIND RUN...`.
 int figure_command(const FigureOptions& o);

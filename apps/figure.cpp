@@ -1,7 +1,57 @@
-// Bring-up placeholder: replaced by the real command in this session.
+// `unravel figure KIND RUN...`: draws one figure from trained runs into a PNG (default
+// RUN/figures/KIND.png) and prints its caption. The drawing lives in apps/figures/.
+#include <cstdio>
+
 #include "apps/commands.h"
+#include "apps/common/run_dir.h"
+#include "apps/figures/figures.h"
 #include "engine/check.h"
+
 namespace unravel::apps {
-int figure_command(const FigureOptions&) { UNRAVEL_CHECK(false, "figure: not implemented yet"); return 1; }
-std::vector<std::pair<std::string, std::string>> figure_kinds() { return {}; }
+
+std::vector<std::pair<std::string, std::string>> figure_kinds() {
+  return {
+      {"traversals", "latent traversals: rows = latents by KL, columns = -range..+range"},
+      {"reconstructions", "inputs above, reconstructions (decoded posterior means) below"},
+      {"samples", "decoded samples from the prior"},
+      {"traces", "reconstruction, KL, beta(t), C(t) against steps; several runs overlaid"},
+      {"density", "aggregate posterior density on [-2,2]^2 (2-latent runs) beside the prior's"},
+      {"magnitudes", "per-class mean |z| per latent dimension as a heat map (labelled data)"},
+  };
 }
+
+int figure_command(const FigureOptions& o) {
+  std::string valid;
+  bool known = false;
+  for (const auto& [n, d] : figure_kinds()) {
+    valid += (valid.empty() ? "" : ", ") + n;
+    known = known || n == o.kind;
+  }
+  UNRAVEL_CHECK(known, "figure: unknown kind '{}' (valid: {})", o.kind, valid);
+  UNRAVEL_CHECK(!o.runs.empty(), "figure {}: give at least one run directory", o.kind);
+  UNRAVEL_CHECK(o.count >= 0, "figure {}: --count must be >= 0, got {}", o.kind, o.count);
+  const bool multi = o.kind == "traces" || o.kind == "density";
+  UNRAVEL_CHECK(multi || o.runs.size() == 1,
+                "figure {}: draws one run, got {} (only traces and density overlay several)",
+                o.kind, o.runs.size());
+  for (const auto& r : o.runs) load_config(r);  // every run directory is checked first
+  const std::string png = o.out.empty() ? default_figure_path(o.runs[0], o.kind) : o.out;
+  std::string caption;
+  if (o.kind == "traces") {
+    caption = draw_traces(o.runs, {}, png);
+  } else if (o.kind == "density") {
+    caption = draw_density(o.runs, {}, png, 0, 5000, o.seed);
+  } else if (o.kind == "magnitudes") {
+    caption = draw_magnitudes(o.runs[0], png, 10000, o.seed);
+  } else {
+    Run run = load_trained(o.runs[0]);
+    ImageFigureOptions io{o.seed, o.range, o.steps, o.count};
+    if (o.kind == "traversals") caption = draw_traversals(run, png, io);
+    else if (o.kind == "reconstructions") caption = draw_reconstructions(run, png, io);
+    else caption = draw_samples(run, png, io);
+  }
+  std::printf("%s\n%s\n", png.c_str(), caption.c_str());
+  return 0;
+}
+
+}  // namespace unravel::apps

@@ -81,8 +81,10 @@ int main(int argc, char** argv) {
   eval->add_option("--logvar", eo.logvar, "LV.npy: log-variances (N x D), for the estimators that need them");
   eval->add_option("--out", eo.out, "metrics JSON path (default RUN/metrics.json)");
   eval->add_option("--metrics", eo.metrics, "comma-separated subset, or all")->capture_default_str();
-  eval->add_option("--budget", eo.budget, "full | quick | smoke (sample counts)")->capture_default_str();
+  eval->add_option("--budget", eo.budget, "full | quick | smoke (sample counts)")->capture_default_str()
+      ->check(CLI::IsMember({"full", "quick", "smoke", "paper"}));
   eval->add_option("--seed", eo.seed, "seed of the metrics' sampling")->capture_default_str();
+  eval->add_option("--heldout", eo.heldout, "held-out items for reconstruction / ELBO / IWAE (default: the budget's)");
 
   EncodeOptions no;
   auto* encode = app.add_subcommand("encode", "write mu.npy, logvar.npy (and factors.npy, labels.npy) for a run's dataset");
@@ -98,7 +100,7 @@ int main(int argc, char** argv) {
   figure->add_option("--seed", fo.seed, "seed for image choice and sampling")->capture_default_str();
   figure->add_option("--range", fo.range, "traversal range (+/-)")->capture_default_str();
   figure->add_option("--steps", fo.steps, "traversal steps")->capture_default_str();
-  figure->add_option("--count", fo.count, "number of images")->capture_default_str();
+  figure->add_option("--count", fo.count, "number of images: reconstructions/samples (default 8/16), traversal seed images (default 1; dSprites with --seed 0: fixed seeds, one per shape)");
 
   ReproduceOptions ro;
   auto* reproduce = app.add_subcommand("reproduce", "train, evaluate and draw one paper figure");

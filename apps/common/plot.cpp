@@ -140,8 +140,8 @@ void density_png(const std::string& path, const std::vector<Density>& panels, in
                   "plot {}: density '{}' has {} values for a {}x{} grid", path, d.title,
                   d.values.size(), d.nx, d.ny);
     pls->col0(15);
-    pls->env(d.x0, d.x1, d.y0, d.y1, 1, 0);
-    pls->lab("z#d1#u", "z#d2#u", d.title.c_str());
+    pls->env(d.x0, d.x1, d.y0, d.y1, d.equal_axes ? 1 : 0, 0);
+    pls->lab(d.xlabel.c_str(), d.ylabel.c_str(), d.title.c_str());
     std::vector<std::vector<PLFLT>> cols_data(d.nx, std::vector<PLFLT>(d.ny));
     std::vector<const PLFLT*> ptrs(d.nx);
     double vmax = 0;

@@ -31,6 +31,8 @@ struct Density {
   int nx = 0, ny = 0;
   double x0 = 0, x1 = 1, y0 = 0, y1 = 1;
   std::vector<double> values;
+  std::string xlabel = "z#d1#u", ylabel = "z#d2#u";  ///< axis labels
+  bool equal_axes = true;  ///< same scale on both axes (false: fill the panel)
 };
 
 /// Writes density panels in `cols` columns as one PNG.

@@ -1,0 +1,96 @@
+#include "apps/common/encoding.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "apps/common/progress.h"
+#include "engine/check.h"
+#include "engine/device.h"
+#include "objectives/metrics/code_table.h"
+#include "ops/ops.h"
+
+namespace unravel::apps {
+
+std::vector<int64_t> iota_indices(int64_t n) {
+  std::vector<int64_t> v(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  std::iota(v.begin(), v.end(), int64_t{0});
+  return v;
+}
+
+std::vector<int64_t> subset_indices(int64_t n, int64_t m, Generator& gen) {
+  if (m <= 0 || m >= n) return iota_indices(n);
+  std::vector<int64_t> v = sample_without_replacement(n, m, gen);
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+Tensor gather_items(const Dataset& data, const std::vector<int64_t>& indices) {
+  Tensor out = data.make_batch_tensor(static_cast<int64_t>(indices.size()));
+  data.get_batch(indices, out);
+  return out;
+}
+
+Encoded encode_items(models::Vae& vae, const Dataset& data, const std::vector<int64_t>& indices,
+                     int64_t batch, const std::string& label, const std::string& device) {
+  UNRAVEL_CHECK(batch >= 1, "encode_items: batch must be at least 1, got {}", batch);
+  const int64_t n = static_cast<int64_t>(indices.size());
+  const int64_t d = vae.latents();
+  Encoded e{Tensor::empty({n, d}), Tensor::empty({n, d})};
+  Device dev = Device::parse(device);
+  NoGradGuard ng;
+  vae.eval();
+  Tensor buf = data.make_batch_tensor(std::min(batch, std::max<int64_t>(n, 1)));
+  const int64_t batches = (n + batch - 1) / batch;
+  std::unique_ptr<Progress> bar;
+  if (!label.empty() && batches > 1) bar = std::make_unique<Progress>(label, n, 1.0, 10.0);
+  float* mu_out = e.mu.data<float>();
+  float* lv_out = e.logvar.data<float>();
+  for (int64_t s = 0; s < n; s += batch) {
+    const int64_t b = std::min(batch, n - s);
+    Tensor x = b == buf.size(0) ? buf : data.make_batch_tensor(b);
+    data.get_batch(std::span<const int64_t>(indices.data() + s, static_cast<size_t>(b)), x);
+    DiagonalGaussian q = vae.encode(dev.is_cpu() ? x : to(x, dev));
+    std::vector<float> mu = to(q.mean(), DType::f32).to_vector<float>();
+    std::vector<float> lv = to(q.logvar(), DType::f32).to_vector<float>();
+    UNRAVEL_CHECK(static_cast<int64_t>(mu.size()) == b * d,
+                  "encode_items: encoder returned {} values for a batch of {} x {} latents",
+                  mu.size(), b, d);
+    std::copy(mu.begin(), mu.end(), mu_out + s * d);
+    std::copy(lv.begin(), lv.end(), lv_out + s * d);
+    if (bar) bar->update(s + b);
+  }
+  if (bar) bar->finish();
+  return e;
+}
+
+Tensor decode_to_images(models::Vae& vae, const Tensor& z, const std::string& device) {
+  NoGradGuard ng;
+  vae.eval();
+  Device dev = Device::parse(device);
+  Tensor zz = to(z, DType::f32);
+  if (!dev.is_cpu()) zz = to(zz, dev);
+  Tensor out = vae.decode(zz);
+  if (vae.likelihood().kind == LikelihoodKind::bernoulli) out = sigmoid(out);
+  else out = clamp(out, 0.0, 1.0);
+  if (!dev.is_cpu()) out = to(out, kCPU);
+  return contiguous(to(out, DType::f32));
+}
+
+std::vector<double> kl_per_dim(const Tensor& mu, const Tensor& logvar) {
+  UNRAVEL_CHECK(mu.dim() == 2 && mu.shape() == logvar.shape(),
+                "kl_per_dim: mu {} and logvar {} must both be [N, D]", mu.desc(), logvar.desc());
+  std::vector<float> m = to(mu, DType::f32).to_vector<float>();
+  std::vector<float> l = to(logvar, DType::f32).to_vector<float>();
+  const int64_t n = mu.size(0), d = mu.size(1);
+  std::vector<double> kl(static_cast<size_t>(d), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < d; ++j) {
+      double a = m[i * d + j], b = l[i * d + j];
+      kl[j] += 0.5 * (a * a + std::exp(b) - b - 1.0);
+    }
+  for (double& v : kl) v /= std::max<int64_t>(n, 1);
+  return kl;
+}
+
+}  // namespace unravel::apps

@@ -1,0 +1,64 @@
+// The figures of `unravel figure` as functions (reproduce draws the paper figures with them):
+// image grids from a trained run (latent traversals, reconstructions, prior samples) and plots
+// (training traces from log.csv, aggregate posterior densities, per-class latent magnitudes).
+// Each returns a caption describing what was drawn (row order, values), for the markdown.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "apps/common/setup.h"
+#include "datasets/png.h"
+
+namespace unravel::apps {
+
+/// Settings of the image figures.
+struct ImageFigureOptions {
+  uint64_t seed = 0;     ///< 0 with dSprites: fixed seed images (one per shape); else random
+  double range = 2.0;    ///< traversal values from -range to +range
+  int64_t steps = 9;     ///< traversal columns
+  int64_t count = 0;     ///< images / seed images (0 = the figure's default)
+};
+
+/// Latent traversals: per seed image a block whose rows are the latents ordered by their mean
+/// KL over a batch (largest first) and whose columns set that latent of the seed's posterior
+/// mean to values from -range to +range; blocks side by side. Writes `png`, returns the caption.
+std::string draw_traversals(Run& run, const std::string& png, const ImageFigureOptions& o);
+/// Reconstructions: inputs in the upper row of each pair, decoded posterior means below.
+std::string draw_reconstructions(Run& run, const std::string& png, const ImageFigureOptions& o);
+/// Prior samples z ~ p(z) decoded (sigmoid of the logits for a Bernoulli likelihood).
+std::string draw_samples(Run& run, const std::string& png, const ImageFigureOptions& o);
+
+/// Training traces of runs (reconstruction, KL, β(t), C(t) against steps) overlaid, one curve
+/// per run named by `labels` (empty: the run directories' names).
+std::string draw_traces(const std::vector<std::string>& runs, const std::vector<std::string>& labels,
+                        const std::string& png);
+
+/// Aggregate posterior density mean_n q(z|x_n) on a 300 x 300 grid of [-2, 2]^2 for each
+/// 2-latent run (one panel each, titled by `labels`), plus the first run's prior density.
+std::string draw_density(const std::vector<std::string>& runs, const std::vector<std::string>& labels,
+                         const std::string& png, int cols = 0, int64_t max_points = 5000,
+                         uint64_t seed = 0);
+
+/// Per-class mean |z_d| of a labelled dataset (test split) as a heat map (classes x latents).
+std::string draw_magnitudes(const std::string& run, const std::string& png, int64_t max_items = 10000,
+                            uint64_t seed = 0, const std::string& title = "");
+
+// --- helpers shared by the figure files -------------------------------------------------------
+
+/// Tiles of one image grid: rows of images [N, C, H, W] in [0, 1], composed with thin
+/// separators, group gaps after chosen rows/columns, and an integer upscale.
+struct TileGrid {
+  int rows = 0, cols = 0, h = 0, w = 0, c = 1;
+  std::vector<float> pixels;           ///< [rows * cols][c][h][w], NaN-free, in [0, 1]
+  std::vector<int> row_gap_after;      ///< thicker separators after these rows
+  std::vector<int> col_gap_after;      ///< thicker separators after these columns
+};
+/// Composes the grid (separators 1 px at scale 1, gaps 6 px) upscaled by `scale` (0 = auto:
+/// tiles at least 96 px) and writes a grey or RGB PNG; returns the image written.
+Image8 write_tile_grid(const TileGrid& g, const std::string& png, int scale = 0);
+
+/// Default PNG path RUN/figures/KIND.png.
+std::string default_figure_path(const std::string& run, const std::string& kind);
+
+}  // namespace unravel::apps

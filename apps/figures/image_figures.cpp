@@ -1,0 +1,205 @@
+// Image-grid figures of a trained run: latent traversals, reconstructions and prior samples,
+// and the tile-grid compositor they share (thin separators, group gaps, integer upscaling).
+//
+// Traversals follow Higgins et al. / Burgess et al.: the seed image's posterior mean μ is kept
+// and latent d is SET to each of `steps` values linspace(-range, range) (not added to μ_d), then
+// decoded; rows are the latents in decreasing order of their mean KL(q(z_d|x) ‖ N(0,1)) over 256
+// random items, so informative latents come first and collapsed ones (KL ≈ 0) last.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include "apps/common/encoding.h"
+#include "apps/figures/figures.h"
+#include "engine/check.h"
+#include "ops/ops.h"
+
+namespace unravel::apps {
+
+namespace fs = std::filesystem;
+
+std::string default_figure_path(const std::string& run, const std::string& kind) {
+  return (fs::path(run) / "figures" / (kind + ".png")).string();
+}
+
+Image8 write_tile_grid(const TileGrid& g, const std::string& png, int scale) {
+  UNRAVEL_CHECK(g.rows > 0 && g.cols > 0 && g.h > 0 && g.w > 0 && (g.c == 1 || g.c == 3),
+                "figure {}: bad tile grid {}x{} of {}x{}x{}", png, g.rows, g.cols, g.c, g.h, g.w);
+  UNRAVEL_CHECK(g.pixels.size() == static_cast<size_t>(g.rows) * g.cols * g.c * g.h * g.w,
+                "figure {}: tile grid holds {} values, expected {}", png, g.pixels.size(),
+                static_cast<size_t>(g.rows) * g.cols * g.c * g.h * g.w);
+  if (scale <= 0) scale = std::max(1, (96 + g.h - 1) / g.h);
+  const int sep = 2, gap = 8, th = g.h * scale, tw = g.w * scale;
+  auto offsets = [&](int n, const std::vector<int>& gaps, int t, std::vector<int>& off) {
+    off.resize(n);
+    int pos = sep;
+    for (int i = 0; i < n; ++i) {
+      off[i] = pos;
+      pos += t + (std::find(gaps.begin(), gaps.end(), i) != gaps.end() ? gap : sep);
+    }
+    return pos;
+  };
+  std::vector<int> ry, cx;
+  const int H = offsets(g.rows, g.row_gap_after, th, ry);
+  const int W = offsets(g.cols, g.col_gap_after, tw, cx);
+  Image8 img;
+  img.width = W;
+  img.height = H;
+  img.channels = g.c;
+  img.data.assign(static_cast<size_t>(W) * H * g.c, 200);  // separators: light grey
+  for (int r = 0; r < g.rows; ++r)
+    for (int c = 0; c < g.cols; ++c) {
+      const float* tile = g.pixels.data() + (static_cast<size_t>(r) * g.cols + c) * g.c * g.h * g.w;
+      for (int y = 0; y < th; ++y)
+        for (int x = 0; x < tw; ++x)
+          for (int ch = 0; ch < g.c; ++ch) {
+            float v = tile[(static_cast<size_t>(ch) * g.h + y / scale) * g.w + x / scale];
+            v = std::isfinite(v) ? std::clamp(v, 0.0f, 1.0f) : 0.0f;
+            img.data[(static_cast<size_t>(ry[r] + y) * W + cx[c] + x) * g.c + ch] =
+                static_cast<uint8_t>(std::lround(v * 255.0f));
+          }
+    }
+  fs::path p(png);
+  if (p.has_parent_path()) fs::create_directories(p.parent_path());
+  if (g.c == 1) write_png_gray(png, W, H, img.data.data());
+  else write_png_rgb(png, W, H, img.data.data());
+  return img;
+}
+
+namespace {
+
+/// Checks that the run's data are images and returns (C, H, W).
+std::array<int, 3> image_dims(const Run& run, const char* kind) {
+  const Shape& s = run.vae->data_shape();
+  UNRAVEL_CHECK(s.size() == 3, "figure {}: run's dataset '{}' has items of shape {}, not images "
+                "(for 2-D data use `unravel figure density`)", kind, run.config.dataset, s.str());
+  // The decoder's channel count follows the data (Vae built with the dataset's channels).
+  int c = run.data ? static_cast<int>(run.data->item_shape()[0]) : static_cast<int>(s[0]);
+  return {c, static_cast<int>(s[1]), static_cast<int>(s[2])};
+}
+
+void append(std::vector<float>& dst, const Tensor& images) {
+  std::vector<float> v = contiguous(to(images, DType::f32)).to_vector<float>();
+  dst.insert(dst.end(), v.begin(), v.end());
+}
+
+/// The seed items of a figure: fixed dSprites tuples (seed 0) or random items.
+std::vector<int64_t> seed_items(const Run& run, int64_t count, uint64_t seed) {
+  const Dataset& d = *run.data;
+  std::vector<int64_t> items;
+  if (seed == 0 && run.config.dataset == "dsprites" && d.num_factors() == 5) {
+    // shape square/ellipse/heart, scale index 4 of 6, orientation 0, centred; more seeds move
+    // the position so every seed differs.
+    for (int64_t i = 0; i < count; ++i) {
+      std::vector<int64_t> c = {i % 3, 4, 0, 16 + 6 * ((i / 3) % 3) - 6, 16};
+      items.push_back(d.index_of_factors(c));
+    }
+    return items;
+  }
+  Generator g(seed == 0 ? 12345 : seed);
+  for (int64_t i = 0; i < count; ++i) items.push_back(static_cast<int64_t>(g.randint(d.size())));
+  return items;
+}
+
+}  // namespace
+
+std::string draw_traversals(Run& run, const std::string& png, const ImageFigureOptions& o) {
+  auto [c, h, w] = image_dims(run, "traversals");
+  UNRAVEL_CHECK(o.steps >= 2 && o.steps <= 64, "figure traversals: --steps must be in [2, 64], got {}",
+                o.steps);
+  UNRAVEL_CHECK(o.range > 0, "figure traversals: --range must be positive, got {}", o.range);
+  const bool fixed = o.seed == 0 && run.config.dataset == "dsprites";
+  const int64_t seeds = o.count > 0 ? o.count : (fixed ? 3 : 1);
+  UNRAVEL_CHECK(seeds <= 16, "figure traversals: at most 16 seed images, got --count {}", seeds);
+  const int64_t D = run.vae->latents();
+  // Latent order: decreasing mean KL over 256 random items.
+  Generator g(o.seed + 77);
+  Encoded batch = encode_items(*run.vae, *run.data, subset_indices(run.data->size(), 256, g), 256, "");
+  std::vector<double> kl = kl_per_dim(batch.mu, batch.logvar);
+  std::vector<int64_t> order(D);
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return kl[a] > kl[b]; });
+
+  std::vector<int64_t> items = seed_items(run, seeds, o.seed);
+  Encoded e = encode_items(*run.vae, *run.data, items, 64, "");
+  std::vector<float> mu = e.mu.to_vector<float>();
+  std::vector<double> values = linspace(-o.range, o.range, o.steps);
+  // z for every (row = latent, seed block, column): [D * seeds * steps, D] in display order.
+  std::vector<float> z;
+  for (int64_t r = 0; r < D; ++r)
+    for (int64_t s = 0; s < seeds; ++s)
+      for (int64_t j = 0; j < o.steps; ++j) {
+        for (int64_t d = 0; d < D; ++d) z.push_back(mu[s * D + d]);
+        z[z.size() - D + order[r]] = static_cast<float>(values[j]);
+      }
+  const int64_t n = D * seeds * o.steps;
+  Tensor imgs = decode_to_images(*run.vae, Tensor::from_vector(z, Shape{n, D}), run.config.device);
+  TileGrid grid{static_cast<int>(D), static_cast<int>(seeds * o.steps), h, w, c, {}, {}, {}};
+  append(grid.pixels, imgs);
+  for (int64_t s = 0; s + 1 < seeds; ++s) grid.col_gap_after.push_back(static_cast<int>((s + 1) * o.steps - 1));
+  write_tile_grid(grid, png, seeds > 1 && h >= 48 ? 1 : 0);  // several blocks: no upscale
+  std::string cap = fmt::format("Latent traversals ({} seed image{}{}; columns: z_d = {:.3g} … {:.3g} "
+                                "in {} steps). Rows, top to bottom:",
+                                seeds, seeds > 1 ? "s side by side" : "",
+                                fixed ? ", fixed dSprites seeds square/ellipse/heart" : "",
+                                -o.range, o.range, o.steps);
+  for (int64_t r = 0; r < D; ++r)
+    cap += fmt::format(" z{} (KL {:.2f})", order[r], kl[order[r]]) + (r + 1 < D ? "," : ".");
+  return cap;
+}
+
+std::string draw_reconstructions(Run& run, const std::string& png, const ImageFigureOptions& o) {
+  auto [c, h, w] = image_dims(run, "reconstructions");
+  const int64_t n = o.count > 0 ? o.count : 8;
+  UNRAVEL_CHECK(n <= 256, "figure reconstructions: at most 256 images, got --count {}", n);
+  const int64_t cols = std::min<int64_t>(n, 12);
+  const int64_t pairs = (n + cols - 1) / cols;
+  Generator g(o.seed + 4242);
+  std::vector<int64_t> items;
+  for (int64_t i = 0; i < n; ++i) items.push_back(static_cast<int64_t>(g.randint(run.data->size())));
+  Tensor x = gather_items(*run.data, items);
+  Encoded e = encode_items(*run.vae, *run.data, items, 256, "");
+  Tensor y = decode_to_images(*run.vae, e.mu, run.config.device);
+  std::vector<float> xs = x.to_vector<float>(), ys = y.to_vector<float>();
+  const size_t per = static_cast<size_t>(c) * h * w;
+  TileGrid grid{static_cast<int>(2 * pairs), static_cast<int>(cols), h, w, c, {}, {}, {}};
+  grid.pixels.assign(static_cast<size_t>(grid.rows) * grid.cols * per, 0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t p = i / cols, col = i % cols;
+    std::copy(xs.begin() + i * per, xs.begin() + (i + 1) * per,
+              grid.pixels.begin() + ((2 * p) * cols + col) * per);
+    std::copy(ys.begin() + i * per, ys.begin() + (i + 1) * per,
+              grid.pixels.begin() + ((2 * p + 1) * cols + col) * per);
+  }
+  for (int64_t p = 0; p + 1 < pairs; ++p) grid.row_gap_after.push_back(static_cast<int>(2 * p + 1));
+  write_tile_grid(grid, png);
+  return fmt::format("Reconstructions of {} random items (seed {}): inputs above, decoded posterior "
+                     "means below{}.", n, o.seed,
+                     run.vae->likelihood().kind == LikelihoodKind::bernoulli ? " (sigmoid of the logits)" : "");
+}
+
+std::string draw_samples(Run& run, const std::string& png, const ImageFigureOptions& o) {
+  auto [c, h, w] = image_dims(run, "samples");
+  const int64_t n = o.count > 0 ? o.count : 16;
+  UNRAVEL_CHECK(n <= 1024, "figure samples: at most 1024 images, got --count {}", n);
+  const int64_t cols = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(std::sqrt(double(n)))));
+  const int64_t rows = (n + cols - 1) / cols;
+  Generator g(o.seed + 999);
+  Tensor z;
+  {
+    NoGradGuard ng;
+    z = run.prior->sample(Shape{n}, g);
+  }
+  Tensor imgs = decode_to_images(*run.vae, z, run.config.device);
+  TileGrid grid{static_cast<int>(rows), static_cast<int>(cols), h, w, c, {}, {}, {}};
+  append(grid.pixels, imgs);
+  grid.pixels.resize(static_cast<size_t>(rows) * cols * c * h * w, 1.0f);
+  write_tile_grid(grid, png);
+  return fmt::format("{} samples z ~ p(z) (prior '{}') decoded{}.", n, run.config.prior,
+                     run.vae->likelihood().kind == LikelihoodKind::bernoulli ? " (sigmoid of the logits)" : "");
+}
+
+}  // namespace unravel::apps
