@@ -27,8 +27,8 @@ Backend& backend(Device device) {
                 n == 0 ? why : fmt::format("{} CUDA device(s) present", n));
   return cuda;
 #else
-  UNRAVEL_CHECK(false, "device {}: this build of unravel has no CUDA backend (configure with "
-                       "-Dcuda=enabled on a machine with the CUDA toolkit)", device.str());
+  UNRAVEL_CHECK(false, "device {}: this build of unravel has no CUDA backend (this version "
+                       "implements the CPU backend only; use --device cpu)", device.str());
   return backend(kCPU);
 #endif
 }
