@@ -1,7 +1,208 @@
-// Bring-up placeholder: replaced by the real command in this session.
+// `unravel reproduce FIGURE --out DIR --budget smoke|quick|paper`: trains the runs of one paper
+// figure in-process (DIR/runs/NAME), evaluates them, draws the PNGs into DIR and writes
+// DIR/FIGURE.md (command, budget, time, images with captions, table) and DIR/FIGURE.csv.
+// Budgets: smoke = a few steps (seconds, for tests), quick = minutes on 2 CPU cores, paper = the
+// presets' step counts. Finished runs are reused when the command is repeated.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "apps/commands.h"
+#include "apps/common/progress.h"
+#include "apps/common/run_dir.h"
+#include "apps/figures/reproduce_common.h"
+#include "apps/train.h"
 #include "engine/check.h"
+
 namespace unravel::apps {
-int reproduce_command(const ReproduceOptions&) { UNRAVEL_CHECK(false, "reproduce: not implemented yet"); return 1; }
-std::vector<std::pair<std::string, std::string>> reproduce_figures() { return {}; }
+
+namespace fs = std::filesystem;
+
+std::string ReproduceContext::eval_budget() const {
+  return budget == "paper" ? "full" : budget;
 }
+
+int64_t ReproduceContext::steps(int64_t smoke, int64_t quick, int64_t paper) const {
+  return budget == "smoke" ? smoke : budget == "quick" ? quick : paper;
+}
+
+void ReproduceContext::add_image(const std::string& file, const std::string& caption) {
+  markdown.push_back(fmt::format("![{}]({})\n\n*{}*\n", file, file, caption));
+}
+
+TrainConfig budget_config(const ReproduceContext& ctx, const std::string& preset_name, int64_t steps) {
+  TrainConfig c = preset(preset_name).config;
+  if (ctx.budget != "paper") {
+    double f = static_cast<double>(steps) / static_cast<double>(c.steps);
+    for (const char* k : {"C_stop", "period", "t_max"}) {
+      auto it = c.controller_params.find(k);
+      if (it != c.controller_params.end()) it->second = std::max(1.0, std::round(it->second * f));
+    }
+    c.steps = steps;
+    if (ctx.budget == "smoke") c.batch = std::min<int64_t>(c.batch, 32);
+  }
+  c.seed = ctx.seed;
+  c.checkpoint_every = std::max<int64_t>(c.steps / 4, 1);
+  c.log_every = std::max<int64_t>(1, c.steps / 5000);
+  return c;
+}
+
+std::string ensure_run(const ReproduceContext& ctx, const std::string& name, TrainConfig c) {
+  fs::path dir = fs::path(ctx.out) / "runs" / name;
+  c.out = dir.string();
+  resolve(c);
+  validate(c);
+  if (fs::exists(dir / "config.json")) {
+    bool same = read_text((dir / "config.json").string()) == to_json(c);
+    if (same && fs::exists(dir / "summary.json")) {
+      std::fprintf(stderr, "reproduce: reusing the finished run %s\n", c.out.c_str());
+      return c.out;
+    }
+    std::fprintf(stderr, "reproduce: %s is %s; training it again\n", c.out.c_str(),
+                 same ? "unfinished" : "from another configuration");
+    fs::remove_all(dir);
+  }
+  int rc = train_new(c);
+  UNRAVEL_CHECK(rc == 0, "reproduce {}: training run '{}' failed (exit code {}); see its log in {}",
+                ctx.figure, name, rc, c.out);
+  return c.out;
+}
+
+std::map<std::string, double> final_terms(const std::string& run) {
+  auto j = nlohmann::json::parse(read_text((fs::path(run) / "summary.json").string()));
+  std::map<std::string, double> m;
+  if (j.contains("final"))
+    for (auto& [k, v] : j["final"].items()) m[k] = v.get<double>();
+  m["beta"] = j.value("beta", 0.0);
+  m["capacity"] = j.value("capacity", 0.0);
+  m["seconds"] = j.value("seconds", 0.0);
+  return m;
+}
+
+double tail_mean(const std::string& run, const std::string& column, double fraction) {
+  std::ifstream in(log_path(run));
+  std::string line;
+  UNRAVEL_CHECK(static_cast<bool>(std::getline(in, line)), "reproduce: {} is empty", log_path(run));
+  std::vector<std::string> names;
+  std::stringstream hs(line);
+  for (std::string t; std::getline(hs, t, ',');) names.push_back(t);
+  auto it = std::find(names.begin(), names.end(), column);
+  UNRAVEL_CHECK(it != names.end(), "reproduce: {} has no column '{}'", log_path(run), column);
+  size_t col = static_cast<size_t>(it - names.begin());
+  std::vector<double> v;
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::string t;
+    for (size_t i = 0; i <= col && std::getline(ss, t, ','); ++i)
+      if (i == col) v.push_back(std::strtod(t.c_str(), nullptr));
+  }
+  UNRAVEL_CHECK(!v.empty(), "reproduce: {} has no rows", log_path(run));
+  size_t n = std::max<size_t>(1, static_cast<size_t>(std::ceil(fraction * v.size())));
+  double s = 0;
+  for (size_t i = v.size() - n; i < v.size(); ++i) s += v[i];
+  return s / double(n);
+}
+
+std::map<std::string, double> evaluate(const ReproduceContext& ctx, const std::string& run,
+                                       const std::string& metrics) {
+  EvalOptions o;
+  o.run = run;
+  o.metrics = metrics;
+  o.budget = ctx.eval_budget();
+  o.seed = ctx.seed;
+  return evaluate_run(o, false).values;
+}
+
+std::string fmt_value(const std::map<std::string, double>& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? "n/a" : fmt::format("{:.4f}", it->second);
+}
+
+namespace {
+
+struct FigureEntry {
+  std::string name, description;
+  void (*run)(ReproduceContext&);
+};
+
+const std::vector<FigureEntry>& entries() {
+  static const std::vector<FigureEntry> e = {
+      {"higgins-traversal", "Higgins et al. 2017: latent traversals of beta-VAE (beta=4) vs VAE on dSprites", reproduce_higgins_traversal},
+      {"burgess-capacity", "Burgess et al. 2018: traversals, reconstructions and traces of the capacity-annealed beta-VAE", reproduce_burgess_capacity},
+      {"controlvae-linear-vs-adaptive", "PI controller with linear vs adaptive C(t): traces, reconstructions, traversals, MIG table", reproduce_controlvae},
+      {"mathieu-pinwheel", "Mathieu et al. 2019: pinwheel aggregate posteriors over (alpha, beta), 4-component mixture prior", reproduce_mathieu_pinwheel},
+      {"higgins-metric", "Higgins et al. 2017: beta-VAE score of beta-VAE vs VAE, PCA and ICA on dSprites", reproduce_higgins_metric},
+      {"mathieu-priors", "Mathieu et al. 2019: disentanglement and reconstruction vs beta for iso/aniso/Student-t priors", reproduce_mathieu_priors},
+      {"mathieu-sparsity", "Mathieu et al. 2019: Hoyer sparsity and log-likelihood vs alpha on Fashion-MNIST (gamma 0 vs 0.8), class magnitudes", reproduce_mathieu_sparsity},
+  };
+  return e;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> reproduce_figures() {
+  std::vector<std::pair<std::string, std::string>> v;
+  for (const auto& e : entries()) v.emplace_back(e.name, e.description);
+  return v;
+}
+
+int reproduce_command(const ReproduceOptions& o) {
+  const FigureEntry* entry = nullptr;
+  std::string valid;
+  for (const auto& e : entries()) {
+    valid += (valid.empty() ? "" : ", ") + e.name;
+    if (e.name == o.figure) entry = &e;
+  }
+  UNRAVEL_CHECK(entry, "reproduce: unknown figure '{}' (valid: {})", o.figure, valid);
+  UNRAVEL_CHECK(o.budget == "smoke" || o.budget == "quick" || o.budget == "paper",
+                "reproduce: unknown --budget '{}' (valid: smoke, quick, paper)", o.budget);
+  UNRAVEL_CHECK(!o.out.empty(), "reproduce: --out DIR is required");
+  fs::create_directories(o.out);
+  ReproduceContext ctx;
+  ctx.figure = o.figure;
+  ctx.out = o.out;
+  ctx.budget = o.budget;
+  ctx.seed = o.seed;
+  auto t0 = std::chrono::steady_clock::now();
+  entry->run(ctx);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  std::string md = fmt::format("# {}\n\n{}\n\nCommand: `unravel reproduce {} --out {} --budget {} "
+                               "--seed {}` — took {} (training, evaluation and drawing).\n\n",
+                               o.figure, entry->description, o.figure, o.out, o.budget, o.seed,
+                               format_duration(secs));
+  if (o.budget != "paper")
+    md += fmt::format("Budget '{}' shortens the papers' runs (steps and time-like schedule "
+                      "parameters scaled together) and the metrics' sample counts; numbers are "
+                      "not the papers'.\n\n", o.budget);
+  for (const auto& l : ctx.markdown) md += l + "\n";
+  if (!ctx.csv_header.empty()) {
+    std::string csv, table;
+    auto join = [](const std::vector<std::string>& v, const std::string& sep) {
+      std::string s;
+      for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+      return s;
+    };
+    csv = join(ctx.csv_header, ",") + "\n";
+    table = "| " + join(ctx.csv_header, " | ") + " |\n|" ;
+    for (size_t i = 0; i < ctx.csv_header.size(); ++i) table += "---|";
+    table += "\n";
+    for (const auto& r : ctx.csv_rows) {
+      csv += join(r, ",") + "\n";
+      table += "| " + join(r, " | ") + " |\n";
+    }
+    write_text_atomic((fs::path(o.out) / (o.figure + ".csv")).string(), csv);
+    md += "\n## Table\n\n" + table + fmt::format("\n(also in {}.csv)\n", o.figure);
+  }
+  write_text_atomic((fs::path(o.out) / (o.figure + ".md")).string(), md);
+  std::printf("reproduce %s (%s budget) done in %s: %s\n", o.figure.c_str(), o.budget.c_str(),
+              format_duration(secs).c_str(), (fs::path(o.out) / (o.figure + ".md")).c_str());
+  return 0;
+}
+
+}  // namespace unravel::apps

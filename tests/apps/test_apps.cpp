@@ -1,0 +1,297 @@
+// `unravel eval`, `encode`, `figure` and `reproduce` end to end at smoke scale: files, shapes and
+// values (mu.npy equals the model's encoding of item 0, metrics.json keys and ranges, PNG pixel
+// sizes), scoring .npy arrays, and the messages of bad inputs (missing run, mismatched arrays,
+// unknown figure kind / paper figure). Runs train in-process for a few steps.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "apps/commands.h"
+#include "apps/common/run_dir.h"
+#include "apps/eval.h"
+#include "apps/figures/linear_baselines.h"
+#include "apps/train.h"
+#include "datasets/png.h"
+#include "engine/io/npy.h"
+#include "ops/ops.h"
+
+using namespace unravel;
+using namespace unravel::apps;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string temp_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / fmt::format("unravel_apps_{}_{}", name, getpid());
+  fs::remove_all(p);
+  return p.string();
+}
+
+/// Runs `f` and returns the message of the error it throws ("" when it does not throw).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string train_run(const std::string& dataset, const std::string& out, int64_t steps) {
+  TrainConfig c;
+  c.dataset = dataset;
+  c.batch = 16;
+  c.steps = steps;
+  c.lr = 1e-3;
+  c.out = out;
+  c.checkpoint_every = steps;
+  if (dataset == "pinwheel") {
+    c.objective = "mathieu";
+    c.prior = "mog";
+    c.objective_params = {{"alpha", 1.0}};
+    c.controller_params = {{"beta", 1.0}};
+    c.latents = 2;
+  } else {
+    c.controller_params = {{"beta", 4.0}};
+  }
+  resolve(c);
+  validate(c);
+  REQUIRE(train_new(c) == 0);
+  return out;
+}
+
+std::pair<int, int> png_size(const std::string& path) {
+  REQUIRE_MESSAGE(fs::exists(path), path);
+  Image8 im = read_png(path, 3);
+  return {im.width, im.height};
+}
+
+}  // namespace
+
+TEST_CASE("apps: encode, eval, figure on a dSprites run") {
+  const std::string root = temp_dir("dsprites");
+  const std::string run = train_run("dsprites", root + "/run", 4);
+
+  // encode: shapes, dtypes, and row 0 equals the model's own encoding of item 0.
+  EncodeOptions eo{run, root + "/enc", 40};
+  REQUIRE(encode_command(eo) == 0);
+  Tensor mu = load_npy(root + "/enc/mu.npy"), lv = load_npy(root + "/enc/logvar.npy");
+  Tensor f = load_npy(root + "/enc/factors.npy");
+  CHECK(mu.shape() == Shape{40, 10});
+  CHECK(lv.shape() == Shape{40, 10});
+  CHECK(mu.dtype() == DType::f32);
+  CHECK(f.shape() == Shape{40, 5});
+  CHECK(f.dtype() == DType::i64);
+  CHECK(!fs::exists(root + "/enc/labels.npy"));
+  Run r = load_trained(run);
+  {
+    NoGradGuard ng;
+    Tensor x = r.data->make_batch_tensor(1);
+    std::vector<int64_t> idx = {0};
+    r.data->get_batch(idx, x);
+    std::vector<float> want = r.vae->encode(x).mean().to_vector<float>();
+    std::vector<float> got = mu.to_vector<float>();
+    for (int d = 0; d < 10; ++d) CHECK(got[d] == doctest::Approx(want[d]).epsilon(1e-4));
+    std::vector<int64_t> fv = f.to_vector<int64_t>();
+    CHECK(fv[5 * 39 + 4] == 7);  // item 39: posY = 39 mod 32
+  }
+
+  // eval: metrics.json with keys in range.
+  EvalOptions ev;
+  ev.run = run;
+  ev.budget = "smoke";
+  ev.metrics = "beta_vae,mig_chen,mathieu,hoyer,heldout,prior_mmd";
+  ev.heldout = 32;
+  REQUIRE(eval_command(ev) == 0);
+  auto j = nlohmann::json::parse(read_text(run + "/metrics.json"));
+  auto& m = j["metrics"];
+  for (const char* k : {"beta_vae.eval_accuracy", "mig_chen", "mathieu_disentanglement",
+                        "hoyer_sparsity", "heldout.recon_nll", "heldout.elbo", "heldout.kl",
+                        "heldout.iwae_k8", "heldout.mse", "mmd_imq_full"})
+    CHECK_MESSAGE(m.contains(k), k);
+  CHECK(!m.contains("dci.disentanglement"));  // not asked for
+  CHECK(m["beta_vae.eval_accuracy"].get<double>() >= 0.0);
+  CHECK(m["beta_vae.eval_accuracy"].get<double>() <= 1.0);
+  CHECK(m["mig_chen"].get<double>() >= 0.0);
+  CHECK(m["mig_chen"].get<double>() <= 1.0);
+  CHECK(m["heldout.recon_nll"].get<double>() > 0.0);
+  CHECK(m["heldout.mse"].get<double>() < 1.0);
+  CHECK(m["heldout.elbo"].get<double>() ==
+        doctest::Approx(-(m["heldout.recon_nll"].get<double>() + m["heldout.kl"].get<double>())));
+  CHECK(j["budget"] == "smoke");
+  CHECK(error_of([&] { EvalOptions b = ev; b.metrics = "bogus"; eval_command(b); })
+            .find("unknown metric 'bogus'") != std::string::npos);
+
+  // figures: PNGs with the expected pixel sizes.
+  FigureOptions fo;
+  fo.runs = {run};
+  fo.kind = "traversals";
+  REQUIRE(figure_command(fo) == 0);
+  // 3 fixed seeds x 9 steps of 64 px (no upscale), 2 px separators, 8 px gaps between seeds.
+  CHECK(png_size(run + "/figures/traversals.png") == std::pair<int, int>{1796, 662});
+  fo.kind = "reconstructions";
+  fo.count = 4;
+  REQUIRE(figure_command(fo) == 0);
+  CHECK(png_size(run + "/figures/reconstructions.png") == std::pair<int, int>{522, 262});
+  fo.kind = "samples";
+  fo.out = root + "/s.png";
+  REQUIRE(figure_command(fo) == 0);
+  CHECK(png_size(root + "/s.png") == std::pair<int, int>{262, 262});
+  fo.kind = "traces";
+  fo.out = "";
+  REQUIRE(figure_command(fo) == 0);
+  CHECK(png_size(run + "/figures/traces.png") == std::pair<int, int>{1200, 850});
+  // A reconstruction image is not blank: the input row has white sprite pixels.
+  Image8 rec = read_png(run + "/figures/reconstructions.png", 1);
+  int white = 0;
+  for (int y = 2; y < 130; ++y)
+    for (int x = 2; x < 130; ++x) white += rec.data[y * rec.width + x] == 255;
+  CHECK(white > 50);
+
+  fo.kind = "bogus";
+  CHECK(error_of([&] { figure_command(fo); }).find("unknown kind 'bogus'") != std::string::npos);
+  fo.kind = "density";
+  CHECK(error_of([&] { figure_command(fo); }).find("needs 2") != std::string::npos);
+  fs::remove_all(root);
+}
+
+TEST_CASE("apps: pinwheel density figure and reproduce") {
+  const std::string root = temp_dir("pinwheel");
+  const std::string run = train_run("pinwheel", root + "/run", 5);
+  FigureOptions fo;
+  fo.kind = "density";
+  fo.runs = {run};
+  REQUIRE(figure_command(fo) == 0);
+  CHECK(png_size(run + "/figures/density.png") == std::pair<int, int>{720, 380});
+  fo.kind = "traversals";
+  CHECK(error_of([&] { figure_command(fo); }).find("not images") != std::string::npos);
+
+  ReproduceOptions ro;
+  ro.figure = "mathieu-pinwheel";
+  ro.out = root + "/rep";
+  ro.budget = "smoke";
+  REQUIRE(reproduce_command(ro) == 0);
+  CHECK(png_size(ro.out + "/pinwheel_densities.png") == std::pair<int, int>{1440, 1140});
+  std::string csv = read_text(ro.out + "/mathieu-pinwheel.csv");
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 9);  // header + 8 runs
+  CHECK(read_text(ro.out + "/mathieu-pinwheel.md").find("## Table") != std::string::npos);
+  ro.figure = "nope";
+  CHECK(error_of([&] { reproduce_command(ro); }).find("unknown figure 'nope'") != std::string::npos);
+  CHECK(reproduce_figures().size() == 7);
+  CHECK(figure_kinds().size() == 6);
+  fs::remove_all(root);
+}
+
+TEST_CASE("apps: eval scores .npy arrays and refuses mismatched ones") {
+  const std::string root = temp_dir("arrays");
+  fs::create_directories(root);
+  // A full 3 x 4 x 5 x 6 grid; codes = the factors themselves plus a noise dim.
+  std::vector<int64_t> f;
+  std::vector<float> z;
+  Generator g(3);
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 4; ++b)
+      for (int c = 0; c < 5; ++c)
+        for (int d = 0; d < 6; ++d) {
+          f.insert(f.end(), {a, b, c, d});
+          z.insert(z.end(), {float(a), float(b), float(c), float(d), float(g.normal())});
+        }
+  const int64_t n = 360;
+  save_npy(root + "/f.npy", Tensor::from_vector(f, Shape{n, 4}));
+  save_npy(root + "/z.npy", Tensor::from_vector(z, Shape{n, 5}));
+  save_npy(root + "/lv.npy", Tensor::full(Shape{n, 5}, -4.0));
+  save_npy(root + "/short.npy", Tensor::from_vector(std::vector<float>(z.begin(), z.end() - 5), Shape{n - 1, 5}));
+  save_npy(root + "/lv_bad.npy", Tensor::full(Shape{n, 4}, -4.0));
+  EvalOptions o;
+  o.codes = root + "/z.npy";
+  o.factors = root + "/f.npy";
+  o.logvar = root + "/lv.npy";
+  o.out = root + "/m.json";
+  o.budget = "smoke";
+  o.metrics = "beta_vae,mig_chen,factor_vae";
+  REQUIRE(eval_command(o) == 0);
+  auto m = nlohmann::json::parse(read_text(root + "/m.json"))["metrics"];
+  CHECK(m["beta_vae.eval_accuracy"].get<double>() > 0.9);
+  CHECK(m["factor_vae.eval_accuracy"].get<double>() > 0.9);
+  CHECK(m["mig_chen"].get<double>() > 0.5);
+
+  EvalOptions bad = o;
+  bad.codes = root + "/short.npy";
+  CHECK(error_of([&] { eval_command(bad); }).find("must be aligned") != std::string::npos);
+  bad = o;
+  bad.logvar = root + "/lv_bad.npy";
+  CHECK(error_of([&] { eval_command(bad); }).find("must match") != std::string::npos);
+  bad = o;
+  bad.factors = "";
+  CHECK(error_of([&] { eval_command(bad); }).find("--factors") != std::string::npos);
+  EvalOptions missing;
+  missing.run = root + "/no_such_run";
+  CHECK(error_of([&] { eval_command(missing); }).find("not a run directory") != std::string::npos);
+  EncodeOptions en{root + "/no_such_run", root + "/enc", 0};
+  CHECK(error_of([&] { encode_command(en); }).find("not a run directory") != std::string::npos);
+  fs::remove_all(root);
+}
+
+TEST_CASE("apps: PCA and FastICA recover planted structure") {
+  // x = A s with independent uniform sources s (2 of them) in 6-D plus tiny noise.
+  Generator g(5);
+  const int64_t n = 2000;
+  std::vector<float> x(n * 6), s(n * 2);
+  const double A[6][2] = {{1, 0.5}, {0.3, 1}, {0.8, -0.4}, {0, 0.2}, {-0.5, 0.7}, {0.1, 0.1}};
+  for (int64_t i = 0; i < n; ++i) {
+    s[i * 2] = float(g.uniform() * 2 - 1);
+    s[i * 2 + 1] = float(g.uniform() * 2 - 1);
+    for (int r = 0; r < 6; ++r)
+      x[i * 6 + r] = float(A[r][0] * s[i * 2] + A[r][1] * s[i * 2 + 1] + 1e-3 * g.normal());
+  }
+  Tensor xt = Tensor::from_vector(x, Shape{n, 6});
+  Generator pg(1);
+  LinearCode pca = fit_pca(xt, 2, pg);
+  CHECK(pca.eigenvalues[0] >= pca.eigenvalues[1]);
+  // Whitened codes have unit variance.
+  std::vector<float> zc = apply_linear_code(pca, xt).to_vector<float>();
+  double v0 = 0;
+  for (int64_t i = 0; i < n; ++i) v0 += zc[i * 2] * zc[i * 2];
+  CHECK(v0 / n == doctest::Approx(1.0).epsilon(0.02));
+  // ICA: each code correlates (|r| > 0.98) with exactly one source.
+  Generator ig(2);
+  LinearCode ica = fit_fastica(xt, 2, ig);
+  std::vector<float> y = apply_linear_code(ica, xt).to_vector<float>();
+  for (int c = 0; c < 2; ++c) {
+    double best = 0;
+    for (int k = 0; k < 2; ++k) {
+      double sxy = 0, sxx = 0, syy = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        sxy += y[i * 2 + c] * s[i * 2 + k];
+        sxx += y[i * 2 + c] * y[i * 2 + c];
+        syy += s[i * 2 + k] * s[i * 2 + k];
+      }
+      best = std::max(best, std::abs(sxy) / std::sqrt(sxx * syy));
+    }
+    CHECK(best > 0.98);
+  }
+  // Jacobi on a known symmetric matrix.
+  std::vector<double> vals, vecs;
+  jacobi_eigen({2, 1, 1, 2}, 2, vals, vecs);
+  CHECK(vals[0] == doctest::Approx(3.0));
+  CHECK(vals[1] == doctest::Approx(1.0));
+}
+
+TEST_CASE("apps: the command line refuses an unknown figure kind") {
+  const char* exe = std::getenv("UNRAVEL_EXE");
+  REQUIRE_MESSAGE(exe != nullptr, "UNRAVEL_EXE is not set (run through meson test)");
+  std::string err = temp_dir("cli") + ".txt";
+  int rc = std::system(fmt::format("{} figure nosuchkind /tmp 2> {}", exe, err).c_str());
+  CHECK(WEXITSTATUS(rc) == 2);
+  CHECK(read_text(err).find("unknown kind 'nosuchkind'") != std::string::npos);
+  rc = std::system(fmt::format("{} reproduce higgins-metric --out /tmp/x --budget huge 2> {}", exe, err).c_str());
+  CHECK(WEXITSTATUS(rc) != 0);
+  CHECK(read_text(err).find("huge") != std::string::npos);
+  fs::remove(err);
+}
