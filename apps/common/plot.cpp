@@ -76,7 +76,15 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
     if (!(y0 < y1)) { y0 = std::isfinite(y0) ? y0 - 1 : 0; y1 = y0 + 2; }
     double pad = 0.05 * (y1 - y0);
     pls->col0(15);
-    pls->env(x0, x1, y0 - pad, y1 + pad, 0, p.log_y ? 20 : 0);
+    bool labelled = std::any_of(p.series.begin(), p.series.end(),
+                                [](const Series& s) { return !s.label.empty(); });
+    // The plot area leaves room on the right for the legend, which sits outside the axes so it
+    // never hides a curve.
+    pls->adv(0);
+    pls->vpor(0.16, labelled ? 0.70 : 0.95, 0.14, 0.88);
+    pls->wind(x0, x1, y0 - pad, y1 + pad);
+    pls->col0(15);
+    pls->box("bcnst", 0, 0, p.log_y ? "bcnstvl" : "bcnstv", 0, 0);
     pls->lab(p.xlabel.c_str(), p.ylabel.c_str(), p.title.c_str());
     std::vector<const char*> texts;
     std::vector<PLINT> opts, colors, styles, sym_colors, sym_numbers;
@@ -110,12 +118,11 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
       sym_numbers.push_back(1);
       symbols.push_back("•");
     }
-    bool labelled = std::any_of(p.series.begin(), p.series.end(),
-                                [](const Series& s) { return !s.label.empty(); });
     if (labelled) {
       PLFLT lw, lh;
       pls->col0(15);
-      pls->legend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, 0, 0.0, 0.0, 0.08, 0, 15,
+      pls->legend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
+                  PL_POSITION_RIGHT | PL_POSITION_OUTSIDE, 0.03, 0.0, 0.05, 0, 15,
                   1, 0, 0, static_cast<PLINT>(texts.size()), opts.data(), 1.0, 0.8, 1.8, 0.0,
                   colors.data(), texts.data(), nullptr, nullptr, nullptr, nullptr, colors.data(),
                   styles.data(), widths.data(), sym_colors.data(), sym_scales.data(),
