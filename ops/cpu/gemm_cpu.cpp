@@ -17,6 +17,7 @@
 
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
+#include "ops/cpu/parallel.h"
 
 namespace unravel {
 
@@ -128,6 +129,8 @@ void gemm_impl(bool trans_a, bool trans_b, double alpha_d, const TensorView& a,
   const T* pa = a.ptr<T>();
   const T* pb = b.ptr<T>();
   T* pc = c.ptr<T>();
+  // One thread unless each product is large (ops/cpu/parallel.h explains the threshold).
+  cpu::ThreadCap cap(static_cast<double>(m) * n * k);
   for (int64_t i = 0; i < batch; ++i) {
     const T* ai = pa + i * sa;
     const T* bi = pb + i * sb;
