@@ -1,0 +1,321 @@
+// Training-step benchmark (issue 7): steps/s and images/s of full training steps of the three
+// reference models of /shared/reference/baseline.md, encode-only throughput, peak RSS, and the
+// time from process start to the first finished step.
+//
+// One training step is exactly apps/train.cpp's loop body: vae->forward(x) → the batch KL
+// (no grad, read back) → the constant-β controller (β = 4) → the beta-vae objective → read the
+// loss → zero_grad → backward → Adam step. The batch is fixed random data (Bernoulli(0.5) pixels
+// for the conv models, N(0, 1) points for pinwheel), so no data loading is timed.
+//
+// Before timing, each configuration is validated: 20 steps on its fixed batch must lower the
+// loss. Then `reps` repetitions of `steps` steps each (calibrated to ≥ 0.5 s unless --steps is
+// given) are timed; median/min/max of steps/s are reported. Achieved GFLOP/s uses baseline.md's
+// FLOPs per sample (training ≈ 3 × forward; encode = the encoder's forward) and is compared with
+// the sgemm peak measured here (1024³ dnnl_sgemm at the same thread count).
+//
+// Usage: bench_train_step [--model conv64|fashion28|pinwheel|all] [--batch N] [--encode]
+//                         [--reps R] [--steps S] [--threads T] [--peak GFLOPS] [--first-step]
+//                         [--csv PATH]
+//   default: every configuration of issue 7 (conv64 64 and 256, fashion28 128, pinwheel 128,
+//   conv64 encode 1024). --first-step builds the model, runs one step on a batch and prints the
+//   seconds since process start (kernel start time from /proc/self/stat, and since main()).
+// CSV to stdout and to --csv PATH.
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench/bench.h"
+#include "engine/check.h"
+#include "engine/grad_mode.h"
+#include "models/optim/adam.h"
+#include "models/vae.h"
+#include "objectives/registry.h"
+#include "ops/ops.h"
+
+using namespace unravel;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+const Clock::time_point g_main_start = Clock::now();
+
+/// Seconds since the kernel started this process (/proc/self/stat field 22, in clock ticks,
+/// against CLOCK_BOOTTIME); 10 ms resolution. Negative when /proc is unreadable.
+double seconds_since_process_start() {
+  std::ifstream f("/proc/self/stat");
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  size_t close = s.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(s.substr(close + 2));
+  std::string field;
+  // Fields after the command name start at field 3 (state); starttime is field 22.
+  for (int i = 3; i < 22 && (rest >> field); ++i) {
+  }
+  unsigned long long start_ticks = 0;
+  if (!(rest >> start_ticks)) return -1;
+  timespec now{};
+  clock_gettime(CLOCK_BOOTTIME, &now);
+  return now.tv_sec + now.tv_nsec * 1e-9 - static_cast<double>(start_ticks) / sysconf(_SC_CLK_TCK);
+}
+
+double seconds_since_main() {
+  return std::chrono::duration<double>(Clock::now() - g_main_start).count();
+}
+
+double peak_rss_mib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+/// Training FLOPs per sample (baseline.md: 3 × 2 × forward MACs), encode FLOPs per sample
+/// (2 × the encoder's MACs: convs 0.524 + 4.194 + 2.097 + 1.049 M, FCs 0.262 + 0.066 + 0.005 M).
+double train_flops_per_sample(const std::string& model) {
+  if (model == "conv64") return 98.35e6;
+  if (model == "fashion28") return 30.34e6;
+  return 127.2e3;
+}
+constexpr double kConv64EncodeFlops = 2.0 * 8.197e6;
+
+/// A model, its optimiser and a fixed batch: one training step of apps/train.cpp at a time.
+struct Trainer {
+  std::shared_ptr<models::Vae> vae;
+  std::unique_ptr<Prior> prior;
+  std::unique_ptr<Objective> objective;
+  std::unique_ptr<Controller> controller;
+  std::unique_ptr<optim::Adam> opt;
+  Tensor x;
+  Generator gen{1234};
+  int64_t step_no = 0;
+
+  Trainer(const std::string& model, int64_t batch) {
+    Generator init(42);
+    int64_t latents = 10;
+    if (model == "conv64") {
+      vae = models::make_vae("conv64", 10, init);
+    } else if (model == "fashion28") {
+      latents = 50;
+      vae = models::make_vae("fashion28", 50, init);
+    } else {
+      UNRAVEL_CHECK(model == "pinwheel", "bench_train_step: unknown model '{}' (conv64, "
+                                         "fashion28, pinwheel)", model);
+      latents = 2;
+      vae = models::make_vae("pinwheel-mlp", 2, init, 1, "gaussian", 1.0);
+    }
+    Shape s{batch};
+    for (int64_t d : vae->data_shape()) s.push_back(d);
+    Generator data(7);
+    x = model == "pinwheel" ? normal(s, data, 0.0, 1.0) : bernoulli(s, 0.5, data);
+    prior = make_prior("iso", {{"dim", static_cast<double>(latents)}});
+    objective = make_objective("beta-vae", {});
+    controller = make_controller("constant", {{"beta", 4.0}});
+    opt = std::make_unique<optim::Adam>(vae->parameters(), optim::AdamOptions{.lr = 1e-3});
+    vae->train();
+  }
+
+  /// One full training step; returns the loss before the update.
+  double step() {
+    VaeOutputs out = vae->forward(x, *prior, gen);
+    double kl = 0;
+    {
+      NoGradGuard ng;
+      kl = mean(posterior_kl(out)).item();
+    }
+    Schedule sch = controller->update(++step_no, kl);
+    LossTerms terms = objective->compute(out, sch, gen);
+    double total = terms.total.item();
+    opt->zero_grad();
+    terms.total.backward();
+    opt->step();
+    return total;
+  }
+};
+
+/// Median/min/max of per-rep rates (items per second).
+struct Rates {
+  double median = 0, min = 0, max = 0;
+};
+Rates summarise(std::vector<double> r) {
+  std::sort(r.begin(), r.end());
+  return {r[r.size() / 2], r.front(), r.back()};
+}
+
+/// The sgemm peak: 1024³ dnnl_sgemm at the current thread count, best of 10 after warm-up.
+double measure_sgemm_peak() {
+  const int64_t n = 1024;
+  std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n, 0.0f);
+  auto once = [&] {
+    dnnl_sgemm('N', 'N', n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+  };
+  once();
+  bench::require(std::fabs(c[12345] - 0.125f * n) < 1e-3f * n, "sgemm 1024^3 result");
+  bench::Timing t = bench::time_it(once, 10, 1, 2);
+  return 2.0 * n * n * n / t.min * 1e-9;
+}
+
+struct Options {
+  std::string model = "all";
+  int64_t batch = 0;
+  bool encode = false;
+  int reps = 5;
+  int steps = 0;
+  int threads = 0;
+  double peak = 0;
+  bool first_step = false;
+  std::string csv;
+};
+
+const char* kHeader =
+    "model,mode,batch,threads,reps,steps_per_rep,steps_s_median,steps_s_min,steps_s_max,"
+    "images_s_median,gflops_median,peak_fraction,sgemm_peak_gflops,peak_rss_mib,first_loss,"
+    "last_loss";
+
+void run_train(const Options& o, const std::string& model, int64_t batch, double peak,
+               bench::Csv& csv) {
+  Trainer tr(model, batch);
+  // Validation (also the warm-up): 20 steps on the fixed batch must lower the loss.
+  double first = tr.step(), last = first;
+  for (int i = 1; i < 20; ++i) last = tr.step();
+  bench::require(std::isfinite(last) && last < first,
+                 fmt::format("{} batch {}: loss did not decrease over 20 steps ({} -> {})", model,
+                             batch, first, last));
+  int steps = o.steps;
+  if (steps <= 0) {
+    auto t0 = Clock::now();
+    tr.step();
+    double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    steps = std::max(3, static_cast<int>(std::ceil(0.5 / std::max(dt, 1e-6))));
+  }
+  std::vector<double> rates;
+  for (int r = 0; r < o.reps; ++r) {
+    auto t0 = Clock::now();
+    for (int i = 0; i < steps; ++i) last = tr.step();
+    rates.push_back(steps / std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  bench::require(std::isfinite(last), fmt::format("{}: loss became {}", model, last));
+  Rates s = summarise(rates);
+  double gflops = s.median * batch * train_flops_per_sample(model) * 1e-9;
+  csv.row(fmt::format("{},train,{},{},{},{},{:.3f},{:.3f},{:.3f},{:.1f},{:.2f},{:.4f},{:.1f},{:.1f},"
+                      "{:.6g},{:.6g}",
+                      model, batch, omp_get_max_threads(), o.reps, steps, s.median, s.min, s.max,
+                      s.median * batch, gflops, peak > 0 ? gflops / peak : 0.0, peak,
+                      peak_rss_mib(), first, last));
+}
+
+void run_encode(const Options& o, int64_t batch, double peak, bench::Csv& csv) {
+  Trainer tr("conv64", batch);
+  NoGradGuard ng;
+  tr.vae->eval();
+  // Validation: the posterior mean is finite and depends on the input (two halves differ).
+  Tensor mu = tr.vae->encode(tr.x).mean();
+  bench::require(mu.shape() == Shape{batch, 10}, "encode: posterior mean shape");
+  double s0 = sum(abs(mu)).item();
+  bench::require(std::isfinite(s0) && s0 > 0, "encode: posterior mean is finite and non-zero");
+  double diff = sum(abs(slice(mu, 0, 0, 1) - slice(mu, 0, 1, 2))).item();
+  bench::require(diff > 0, "encode: different images give different codes");
+  for (int i = 0; i < 2; ++i) sum(tr.vae->encode(tr.x).mean()).item();
+  int steps = o.steps;
+  if (steps <= 0) {
+    auto t0 = Clock::now();
+    tr.vae->encode(tr.x).mean();
+    double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    steps = std::max(3, static_cast<int>(std::ceil(0.5 / std::max(dt, 1e-6))));
+  }
+  std::vector<double> rates;
+  for (int r = 0; r < o.reps; ++r) {
+    auto t0 = Clock::now();
+    for (int i = 0; i < steps; ++i) mu = tr.vae->encode(tr.x).mean();
+    rates.push_back(steps / std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  Rates s = summarise(rates);
+  double gflops = s.median * batch * kConv64EncodeFlops * 1e-9;
+  csv.row(fmt::format("conv64,encode,{},{},{},{},{:.3f},{:.3f},{:.3f},{:.1f},{:.2f},{:.4f},{:.1f},"
+                      "{:.1f},,",
+                      batch, omp_get_max_threads(), o.reps, steps, s.median, s.min, s.max,
+                      s.median * batch, gflops, peak > 0 ? gflops / peak : 0.0, peak,
+                      peak_rss_mib()));
+}
+
+int64_t default_batch(const std::string& model, bool encode) {
+  if (encode) return 1024;
+  return model == "conv64" ? 64 : 128;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      bench::require(i + 1 < argc, a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--model") o.model = value();
+    else if (a == "--batch") o.batch = std::stoll(value());
+    else if (a == "--encode") o.encode = true;
+    else if (a == "--reps") o.reps = std::stoi(value());
+    else if (a == "--steps") o.steps = std::stoi(value());
+    else if (a == "--threads") o.threads = std::stoi(value());
+    else if (a == "--peak") o.peak = std::stod(value());
+    else if (a == "--first-step") o.first_step = true;
+    else if (a == "--csv") o.csv = value();
+    else if (a == "-h" || a == "--help") {
+      std::printf("usage: bench_train_step [--model conv64|fashion28|pinwheel|all] [--batch N] "
+                  "[--encode] [--reps R] [--steps S] [--threads T] [--peak GFLOPS] "
+                  "[--first-step] [--csv PATH]\n");
+      std::exit(0);
+    } else {
+      bench::require(false, "unknown argument '" + a + "' (see --help)");
+    }
+  }
+  bench::require(o.reps >= 1, "--reps must be >= 1");
+  bench::require(o.model != "all" || o.batch == 0, "--batch needs --model");
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = parse(argc, argv);
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  if (o.first_step) {
+    std::string model = o.model == "all" ? "conv64" : o.model;
+    int64_t batch = o.batch > 0 ? o.batch : default_batch(model, false);
+    Trainer tr(model, batch);
+    double loss = tr.step();
+    double since_start = seconds_since_process_start(), since_main = seconds_since_main();
+    bench::require(std::isfinite(loss), "first step: loss is finite");
+    std::printf("model,batch,threads,first_step_s_since_process_start,first_step_s_since_main,"
+                "peak_rss_mib\n%s,%lld,%d,%.3f,%.4f,%.1f\n",
+                model.c_str(), static_cast<long long>(batch), omp_get_max_threads(), since_start,
+                since_main, peak_rss_mib());
+    return 0;
+  }
+  double peak = o.peak > 0 ? o.peak : measure_sgemm_peak();
+  bench::Csv csv(kHeader, o.csv);
+  if (o.model == "all") {
+    run_train(o, "conv64", 64, peak, csv);
+    run_train(o, "conv64", 256, peak, csv);
+    run_train(o, "fashion28", 128, peak, csv);
+    run_train(o, "pinwheel", 128, peak, csv);
+    run_encode(o, 1024, peak, csv);
+  } else {
+    int64_t batch = o.batch > 0 ? o.batch : default_batch(o.model, o.encode);
+    if (o.encode) {
+      bench::require(o.model == "conv64", "--encode is measured for conv64 only");
+      run_encode(o, batch, peak, csv);
+    } else {
+      run_train(o, o.model, batch, peak, csv);
+    }
+  }
+  return 0;
+}

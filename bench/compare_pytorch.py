@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""Side-by-side training speed: unravel's bench_train_step against PyTorch (issue 7).
+
+PyTorch is a benchmark comparison only, never a dependency. This script builds the IDENTICAL
+models in PyTorch (layer for layer: models/architectures.cpp "conv64", "fashion28",
+"pinwheel-mlp" with a fixed-scale N(·, 1) likelihood), the same loss (beta-vae objective, β = 4:
+mean over the batch of β·KL(q‖N(0, I)) − log p(x|z), Bernoulli logits summed over pixels), the
+same step (forward, KL read back, loss read back, zero_grad, backward, Adam lr 1e-3) on a fixed
+random batch, and runs both in alternation in one invocation: every configuration, every thread
+count, for --rounds rounds, each measurement in a fresh process (so peak RSS and start-up are
+per configuration). The table compares each side's median over rounds: ours at the engine's
+default thread count (OMP_NUM_THREADS unset) and at 1 thread, PyTorch at 1 and 2 threads, and
+the ratio ours-default / PyTorch's best thread count.
+
+Environment, as in /shared/reference/baseline.md: both sides run with
+MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=4294967296; PyTorch runs with
+OPENBLAS_CORETYPE unset (its best), unravel with the caller's environment (what users have).
+
+Usage: bench/compare_pytorch.py [--bench build-i/bench/bench_train_step] [--python PY]
+                                 [--rounds 3] [--reps 3] [--only conv64-64,...] [--csv out.csv]
+The script itself needs no torch: it looks for a python with torch in --python, $TORCH_PYTHON,
+.venv-bench/bin/python, /usr/bin/python3, in that order.
+"""
+import argparse
+import csv
+import io
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+# name, model, mode, batch, target ratio (ours / PyTorch best), target fraction of sgemm peak
+CONFIGS = [
+    ("conv64-64", "conv64", "train", 64, 4.0, 0.45),
+    ("conv64-256", "conv64", "train", 256, 5.0, None),
+    ("fashion28-128", "fashion28", "train", 128, 3.0, None),
+    ("pinwheel-128", "pinwheel", "train", 128, 5.0, None),
+    ("conv64-encode-1024", "conv64", "encode", 1024, 1.5, 0.60),
+]
+FLOPS = {("conv64", "train"): 98.35e6, ("fashion28", "train"): 30.34e6,
+         ("pinwheel", "train"): 127.2e3, ("conv64", "encode"): 2.0 * 8.197e6}
+
+# --------------------------------------------------------------------------------------------
+# The PyTorch side (runs in a child process with torch importable).
+WORKER = r'''
+import os, sys, time, resource
+T0 = time.monotonic()
+def since_process_start():
+    with open("/proc/self/stat") as f:
+        s = f.read()
+    start_ticks = int(s[s.rfind(")") + 2:].split()[19])
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+model_name, mode, batch, threads, reps, first_only = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6] == "1"
+torch.set_num_threads(threads)
+torch.manual_seed(42)
+
+def conv(i, o): return nn.Conv2d(i, o, 4, 2, 1)
+def deconv(i, o): return nn.ConvTranspose2d(i, o, 4, 2, 1)
+
+class Vae(nn.Module):
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+        if name == "conv64":
+            self.D = 10
+            self.trunk = nn.Sequential(conv(1, 32), nn.ReLU(), conv(32, 32), nn.ReLU(), conv(32, 64), nn.ReLU(),
+                                       conv(64, 64), nn.ReLU(), nn.Flatten(), nn.Linear(1024, 256), nn.ReLU(),
+                                       nn.Linear(256, 256), nn.ReLU())
+            self.head = nn.Linear(256, 2 * self.D)
+            self.dec = nn.Sequential(nn.Linear(10, 256), nn.ReLU(), nn.Linear(256, 1024), nn.ReLU(),
+                                     nn.Unflatten(1, (64, 4, 4)), deconv(64, 64), nn.ReLU(), deconv(64, 32),
+                                     nn.ReLU(), deconv(32, 32), nn.ReLU(), deconv(32, 1))
+            self.shape = (1, 64, 64)
+        elif name == "fashion28":
+            self.D = 50
+            self.trunk = nn.Sequential(conv(1, 32), nn.ReLU(), conv(32, 64), nn.ReLU(), nn.Flatten(),
+                                       nn.Linear(3136, 256), nn.ReLU())
+            self.head = nn.Linear(256, 2 * self.D)
+            self.dec = nn.Sequential(nn.Linear(50, 256), nn.ReLU(), nn.Linear(256, 3136), nn.ReLU(),
+                                     nn.Unflatten(1, (64, 7, 7)), deconv(64, 32), nn.ReLU(), deconv(32, 1))
+            self.shape = (1, 28, 28)
+        else:  # pinwheel-mlp, fixed-scale Gaussian decoder
+            self.D = 2
+            self.trunk = nn.Sequential(nn.Linear(2, 100), nn.ReLU())
+            self.head = nn.Linear(100, 2)
+            self.scale_head = nn.Linear(100, 2)
+            self.dec = nn.Sequential(nn.Linear(2, 100), nn.ReLU(), nn.Linear(100, 2))
+            self.shape = (2,)
+
+    def encode(self, x):
+        h = self.trunk(x)
+        if self.name == "pinwheel":
+            mu = self.head(h)
+            scale = F.softplus(self.scale_head(h)) + 1e-6
+            return mu, 2.0 * torch.log(scale), scale
+        both = self.head(h)
+        mu, logvar = both[:, :self.D], both[:, self.D:]
+        return mu, logvar, torch.exp(0.5 * logvar)
+
+    def step_loss(self, x, beta=4.0):
+        mu, logvar, scale = self.encode(x)
+        z = mu + scale * torch.randn_like(mu)
+        out = self.dec(z)
+        kl = 0.5 * (mu * mu + scale * scale - 1.0 - logvar).sum(1)
+        with torch.no_grad():
+            kl.mean().item()  # the controller reads the batch KL, as unravel's train loop does
+        if self.name == "pinwheel":
+            rec = (-0.5 * (x - out) ** 2 - 0.5 * 1.8378770664093453).sum(1)
+        else:
+            rec = -F.binary_cross_entropy_with_logits(out, x, reduction="none").sum((1, 2, 3))
+        return (beta * kl - rec).mean()
+
+model = Vae(model_name)
+gen = torch.Generator().manual_seed(7)
+shape = (batch,) + model.shape
+x = torch.randn(shape, generator=gen) if model_name == "pinwheel" else torch.bernoulli(torch.full(shape, 0.5), generator=gen)
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+def step():
+    loss = model.step_loss(x)
+    v = loss.item()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return v
+
+def rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+if first_only:
+    step()
+    print("first,%.3f,%.4f,%.1f" % (since_process_start(), time.monotonic() - T0, rss_mib()))
+    sys.exit(0)
+
+if mode == "train":
+    first = step()
+    for _ in range(19):
+        last = step()
+    assert last < first, "loss did not decrease: %g -> %g" % (first, last)
+    fn = step
+else:
+    model.eval()
+    def fn():
+        with torch.no_grad():
+            return model.encode(x)[0]
+    for _ in range(2):
+        fn()
+t = time.perf_counter(); fn(); dt = time.perf_counter() - t
+steps = max(3, int(0.5 / max(dt, 1e-6)) + 1)
+rates = []
+for _ in range(reps):
+    t = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    rates.append(steps / (time.perf_counter() - t))
+rates.sort()
+print("rate,%.4f,%.4f,%.4f,%.1f,%d,%s" % (rates[len(rates) // 2], rates[0], rates[-1], rss_mib(), steps, torch.__version__))
+'''
+
+
+def find_torch_python(explicit):
+    cands = [explicit, os.environ.get("TORCH_PYTHON"),
+             os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".venv-bench", "bin", "python"),
+             "/usr/bin/python3"]
+    for c in cands:
+        if not c or not os.path.exists(c):
+            continue
+        if subprocess.run([c, "-c", "import torch"], capture_output=True).returncode == 0:
+            return c
+    return None
+
+
+def child_env(torch_side, threads):
+    env = dict(os.environ)
+    env["MALLOC_MMAP_THRESHOLD_"] = "1073741824"
+    env["MALLOC_TRIM_THRESHOLD_"] = "4294967296"
+    if torch_side:
+        env.pop("OPENBLAS_CORETYPE", None)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    else:
+        env.pop("OMP_NUM_THREADS", None)
+    return env
+
+
+def run(cmd, env):
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit("command failed (%d): %s\n%s%s" % (p.returncode, " ".join(cmd), p.stdout, p.stderr))
+    return p.stdout
+
+
+def ours(bench, cfg, threads, reps, peak, first=False):
+    name, model, mode, batch = cfg[:4]
+    cmd = [bench, "--model", model, "--batch", str(batch), "--reps", str(reps)]
+    if first:
+        out = run([bench, "--first-step", "--model", model, "--batch", str(batch)], child_env(False, threads))
+        row = list(csv.DictReader(io.StringIO(out)))[0]
+        return float(row["first_step_s_since_process_start"]), float(row["peak_rss_mib"])
+    if mode == "encode":
+        cmd.append("--encode")
+    if peak:
+        cmd += ["--peak", str(peak)]
+    out = run(cmd, child_env(False, threads))
+    row = list(csv.DictReader(io.StringIO(out)))[0]
+    return dict(rate=float(row["steps_s_median"]), rss=float(row["peak_rss_mib"]),
+                peak=float(row["sgemm_peak_gflops"]))
+
+
+def theirs(py, cfg, threads, reps, first=False):
+    name, model, mode, batch = cfg[:4]
+    out = run([py, "-c", WORKER, model, mode, str(batch), str(threads), str(reps), "1" if first else "0"],
+              child_env(True, threads))
+    f = out.strip().splitlines()[-1].split(",")
+    if first:
+        return float(f[1]), float(f[3])
+    return dict(rate=float(f[1]), rss=float(f[4]), version=f[6])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--bench", default=os.path.join(here, "..", "build", "bench", "bench_train_step"))
+    ap.add_argument("--python", default=None, help="python with torch")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--only", default="", help="comma-separated config names")
+    ap.add_argument("--csv", default="", help="write every measurement here")
+    a = ap.parse_args()
+    py = find_torch_python(a.python)
+    if py is None:
+        sys.exit("no python with torch found (try: python3 -m venv .venv-bench && .venv-bench/bin/pip install torch, "
+                 "or apt install python3-torch)")
+    if not os.path.exists(a.bench):
+        sys.exit("bench_train_step not found at %s (build it, or pass --bench)" % a.bench)
+    cfgs = [c for c in CONFIGS if not a.only or c[0] in a.only.split(",")]
+    load0 = os.getloadavg()
+    print("# torch python: %s; bench: %s; load average at start %.2f %.2f %.2f" % ((py, a.bench) + load0),
+          flush=True)
+    peak = None
+    # (side, cfg name, threads) -> list of per-round median rates; rss likewise
+    rates, rss = {}, {}
+    version = "?"
+    ours_threads = [0, 1]     # 0 = the engine's default (OMP_NUM_THREADS unset)
+    torch_threads = [1, 2]
+    for r in range(a.rounds):
+        for cfg in cfgs:
+            for t in ours_threads:
+                m = ours(a.bench, cfg, t, a.reps, peak)
+                if t == 0 and peak is None:
+                    peak = m["peak"]
+                rates.setdefault(("ours", cfg[0], t), []).append(m["rate"])
+                rss.setdefault(("ours", cfg[0], t), []).append(m["rss"])
+            for t in torch_threads:
+                m = theirs(py, cfg, t, a.reps)
+                version = m["version"]
+                rates.setdefault(("torch", cfg[0], t), []).append(m["rate"])
+                rss.setdefault(("torch", cfg[0], t), []).append(m["rss"])
+            print("# round %d %s: ours %s | torch %s" % (
+                r + 1, cfg[0],
+                " ".join("%s=%.2f" % ("default" if t == 0 else "%dt" % t, rates[("ours", cfg[0], t)][-1]) for t in ours_threads),
+                " ".join("%dt=%.2f" % (t, rates[("torch", cfg[0], t)][-1]) for t in torch_threads)), flush=True)
+    # Start-up: a fresh process to the first finished step (conv64, batch 64).
+    first_ours = [ours(a.bench, CONFIGS[0], 0, 1, None, first=True)[0] for _ in range(a.rounds)]
+    first_torch = [theirs(py, CONFIGS[0], 1, 1, first=True)[0] for _ in range(a.rounds)]
+    load1 = os.getloadavg()
+
+    med = statistics.median
+    rows = []
+    out = sys.stdout
+    print("\n## unravel vs PyTorch %s (medians over %d rounds; load average %.2f at start, %.2f at end)\n"
+          % (version, a.rounds, load0[0], load1[0]))
+    print("| workload | ours default (steps/s) | ours 1 thread | PyTorch 1 thread | PyTorch 2 threads | "
+          "ratio (ours default / PyTorch best) | target | met? | ours % of sgemm peak |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for cfg in cfgs:
+        name, model, mode, batch, target, peak_target = cfg
+        od, o1 = med(rates[("ours", name, 0)]), med(rates[("ours", name, 1)])
+        t1, t2 = med(rates[("torch", name, 1)]), med(rates[("torch", name, 2)])
+        best = max(t1, t2)
+        ratio = od / best
+        frac = od * batch * FLOPS[(model, mode)] * 1e-9 / peak if peak else 0.0
+        met = ratio >= target and (peak_target is None or frac >= peak_target)
+        tgt = "≥ %.1f×" % target + (" and ≥ %d%% peak" % round(100 * peak_target) if peak_target else "")
+        print("| %s | %.2f [%s] | %.2f | %.2f | %.2f | %.2f× | %s | %s | %.1f%% |" % (
+            name, od, ", ".join("%.2f" % v for v in rates[("ours", name, 0)]), o1, t1, t2, ratio, tgt,
+            "yes" if met else "no", 100 * frac))
+        rows.append((name, od, o1, t1, t2, ratio, frac))
+    r_ours = max(med(rss[("ours", c[0], 0)]) for c in cfgs if c[0] == "conv64-64") if any(
+        c[0] == "conv64-64" for c in cfgs) else None
+    if r_ours is not None:
+        r_torch = min(med(rss[("torch", "conv64-64", t)]) for t in torch_threads)
+        print("| peak RSS conv64 batch 64 (MiB) | %.0f | %.0f | %.0f | %.0f | %.2f× | ≤ 0.5× | %s | |" % (
+            r_ours, med(rss[("ours", "conv64-64", 1)]), med(rss[("torch", "conv64-64", 1)]),
+            med(rss[("torch", "conv64-64", 2)]), r_ours / r_torch, "yes" if r_ours <= 0.5 * r_torch else "no"))
+    print("| first step from process start (s) | %.3f | | %.3f | | %.2f× | ≤ 0.2 s | %s | |" % (
+        med(first_ours), med(first_torch), med(first_ours) / med(first_torch),
+        "yes" if med(first_ours) <= 0.2 else "no"))
+    print("\nsgemm peak (1024³ dnnl_sgemm, default threads): %.1f GFLOP/s" % (peak or 0))
+    if a.csv:
+        with open(a.csv, "w") as f:
+            f.write("side,config,threads,round,steps_s,peak_rss_mib\n")
+            for (side, name, t), v in sorted(rates.items()):
+                for i, x in enumerate(v):
+                    f.write("%s,%s,%s,%d,%.4f,%.1f\n" % (side, name, t if t else "default", i + 1, x,
+                                                       rss[(side, name, t)][i]))
+
+
+if __name__ == "__main__":
+    main()
