@@ -150,7 +150,7 @@ Rates summarise(std::vector<double> r) {
   return {r[r.size() / 2], r.front(), r.back()};
 }
 
-/// The sgemm peak: 1024³ dnnl_sgemm at the current thread count, best of 10 after warm-up.
+/// The sgemm peak: 1024³ dnnl_sgemm at the current thread count, best of 30 after warm-up.
 double measure_sgemm_peak() {
   const int64_t n = 1024;
   std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n, 0.0f);
@@ -159,7 +159,7 @@ double measure_sgemm_peak() {
   };
   once();
   bench::require(std::fabs(c[12345] - 0.125f * n) < 1e-3f * n, "sgemm 1024^3 result");
-  bench::Timing t = bench::time_it(once, 10, 1, 2);
+  bench::Timing t = bench::time_it(once, 30, 1, 3);
   return 2.0 * n * n * n / t.min * 1e-9;
 }
 
