@@ -63,7 +63,7 @@ int64_t batch_stride(const TensorView& v, int64_t batch, const char* which) {
 }
 
 // f32 products run on oneDNN's sgemm by default: it JIT-compiles for the machine's widest ISA
-// (AVX-512 here, whatever OPENBLAS_CORETYPE says) and threads on the same OpenMP pool as the
+// (AVX2 or AVX-512, whatever OPENBLAS_CORETYPE says) and threads on the same OpenMP pool as the
 // convolutions and our loops, so no second thread pool spins against them on a 2-core machine.
 // UNRAVEL_SGEMM=openblas selects OpenBLAS's sgemm instead (for comparisons). f64 (gradient
 // checks, references) uses OpenBLAS dgemm on one thread.
