@@ -93,7 +93,11 @@ std::vector<Preset> make_presets() {
     c.controller_params = {{"beta", 1}};
     p.push_back({"mathieu-iso-dsprites", "Mathieu et al. 2019: isotropic Gaussian prior, beta=1, 20 epochs", c});
     c.prior = "aniso";
-    p.push_back({"mathieu-aniso-dsprites", "Mathieu et al. 2019: anisotropic Gaussian prior (learned relative variances)", c});
+    c.prior_params = {{"pca", 10000}};
+    p.push_back({"mathieu-aniso-dsprites", "Mathieu et al. 2019: anisotropic Gaussian prior from the data's principal components", c});
+    c.prior_params = {{"pca", 10000}, {"learnable", 1}};
+    p.push_back({"mathieu-aniso-learned-dsprites", "Mathieu et al. 2019: PCA-initialised anisotropic prior with learned relative variances", c});
+    c.prior_params = {};
     c.prior = "student-t";
     c.prior_params = {{"df", 9}};
     p.push_back({"mathieu-studentt-dsprites", "Mathieu et al. 2019: Student-t prior, nu=9", c});

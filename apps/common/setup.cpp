@@ -7,7 +7,10 @@
 #include "engine/check.h"
 #include "models/optim/adam.h"
 #include "models/optim/sgd.h"
+#include "apps/figures/linear_baselines.h"
+#include "objectives/priors/gaussian_priors.h"
 #include "objectives/registry.h"
+#include "ops/ops.h"
 
 namespace unravel::apps {
 
@@ -74,6 +77,35 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& kind, Tensor
   if (kind == "adamw") return std::make_unique<optim::AdamW>(std::move(params), o);
   return std::make_unique<optim::Adam>(std::move(params), o);
 }
+// The run's prior. `aniso` with prior parameter pca=N is initialised from the data: relative
+// variances ∝ the `latents` largest principal-component variances of N items drawn with the
+// run's seed (Mathieu et al.'s "pca" prior; they used a truncated SVD of the whole data matrix).
+std::unique_ptr<Prior> make_run_prior(const TrainConfig& c, const Dataset* data) {
+  auto it = c.prior_params.find("pca");
+  if (c.prior != "aniso" || it == c.prior_params.end()) return make_prior(c.prior, c.prior_params);
+  for (const auto& [k, v] : c.prior_params)
+    UNRAVEL_CHECK(k == "pca" || k == "dim" || k == "variance_scale" || k == "learnable",
+                  "prior 'aniso' with pca=N takes dim, variance_scale, learnable; '{}' is not "
+                  "valid with it", k);
+  int64_t n = static_cast<int64_t>(it->second);
+  UNRAVEL_CHECK(data != nullptr, "prior 'aniso' with pca={} needs the dataset", n);
+  UNRAVEL_CHECK(n >= c.latents + 1 && n <= data->size(),
+                "prior 'aniso': pca={} must be between latents + 1 ({}) and the dataset size {}", n,
+                c.latents + 1, data->size());
+  Generator g(c.seed ^ 0x9ca5eedull);
+  Tensor perm = permutation(data->size(), g);
+  std::vector<int64_t> idx = slice(perm, 0, 0, n).to_vector<int64_t>();
+  Tensor items = data->make_batch_tensor(n);
+  data->get_batch(idx, items);
+  LinearCode pca = fit_pca(items, c.latents, g);
+  auto get = [&](const char* k, double d) {
+    auto f = c.prior_params.find(k);
+    return f == c.prior_params.end() ? d : f->second;
+  };
+  return std::make_unique<AnisotropicGaussianPrior>(AnisotropicGaussianPrior::from_pca_variances(
+      pca.eigenvalues, c.latents, get("variance_scale", 1.0), get("learnable", 0.0) != 0.0));
+}
+
 }  // namespace
 
 Run build_run(const TrainConfig& c, bool with_data) {
@@ -91,7 +123,7 @@ Run build_run(const TrainConfig& c, bool with_data) {
   Generator init(c.seed);
   int64_t channels = r.data ? (r.data->item_shape().size() == 3 ? r.data->item_shape()[0] : 1) : 1;
   r.vae = models::make_vae(c.arch, c.latents, init, channels, c.likelihood, c.likelihood_scale);
-  r.prior = make_prior(c.prior, c.prior_params);
+  r.prior = make_run_prior(c, r.data.get());
   r.objective = make_objective(c.objective, c.objective_params, c.divergence, &init);
   r.controller = make_controller(c.controller, c.controller_params);
   r.state = std::make_shared<TrainState>(r.vae, r.prior->parameters(), r.objective->parameters());

@@ -18,6 +18,7 @@
 #include "apps/common/run_dir.h"
 #include "apps/train.h"
 #include "models/checkpoint.h"
+#include "objectives/priors/gaussian_priors.h"
 #include "ops/ops.h"
 
 using namespace unravel;
@@ -203,4 +204,29 @@ TEST_CASE("bad flags are refused before any work, saying what is valid") {
     CHECK(r.err.find(c.message) != std::string::npos);
     CHECK_FALSE(fs::exists(out));
   }
+}
+
+TEST_CASE("the anisotropic prior is initialised from the data's principal components (pca=N)") {
+  TrainConfig c;
+  c.dataset = "dsprites";
+  c.arch = "burgess";
+  c.latents = 4;
+  c.prior = "aniso";
+  c.prior_params = {{"pca", 300}};
+  c.out = temp_dir("aniso");
+  resolve(c);
+  validate(c);
+  Run r = build_run(c);
+  auto* aniso = dynamic_cast<AnisotropicGaussianPrior*>(r.prior.get());
+  REQUIRE(aniso != nullptr);
+  auto s = aniso->scales().to_vector<float>();
+  REQUIRE(s.size() == 4);
+  // Descending (largest principal component first), not all equal, total variance D.
+  for (size_t i = 1; i < s.size(); ++i) CHECK(s[i] <= s[i - 1]);
+  CHECK(s[0] > 1.05f * s[3]);
+  double total = 0;
+  for (float v : s) total += static_cast<double>(v) * v;
+  CHECK(total == doctest::Approx(4.0).epsilon(1e-4));
+  c.prior_params["df"] = 3;
+  CHECK_THROWS_WITH_AS(build_run(c), doctest::Contains("'df' is not valid with it"), Error);
 }
