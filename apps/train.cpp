@@ -170,15 +170,21 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps) {
     for (auto& nv : terms.values())
       if (nv.first != "beta" && nv.first != "C" && nv.first != "capacity") values.push_back(nv);
     if (s.step % c.log_every == 0 || s.step == steps) {
+      // The controller's whole state (integrator, previous β, ...) follows as ctl.<key> columns.
+      ControllerState cs = r.controller->state();
       if (need_header) {
         log << "step,epoch,seconds";
         for (auto& [n, v] : values) log << "," << n;
-        log << ",beta,C,lr\n";
+        log << ",beta,C,lr";
+        for (auto& [k, v] : cs) log << ",ctl." << k;
+        log << "\n";
         need_header = false;
       }
       log << s.step << "," << batcher.epoch() << "," << fmt::format("{:.3f}", s.seconds);
       for (auto& [n, v] : values) log << "," << fmt::format("{:.6g}", v);
-      log << "," << fmt::format("{:.6g},{:.6g},{:.6g}", sch.beta, sch.capacity, r.opt->lr()) << "\n";
+      log << "," << fmt::format("{:.6g},{:.6g},{:.6g}", sch.beta, sch.capacity, r.opt->lr());
+      for (auto& [k, v] : cs) log << "," << fmt::format("{:.9g}", v);
+      log << "\n";
       log.flush();
     }
     std::string fields;
