@@ -7,6 +7,8 @@
 // retain_graph each node is freed as soon as it has run, releasing its saved tensors early.
 #include "engine/tape.h"
 
+#include <iterator>
+
 #include "engine/backend.h"
 #include "engine/check.h"
 
@@ -172,8 +174,9 @@ TensorList Tape::run(const TensorList& roots, const TensorList& seeds, const Ten
     Node* n = nodes_[i].get();
     UNRAVEL_CHECK(n, "backward: reached a node that an earlier backward() freed; pass "
                      "retain_graph=true to the first backward to run twice");
-    TensorList out_grads(grads.begin() + first[i], grads.begin() + first[i + 1]);
-    for (int64_t k = first[i]; k < first[i + 1]; ++k) grads[k] = Tensor();
+    // Moved out: the slots are empty afterwards, so the gradients free as soon as used.
+    TensorList out_grads(std::make_move_iterator(grads.begin() + first[i]),
+                         std::make_move_iterator(grads.begin() + first[i + 1]));
     TensorList in = n->backward(out_grads);
     out_grads.clear();
     UNRAVEL_CHECK(in.size() == n->next.size(), "[{} backward] returned {} gradients for {} inputs",

@@ -96,7 +96,7 @@ void reduce_impl(const TensorView& x, const TensorView& y) {
     int64_t count = out_n ? x.numel() / out_n : 0;
     for (int64_t i = 0; i < out_n; ++i) acc[i] = count ? acc[i] / static_cast<Acc>(count) : Acc(NAN);
   }
-  CpuBackend().copy(av, y);
+  backend(kCPU).copy(av, y);
 }
 
 }  // namespace
