@@ -22,6 +22,11 @@ struct Conv2dParams {
   int64_t groups = 1;
 };
 
+/// Which pairwise kernel sum Backend::pairwise_imq computes (ops/kernel_sums.h): the additive
+/// per-dimension IMQ kernel Σ_d k((a_id − b_jd)²), or the IMQ kernel of the whole vector
+/// k(||a_i − b_j||²), with k(ρ) = Σ_s c_s/(c_s + ρ).
+enum class ImqMode : uint8_t { per_dim, full };
+
 /// Counter-based generator state handed to kernels: element i of a fill uses counter offset+i.
 struct PhiloxState {
   uint64_t seed = 0;
@@ -109,6 +114,15 @@ class Backend {
                                    const TensorView& gamma, const TensorView& save_mean,
                                    const TensorView& save_invstd, const TensorView& dx,
                                    const TensorView& dgamma, const TensorView& dbeta) = 0;
+
+  // --- fused kernel sums --------------------------------------------------------------------
+  /// y (0-d) = Σ_{i,j} of the IMQ kernel (see ImqMode) between rows of a (Ba, D) and b (Bb, D)
+  /// with scales c; where ga / gb have data (contiguous, a's / b's shape) also writes ∂y/∂a and
+  /// ∂y/∂b. One fused pass, no (Ba, Bb, D) temporaries; the result must not depend on the
+  /// thread count.
+  virtual void pairwise_imq(ImqMode mode, const TensorView& a, const TensorView& b,
+                            const std::vector<double>& c, const TensorView& y,
+                            const TensorView& ga, const TensorView& gb) = 0;
 
   // --- random --------------------------------------------------------------------------------
   /// Fills y from Philox4x32-10: uniform in [a, b), normal(a, b), or bernoulli(p = a).

@@ -23,16 +23,11 @@ void check_qz(const DiagonalGaussian& q, const Tensor& z, const char* fn) {
                   q.mean().desc());
 }
 
-// Σ_{i,j} Σ_s C_s/(C_s + d²) for a pairwise squared-distance tensor d² (any shape), with C_s =
-// c_mult·s.
-Tensor imq_sum(const Tensor& d2, double c_mult) {
-  Tensor total;
-  for (double s : kImqScales) {
-    double c = c_mult * s;
-    Tensor k = reciprocal(d2 * (1.0 / c) + 1.0);  // C/(C + d²)
-    total = total.defined() ? total + k : k;
-  }
-  return sum(total);
+// The IMQ scales C_s = c_mult·s of the kernel k(d²) = Σ_s C_s/(C_s + d²).
+std::vector<double> imq_scales(double c_mult) {
+  std::vector<double> c;
+  for (double s : kImqScales) c.push_back(c_mult * s);
+  return c;
 }
 
 // The shared MMD² estimator given the kernel sums and each diagonal element's kernel value.
@@ -89,24 +84,21 @@ Tensor kld_inc(const DiagonalGaussian& q, const Prior& p, const Tensor& prior_sa
   return mean(p.log_prob_sum(zp) - log_q);
 }
 
+// Both estimators sum the kernel over all pairs with the fused ops/kernel_sums.h op (one pass,
+// no (B, B, D) temporaries; xx and yy take its a == b path).
 Tensor mmd_dim(const Tensor& x, const Tensor& y) {
   check_xy(x, y, "mmd_dim");
-  auto d2 = [](const Tensor& a, const Tensor& b) {
-    return square(unsqueeze(a, 1) - unsqueeze(b, 0));  // (B, B, D)
-  };
+  const std::vector<double> c = imq_scales(2.0);
   const double diag = kNumImqScales * static_cast<double>(x.size(1));
-  return mmd_estimate(imq_sum(d2(x, x), 2.0), imq_sum(d2(y, y), 2.0), imq_sum(d2(x, y), 2.0),
-                      x.size(0), diag);
+  return mmd_estimate(pairwise_imq_sum(x, x, c), pairwise_imq_sum(y, y, c),
+                      pairwise_imq_sum(x, y, c), x.size(0), diag);
 }
 
 Tensor mmd_full(const Tensor& x, const Tensor& y) {
   check_xy(x, y, "mmd_full");
-  auto d2 = [](const Tensor& a, const Tensor& b) {
-    return sum(square(unsqueeze(a, 1) - unsqueeze(b, 0)), {-1});  // (B, B)
-  };
-  const double c = 2.0 * static_cast<double>(x.size(1));
-  return mmd_estimate(imq_sum(d2(x, x), c), imq_sum(d2(y, y), c), imq_sum(d2(x, y), c),
-                      x.size(0), kNumImqScales);
+  const std::vector<double> c = imq_scales(2.0 * static_cast<double>(x.size(1)));
+  return mmd_estimate(pairwise_imq_sum_full(x, x, c), pairwise_imq_sum_full(y, y, c),
+                      pairwise_imq_sum_full(x, y, c), x.size(0), kNumImqScales);
 }
 
 Tensor kl_mws(const DiagonalGaussian& q, const Tensor& z, const Prior& p) {

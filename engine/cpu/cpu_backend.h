@@ -55,6 +55,10 @@ class CpuBackend final : public Backend {
                            const TensorView& dx, const TensorView& dgamma,
                            const TensorView& dbeta) override;
 
+  void pairwise_imq(ImqMode mode, const TensorView& a, const TensorView& b,
+                    const std::vector<double>& c, const TensorView& y, const TensorView& ga,
+                    const TensorView& gb) override;
+
   void random(RandomOp op, PhiloxState state, double a, double b, const TensorView& y) override;
 };
 
