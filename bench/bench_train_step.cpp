@@ -180,7 +180,7 @@ struct Options {
 const char* kHeader =
     "model,mode,batch,threads,reps,steps_per_rep,steps_s_median,steps_s_min,steps_s_max,"
     "images_s_median,gflops_median,peak_fraction,sgemm_peak_gflops,peak_rss_mib,first_loss,"
-    "last_loss";
+    "last_loss,flops_per_step";
 
 void run_train(const Options& o, const std::string& model, int64_t batch, double peak,
                bench::Csv& csv) {
@@ -208,10 +208,10 @@ void run_train(const Options& o, const std::string& model, int64_t batch, double
   Rates s = summarise(rates);
   double gflops = s.median * batch * train_flops_per_sample(model) * 1e-9;
   csv.row(fmt::format("{},train,{},{},{},{},{:.3f},{:.3f},{:.3f},{:.1f},{:.2f},{:.4f},{:.1f},{:.1f},"
-                      "{:.6g},{:.6g}",
+                      "{:.6g},{:.6g},{:.6g}",
                       model, batch, omp_get_max_threads(), o.reps, steps, s.median, s.min, s.max,
                       s.median * batch, gflops, peak > 0 ? gflops / peak : 0.0, peak,
-                      peak_rss_mib(), first, last));
+                      peak_rss_mib(), first, last, batch * train_flops_per_sample(model)));
 }
 
 void run_encode(const Options& o, int64_t batch, double peak, bench::Csv& csv) {
@@ -242,10 +242,10 @@ void run_encode(const Options& o, int64_t batch, double peak, bench::Csv& csv) {
   Rates s = summarise(rates);
   double gflops = s.median * batch * kConv64EncodeFlops * 1e-9;
   csv.row(fmt::format("conv64,encode,{},{},{},{},{:.3f},{:.3f},{:.3f},{:.1f},{:.2f},{:.4f},{:.1f},"
-                      "{:.1f},,",
+                      "{:.1f},,,{:.6g}",
                       batch, omp_get_max_threads(), o.reps, steps, s.median, s.min, s.max,
                       s.median * batch, gflops, peak > 0 ? gflops / peak : 0.0, peak,
-                      peak_rss_mib()));
+                      peak_rss_mib(), batch * kConv64EncodeFlops));
 }
 
 int64_t default_batch(const std::string& model, bool encode) {

@@ -10,7 +10,11 @@ random batch, and runs both in alternation in one invocation: every configuratio
 count, for --rounds rounds, each measurement in a fresh process (so peak RSS and start-up are
 per configuration). The table compares each side's median over rounds: ours at the engine's
 default thread count (OMP_NUM_THREADS unset) and at 1 thread, PyTorch at 1 and 2 threads, and
-the ratio ours-default / PyTorch's best thread count.
+the ratio ours-default / PyTorch's best thread count. Per workload it also prints PyTorch's
+achieved GFLOP/s (its best rate × the FLOPs per step that bench_train_step reports in its CSV)
+as a fraction of the sgemm peak, and the ceiling ratio = peak / PyTorch's GFLOP/s: the best ratio
+any engine could reach running at 100% of the peak. A target above its ceiling cannot be met on
+this machine, and the script says so.
 
 Environment, as in /shared/reference/baseline.md: both sides run with
 MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=4294967296; PyTorch runs with
@@ -38,9 +42,7 @@ CONFIGS = [
     ("pinwheel-128", "pinwheel", "train", 128, 5.0, None),
     ("conv64-encode-1024", "conv64", "encode", 1024, 1.5, 0.60),
 ]
-FLOPS = {("conv64", "train"): 98.35e6, ("fashion28", "train"): 30.34e6,
-         ("pinwheel", "train"): 6.0e3,  # one hidden layer of 100: 1000 MACs forward
-         ("conv64", "encode"): 2.0 * 8.197e6}
+# FLOPs per step come from bench_train_step's CSV (column flops_per_step), one source of truth.
 
 # --------------------------------------------------------------------------------------------
 # The PyTorch side (runs in a child process with torch importable).
@@ -210,7 +212,7 @@ def ours(bench, cfg, threads, reps, peak, first=False):
     out = run(cmd, child_env(False, threads))
     row = list(csv.DictReader(io.StringIO(out)))[0]
     return dict(rate=float(row["steps_s_median"]), rss=float(row["peak_rss_mib"]),
-                peak=float(row["sgemm_peak_gflops"]))
+                peak=float(row["sgemm_peak_gflops"]), flops=float(row["flops_per_step"]))
 
 
 def theirs(py, cfg, threads, reps, first=False):
@@ -246,6 +248,7 @@ def main():
     peak, peaks = None, []   # the sgemm peak: best over rounds (a loaded round measures low)
     # (side, cfg name, threads) -> list of per-round median rates; rss likewise
     rates, rss = {}, {}
+    flops = {}                # cfg name -> FLOPs per step (from bench_train_step)
     version = "?"
     ours_threads = [0, 1]     # 0 = the engine's default (OMP_NUM_THREADS unset)
     torch_threads = [1, 2]
@@ -255,6 +258,7 @@ def main():
                 m = ours(a.bench, cfg, t, a.reps, None)
                 if t == 0:
                     peaks.append(m["peak"])
+                flops[cfg[0]] = m["flops"]
                 rates.setdefault(("ours", cfg[0], t), []).append(m["rate"])
                 rss.setdefault(("ours", cfg[0], t), []).append(m["rss"])
             for t in torch_threads:
@@ -278,21 +282,28 @@ def main():
     print("\n## unravel vs PyTorch %s (medians over %d rounds; load average %.2f at start, %.2f at end)\n"
           % (version, a.rounds, load0[0], load1[0]))
     print("| workload | ours default (steps/s) | ours 1 thread | PyTorch 1 thread | PyTorch 2 threads | "
-          "ratio (ours default / PyTorch best) | target | met? | ours % of sgemm peak |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "ratio (ours default / PyTorch best) | target | met? | ours % of sgemm peak | "
+          "PyTorch best GFLOP/s (% of peak) | ceiling ratio (peak / PyTorch) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    over_ceiling = []
     for cfg in cfgs:
         name, model, mode, batch, target, peak_target = cfg
         od, o1 = med(rates[("ours", name, 0)]), med(rates[("ours", name, 1)])
         t1, t2 = med(rates[("torch", name, 1)]), med(rates[("torch", name, 2)])
         best = max(t1, t2)
         ratio = od / best
-        frac = od * batch * FLOPS[(model, mode)] * 1e-9 / peak if peak else 0.0
+        frac = od * flops[name] * 1e-9 / peak if peak else 0.0
+        torch_gflops = best * flops[name] * 1e-9
+        ceiling = peak / torch_gflops if peak and torch_gflops > 0 else float("inf")
         met = ratio >= target and (peak_target is None or frac >= peak_target)
         tgt = "≥ %.1f×" % target + (" and ≥ %d%% peak" % round(100 * peak_target) if peak_target else "")
-        print("| %s | %.2f [%s] | %.2f | %.2f | %.2f | %.2f× | %s | %s | %.1f%% |" % (
+        print("| %s | %.2f [%s] | %.2f | %.2f | %.2f | %.2f× | %s | %s | %.1f%% | %.1f (%.1f%%) | %.2f× |" % (
             name, od, ", ".join("%.2f" % v for v in rates[("ours", name, 0)]), o1, t1, t2, ratio, tgt,
-            "yes" if met else "no", 100 * frac))
-        rows.append((name, od, o1, t1, t2, ratio, frac))
+            "yes" if met else "no", 100 * frac, torch_gflops, 100 * torch_gflops / peak if peak else 0.0,
+            ceiling))
+        if target > ceiling:
+            over_ceiling.append((name, target, ceiling))
+        rows.append((name, od, o1, t1, t2, ratio, frac, torch_gflops, ceiling))
     r_ours = max(med(rss[("ours", c[0], 0)]) for c in cfgs if c[0] == "conv64-64") if any(
         c[0] == "conv64-64" for c in cfgs) else None
     if r_ours is not None:
@@ -304,6 +315,9 @@ def main():
         med(first_ours), med(first_torch), med(first_ours) / med(first_torch),
         "yes" if med(first_ours) <= 0.2 else "no"))
     print("\nsgemm peak (1024³ dnnl_sgemm, default threads, best over rounds): %.1f GFLOP/s" % (peak or 0))
+    for name, target, ceiling in over_ceiling:
+        print("%s: the target %.1f× exceeds the ceiling %.2f× (peak / PyTorch's GFLOP/s): not reachable "
+              "here even at 100%% of the sgemm peak" % (name, target, ceiling))
     if a.csv:
         with open(a.csv, "w") as f:
             f.write("side,config,threads,round,steps_s,peak_rss_mib\n")

@@ -20,6 +20,10 @@ struct Conv2dParams {
   int64_t pad_h = 0, pad_w = 0;
   int64_t dilation_h = 1, dilation_w = 1;
   int64_t groups = 1;
+  /// conv2d_forward only (the backward passes ignore it): when set, the output is
+  /// v > 0 ? v : relu_slope · v of v = conv + bias, fused into the kernel (relu_slope >= 0).
+  bool relu = false;
+  double relu_slope = 0.0;
 };
 
 /// Which pairwise kernel sum Backend::pairwise_imq computes (ops/kernel_sums.h): the additive
@@ -90,7 +94,7 @@ class Backend {
                          const TensorView& y) = 0;
 
   // --- library-backed neural-network kernels -------------------------------------------------
-  /// y = conv2d(x, w) + b (b may be empty: data == nullptr).
+  /// y = conv2d(x, w) + b (b may be empty: data == nullptr), then p.relu's activation.
   virtual void conv2d_forward(const TensorView& x, const TensorView& w, const TensorView& b,
                               const TensorView& y, const Conv2dParams& p) = 0;
   /// dx = conv2d backward-data(dy, w).

@@ -33,6 +33,7 @@ enum class BinaryOp : uint8_t {
   sigmoid_grad,     // b = y:  a * y * (1 - y)
   tanh_grad,        // b = y:  a * (1 - y^2)
   softplus_grad,    // b = x:  a * sigmoid(x)
+  add_relu,         // fused bias + activation, v = a + b:  v > 0 ? v : alpha * v (alpha 0: ReLU)
   count
 };
 inline constexpr int kNumBinaryOps = static_cast<int>(BinaryOp::count);

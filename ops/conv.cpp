@@ -11,7 +11,15 @@
 //   db = Σ_{n,h,w} dy.
 // output_padding adds rows/cols at the bottom/right of y; the backend derives the asymmetric
 // padding from the shapes it is given, so every kernel call stays exact.
+//
+// Fused activation (conv2d_relu / conv_transpose2d_relu): y = a(v), v the conv output plus bias,
+// a(v) = v > 0 ? v : s·v with s >= 0, so y > 0 exactly where v > 0 and the backward needs only
+// the saved output: dv = dy · (y > 0 ? 1 : s), then the unfused backward with dv. conv2d hands
+// the activation to the backend (a oneDNN post-op on the CPU); conv_transpose2d adds bias and
+// applies it in one elementwise pass over y (BinaryOp::add_relu), in place.
 #include "ops/conv.h"
+
+#include <cmath>
 
 #include "ops/detail.h"
 #include "ops/reduce.h"
@@ -101,13 +109,33 @@ std::pair<Tensor, Tensor> conv_weights_kernel(const Tensor& x, const Tensor& dy,
   return {dw, db};
 }
 
+// The fused activation's share of a backward: dv = dy · a'(v), read from the saved output.
+struct FusedActivation {
+  bool on = false;
+  double slope = 0.0;
+  SavedTensor y;
+  Tensor mask(const Tensor& dy, const char* op) const {
+    if (!on) return dy;
+    return slope == 0.0 ? detail::binary_kernel(BinaryOp::relu_grad, dy, y.get(op))
+                        : detail::binary_kernel(BinaryOp::leaky_relu_grad, dy, y.get(op), slope);
+  }
+};
+
+void check_slope(double slope, const char* op) {
+  UNRAVEL_CHECK(slope >= 0.0 && std::isfinite(slope),
+                "{}: negative_slope must be finite and >= 0 (the backward reads the sign of the "
+                "output), got {}",
+                op, slope);
+}
+
 struct Conv2dBackward final : Node {
   SavedTensor x, w;
   Shape x_shape, w_shape;
   Conv2dParams p;
-  const char* name() const override { return "conv2d"; }
+  FusedActivation act;
+  const char* name() const override { return act.on ? "conv2d_relu" : "conv2d"; }
   TensorList backward(const TensorList& grads) override {
-    const Tensor& g = grads[0];
+    const Tensor g = act.mask(grads[0], name());
     TensorList out(next.size());
     if (needs_input_grad(0)) out[0] = conv_data_kernel(g, w.get(name()), x_shape, p);
     const bool nb = next.size() > 2 && needs_input_grad(2);
@@ -126,9 +154,12 @@ struct ConvTranspose2dBackward final : Node {
   SavedTensor x, w;
   Shape x_shape, w_shape;
   Conv2dParams p;
-  const char* name() const override { return "conv_transpose2d"; }
+  FusedActivation act;
+  const char* name() const override {
+    return act.on ? "conv_transpose2d_relu" : "conv_transpose2d";
+  }
   TensorList backward(const TensorList& grads) override {
-    const Tensor& g = grads[0];
+    const Tensor g = act.mask(grads[0], name());
     TensorList out(next.size());
     if (needs_input_grad(0)) out[0] = conv_forward_kernel(g, w.get(name()), Tensor(), x_shape, p);
     if (needs_input_grad(1)) out[1] = conv_weights_kernel(g, x.get(name()), w_shape, false, p).first;
@@ -137,12 +168,15 @@ struct ConvTranspose2dBackward final : Node {
   }
 };
 
-}  // namespace
-
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt) {
-  const char* op = "conv2d";
+// conv2d, with the activation fused when `relu`.
+Tensor conv2d_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt,
+                   bool relu, double slope) {
+  const char* op = relu ? "conv2d_relu" : "conv2d";
   const int64_t out_c = check_args(x, w, b, opt, op, 1);
-  const Conv2dParams p = to_params(opt);
+  if (relu) check_slope(slope, op);
+  Conv2dParams p = to_params(opt);
+  p.relu = relu;
+  p.relu_slope = slope;
   const Shape y_shape{x.size(0), out_c,
                       conv_out(x.size(2), w.size(2), p.stride_h, p.pad_h, p.dilation_h, x, w),
                       conv_out(x.size(3), w.size(3), p.stride_w, p.pad_w, p.dilation_w, x, w)};
@@ -155,14 +189,18 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
     n->x_shape = x.shape();
     n->w_shape = w.shape();
     n->p = p;
+    n->p.relu = false;  // the backward passes run on the masked gradient
+    n->act = FusedActivation{relu, slope, relu ? SavedTensor(y) : SavedTensor()};
   }
   return y;
 }
 
-Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b,
-                        const Conv2dOptions& opt) {
-  const char* op = "conv_transpose2d";
+// conv_transpose2d, with the activation fused when `relu`.
+Tensor conv_transpose2d_impl(const Tensor& x, const Tensor& w, const Tensor& b,
+                             const Conv2dOptions& opt, bool relu, double slope) {
+  const char* op = relu ? "conv_transpose2d_relu" : "conv_transpose2d";
   const int64_t out_c = check_args(x, w, b, opt, op, 0);
+  if (relu) check_slope(slope, op);
   const Conv2dParams p = to_params(opt);
   Shape y_shape{x.size(0), out_c, 0, 0};
   for (int i = 0; i < 2; ++i) {
@@ -181,11 +219,14 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b,
     y_shape[2 + i] = extent;
   }
   Tensor y = conv_data_kernel(x, w, y_shape, p);
+  Backend& be = backend(y.device());
   if (b.defined()) {
     TensorView bv = b.view();
     bv.shape = y_shape;
     bv.strides = Strides{0, b.strides()[0], 0, 0};
-    backend(y.device()).binary(BinaryOp::add, y.view(), bv, y.view(), 0.0);
+    be.binary(relu ? BinaryOp::add_relu : BinaryOp::add, y.view(), bv, y.view(), slope);
+  } else if (relu) {
+    be.unary(slope == 0.0 ? UnaryOp::relu : UnaryOp::leaky_relu, y.view(), y.view(), slope);
   }
   if (Tape::needs_grad({&x, &w, &b})) {
     TensorList inputs = b.defined() ? TensorList{x, w, b} : TensorList{x, w};
@@ -195,8 +236,30 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b,
     n->x_shape = x.shape();
     n->w_shape = w.shape();
     n->p = p;
+    n->act = FusedActivation{relu, slope, relu ? SavedTensor(y) : SavedTensor()};
   }
   return y;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt) {
+  return conv2d_impl(x, w, b, opt, false, 0.0);
+}
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b,
+                        const Conv2dOptions& opt) {
+  return conv_transpose2d_impl(x, w, b, opt, false, 0.0);
+}
+
+Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt,
+                   double negative_slope) {
+  return conv2d_impl(x, w, b, opt, true, negative_slope);
+}
+
+Tensor conv_transpose2d_relu(const Tensor& x, const Tensor& w, const Tensor& b,
+                             const Conv2dOptions& opt, double negative_slope) {
+  return conv_transpose2d_impl(x, w, b, opt, true, negative_slope);
 }
 
 }  // namespace unravel

@@ -23,4 +23,14 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(),
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(),
                         const Conv2dOptions& opt = {});
 
+/// leaky_relu(conv2d(x, w, b), negative_slope) as one op (negative_slope 0: ReLU; must be >= 0):
+/// on the CPU the activation runs inside oneDNN's convolution (a post-op); the backward masks
+/// the incoming gradient by the saved output (y > 0) and runs conv2d's backward.
+Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(),
+                   const Conv2dOptions& opt = {}, double negative_slope = 0.0);
+/// leaky_relu(conv_transpose2d(x, w, b), negative_slope) as one op: bias and activation in one
+/// pass over the output; backward as for conv2d_relu.
+Tensor conv_transpose2d_relu(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(),
+                             const Conv2dOptions& opt = {}, double negative_slope = 0.0);
+
 }  // namespace unravel

@@ -188,10 +188,14 @@ UNRAVEL_BINARY(LeakyReluGrad, false, false, b > T(0) ? a : static_cast<T>(a * al
 UNRAVEL_BINARY(SigmoidGrad, false, false, a * b * (T(1) - b))
 UNRAVEL_BINARY(TanhGrad, false, false, a * (T(1) - b * b))
 UNRAVEL_BINARY(SoftplusGrad, false, false, a * sigmoid(b))
+// alpha == 0 gives exactly ReLU's 0 (not -0 or NaN from v * 0) on the negative side.
+UNRAVEL_BINARY(AddRelu, false, false,
+               (a + b) > T(0) ? static_cast<T>(a + b)
+                              : (alpha == 0.0 ? T(0) : static_cast<T>((a + b) * alpha)))
 #undef UNRAVEL_BINARY
 
 template <class F> UNRAVEL_HD void visit_binary(BinaryOp op, F&& f) {
-  static_assert(kNumBinaryOps == 18, "update visit_binary when adding a BinaryOp");
+  static_assert(kNumBinaryOps == 19, "update visit_binary when adding a BinaryOp");
   switch (op) {
     case BinaryOp::add: f(Add{}); break;
     case BinaryOp::sub: f(Sub{}); break;
@@ -211,6 +215,7 @@ template <class F> UNRAVEL_HD void visit_binary(BinaryOp op, F&& f) {
     case BinaryOp::sigmoid_grad: f(SigmoidGrad{}); break;
     case BinaryOp::tanh_grad: f(TanhGrad{}); break;
     case BinaryOp::softplus_grad: f(SoftplusGrad{}); break;
+    case BinaryOp::add_relu: f(AddRelu{}); break;
     case BinaryOp::count: break;
   }
 }
@@ -218,7 +223,8 @@ template <class F> UNRAVEL_HD void visit_binary(BinaryOp op, F&& f) {
 inline const char* binary_name(BinaryOp op) {
   static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
                                 "eq", "ne", "lt", "le", "gt", "ge", "relu_grad",
-                                "leaky_relu_grad", "sigmoid_grad", "tanh_grad", "softplus_grad"};
+                                "leaky_relu_grad", "sigmoid_grad", "tanh_grad", "softplus_grad",
+                                "add_relu"};
   static_assert(sizeof(names) / sizeof(names[0]) == kNumBinaryOps);
   return names[static_cast<int>(op)];
 }

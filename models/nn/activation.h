@@ -21,6 +21,8 @@ class LeakyReLU : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "LeakyReLU"; }
   std::string describe() const override;
+  /// The slope applied to negative inputs.
+  double negative_slope() const { return slope_; }
 
  private:
   double slope_;

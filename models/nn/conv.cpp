@@ -42,6 +42,12 @@ Tensor Conv2d::forward(const Tensor& x) {
   return conv2d(x, weight_, bias_, opt_);
 }
 
+Tensor Conv2d::forward_relu(const Tensor& x, double negative_slope) {
+  UNRAVEL_CHECK(x.defined() && x.dim() == 4 && x.size(1) == in_,
+                "{}: input must be (N, {}, H, W), got {}", describe(), in_, x.desc());
+  return conv2d_relu(x, weight_, bias_, opt_, negative_slope);
+}
+
 std::string Conv2d::describe() const {
   return fmt::format("Conv2d({}, {}, kernel=({}, {}), {}{})", in_, out_, kernel_[0], kernel_[1],
                      options_str(opt_, false), bias_.defined() ? "" : ", no bias");
@@ -63,6 +69,12 @@ Tensor ConvTranspose2d::forward(const Tensor& x) {
   UNRAVEL_CHECK(x.defined() && x.dim() == 4 && x.size(1) == in_,
                 "{}: input must be (N, {}, H, W), got {}", describe(), in_, x.desc());
   return conv_transpose2d(x, weight_, bias_, opt_);
+}
+
+Tensor ConvTranspose2d::forward_relu(const Tensor& x, double negative_slope) {
+  UNRAVEL_CHECK(x.defined() && x.dim() == 4 && x.size(1) == in_,
+                "{}: input must be (N, {}, H, W), got {}", describe(), in_, x.desc());
+  return conv_transpose2d_relu(x, weight_, bias_, opt_, negative_slope);
 }
 
 std::string ConvTranspose2d::describe() const {

@@ -23,6 +23,8 @@ class Conv2d : public Module {
          const Conv2dOptions& opt = {}, bool bias = true)
       : Conv2d(in_channels, out_channels, Kernel2d{kernel, kernel}, gen, opt, bias) {}
   Tensor forward(const Tensor& x) override;
+  /// leaky_relu(forward(x), negative_slope) as one fused op (ops/conv.h conv2d_relu).
+  Tensor forward_relu(const Tensor& x, double negative_slope);
   std::string type_name() const override { return "Conv2d"; }
   std::string describe() const override;
 
@@ -47,6 +49,8 @@ class ConvTranspose2d : public Module {
                   const Conv2dOptions& opt = {}, bool bias = true)
       : ConvTranspose2d(in_channels, out_channels, Kernel2d{kernel, kernel}, gen, opt, bias) {}
   Tensor forward(const Tensor& x) override;
+  /// leaky_relu(forward(x), negative_slope) as one fused op (conv_transpose2d_relu).
+  Tensor forward_relu(const Tensor& x, double negative_slope);
   std::string type_name() const override { return "ConvTranspose2d"; }
   std::string describe() const override;
 

@@ -1,9 +1,38 @@
 // nn::Sequential: ordered composition of child modules.
 #include "models/nn/sequential.h"
 
+#include <cmath>
+#include <optional>
+#include <typeinfo>
+
 #include "engine/check.h"
+#include "models/nn/activation.h"
+#include "models/nn/conv.h"
 
 namespace unravel::nn {
+
+namespace {
+
+// The negative slope of a ReLU (0) or LeakyReLU module that a convolution can absorb; exact
+// types only, so a subclass with its own forward is never bypassed.
+std::optional<double> fusable_relu_slope(const Module& m) {
+  if (typeid(m) == typeid(ReLU)) return 0.0;
+  if (typeid(m) == typeid(LeakyReLU)) {
+    const double s = static_cast<const LeakyReLU&>(m).negative_slope();
+    if (s >= 0.0 && std::isfinite(s)) return s;
+  }
+  return std::nullopt;
+}
+
+// Runs `m` with the activation fused when m is exactly a Conv2d / ConvTranspose2d.
+std::optional<Tensor> forward_fused(Module& m, const Tensor& x, double slope) {
+  if (typeid(m) == typeid(Conv2d)) return static_cast<Conv2d&>(m).forward_relu(x, slope);
+  if (typeid(m) == typeid(ConvTranspose2d))
+    return static_cast<ConvTranspose2d&>(m).forward_relu(x, slope);
+  return std::nullopt;
+}
+
+}  // namespace
 
 Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
   for (const auto& m : modules) push_back(m);
@@ -20,7 +49,19 @@ Sequential& Sequential::add(const std::string& name, std::shared_ptr<Module> m) 
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (const auto& [_, m] : children()) h = m->forward(h);
+  const auto& c = children();
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (i + 1 < c.size()) {
+      if (const auto slope = fusable_relu_slope(*c[i + 1].second)) {
+        if (auto y = forward_fused(*c[i].second, h, *slope)) {
+          h = std::move(*y);
+          ++i;  // the activation ran inside the convolution
+          continue;
+        }
+      }
+    }
+    h = c[i].second->forward(h);
+  }
   return h;
 }
 

@@ -1,5 +1,8 @@
 // nn::Sequential: runs its children in order; children are named "0", "1", ... (or given names),
-// so parameters read "0.weight", "2.bias" as in PyTorch.
+// so parameters read "0.weight", "2.bias" as in PyTorch. A Conv2d or ConvTranspose2d directly
+// followed by a ReLU or a LeakyReLU (slope >= 0) runs as one fused op (forward_relu: the
+// activation inside the convolution, ops/conv.h), with the same values and gradients; the
+// modules and their names stay as built.
 #pragma once
 #include <initializer_list>
 #include <memory>
@@ -17,6 +20,7 @@ class Sequential : public Module {
   Sequential& push_back(std::shared_ptr<Module> m);
   /// Appends a module under an explicit name.
   Sequential& add(const std::string& name, std::shared_ptr<Module> m);
+  /// Runs the children in order, fusing conv → ReLU / LeakyReLU pairs (file comment).
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Sequential"; }
 

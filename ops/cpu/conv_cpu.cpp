@@ -25,13 +25,17 @@
 // kPlainMaxMacs the JIT set-up and reorders cannot pay off, so plain. Weights always use `any`: they
 // are small, and are reordered into the plan's buffer each call (values change every step, so
 // they cannot be cached across calls; the buffer is).
+// Forward plans with p.relu carry a oneDNN eltwise post-op (ReLU, or leaky ReLU via its alpha),
+// so bias and activation are applied inside the convolution kernel, before the output reorder.
 // UNRAVEL_CONV_VERBOSE=1 prints each plan decision to stderr.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -74,9 +78,13 @@ struct Geometry {
   int64_t n, c, h, w, o, kh, kw, oh, ow;
   Conv2dParams p;
   bool bias;
-  std::array<int64_t, 18> key(ConvKind kind, int64_t mode) const {
+  std::array<int64_t, 20> key(ConvKind kind, int64_t mode) const {
+    int64_t slope_bits = 0;
+    static_assert(sizeof(slope_bits) == sizeof(p.relu_slope));
+    std::memcpy(&slope_bits, &p.relu_slope, sizeof(slope_bits));
     return {static_cast<int64_t>(kind), mode, n, c, h, w, o, kh, kw, oh, ow, p.stride_h, p.stride_w,
-            p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, bias ? 1 : 0};
+            p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, bias ? 1 : 0, p.relu ? 1 : 0,
+            p.relu ? slope_bits : 0};
   }
   memory::dims x_dims() const { return {n, c, h, w}; }
   memory::dims w_dims() const { return {o, c, kh, kw}; }
@@ -175,6 +183,13 @@ std::unique_ptr<ConvPlan> build_plan(ConvKind kind, const Geometry& g, bool bloc
   const memory::desc w_user = plain_md(g.w_dims(), Tag::oihw), b_user = plain_md({g.o}, Tag::x);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (kind == ConvKind::fwd && g.p.relu) {
+    // eltwise_relu with alpha is leaky ReLU: v > 0 ? v : alpha · v.
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, static_cast<float>(g.p.relu_slope),
+                       0.0f);
+    attr.set_post_ops(ops);
+  }
 
   auto plan = std::make_unique<ConvPlan>();
   plan->blocked = blocked;
@@ -293,7 +308,7 @@ bool uses_reorder_on_activations(const ConvPlan& plan) {
 // Returns the cached plan for (kind, g), building it on first use. The caller holds the cache
 // mutex.
 ConvPlan& get_plan(ConvKind kind, const Geometry& g) {
-  static std::map<std::array<int64_t, 18>, std::unique_ptr<ConvPlan>> cache;
+  static std::map<std::array<int64_t, 20>, std::unique_ptr<ConvPlan>> cache;
   // UNRAVEL_CONV_LAYOUT=plain|blocked forces one layout; auto (default) applies layout_rule.
   const char* forced = std::getenv("UNRAVEL_CONV_LAYOUT");
   const std::string mode = forced ? forced : "auto";
@@ -327,10 +342,11 @@ ConvPlan& get_plan(ConvKind kind, const Geometry& g) {
   }
   if (!chosen) chosen = build(false);
   if (const char* v = std::getenv("UNRAVEL_CONV_VERBOSE"); v && v[0] == '1')
-    std::fprintf(stderr, "[unravel conv] %s x[%ld,%ld,%ld,%ld] w[%ld,%ld,%ld,%ld] -> %s (%s%s)\n",
+    std::fprintf(stderr, "[unravel conv] %s x[%ld,%ld,%ld,%ld] w[%ld,%ld,%ld,%ld]%s -> %s (%s%s)\n",
                  kind_name(kind), (long)g.n, (long)g.c, (long)g.h, (long)g.w, (long)g.o,
-                 (long)g.c, (long)g.kh, (long)g.kw, chosen->blocked ? "blocked" : "plain",
-                 chosen->impl.c_str(), uses_reorder_on_activations(*chosen) ? ", reorders" : "");
+                 (long)g.c, (long)g.kh, (long)g.kw, g.p.relu ? " +relu" : "",
+                 chosen->blocked ? "blocked" : "plain", chosen->impl.c_str(),
+                 uses_reorder_on_activations(*chosen) ? ", reorders" : "");
   ConvPlan& ref = *chosen;
   cache.emplace(key, std::move(chosen));
   return ref;
@@ -364,6 +380,8 @@ Geometry geometry(const TensorView& x, const TensorView& w, const TensorView& y,
   UNRAVEL_CHECK(p.groups == 1, "{}: groups = {} is not supported (only 1)", fn, p.groups);
   Geometry g{x.shape[0], x.shape[1], x.shape[2], x.shape[3], w.shape[0], w.shape[2],
              w.shape[3], y.shape[2], y.shape[3], p, bias};
+  UNRAVEL_CHECK(!p.relu || (p.relu_slope >= 0.0 && std::isfinite(p.relu_slope)),
+                "{}: fused ReLU slope must be finite and >= 0, got {}", fn, p.relu_slope);
   UNRAVEL_CHECK(w.shape[1] == g.c && y.shape[0] == g.n && y.shape[1] == g.o,
                 "{}: inconsistent shapes: input {}, weight {}, output {}", fn, x.shape.str(),
                 w.shape.str(), y.shape.str());
@@ -381,7 +399,11 @@ void CpuBackend::conv2d_forward(const TensorView& x, const TensorView& w, const 
   const bool bias = b.data != nullptr;
   if (bias) check_view(b, 1, x.dtype, fn, "bias");
   Geometry g = geometry(x, w, y, p, bias, fn);
-  if (x.dtype == DType::f64) return cpu::conv2d_forward_ref(x, w, b, y, p);
+  if (x.dtype == DType::f64) {
+    cpu::conv2d_forward_ref(x, w, b, y, p);
+    if (p.relu) unary(p.relu_slope == 0.0 ? UnaryOp::relu : UnaryOp::leaky_relu, y, y, p.relu_slope);
+    return;
+  }
   UNRAVEL_CHECK(x.dtype == DType::f32, "{}: dtype {} is not supported (f32, f64)", fn,
                 dtype_name(x.dtype));
   std::lock_guard<std::mutex> lock(conv_mutex());
@@ -398,7 +420,9 @@ void CpuBackend::conv2d_backward_data(const TensorView& dy, const TensorView& w,
   check_view(dy, 4, dy.dtype, fn, "output gradient");
   check_view(w, 4, dy.dtype, fn, "weight");
   check_view(dx, 4, dy.dtype, fn, "input gradient");
-  Geometry g = geometry(dx, w, dy, p, false, fn);
+  Conv2dParams q = p;
+  q.relu = false;  // forward only
+  Geometry g = geometry(dx, w, dy, q, false, fn);
   if (dy.dtype == DType::f64) return cpu::conv2d_backward_data_ref(dy, w, dx, p);
   UNRAVEL_CHECK(dy.dtype == DType::f32, "{}: dtype {} is not supported (f32, f64)", fn,
                 dtype_name(dy.dtype));
@@ -419,7 +443,9 @@ void CpuBackend::conv2d_backward_weights(const TensorView& x, const TensorView& 
   check_view(dw, 4, x.dtype, fn, "weight gradient");
   const bool bias = db.data != nullptr;
   if (bias) check_view(db, 1, x.dtype, fn, "bias gradient");
-  Geometry g = geometry(x, dw, dy, p, bias, fn);
+  Conv2dParams q = p;
+  q.relu = false;  // forward only
+  Geometry g = geometry(x, dw, dy, q, bias, fn);
   if (x.dtype == DType::f64) return cpu::conv2d_backward_weights_ref(x, dy, dw, db, p);
   UNRAVEL_CHECK(x.dtype == DType::f32, "{}: dtype {} is not supported (f32, f64)", fn,
                 dtype_name(x.dtype));

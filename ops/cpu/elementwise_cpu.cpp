@@ -1,10 +1,15 @@
 // CPU elementwise kernels: copy with cast, fill, unary, binary, where. One template per family;
-// the math comes from ops/functors.h.
+// the math comes from ops/functors.h, except float32 exp / log1p / softplus / sigmoid and
+// softplus_grad, which run the AVX2 kernels of ops/cpu/vec_math.h when the build has them
+// (strided rows are gathered into a small buffer first, so every element takes the same code).
+#include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
 #include "ops/cpu/loops.h"
+#include "ops/cpu/vec_math.h"
 #include "ops/functors.h"
 
 namespace unravel {
@@ -73,6 +78,38 @@ void unary_loop(const cpu::StridedLayout<2>& L, F f, double alpha, int64_t cost)
   });
 }
 
+// The vector kernel for a float32 unary op, if there is one in this build.
+std::optional<cpu::VecFn> vec_fn(UnaryOp op) {
+  if (!cpu::have_vec_math()) return std::nullopt;
+  switch (op) {
+    case UnaryOp::exp: return cpu::VecFn::exp;
+    case UnaryOp::log1p: return cpu::VecFn::log1p;
+    case UnaryOp::softplus: return cpu::VecFn::softplus;
+    case UnaryOp::sigmoid: return cpu::VecFn::sigmoid;
+    default: return std::nullopt;
+  }
+}
+
+// Elements per gather block of a strided row in the vector paths.
+constexpr int64_t kVecBlock = 256;
+
+// y = f(x) over float32 rows with the vector kernel; strided rows go through a dense buffer.
+void vec_unary_loop(const cpu::StridedLayout<2>& L, cpu::VecFn f, int64_t cost) {
+  for_each_row(L, cost, [f](char* const* p, const int64_t* s, int64_t n) {
+    if (s[0] == sizeof(float) && s[1] == sizeof(float)) {
+      cpu::vec_unary_f32(f, reinterpret_cast<const float*>(p[1]), reinterpret_cast<float*>(p[0]), n);
+      return;
+    }
+    float buf[kVecBlock];
+    for (int64_t b = 0; b < n; b += kVecBlock) {
+      const int64_t m = std::min(kVecBlock, n - b);
+      for (int64_t i = 0; i < m; ++i) buf[i] = *reinterpret_cast<const float*>(p[1] + (b + i) * s[1]);
+      cpu::vec_unary_f32(f, buf, buf, m);
+      for (int64_t i = 0; i < m; ++i) *reinterpret_cast<float*>(p[0] + (b + i) * s[0]) = buf[i];
+    }
+  });
+}
+
 // Rough cost per element relative to an add, so transcendental ops thread earlier.
 int64_t unary_cost(UnaryOp op) {
   switch (op) {
@@ -92,6 +129,9 @@ void CpuBackend::unary(UnaryOp op, const TensorView& x, const TensorView& y, dou
   if (y.numel() == 0) return;
   auto L = make_layout<2>({&y, &x});
   int64_t cost = unary_cost(op);
+  if (x.dtype == DType::f32) {
+    if (const auto vf = vec_fn(op)) return vec_unary_loop(L, *vf, cost);
+  }
   fn::visit_unary(op, [&](auto f) {
     using F = decltype(f);
     dispatch_dtype(x.dtype, [&](auto tag) {
@@ -130,6 +170,28 @@ void binary_loop(const cpu::StridedLayout<3>& L, F f, double alpha) {
   });
 }
 
+// y = a · sigmoid(b) (softplus_grad) over float32 rows with the vector kernel.
+void vec_softplus_grad_loop(const cpu::StridedLayout<3>& L) {
+  for_each_row(L, 8, [](char* const* p, const int64_t* s, int64_t n) {
+    if (s[0] == sizeof(float) && s[1] == sizeof(float) && s[2] == sizeof(float)) {
+      cpu::vec_softplus_grad_f32(reinterpret_cast<const float*>(p[1]),
+                                 reinterpret_cast<const float*>(p[2]),
+                                 reinterpret_cast<float*>(p[0]), n);
+      return;
+    }
+    float ba[kVecBlock], bb[kVecBlock];
+    for (int64_t b = 0; b < n; b += kVecBlock) {
+      const int64_t m = std::min(kVecBlock, n - b);
+      for (int64_t i = 0; i < m; ++i) {
+        ba[i] = *reinterpret_cast<const float*>(p[1] + (b + i) * s[1]);
+        bb[i] = *reinterpret_cast<const float*>(p[2] + (b + i) * s[2]);
+      }
+      cpu::vec_softplus_grad_f32(ba, bb, ba, m);
+      for (int64_t i = 0; i < m; ++i) *reinterpret_cast<float*>(p[0] + (b + i) * s[0]) = ba[i];
+    }
+  });
+}
+
 }  // namespace
 
 void CpuBackend::binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& y,
@@ -138,6 +200,9 @@ void CpuBackend::binary(BinaryOp op, const TensorView& a, const TensorView& b, c
                 dtype_name(a.dtype), dtype_name(b.dtype));
   if (y.numel() == 0) return;
   auto L = make_layout<3>({&y, &a, &b});
+  if (op == BinaryOp::softplus_grad && a.dtype == DType::f32 && y.dtype == DType::f32 &&
+      cpu::have_vec_math())
+    return vec_softplus_grad_loop(L);
   fn::visit_binary(op, [&](auto f) {
     using F = decltype(f);
     dispatch_dtype(a.dtype, [&](auto tag) {
