@@ -1,6 +1,7 @@
 // The networks the papers used, by name. Sources (see /shared/reference/papers.md):
 //  burgess           Burgess et al. 2018, App. A.1: 4 conv 32 (4×4, s2) → FC 256 → FC 256 → 2·D;
 //                    decoder FC 256 → 256 → 512 → 32×4×4 → 4 ConvT 32 (4×4, s2), last to C.
+//                    Kaiming-normal init (as YannDubs' disvae).
 //  conv64            The benchmark reference model of bench/ and baseline.md: conv 32-32-64-64
 //                    (4×4, s2, p1) → FC 1024→256 → 256 → 2·D; mirrored decoder (16.4 M MACs).
 //  konny-h           1Konny's BetaVAE_H (used by ControlVAE): conv 32,32,64,64 (4,2,1) → conv
@@ -122,7 +123,13 @@ std::shared_ptr<Vae> build(const std::string& name, int64_t D, int64_t C, Genera
           lin(D, 256, g), relu(), lin(256, 256, g), relu(), lin(256, 512, g), relu(),
           mk<nn::Unflatten>(1, std::vector<int64_t>{32, 4, 4}), deconv(32, 32, g), relu(),
           deconv(32, 32, g), relu(), deconv(32, 32, g), relu(), deconv(32, C, g)});
-    return std::make_shared<Vae>(enc, std::make_shared<NetDecoder>(dec), D, Shape{C, 64, 64}, lik, false);
+    auto vae = std::make_shared<Vae>(enc, std::make_shared<NetDecoder>(dec), D, Shape{C, 64, 64}, lik, false);
+    // burgess: Kaiming init for the ReLU layers, as YannDubs' disvae (weights_init) does: with the
+    // default fan-in uniform init this 13-layer net starts with a near-constant decoder and a plain
+    // VAE sits in posterior collapse for thousands of steps. conv64 keeps the default (bench model).
+    if (!wide)
+      reinit(*vae, [&](const Tensor& w) { nn::init::kaiming_normal_(w, g, 0.0, nn::init::FanMode::fan_in, nn::init::Nonlinearity::relu); });
+    return vae;
   }
   if (name == "konny-h") {
     auto trunk = mk<Sequential>(std::initializer_list<MP>{
