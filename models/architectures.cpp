@@ -104,6 +104,13 @@ template <class F> void reinit(Module& m, F f) {
   }
 }
 
+/// Kaiming-normal (fan-in, ReLU gain) weights and zero biases, as 1Konny's and disvae's nets.
+void kaiming_relu_init(Module& m, Generator& g) {
+  reinit(m, [&](const Tensor& w) {
+    nn::init::kaiming_normal_(w, g, 0.0, nn::init::FanMode::fan_in, nn::init::Nonlinearity::relu);
+  });
+}
+
 std::shared_ptr<Vae> build(const std::string& name, int64_t D, int64_t C, Generator& g,
                            const Likelihood& lik) {
   if (name == "burgess" || name == "conv64") {
@@ -128,7 +135,7 @@ std::shared_ptr<Vae> build(const std::string& name, int64_t D, int64_t C, Genera
     // default fan-in uniform init this 13-layer net starts with a near-constant decoder and a plain
     // VAE sits in posterior collapse for thousands of steps. conv64 keeps the default (bench model).
     if (!wide)
-      reinit(*vae, [&](const Tensor& w) { nn::init::kaiming_normal_(w, g, 0.0, nn::init::FanMode::fan_in, nn::init::Nonlinearity::relu); });
+      kaiming_relu_init(*vae, g);
     return vae;
   }
   if (name == "konny-h") {
@@ -141,7 +148,7 @@ std::shared_ptr<Vae> build(const std::string& name, int64_t D, int64_t C, Genera
         mk<nn::ConvTranspose2d>(256, 64, 4, g), relu(), deconv(64, 64, g), relu(), deconv(64, 32, g),
         relu(), deconv(32, 32, g), relu(), deconv(32, C, g)});
     auto vae = std::make_shared<Vae>(enc, std::make_shared<NetDecoder>(dec), D, Shape{C, 64, 64}, lik, false);
-    reinit(*vae, [&](const Tensor& w) { nn::init::kaiming_normal_(w, g, 0.0, nn::init::FanMode::fan_in, nn::init::Nonlinearity::relu); });
+    kaiming_relu_init(*vae, g);
     return vae;
   }
   if (name == "mathieu-dsprites") {
