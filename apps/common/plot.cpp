@@ -1,5 +1,6 @@
 #include "apps/common/plot.h"
 
+#include <fmt/format.h>
 #include <plplot/plstream.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <sstream>
 
 #include "engine/check.h"
 
@@ -41,6 +43,58 @@ void finite_range(const std::vector<double>& v, double& lo, double& hi) {
       lo = std::min(lo, x);
       hi = std::max(hi, x);
     }
+}
+
+// Approximate advance of one character of the cairo sans font, in PLplot character heights
+// (the C++ API has no string-length query), used to size margins for labels.
+constexpr double kCharWidth = 0.78;
+
+/// Width of a label in character heights (UTF-8 code points × kCharWidth; PLplot escapes such
+/// as "#gb" count as their three characters, an overestimate).
+double text_width(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return kCharWidth * static_cast<double>(n);
+}
+
+/// Splits `s` at spaces into lines no wider than `max_width` character heights (a word longer
+/// than that gets a line of its own). A parenthesised part ("PCA (10 components)") starts a line
+/// of its own when the whole does not fit.
+std::vector<std::string> wrap_words(const std::string& s, double max_width) {
+  if (text_width(s) > max_width) {
+    const size_t paren = s.find(" (");
+    if (paren != std::string::npos) {
+      std::vector<std::string> lines = wrap_words(s.substr(0, paren), max_width);
+      for (std::string& l : wrap_words(s.substr(paren + 1), max_width)) lines.push_back(std::move(l));
+      return lines;
+    }
+  }
+  std::vector<std::string> lines;
+  std::string line, word;
+  std::stringstream ss(s);
+  while (ss >> word) {
+    std::string joined = line.empty() ? word : line + " " + word;
+    if (!line.empty() && text_width(joined) > max_width) {
+      lines.push_back(line);
+      line = word;
+    } else {
+      line = joined;
+    }
+  }
+  if (!line.empty() || lines.empty()) lines.push_back(line);
+  return lines;
+}
+
+/// The current subpage's size and the character height, in millimetres.
+struct Subpage {
+  double w, h, ch;
+};
+
+Subpage subpage(plstream& pls) {
+  PLFLT xmin, xmax, ymin, ymax, def, ht;
+  pls.gspa(xmin, xmax, ymin, ymax);
+  pls.gchr(def, ht);
+  return {xmax - xmin, ymax - ymin, ht};
 }
 
 }  // namespace
@@ -146,9 +200,23 @@ void density_png(const std::string& path, const std::vector<Density>& panels, in
     UNRAVEL_CHECK(d.nx > 0 && d.ny > 0 && static_cast<int>(d.values.size()) == d.nx * d.ny,
                   "plot {}: density '{}' has {} values for a {}x{} grid", path, d.title,
                   d.values.size(), d.nx, d.ny);
-    pls->col0(15);
-    pls->env(d.x0, d.x1, d.y0, d.y1, d.equal_axes ? 1 : 0, 0);
-    pls->lab(d.xlabel.c_str(), d.ylabel.c_str(), d.title.c_str());
+    UNRAVEL_CHECK(d.ytick_labels.empty() || static_cast<int>(d.ytick_labels.size()) == d.ny,
+                  "plot {}: density '{}' has {} y tick labels for {} rows", path, d.title,
+                  d.ytick_labels.size(), d.ny);
+    pls->adv(0);
+    const Subpage sp = subpage(*pls);
+    // Margins in character heights: the y-axis title sits outside the widest tick label, the
+    // colour bar (offset, body, numbers, label) to the right of the plot area.
+    double widest = 0;
+    for (const std::string& l : d.ytick_labels) widest = std::max(widest, text_width(l));
+    const bool named = !d.ytick_labels.empty();
+    const double ylab_disp = named ? 0.8 + widest + 1.4 : 5.0;
+    const double left = (ylab_disp + 1.0) * sp.ch / sp.w;
+    const double right = d.colorbar ? 1.0 - (0.035 * sp.w + 7.5 * sp.ch) / sp.w : 1.0 - 1.5 * sp.ch / sp.w;
+    const double bottom = 4.6 * sp.ch / sp.h, top = 1.0 - 3.2 * sp.ch / sp.h;
+    if (d.equal_axes) pls->vpas(left, right, bottom, top, (d.y1 - d.y0) / (d.x1 - d.x0));
+    else pls->vpor(left, right, bottom, top);
+    pls->wind(d.x0, d.x1, d.y0, d.y1);
     std::vector<std::vector<PLFLT>> cols_data(d.nx, std::vector<PLFLT>(d.ny));
     std::vector<const PLFLT*> ptrs(d.nx);
     double vmax = 0;
@@ -163,8 +231,101 @@ void density_png(const std::string& path, const std::vector<Density>& panels, in
     if (vmax <= 0) vmax = 1;
     pls->image(ptrs.data(), d.nx, d.ny, d.x0, d.x1, d.y0, d.y1, 0.0, vmax, d.x0, d.x1, d.y0, d.y1);
     pls->col0(15);
-    pls->box("bcnst", 0, 0, "bcnstv", 0, 0);
+    pls->box("bcnst", 0, 0, named ? "bc" : "bcnstv", 0, 0);
+    pls->mtex("b", 3.2, 0.5, 0.5, d.xlabel.c_str());
+    pls->mtex("t", 1.6, 0.5, 0.5, d.title.c_str());
+    pls->mtex("l", ylab_disp, 0.5, 0.5, d.ylabel.c_str());
+    for (int iy = 0; iy < d.ny && named; ++iy)
+      pls->mtex("lv", 0.8, (iy + 0.5) / d.ny, 1.0, d.ytick_labels[iy].c_str());
+    if (d.colorbar) {
+      PLFLT bar_w, bar_h;
+      PLINT label_opts[1] = {PL_COLORBAR_LABEL_RIGHT};
+      const char* labels[1] = {d.colorbar_label.c_str()};
+      const char* axis_opts[1] = {"bcvtm"};
+      PLFLT ticks[1] = {0.0};
+      PLINT sub_ticks[1] = {0};
+      PLINT n_values[1] = {2};
+      PLFLT range[2] = {0.0, vmax};
+      const PLFLT* values[1] = {range};
+      pls->colorbar(&bar_w, &bar_h, PL_COLORBAR_GRADIENT,
+                    PL_POSITION_RIGHT | PL_POSITION_OUTSIDE | PL_POSITION_VIEWPORT, 0.015, 0.0,
+                    0.035 * sp.w / ((right - left) * sp.w), 1.0, 0, 15, 1, 0.0, 0.0, 0, 0.0,
+                    d.colorbar_label.empty() ? 0 : 1, label_opts, labels, 1, axis_opts, ticks,
+                    sub_ticks, n_values, values);
+    }
   }
+}
+
+void bar_chart_png(const std::string& path, const std::string& title, const std::string& ylabel,
+                   const std::vector<std::string>& categories, const std::vector<double>& values,
+                   const BarOptions& opts, int width, int height) {
+  UNRAVEL_CHECK(!categories.empty() && categories.size() == values.size(),
+                "plot {}: bar chart '{}' has {} categories and {} values", path, title,
+                categories.size(), values.size());
+  const int n = static_cast<int>(categories.size());
+  auto pls = open_png(path, width, height, 1, 1);
+  pls->adv(0);
+  const Subpage sp = subpage(*pls);
+  // y range: 0, the values, the reference line and y_max, with headroom for the printed values.
+  double lo = 0, hi = 0;
+  finite_range(values, lo, hi);
+  if (std::isfinite(opts.reference)) {
+    lo = std::min(lo, opts.reference);
+    hi = std::max(hi, opts.reference);
+  }
+  if (std::isfinite(opts.y_max)) hi = std::max(hi, opts.y_max);
+  if (!(hi > lo)) hi = lo + 1;
+  const double span = hi - lo;
+  const double y0 = lo < 0 ? lo - 0.1 * span : 0.0, y1 = hi > 0 ? hi + 0.1 * span : 0.0;
+  // Margins: numeric y ticks and the y title on the left, the reference label on the right,
+  // the (wrapped) category names below.
+  const bool has_ref = std::isfinite(opts.reference);
+  const double ref_w = has_ref ? text_width(opts.reference_label) + 1.0 : 0.0;
+  const double left = 6.2 * sp.ch / sp.w;
+  const double right = 1.0 - std::max(1.5, ref_w + 1.0) * sp.ch / sp.w;
+  const double slot = (right - left) * sp.w / n / sp.ch;  // one bar's width, in character heights
+  std::vector<std::vector<std::string>> names;
+  size_t lines = 1;
+  for (const std::string& c : categories) {
+    names.push_back(wrap_words(c, slot - 0.8));  // a gap of about one character between names
+    lines = std::max(lines, names.back().size());
+  }
+  const double bottom = (1.6 + 1.3 * static_cast<double>(lines)) * sp.ch / sp.h;
+  const double top = 1.0 - 3.2 * sp.ch / sp.h;
+  pls->vpor(left, right, bottom, top);
+  pls->wind(-0.5, n - 0.5, y0, y1);
+  // One character height in world y units (offset of the printed values from the bar ends).
+  const double ch_y = sp.ch / ((top - bottom) * sp.h) * (y1 - y0);
+  for (int i = 0; i < n; ++i) {
+    const double v = values[i];
+    std::string text = "n/a";
+    if (std::isfinite(v)) {
+      PLFLT xs[5] = {i - 0.35, i - 0.35, i + 0.35, i + 0.35, i - 0.35}, ys[5] = {0, v, v, 0, 0};
+      pls->col0(i % 8 + 1);
+      pls->fill(4, xs, ys);
+      pls->col0(15);
+      pls->line(5, xs, ys);
+      text = fmt::format("{:.{}f}{}", v, std::max(0, opts.decimals), opts.value_suffix);
+    }
+    pls->col0(15);
+    const double vy = std::isfinite(v) ? v : 0.0;
+    pls->ptex(i, vy >= 0 ? vy + 0.9 * ch_y : vy - 0.9 * ch_y, 1.0, 0.0, 0.5, text.c_str());
+    for (size_t k = 0; k < names[i].size(); ++k)
+      pls->mtex("b", 1.6 + 1.3 * static_cast<double>(k), (i + 0.5) / n, 0.5, names[i][k].c_str());
+  }
+  pls->col0(15);
+  if (y0 < 0) pls->join(-0.5, 0.0, n - 0.5, 0.0);
+  if (has_ref) {
+    pls->lsty(2);
+    pls->width(1.5);
+    pls->join(-0.5, opts.reference, n - 0.5, opts.reference);
+    pls->lsty(1);
+    pls->width(1.0);
+    pls->mtex("rv", 0.5, (opts.reference - y0) / (y1 - y0), 0.0, opts.reference_label.c_str());
+  }
+  pls->box("bc", 0, 0, "bcnstv", 0, 0);
+  pls->mtex("t", 1.6, 0.5, 0.5, title.c_str());
+  pls->mtex("l", 5.0, 0.5, 0.5, ylabel.c_str());
 }
 
 }  // namespace unravel::plot

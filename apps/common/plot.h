@@ -1,6 +1,9 @@
 // Figures drawn by the program itself (PLplot, pngcairo device): multi-panel line plots with
-// legends (training traces, metric-vs-β curves) and density heat maps (aggregate posteriors).
+// legends (training traces, metric-vs-β curves), heat maps (aggregate posterior densities,
+// per-class latent magnitudes) with an optional colour bar and category names on the y axis,
+// and bar charts with category names, printed values and an optional reference line.
 #pragma once
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -33,11 +36,31 @@ struct Density {
   std::vector<double> values;
   std::string xlabel = "z#d1#u", ylabel = "z#d2#u";  ///< axis labels
   bool equal_axes = true;  ///< same scale on both axes (false: fill the panel)
+  /// Names of the ny rows, drawn at the row centres instead of numeric y ticks (empty: numbers).
+  std::vector<std::string> ytick_labels;
+  bool colorbar = false;       ///< a colour bar (0 .. max) on the right of the panel
+  std::string colorbar_label;  ///< the colour bar's label, e.g. "mean |z|"
 };
 
-/// Writes density panels in `cols` columns as one PNG.
+/// Writes density panels in `cols` columns as one PNG. Each panel's colours run from white at 0
+/// to dark blue at that panel's maximum.
 void density_png(const std::string& path, const std::vector<Density>& panels, int cols,
                  int width, int height);
+
+/// Options of bar_chart_png.
+struct BarOptions {
+  double reference = std::numeric_limits<double>::quiet_NaN();  ///< y of a dashed line (NaN: none)
+  std::string reference_label;  ///< text drawn just above the reference line, at its right end
+  int decimals = 1;             ///< digits after the point of the value printed at each bar
+  std::string value_suffix;     ///< appended to each printed value (e.g. "%")
+  double y_max = std::numeric_limits<double>::quiet_NaN();  ///< top of the y axis at least this
+};
+
+/// Writes a bar chart: one filled bar per category (values[i], NaN: no bar, "n/a"), its name
+/// under it (wrapped onto several lines when long) and its value printed above it.
+void bar_chart_png(const std::string& path, const std::string& title, const std::string& ylabel,
+                   const std::vector<std::string>& categories, const std::vector<double>& values,
+                   const BarOptions& opts = {}, int width = 900, int height = 600);
 
 /// True when PLplot has the pngcairo device.
 bool png_available();

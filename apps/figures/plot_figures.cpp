@@ -19,6 +19,7 @@
 #include "apps/common/plot.h"
 #include "apps/common/run_dir.h"
 #include "apps/figures/figures.h"
+#include "datasets/mnist.h"
 #include "engine/check.h"
 #include "objectives/metrics/representation_stats.h"
 #include "ops/ops.h"
@@ -192,7 +193,8 @@ std::string draw_density(const std::vector<std::string>& runs, const std::vector
   if (p.has_parent_path()) fs::create_directories(p.parent_path());
   plot::density_png(png, panels, cols, 360 * cols, 380 * rows);
   return fmt::format("Aggregate posterior densities mean_n q(z|x_n) on a {}x{} grid of [-2, 2]^2 "
-                     "(at most {} items per run), with the prior's density in the last panel.",
+                     "(at most {} items per run), with the prior's density in the last panel; each panel's "
+                     "colours run from white at 0 to dark blue at its own maximum.",
                      G, G, max_points);
 }
 
@@ -218,16 +220,27 @@ std::string draw_magnitudes(const std::string& run_dir, const std::string& png, 
   d.x1 = mu.cols - 0.5;
   d.y0 = -0.5;
   d.y1 = test->num_classes() - 0.5;
-  d.values = m;  // [class][dim] = values[iy * nx + ix]
+  // Class 0 in the top row (values[iy * nx + ix] with iy = 0 the bottom row).
+  const int64_t nc = test->num_classes();
+  for (int64_t iy = 0; iy < nc; ++iy)
+    d.values.insert(d.values.end(), m.begin() + (nc - 1 - iy) * mu.cols,
+                    m.begin() + (nc - iy) * mu.cols);
   d.xlabel = "latent dimension";
   d.ylabel = "class";
   d.equal_axes = false;
+  // Rows named by class: Fashion-MNIST's names, else the class number (MNIST's digits).
+  const bool fashion = c.dataset == "fashion-mnist" &&
+                       test->num_classes() == static_cast<int64_t>(fashion_mnist_classes().size());
+  for (int64_t k = nc - 1; k >= 0; --k)
+    d.ytick_labels.push_back(fashion ? fashion_mnist_classes()[k] : std::to_string(k));
+  d.colorbar = true;
+  d.colorbar_label = "mean |z#dd#u|";
   fs::path p(png);
   if (p.has_parent_path()) fs::create_directories(p.parent_path());
   plot::density_png(png, {d}, 1, 1100, 500);
   double mx = 0;
   for (double v : m) mx = std::max(mx, v);
-  return fmt::format("Per-class mean |z_d| over {} items of {} (white 0 to dark {:.2f}).",
+  return fmt::format("Per-class mean |z_d| over {} items of {} (colour bar: white 0 to dark {:.2f}).",
                      items.size(), test->name(), mx);
 }
 
