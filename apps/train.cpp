@@ -33,6 +33,9 @@ Tensor select_first(const Tensor& z) { return squeeze(slice(z, 0, 0, 1), 0); }
 
 namespace {
 
+/// Checkpoint name of the FactorVAE discriminator's optimiser (tensors "optim_disc.*").
+constexpr char kDiscOptimizer[] = "disc";
+
 std::atomic<int> g_signal{0};
 extern "C" void on_signal(int sig) {
   g_signal.store(sig);
@@ -63,8 +66,10 @@ std::string metadata(const LoopState& s, const Controller& ctl, const Schedule& 
 void save(const std::string& run, Run& r, const LoopState& s, const Schedule& sch) {
   fs::create_directories(fs::path(run) / "checkpoints");
   std::string path = checkpoint_path(run, s.step);
-  save_checkpoint(path, *r.state, r.opt.get(), metadata(s, *r.controller, sch));
-  if (r.disc_opt) save_checkpoint(path + ".disc", nn::Module(), r.disc_opt.get(), "{}");
+  // The FactorVAE discriminator's optimiser goes into the same (atomically written) file.
+  std::vector<NamedOptimizer> extra;
+  if (r.disc_opt) extra.push_back({kDiscOptimizer, r.disc_opt.get()});
+  save_checkpoint(path, *r.state, r.opt.get(), metadata(s, *r.controller, sch), extra);
   std::string link = last_checkpoint_path(run), tmp = link + ".tmp";
   fs::remove(tmp);
   fs::create_symlink(fs::relative(path, fs::path(run)), tmp);
@@ -75,10 +80,7 @@ void save(const std::string& run, Run& r, const LoopState& s, const Schedule& sc
     if (e.path().extension() == ".safetensors") files.push_back(e.path());
   std::sort(files.begin(), files.end());
   int64_t excess = static_cast<int64_t>(files.size()) - std::max<int64_t>(r.config.keep_checkpoints, 1);
-  for (int64_t i = 0; i < excess; ++i) {
-    fs::remove(files[i]);
-    fs::remove(files[i].string() + ".disc");
-  }
+  for (int64_t i = 0; i < excess; ++i) fs::remove(files[i]);
 }
 
 /// Keeps the log's header and rows with step <= `upto` (a resumed run rewrites what followed).
@@ -244,11 +246,14 @@ int train_resume(const std::string& run, int64_t steps) {
   std::string ckpt = last_checkpoint_path(run);
   UNRAVEL_CHECK(fs::exists(ckpt), "cannot resume '{}': no checkpoint ({} is missing)", run, ckpt);
   Run r = build_run(c);
-  std::string meta_text = load_checkpoint(ckpt, *r.state, r.opt.get());
-  if (r.disc_opt) {
-    nn::Module none;
-    load_checkpoint(fs::canonical(ckpt).string() + ".disc", none, r.disc_opt.get());
-  }
+  UNRAVEL_CHECK(!r.disc_opt || checkpoint_has_optimizer(ckpt, kDiscOptimizer),
+                "cannot resume '{}': checkpoint {} holds no FactorVAE discriminator optimiser "
+                "state ('{}'); it was not written by this version of `unravel train` (older "
+                "versions kept it in a separate .disc file, which is not read)",
+                run, fs::canonical(ckpt).string(), kDiscOptimizer);
+  std::vector<NamedOptimizer> extra;
+  if (r.disc_opt) extra.push_back({kDiscOptimizer, r.disc_opt.get()});
+  std::string meta_text = load_checkpoint(ckpt, *r.state, r.opt.get(), extra);
   json meta = json::parse(meta_text);
   LoopState s;
   s.step = meta.at("step").get<int64_t>();

@@ -1,8 +1,11 @@
 // Checkpoint save/load on top of engine/io/safetensors. File metadata keys:
 //   "format" = "unravel-checkpoint", "version" = "1", "metadata" = caller JSON,
-//   "optim.type", "optim.step", "optim.lr" (%.17g, exact round trip) when an optimiser is saved.
+//   "optim.type", "optim.step", "optim.lr" (%.17g, exact round trip) when an optimiser is saved,
+//   and "optim_<name>.type", ".step", ".lr" for each further named optimiser. Tensor names:
+//   "model.<name>", "optim.<key>", "optim_<name>.<key>".
 #include "models/checkpoint.h"
 
+#include <algorithm>
 #include <set>
 
 #include "engine/check.h"
@@ -27,6 +30,50 @@ std::string list_some(const std::vector<std::string>& names) {
   return s;
 }
 
+/// Tensor-name and metadata-key prefix of a further optimiser ("optim_disc.").
+std::string extra_prefix(const std::string& fn, const std::string& path, const std::string& name) {
+  const bool ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+  UNRAVEL_CHECK(ok, "{}('{}'): optimiser name '{}' must be non-empty [a-z0-9_]", fn, path, name);
+  return "optim_" + name + ".";
+}
+
+void put_optimizer(std::map<std::string, Tensor>& tensors, std::map<std::string, std::string>& meta,
+                   const std::string& path, const std::string& prefix, const optim::Optimizer& opt) {
+  optim::OptimizerState s = opt.state_dict();
+  for (const auto& [n, t] : s.tensors)
+    UNRAVEL_CHECK(tensors.emplace(prefix + n, t.detach()).second,
+                  "save_checkpoint('{}'): duplicate tensor name '{}'", path, prefix + n);
+  meta[prefix + "type"] = opt.type_name();
+  meta[prefix + "step"] = std::to_string(s.step);
+  meta[prefix + "lr"] = fmt::format("{:.17g}", s.lr);
+}
+
+/// The state of the optimiser stored under `prefix`, checked against `opt`'s type; `what` names
+/// it in errors ("optimiser", "'disc' optimiser").
+optim::OptimizerState read_optimizer(const SafetensorsData& d, const std::string& path,
+                                     const std::string& prefix, const std::string& what,
+                                     const optim::Optimizer& opt) {
+  auto type = d.metadata.find(prefix + "type");
+  UNRAVEL_CHECK(type != d.metadata.end(), "load_checkpoint('{}'): the file holds no {} state "
+                "but a {} was given", path, what, opt.type_name());
+  UNRAVEL_CHECK(type->second == opt.type_name(),
+                "load_checkpoint('{}'): the file holds {} state but a {} was given for its {}",
+                path, type->second, opt.type_name(), what);
+  optim::OptimizerState os;
+  for (const auto& [n, t] : d.tensors)
+    if (starts_with(n, prefix.c_str())) os.tensors[n.substr(prefix.size())] = t;
+  try {
+    os.step = std::stoll(d.metadata.at(prefix + "step"));
+    os.lr = std::stod(d.metadata.at(prefix + "lr"));
+  } catch (const std::exception&) {
+    throw_error(fmt::format("load_checkpoint('{}'): bad or missing {}step / {}lr metadata", path,
+                            prefix, prefix));
+  }
+  return os;
+}
+
 SafetensorsData read_checked(const std::string& path) {
   SafetensorsData d = load_safetensors(path);
   auto it = d.metadata.find("format");
@@ -41,7 +88,8 @@ SafetensorsData read_checked(const std::string& path) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, const nn::Module& model,
-                     const optim::Optimizer* opt, const std::string& metadata_json) {
+                     const optim::Optimizer* opt, const std::string& metadata_json,
+                     const std::vector<NamedOptimizer>& extra) {
   std::map<std::string, Tensor> tensors;
   std::map<std::string, std::string> meta = {
       {"format", kFormat}, {"version", "1"}, {"metadata", metadata_json}};
@@ -51,17 +99,19 @@ void save_checkpoint(const std::string& path, const nn::Module& model,
   };
   for (const auto& [n, t] : model.named_parameters()) put(kModel + n, t);
   for (const auto& [n, t] : model.named_buffers()) put(kModel + n, t);
-  if (opt) {
-    optim::OptimizerState s = opt->state_dict();
-    for (const auto& [n, t] : s.tensors) put(kOptim + n, t);
-    meta["optim.type"] = opt->type_name();
-    meta["optim.step"] = std::to_string(s.step);
-    meta["optim.lr"] = fmt::format("{:.17g}", s.lr);
+  if (opt) put_optimizer(tensors, meta, path, kOptim, *opt);
+  for (const NamedOptimizer& e : extra) {
+    UNRAVEL_CHECK(e.opt != nullptr, "save_checkpoint('{}'): optimiser '{}' is null", path, e.name);
+    const std::string prefix = extra_prefix("save_checkpoint", path, e.name);
+    UNRAVEL_CHECK(!meta.count(prefix + "type"), "save_checkpoint('{}'): optimiser '{}' given twice",
+                  path, e.name);
+    put_optimizer(tensors, meta, path, prefix, *e.opt);
   }
   save_safetensors(path, tensors, meta);
 }
 
-std::string load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* opt) {
+std::string load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* opt,
+                            const std::vector<NamedOptimizer>& extra) {
   SafetensorsData d = read_checked(path);
   // Model tensors: exact name sets, then shapes and dtypes, all before any write.
   nn::NamedTensors mine = model.named_parameters();
@@ -84,33 +134,34 @@ std::string load_checkpoint(const std::string& path, nn::Module& model, optim::O
                   "load_checkpoint('{}'): tensor '{}' is {} in the file but {} in the model", path,
                   n, src.desc(), t.desc());
   }
-  optim::OptimizerState os;
-  if (opt) {
-    auto type = d.metadata.find("optim.type");
-    UNRAVEL_CHECK(type != d.metadata.end(), "load_checkpoint('{}'): the file holds no optimiser "
-                  "state but a {} was given", path, opt->type_name());
-    UNRAVEL_CHECK(type->second == opt->type_name(),
-                  "load_checkpoint('{}'): the file holds {} state but a {} was given", path,
-                  type->second, opt->type_name());
-    for (const auto& [n, t] : d.tensors)
-      if (starts_with(n, kOptim)) os.tensors[n.substr(6)] = t;
+  // Optimiser states: all read and type-checked first, then restored one by one; when one is
+  // refused (names / shapes), those already restored are put back as they were.
+  std::vector<std::pair<optim::Optimizer*, optim::OptimizerState>> states;
+  if (opt) states.emplace_back(opt, read_optimizer(d, path, kOptim, "optimiser", *opt));
+  for (const NamedOptimizer& e : extra) {
+    UNRAVEL_CHECK(e.opt != nullptr, "load_checkpoint('{}'): optimiser '{}' is null", path, e.name);
+    const std::string prefix = extra_prefix("load_checkpoint", path, e.name);
+    states.emplace_back(e.opt, read_optimizer(d, path, prefix, "'" + e.name + "' optimiser", *e.opt));
+  }
+  std::vector<optim::OptimizerState> backups;
+  for (auto& [o, st] : states) {
+    optim::OptimizerState before = o->state_dict();
     try {
-      os.step = std::stoll(d.metadata.at("optim.step"));
-      os.lr = std::stod(d.metadata.at("optim.lr"));
-    } catch (const std::exception&) {
-      throw_error(fmt::format("load_checkpoint('{}'): bad or missing optim.step / optim.lr metadata",
-                              path));
-    }
-    // load_state_dict validates everything before it writes.
-    try {
-      opt->load_state_dict(os);
+      o->load_state_dict(st);  // validates everything before it writes
     } catch (const Error& e) {
+      for (size_t i = 0; i < backups.size(); ++i) states[i].first->load_state_dict(backups[i]);
       throw_error(fmt::format("load_checkpoint('{}'): {}", path, e.what()));
     }
+    backups.push_back(std::move(before));
   }
   NoGradGuard guard;
   for (const auto& [n, t] : mine) copy_(t, unravel::to(d.tensors.at(kModel + n), t.device()));
   return d.metadata.at("metadata");
+}
+
+bool checkpoint_has_optimizer(const std::string& path, const std::string& name) {
+  SafetensorsData d = read_checked(path);
+  return d.metadata.count(extra_prefix("checkpoint_has_optimizer", path, name) + "type") > 0;
 }
 
 std::string checkpoint_metadata(const std::string& path) {

@@ -49,8 +49,14 @@ TrainState::TrainState(std::shared_ptr<models::Vae> vae, const TensorList& prior
                        const TensorList& disc_params)
     : prior_(prior_params), disc_(disc_params) {
   register_module("vae", std::move(vae));
-  for (size_t i = 0; i < prior_.size(); ++i) register_parameter("prior." + std::to_string(i), prior_[i]);
-  for (size_t i = 0; i < disc_.size(); ++i) register_parameter("disc." + std::to_string(i), disc_[i]);
+  // Parameter names may not hold dots: "prior.N" / "disc.N" are parameter N of a child module.
+  auto holder = [](const TensorList& params) {
+    auto m = std::make_shared<nn::Module>();
+    for (size_t i = 0; i < params.size(); ++i) m->register_parameter(std::to_string(i), params[i]);
+    return m;
+  };
+  if (!prior_.empty()) register_module("prior", holder(prior_));
+  if (!disc_.empty()) register_module("disc", holder(disc_));
 }
 
 TensorList TrainState::model_parameters() const {

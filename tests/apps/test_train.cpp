@@ -1,7 +1,8 @@
-// `unravel train` end to end: files and values of a run, resume equals an uninterrupted run,
-// Ctrl-C leaves a loadable checkpoint, a non-finite loss stops with the last good checkpoint
-// kept, and bad flags are refused with a message. Uses the built `unravel` binary
-// (UNRAVEL_EXE) for the process-level cases.
+// `unravel train` end to end: files and values of a run, resume equals an uninterrupted run
+// (FactorVAE too, its discriminator's optimiser inside the one checkpoint file), Ctrl-C leaves
+// a loadable checkpoint, a non-finite loss stops with the last good checkpoint kept, and bad
+// flags are refused with a message. Uses the built `unravel` binary (UNRAVEL_EXE) for the
+// process-level cases.
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -17,6 +18,7 @@
 
 #include "apps/common/run_dir.h"
 #include "apps/train.h"
+#include "engine/io/safetensors.h"
 #include "models/checkpoint.h"
 #include "objectives/priors/gaussian_priors.h"
 #include "ops/ops.h"
@@ -146,6 +148,73 @@ TEST_CASE("resume continues the same random streams: equals an uninterrupted run
     CAPTURE(pa[i].first);
     CHECK(pa[i].second.to_vector<float>() == pb[i].second.to_vector<float>());
   }
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
+TEST_CASE("factor-vae: the discriminator's optimiser lives in the checkpoint; resume equals an "
+          "uninterrupted run") {
+  auto config = [](const std::string& out, int64_t steps) {
+    TrainConfig c = pinwheel_config(out, steps);
+    c.objective = "factor-vae";
+    c.prior = "iso";
+    c.prior_params.clear();
+    c.objective_params = {{"gamma", 6.4}, {"disc_hidden", 16}, {"disc_layers", 2}};
+    resolve(c);
+    validate(c);
+    return c;
+  };
+  std::string a = temp_dir("fvae_straight"), b = temp_dir("fvae_resumed");
+  REQUIRE(train_new(config(a, 40)) == 0);
+  REQUIRE(train_new(config(b, 20)) == 0);
+  // One file per checkpoint: no side file, and the discriminator's Adam state (moments of every
+  // discriminator parameter, its step count) inside the main safetensors file.
+  for (const auto& e : fs::directory_iterator(fs::path(b) / "checkpoints")) {
+    CAPTURE(e.path().string());
+    CHECK(e.path().extension() == ".safetensors");
+  }
+  const std::string ckpt = checkpoint_path(b, 20);
+  REQUIRE(fs::exists(ckpt));
+  CHECK_FALSE(fs::exists(ckpt + ".disc"));
+  CHECK(checkpoint_has_optimizer(ckpt, "disc"));
+  SafetensorsData d = load_safetensors(ckpt);
+  CHECK(d.metadata.at("optim_disc.type") == "Adam");
+  CHECK(d.metadata.at("optim_disc.step") == "20");
+  CHECK(d.metadata.at("optim.step") == "20");
+  {
+    TrainConfig c = config(temp_dir("fvae_probe"), 20);
+    Run r = build_run(c);
+    REQUIRE(r.disc_opt != nullptr);
+    for (const auto& [n, t] : r.disc_opt->state_dict().tensors) {
+      CAPTURE(n);
+      REQUIRE(d.tensors.count("optim_disc." + n));
+      CHECK(d.tensors.at("optim_disc." + n).shape() == t.shape());
+    }
+    // After 20 steps the moments are not the zeros of a fresh optimiser.
+    REQUIRE(d.tensors.count("optim_disc.0.exp_avg_sq"));
+    double sq = 0;
+    for (double v : to(d.tensors.at("optim_disc.0.exp_avg_sq"), DType::f64).to_vector<double>()) sq += v;
+    CHECK(sq > 0);
+  }
+  REQUIRE(train_resume(b, 40) == 0);
+  auto ra = log_rows(a), rb = log_rows(b);
+  REQUIRE(ra.size() == rb.size());
+  for (size_t i = 0; i < ra.size(); ++i) CHECK(ra[i] == rb[i]);
+  Run ma = load_trained(a, false), mb = load_trained(b, false);
+  auto pa = ma.state->named_parameters(), pb = mb.state->named_parameters();
+  REQUIRE(pa.size() == pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    CAPTURE(pa[i].first);
+    CHECK(pa[i].second.to_vector<float>() == pb[i].second.to_vector<float>());
+  }
+  // A checkpoint without the discriminator's state is refused by name.
+  {
+    TrainConfig c = config(temp_dir("fvae_probe"), 40);
+    Run r = build_run(c);
+    save_checkpoint(checkpoint_path(b, 40), *r.state, r.opt.get(), checkpoint_metadata(checkpoint_path(b, 40)));
+  }
+  CHECK_THROWS_WITH_AS(train_resume(b, 50), doctest::Contains("no FactorVAE discriminator optimiser"),
+                       Error);
   fs::remove_all(a);
   fs::remove_all(b);
 }
