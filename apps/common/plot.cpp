@@ -217,19 +217,24 @@ void density_png(const std::string& path, const std::vector<Density>& panels, in
     if (d.equal_axes) pls->vpas(left, right, bottom, top, (d.y1 - d.y0) / (d.x1 - d.x0));
     else pls->vpor(left, right, bottom, top);
     pls->wind(d.x0, d.x1, d.y0, d.y1);
-    std::vector<std::vector<PLFLT>> cols_data(d.nx, std::vector<PLFLT>(d.ny));
-    std::vector<const PLFLT*> ptrs(d.nx);
+    // plimage treats its nx × ny values as grid nodes and paints the cell between node i and
+    // node i + 1 with value i, so n values cover only n − 1 cells. Pass one padding node per axis
+    // (a copy of the last column / row) so value (ix, iy) fills exactly
+    // [x0 + ix·w, x0 + (ix + 1)·w] × [y0 + iy·h, y0 + (iy + 1)·h].
+    std::vector<std::vector<PLFLT>> cols_data(d.nx + 1, std::vector<PLFLT>(d.ny + 1));
+    std::vector<const PLFLT*> ptrs(d.nx + 1);
     double vmax = 0;
-    for (int ix = 0; ix < d.nx; ++ix) {
-      for (int iy = 0; iy < d.ny; ++iy) {
-        double v = d.values[static_cast<size_t>(iy) * d.nx + ix];
+    for (int ix = 0; ix <= d.nx; ++ix) {
+      for (int iy = 0; iy <= d.ny; ++iy) {
+        const int sx = std::min(ix, d.nx - 1), sy = std::min(iy, d.ny - 1);
+        double v = d.values[static_cast<size_t>(sy) * d.nx + sx];
         cols_data[ix][iy] = std::isfinite(v) ? v : 0.0;
         vmax = std::max(vmax, cols_data[ix][iy]);
       }
       ptrs[ix] = cols_data[ix].data();
     }
     if (vmax <= 0) vmax = 1;
-    pls->image(ptrs.data(), d.nx, d.ny, d.x0, d.x1, d.y0, d.y1, 0.0, vmax, d.x0, d.x1, d.y0, d.y1);
+    pls->image(ptrs.data(), d.nx + 1, d.ny + 1, d.x0, d.x1, d.y0, d.y1, 0.0, vmax, d.x0, d.x1, d.y0, d.y1);
     pls->col0(15);
     pls->box("bcnst", 0, 0, named ? "bc" : "bcnstv", 0, 0);
     pls->mtex("b", 3.2, 0.5, 0.5, d.xlabel.c_str());

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/common/plot.h"
 #include "apps/common/run_dir.h"
 #include "apps/eval.h"
 #include "apps/figures/linear_baselines.h"
@@ -185,6 +187,39 @@ TEST_CASE("apps: pinwheel density figure and reproduce") {
   CHECK(error_of([&] { reproduce_command(ro); }).find("unknown figure 'nope'") != std::string::npos);
   CHECK(reproduce_figures().size() == 7);
   CHECK(figure_kinds().size() == 6);
+  fs::remove_all(root);
+}
+
+TEST_CASE("apps: a heat map paints every cell with the same area") {
+  // One hot cell at a time on a 4 × 3 grid: each must cover the same number of dark pixels.
+  // (PLplot's plimage treats values as nodes: without padding, the last column and row vanish and
+  // the others shift by half a cell.)
+  const std::string root = temp_dir("heatmap");
+  fs::create_directories(root);
+  const int nx = 4, ny = 3;
+  std::vector<int64_t> dark_counts;
+  for (int cell = 0; cell < nx * ny; ++cell) {
+    plot::Density d;
+    d.nx = nx;
+    d.ny = ny;
+    d.x0 = -0.5;
+    d.x1 = nx - 0.5;
+    d.y0 = -0.5;
+    d.y1 = ny - 0.5;
+    d.equal_axes = false;
+    d.values.assign(nx * ny, 0.0);
+    d.values[cell] = 1.0;
+    const std::string png = fmt::format("{}/cell{}.png", root, cell);
+    plot::density_png(png, {d}, 1, 600, 400);
+    Image8 im = read_png(png, 3);
+    int64_t dark = 0;
+    for (int i = 0; i < im.width * im.height; ++i)  // the colour map's dark end is (8, 48, 107)
+      dark += im.data[3 * i] < 40 && im.data[3 * i + 2] > 80 && im.data[3 * i + 2] < 140;
+    dark_counts.push_back(dark);
+  }
+  const auto [lo, hi] = std::minmax_element(dark_counts.begin(), dark_counts.end());
+  CHECK(*lo > 1000);
+  CHECK(static_cast<double>(*hi) / static_cast<double>(*lo) < 1.1);
   fs::remove_all(root);
 }
 
