@@ -33,8 +33,12 @@ Tensor select_first(const Tensor& z) { return squeeze(slice(z, 0, 0, 1), 0); }
 
 namespace {
 
-/// Checkpoint name of the FactorVAE discriminator's optimiser (tensors "optim_disc.*").
-constexpr char kDiscOptimizer[] = "disc";
+/// The optimisers saved beside the main one: the FactorVAE discriminator's Adam as "disc"
+/// (tensors "optim_disc.*"), in the same atomically written checkpoint file.
+std::vector<NamedOptimizer> extra_optimizers(const Run& r) {
+  if (!r.disc_opt) return {};
+  return {{"disc", r.disc_opt.get(), "FactorVAE discriminator optimiser"}};
+}
 
 std::atomic<int> g_signal{0};
 extern "C" void on_signal(int sig) {
@@ -66,10 +70,7 @@ std::string metadata(const LoopState& s, const Controller& ctl, const Schedule& 
 void save(const std::string& run, Run& r, const LoopState& s, const Schedule& sch) {
   fs::create_directories(fs::path(run) / "checkpoints");
   std::string path = checkpoint_path(run, s.step);
-  // The FactorVAE discriminator's optimiser goes into the same (atomically written) file.
-  std::vector<NamedOptimizer> extra;
-  if (r.disc_opt) extra.push_back({kDiscOptimizer, r.disc_opt.get()});
-  save_checkpoint(path, *r.state, r.opt.get(), metadata(s, *r.controller, sch), extra);
+  save_checkpoint(path, *r.state, r.opt.get(), metadata(s, *r.controller, sch), extra_optimizers(r));
   std::string link = last_checkpoint_path(run), tmp = link + ".tmp";
   fs::remove(tmp);
   fs::create_symlink(fs::relative(path, fs::path(run)), tmp);
@@ -246,14 +247,9 @@ int train_resume(const std::string& run, int64_t steps) {
   std::string ckpt = last_checkpoint_path(run);
   UNRAVEL_CHECK(fs::exists(ckpt), "cannot resume '{}': no checkpoint ({} is missing)", run, ckpt);
   Run r = build_run(c);
-  UNRAVEL_CHECK(!r.disc_opt || checkpoint_has_optimizer(ckpt, kDiscOptimizer),
-                "cannot resume '{}': checkpoint {} holds no FactorVAE discriminator optimiser "
-                "state ('{}'); it was not written by this version of `unravel train` (older "
-                "versions kept it in a separate .disc file, which is not read)",
-                run, fs::canonical(ckpt).string(), kDiscOptimizer);
-  std::vector<NamedOptimizer> extra;
-  if (r.disc_opt) extra.push_back({kDiscOptimizer, r.disc_opt.get()});
-  std::string meta_text = load_checkpoint(ckpt, *r.state, r.opt.get(), extra);
+  // One read of the file; a checkpoint without the discriminator's state is refused by
+  // load_checkpoint with "the file holds no FactorVAE discriminator optimiser state".
+  std::string meta_text = load_checkpoint(ckpt, *r.state, r.opt.get(), extra_optimizers(r));
   json meta = json::parse(meta_text);
   LoopState s;
   s.step = meta.at("step").get<int64_t>();

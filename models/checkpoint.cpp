@@ -141,7 +141,8 @@ std::string load_checkpoint(const std::string& path, nn::Module& model, optim::O
   for (const NamedOptimizer& e : extra) {
     UNRAVEL_CHECK(e.opt != nullptr, "load_checkpoint('{}'): optimiser '{}' is null", path, e.name);
     const std::string prefix = extra_prefix("load_checkpoint", path, e.name);
-    states.emplace_back(e.opt, read_optimizer(d, path, prefix, "'" + e.name + "' optimiser", *e.opt));
+    const std::string what = e.description.empty() ? "'" + e.name + "' optimiser" : e.description;
+    states.emplace_back(e.opt, read_optimizer(d, path, prefix, what, *e.opt));
   }
   std::vector<optim::OptimizerState> backups;
   for (auto& [o, st] : states) {
@@ -157,11 +158,6 @@ std::string load_checkpoint(const std::string& path, nn::Module& model, optim::O
   NoGradGuard guard;
   for (const auto& [n, t] : mine) copy_(t, unravel::to(d.tensors.at(kModel + n), t.device()));
   return d.metadata.at("metadata");
-}
-
-bool checkpoint_has_optimizer(const std::string& path, const std::string& name) {
-  SafetensorsData d = read_checked(path);
-  return d.metadata.count(extra_prefix("checkpoint_has_optimizer", path, name) + "type") > 0;
 }
 
 std::string checkpoint_metadata(const std::string& path) {

@@ -15,10 +15,12 @@
 
 namespace unravel {
 
-/// A further optimiser saved beside the main one under `name` ([a-z0-9_]+, e.g. "disc").
+/// A further optimiser saved beside the main one under `name` ([a-z0-9_]+, e.g. "disc");
+/// `description` names it in load errors (default: "'<name>' optimiser").
 struct NamedOptimizer {
   std::string name;
   optim::Optimizer* opt = nullptr;
+  std::string description;
 };
 
 /// Saves `model` (and `opt` when given, and each of `extra`) with `metadata_json` stored verbatim.
@@ -33,9 +35,6 @@ void save_checkpoint(const std::string& path, const nn::Module& model,
 std::string load_checkpoint(const std::string& path, nn::Module& model,
                             optim::Optimizer* opt = nullptr,
                             const std::vector<NamedOptimizer>& extra = {});
-
-/// True when the checkpoint holds the state of the further optimiser `name`.
-bool checkpoint_has_optimizer(const std::string& path, const std::string& name);
 
 /// The metadata JSON string of a checkpoint, without loading tensors into anything.
 std::string checkpoint_metadata(const std::string& path);
