@@ -7,6 +7,7 @@
 
 #include "apps/commands.h"
 #include "apps/common/config.h"
+#include "apps/eval.h"
 #include "apps/train.h"
 #include "engine/check.h"
 #include "models/vae.h"
@@ -71,7 +72,7 @@ int main(int argc, char** argv) {
   train->add_option("--log-every", tc.log_every, "steps between log rows")->capture_default_str();
 
   // --- other subcommands ------------------------------------------------------------------------
-  auto* list = app.add_subcommand("list", "every architecture, objective, prior, divergence, controller, dataset, preset, figure");
+  auto* list = app.add_subcommand("list", "every architecture, dataset, objective, prior, divergence, controller, likelihood, optimiser, metric, preset and figure, with its meaning");
 
   EvalOptions eo;
   auto* eval = app.add_subcommand("eval", "disentanglement metrics of a run (or of codes given as .npy files)");
@@ -173,13 +174,19 @@ int main(int argc, char** argv) {
       section("datasets (--dataset)");
       for (const auto& [n, d] : dataset_names()) std::printf("  %-18s %s\n", n.c_str(), d.c_str());
       section("objectives (--objective)");
-      for (const auto& n : objective_names()) std::printf("  %s\n", n.c_str());
+      for (const auto& e : objective_entries()) std::printf("  %-18s %s\n", e.name.c_str(), e.meaning.c_str());
       section("priors (--prior)");
-      for (const auto& n : prior_names()) std::printf("  %s\n", n.c_str());
-      section("divergences (--divergence)");
-      for (const auto& n : divergence_names()) std::printf("  %s\n", n.c_str());
+      for (const auto& e : prior_entries()) std::printf("  %-18s %s\n", e.name.c_str(), e.meaning.c_str());
+      section("divergences (--divergence, the D of the mathieu objective)");
+      for (const auto& e : divergence_entries()) std::printf("  %-18s %s\n", e.name.c_str(), e.meaning.c_str());
       section("controllers (--controller)");
-      for (const auto& n : controller_names()) std::printf("  %s\n", n.c_str());
+      for (const auto& e : controller_entries()) std::printf("  %-20s %s\n", e.name.c_str(), e.meaning.c_str());
+      section("likelihoods (--likelihood)");
+      for (const auto& [n, d] : likelihood_names()) std::printf("  %-18s %s\n", n.c_str(), d.c_str());
+      section("optimisers (--optimizer)");
+      for (const auto& [n, d] : optimizer_names()) std::printf("  %-18s %s\n", n.c_str(), d.c_str());
+      section("metrics (unravel eval --metrics)");
+      for (const auto& [n, d] : eval_metric_names()) std::printf("  %-18s %s\n", n.c_str(), d.c_str());
       section("presets (--preset)");
       for (const auto& p : presets()) std::printf("  %-30s %s\n", p.name.c_str(), p.description.c_str());
       section("figures (unravel figure KIND)");

@@ -72,16 +72,63 @@ std::vector<double> indexed(ParamReader& r, const std::string& key, int64_t d) {
 }
 }  // namespace
 
-std::vector<std::string> prior_names() { return {"iso", "aniso", "student-t", "mog", "sparse"}; }
-std::vector<std::string> divergence_names() { return {"kld_inc", "mmd_dim", "mmd_full", "kl_mws"}; }
-std::vector<std::string> objective_names() {
-  return {"vae", "beta-vae", "capacity", "mathieu", "beta-tcvae", "factor-vae", "dip-vae-i",
-          "dip-vae-ii"};
+const std::vector<RegistryEntry>& prior_entries() {
+  static const std::vector<RegistryEntry> e = {
+      {"iso", "isotropic Gaussian N(0, scale^2 I)"},
+      {"aniso", "anisotropic Gaussian, per-dim variances (softmax logits or fixed scales; "
+                "optionally learned)"},
+      {"student-t", "factorised Student-t with df degrees of freedom (heavy tails)"},
+      {"mog", "the 2-D pinwheel mixture of 4 Gaussians (Mathieu et al.)"},
+      {"sparse", "spike-and-slab per dim: gamma N(0, spike^2) + (1-gamma) N(0, slab^2) (Mathieu et al.)"},
+  };
+  return e;
 }
-std::vector<std::string> controller_names() {
-  return {"constant", "linear-capacity", "controlvae-pi", "adaptive-capacity",
-          "kl-anneal-monotonic", "kl-anneal-cyclical"};
+const std::vector<RegistryEntry>& divergence_entries() {
+  static const std::vector<RegistryEntry> e = {
+      {"kld_inc", "inclusive KL(p(z) || q(z)), q(z) the minibatch mixture (Mathieu et al.)"},
+      {"mmd_dim", "sum over dims of 1-D IMQ-kernel MMD between q(z_d) and p(z_d)"},
+      {"mmd_full", "IMQ-kernel MMD between q(z) and p(z) in the full latent space"},
+      {"kl_mws", "KL(q(z) || p(z)) with Chen et al.'s minibatch weighted sampling"},
+  };
+  return e;
 }
+const std::vector<RegistryEntry>& objective_entries() {
+  static const std::vector<RegistryEntry> e = {
+      {"vae", "ELBO: E[log p(x|z)] - KL(q(z|x) || p(z)) (Kingma & Welling)"},
+      {"beta-vae", "E[log p(x|z)] - beta KL, beta from the controller (Higgins et al.)"},
+      {"capacity", "E[log p(x|z)] - gamma |KL - C|, C from the controller (Burgess et al.)"},
+      {"mathieu", "E[log p(x|z)] - beta KL - alpha D(q(z), p(z)) (Mathieu et al.)"},
+      {"beta-tcvae", "ELBO with the total correlation weighted by beta (Chen et al.; MWS or MSS)"},
+      {"factor-vae", "ELBO - gamma TC, TC by a density-ratio discriminator (Kim & Mnih)"},
+      {"dip-vae-i", "ELBO + penalty on the covariance of the posterior means (Kumar et al.)"},
+      {"dip-vae-ii", "ELBO + penalty on the aggregate posterior's covariance (Kumar et al.)"},
+  };
+  return e;
+}
+const std::vector<RegistryEntry>& controller_entries() {
+  static const std::vector<RegistryEntry> e = {
+      {"constant", "fixed beta"},
+      {"linear-capacity", "C(t) rising linearly from C_start to C_max by step C_stop (Burgess et al.)"},
+      {"controlvae-pi", "PI controller on beta tracking a KL set-point raised in steps (Shao et al.)"},
+      {"adaptive-capacity", "PI controller on beta; C rises only while beta has stopped rising"},
+      {"kl-anneal-monotonic", "beta ramps from beta_min to beta_max once, then holds (Fu et al.)"},
+      {"kl-anneal-cyclical", "beta ramps from beta_min to beta_max in repeated cycles (Fu et al.)"},
+  };
+  return e;
+}
+
+namespace {
+std::vector<std::string> names_of(const std::vector<RegistryEntry>& entries) {
+  std::vector<std::string> n;
+  for (const auto& e : entries) n.push_back(e.name);
+  return n;
+}
+}  // namespace
+
+std::vector<std::string> prior_names() { return names_of(prior_entries()); }
+std::vector<std::string> divergence_names() { return names_of(divergence_entries()); }
+std::vector<std::string> objective_names() { return names_of(objective_entries()); }
+std::vector<std::string> controller_names() { return names_of(controller_entries()); }
 
 std::unique_ptr<Prior> make_prior(const std::string& name, const Params& params, DType dtype) {
   ParamReader r(params, "prior '" + name + "'");

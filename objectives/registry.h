@@ -34,7 +34,19 @@ namespace unravel {
 
 using Params = std::map<std::string, double>;
 
-/// Registered names of each kind.
+/// A registered name with a one-line meaning (for `unravel list` and error messages).
+struct RegistryEntry {
+  std::string name;
+  std::string meaning;
+};
+
+/// Registered components of each kind, in listing order.
+const std::vector<RegistryEntry>& prior_entries();
+const std::vector<RegistryEntry>& divergence_entries();
+const std::vector<RegistryEntry>& objective_entries();
+const std::vector<RegistryEntry>& controller_entries();
+
+/// Just the names of each kind.
 std::vector<std::string> prior_names();
 std::vector<std::string> divergence_names();
 std::vector<std::string> objective_names();

@@ -22,6 +22,31 @@ const std::vector<std::pair<std::string, std::string>>& dataset_names() {
   return d;
 }
 
+const std::vector<std::pair<std::string, std::string>>& optimizer_names() {
+  static const std::vector<std::pair<std::string, std::string>> d = {
+      {"adam", "Adam (Kingma & Ba), betas (0.9, 0.999), eps 1e-8"},
+      {"amsgrad", "Adam with the AMSGrad max of second moments (Reddi et al.)"},
+      {"adamw", "Adam with decoupled weight decay 0.01 (Loshchilov & Hutter; PyTorch default)"},
+      {"sgd", "stochastic gradient descent with momentum 0.9"},
+  };
+  return d;
+}
+
+const std::vector<std::pair<std::string, std::string>>& likelihood_names() {
+  static const std::vector<std::pair<std::string, std::string>> d = {
+      {"bernoulli", "Bernoulli on logits, for binary or [0,1] images"},
+      {"gaussian", "Gaussian with fixed --likelihood-scale (pinwheel-mlp decodes its own scale)"},
+      {"laplace", "Laplace with fixed --likelihood-scale"},
+  };
+  return d;
+}
+
+std::vector<std::string> names_of(const std::vector<std::pair<std::string, std::string>>& list) {
+  std::vector<std::string> n;
+  for (const auto& [name, meaning] : list) n.push_back(name);
+  return n;
+}
+
 namespace {
 
 TrainConfig base(const std::string& dataset, const std::string& arch, int64_t steps, double lr) {
@@ -174,16 +199,14 @@ void resolve(TrainConfig& c) {
 }
 
 void validate(const TrainConfig& c) {
-  std::vector<std::string> ds;
-  for (const auto& [n, d] : dataset_names()) ds.push_back(n);
-  check_in(c.dataset, ds, "dataset");
+  check_in(c.dataset, names_of(dataset_names()), "dataset");
   models::architecture(c.arch);
   check_in(c.objective, objective_names(), "objective");
   check_in(c.prior, prior_names(), "prior");
   check_in(c.divergence, divergence_names(), "divergence");
   check_in(c.controller, controller_names(), "controller");
-  check_in(c.optimizer, {"adam", "amsgrad", "adamw", "sgd"}, "optimizer");
-  check_in(c.likelihood, {"bernoulli", "gaussian", "laplace"}, "likelihood");
+  check_in(c.optimizer, names_of(optimizer_names()), "optimizer");
+  check_in(c.likelihood, names_of(likelihood_names()), "likelihood");
   Device::parse(c.device);
   UNRAVEL_CHECK(c.latents >= 1, "--latents must be at least 1, got {}", c.latents);
   UNRAVEL_CHECK(c.batch >= 2, "--batch must be at least 2, got {}", c.batch);

@@ -62,7 +62,12 @@ TrainConfig config_from_json(const std::string& json, const std::string& where);
 /// Parses "key=value" into (key, number); throws naming `flag` on a bad token.
 std::pair<std::string, double> parse_param(const std::string& token, const std::string& flag);
 
-/// Names of the datasets `unravel train` accepts.
+/// The datasets, optimisers and likelihoods `unravel train` accepts, each with its meaning.
 const std::vector<std::pair<std::string, std::string>>& dataset_names();
+const std::vector<std::pair<std::string, std::string>>& optimizer_names();
+const std::vector<std::pair<std::string, std::string>>& likelihood_names();
+
+/// The names alone, in order.
+std::vector<std::string> names_of(const std::vector<std::pair<std::string, std::string>>& list);
 
 }  // namespace unravel::apps

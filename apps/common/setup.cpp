@@ -80,7 +80,10 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& kind, Tensor
   o.beta1 = b1;
   o.beta2 = b2;
   o.amsgrad = kind == "amsgrad";
-  if (kind == "adamw") return std::make_unique<optim::AdamW>(std::move(params), o);
+  if (kind == "adamw") {
+    o.weight_decay = 0.01;  // PyTorch's AdamW default; with 0 it would be plain Adam
+    return std::make_unique<optim::AdamW>(std::move(params), o);
+  }
   return std::make_unique<optim::Adam>(std::move(params), o);
 }
 // The run's prior. `aniso` with prior parameter pca=N is initialised from the data: relative

@@ -10,9 +10,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/common/config.h"
 #include "apps/common/plot.h"
 #include "apps/common/run_dir.h"
 #include "apps/eval.h"
@@ -20,6 +23,8 @@
 #include "apps/train.h"
 #include "datasets/png.h"
 #include "engine/io/npy.h"
+#include "models/vae.h"
+#include "objectives/registry.h"
 #include "ops/ops.h"
 
 using namespace unravel;
@@ -329,4 +334,40 @@ TEST_CASE("apps: the command line refuses an unknown figure kind") {
   CHECK(WEXITSTATUS(rc) != 0);
   CHECK(read_text(err).find("huge") != std::string::npos);
   fs::remove(err);
+}
+
+TEST_CASE("apps: `unravel list` gives every registered name a line with its meaning") {
+  const char* exe = std::getenv("UNRAVEL_EXE");
+  REQUIRE_MESSAGE(exe != nullptr, "UNRAVEL_EXE is not set (run through meson test)");
+  std::string out = temp_dir("list") + ".txt";
+  int rc = std::system(fmt::format("{} list > {}", exe, out).c_str());
+  REQUIRE(WEXITSTATUS(rc) == 0);
+  std::map<std::string, std::string> meaning;  // name -> the rest of its line
+  std::istringstream lines(read_text(out));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("  ", 0) != 0) continue;
+    std::istringstream ls(line);
+    std::string name, rest;
+    ls >> name;
+    std::getline(ls, rest);
+    meaning[name] = rest;
+  }
+  std::vector<std::string> names;
+  for (const auto& n : objective_names()) names.push_back(n);
+  for (const auto& n : prior_names()) names.push_back(n);
+  for (const auto& n : divergence_names()) names.push_back(n);
+  for (const auto& n : controller_names()) names.push_back(n);
+  for (const auto* list : {&dataset_names(), &optimizer_names(), &likelihood_names(), &eval_metric_names()})
+    for (const auto& n : names_of(*list)) names.push_back(n);
+  for (const auto& a : models::architectures()) names.push_back(a.name);
+  for (const auto& p : presets()) names.push_back(p.name);
+  for (const auto& [n, d] : reproduce_figures()) names.push_back(n);
+  for (const auto& n : names) {
+    INFO("name: ", n);
+    REQUIRE(meaning.count(n) == 1);
+    // A meaning of at least a few words, not an empty column.
+    CHECK(meaning[n].find_first_not_of(' ') != std::string::npos);
+    CHECK(meaning[n].size() > 12);
+  }
+  fs::remove(out);
 }
