@@ -323,27 +323,32 @@ TEST_CASE("apps: PCA and FastICA recover planted structure") {
   CHECK(vals[1] == doctest::Approx(1.0));
 }
 
-TEST_CASE("apps: the command line refuses an unknown figure kind") {
+/// Runs the `unravel` executable (UNRAVEL_EXE, set by meson test) with `args`; returns its exit
+/// status and what it wrote to stdout (`stream` = 1) or stderr (2).
+std::pair<int, std::string> run_unravel(const std::string& args, int stream) {
   const char* exe = std::getenv("UNRAVEL_EXE");
   REQUIRE_MESSAGE(exe != nullptr, "UNRAVEL_EXE is not set (run through meson test)");
-  std::string err = temp_dir("cli") + ".txt";
-  int rc = std::system(fmt::format("{} figure nosuchkind /tmp 2> {}", exe, err).c_str());
-  CHECK(WEXITSTATUS(rc) == 2);
-  CHECK(read_text(err).find("unknown kind 'nosuchkind'") != std::string::npos);
-  rc = std::system(fmt::format("{} reproduce higgins-metric --out /tmp/x --budget huge 2> {}", exe, err).c_str());
-  CHECK(WEXITSTATUS(rc) != 0);
-  CHECK(read_text(err).find("huge") != std::string::npos);
-  fs::remove(err);
+  std::string file = temp_dir("cli") + ".txt";
+  int rc = std::system(fmt::format("{} {} {}> {}", exe, args, stream, file).c_str());
+  std::string text = read_text(file);
+  fs::remove(file);
+  return {WEXITSTATUS(rc), text};
+}
+
+TEST_CASE("apps: the command line refuses an unknown figure kind") {
+  auto [rc, err] = run_unravel("figure nosuchkind /tmp", 2);
+  CHECK(rc == 2);
+  CHECK(err.find("unknown kind 'nosuchkind'") != std::string::npos);
+  std::tie(rc, err) = run_unravel("reproduce higgins-metric --out " + temp_dir("never") + " --budget huge", 2);
+  CHECK(rc != 0);
+  CHECK(err.find("huge") != std::string::npos);
 }
 
 TEST_CASE("apps: `unravel list` gives every registered name a line with its meaning") {
-  const char* exe = std::getenv("UNRAVEL_EXE");
-  REQUIRE_MESSAGE(exe != nullptr, "UNRAVEL_EXE is not set (run through meson test)");
-  std::string out = temp_dir("list") + ".txt";
-  int rc = std::system(fmt::format("{} list > {}", exe, out).c_str());
-  REQUIRE(WEXITSTATUS(rc) == 0);
+  auto [rc, text] = run_unravel("list", 1);
+  REQUIRE(rc == 0);
   std::map<std::string, std::string> meaning;  // name -> the rest of its line
-  std::istringstream lines(read_text(out));
+  std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     if (line.rfind("  ", 0) != 0) continue;
     std::istringstream ls(line);
@@ -369,5 +374,4 @@ TEST_CASE("apps: `unravel list` gives every registered name a line with its mean
     CHECK(meaning[n].find_first_not_of(' ') != std::string::npos);
     CHECK(meaning[n].size() > 12);
   }
-  fs::remove(out);
 }
