@@ -195,6 +195,39 @@ TEST_CASE("apps: pinwheel density figure and reproduce") {
   fs::remove_all(root);
 }
 
+TEST_CASE("apps: reproduce higgins-metric scores every row of Higgins et al.'s table") {
+  ReproduceOptions ro;
+  ro.figure = "higgins-metric";
+  ro.out = temp_dir("higgins_metric");
+  ro.budget = "smoke";
+  REQUIRE(reproduce_command(ro) == 0);
+  CHECK(png_size(ro.out + "/beta_vae_score.png") == std::pair<int, int>{1100, 600});
+  std::map<std::string, std::pair<double, double>> score;  // representation -> (train, eval)
+  std::istringstream csv(read_text(ro.out + "/higgins-metric.csv"));
+  std::string line;
+  std::getline(csv, line);
+  CHECK(line.rfind("representation,", 0) == 0);
+  while (std::getline(csv, line)) {
+    std::vector<std::string> f;
+    std::istringstream ls(line);
+    for (std::string cell; std::getline(ls, cell, ',');) f.push_back(cell);
+    REQUIRE(f.size() == 4);
+    score[f[0]] = {std::stod(f[1]), std::stod(f[2])};
+  }
+  for (const char* row : {"beta-vae (beta=4)", "vae (beta=1)", "untrained VAE", "PCA (10 comp.)",
+                          "ICA (10 comp.)", "raw pixels", "ground truth"}) {
+    INFO(row);
+    REQUIRE(score.count(row) == 1);
+    CHECK(score[row].first >= 0.0);
+    CHECK(score[row].second <= 1.0);
+  }
+  CHECK(score.size() == 7);
+  // The factors themselves: fixing factor k zeroes exactly coordinate k of every z_diff.
+  CHECK(score["ground truth"].first == 1.0);
+  CHECK(score["ground truth"].second == 1.0);
+  fs::remove_all(ro.out);
+}
+
 TEST_CASE("apps: a heat map paints every cell with the same area") {
   // One hot cell at a time on a 4 × 3 grid: each must cover the same number of dark pixels.
   // (PLplot's plimage treats values as nodes: without padding, the last column and row vanish and
