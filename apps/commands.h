@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "objectives/registry.h"
+
 namespace unravel::apps {
 
 struct EvalOptions {
@@ -38,7 +40,7 @@ struct FigureOptions {
 /// `unravel figure KIND RUN...`.
 int figure_command(const FigureOptions& o);
 /// Figure kinds with one-line descriptions.
-std::vector<std::pair<std::string, std::string>> figure_kinds();
+std::vector<RegistryEntry> figure_kinds();
 
 struct ReproduceOptions {
   std::string figure, out, budget = "quick";
@@ -47,6 +49,6 @@ struct ReproduceOptions {
 /// `unravel reproduce FIGURE`.
 int reproduce_command(const ReproduceOptions& o);
 /// Reproducible paper figures with one-line descriptions.
-std::vector<std::pair<std::string, std::string>> reproduce_figures();
+std::vector<RegistryEntry> reproduce_figures();
 
 }  // namespace unravel::apps

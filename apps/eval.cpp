@@ -95,8 +95,8 @@ EvalBudget eval_budget(const std::string& name) {
   return b;
 }
 
-const std::vector<std::pair<std::string, std::string>>& eval_metric_names() {
-  static const std::vector<std::pair<std::string, std::string>> n = {
+const std::vector<RegistryEntry>& eval_metric_names() {
+  static const std::vector<RegistryEntry> n = {
       {"beta_vae", "Higgins et al.'s beta-VAE score (linear classifier, held-out accuracy)"},
       {"factor_vae", "Kim & Mnih's FactorVAE score (majority vote, held-out accuracy)"},
       {"mathieu", "Mathieu et al.'s variant of the FactorVAE score (whole table, no pruning)"},

@@ -24,7 +24,7 @@ struct EvalBudget {
 EvalBudget eval_budget(const std::string& name);
 
 /// Every metric name `--metrics` accepts, with its meaning.
-const std::vector<std::pair<std::string, std::string>>& eval_metric_names();
+const std::vector<RegistryEntry>& eval_metric_names();
 
 /// What an evaluation produced: scalar metrics plus per-class magnitudes where computed.
 struct EvalResult {

@@ -9,7 +9,7 @@
 
 namespace unravel::apps {
 
-std::vector<std::pair<std::string, std::string>> figure_kinds() {
+std::vector<RegistryEntry> figure_kinds() {
   return {
       {"traversals", "latent traversals: rows = latents by KL, columns = -range..+range"},
       {"reconstructions", "inputs above, reconstructions (decoded posterior means) below"},

@@ -145,9 +145,9 @@ const std::vector<FigureEntry>& entries() {
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> reproduce_figures() {
-  std::vector<std::pair<std::string, std::string>> v;
-  for (const auto& e : entries()) v.emplace_back(e.name, e.description);
+std::vector<RegistryEntry> reproduce_figures() {
+  std::vector<RegistryEntry> v;
+  for (const auto& e : entries()) v.push_back({e.name, e.description});
   return v;
 }
 

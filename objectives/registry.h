@@ -34,7 +34,8 @@ namespace unravel {
 
 using Params = std::map<std::string, double>;
 
-/// A registered name with a one-line meaning (for `unravel list` and error messages).
+/// A name with a one-line meaning: the registered components here, and the apps' lists of
+/// datasets, optimisers, metrics and figures (for `unravel list` and error messages).
 struct RegistryEntry {
   std::string name;
   std::string meaning;
@@ -45,6 +46,9 @@ const std::vector<RegistryEntry>& prior_entries();
 const std::vector<RegistryEntry>& divergence_entries();
 const std::vector<RegistryEntry>& objective_entries();
 const std::vector<RegistryEntry>& controller_entries();
+
+/// The names alone, in order.
+std::vector<std::string> names_of(const std::vector<RegistryEntry>& entries);
 
 /// Just the names of each kind.
 std::vector<std::string> prior_names();

@@ -11,8 +11,8 @@ namespace unravel::apps {
 
 using nlohmann::json;
 
-const std::vector<std::pair<std::string, std::string>>& dataset_names() {
-  static const std::vector<std::pair<std::string, std::string>> d = {
+const std::vector<RegistryEntry>& dataset_names() {
+  static const std::vector<RegistryEntry> d = {
       {"dsprites", "procedural dSprites, 737 280 64x64 images, 5 factors (or --data FILE.npz)"},
       {"fashion-mnist", "Fashion-MNIST train split (Debian dataset-fashion-mnist, or --data DIR)"},
       {"mnist", "MNIST IDX files in --data DIR"},
@@ -22,8 +22,8 @@ const std::vector<std::pair<std::string, std::string>>& dataset_names() {
   return d;
 }
 
-const std::vector<std::pair<std::string, std::string>>& optimizer_names() {
-  static const std::vector<std::pair<std::string, std::string>> d = {
+const std::vector<RegistryEntry>& optimizer_names() {
+  static const std::vector<RegistryEntry> d = {
       {"adam", "Adam (Kingma & Ba), betas (0.9, 0.999), eps 1e-8"},
       {"amsgrad", "Adam with the AMSGrad max of second moments (Reddi et al.)"},
       {"adamw", "Adam with decoupled weight decay 0.01 (Loshchilov & Hutter; PyTorch default)"},
@@ -32,19 +32,13 @@ const std::vector<std::pair<std::string, std::string>>& optimizer_names() {
   return d;
 }
 
-const std::vector<std::pair<std::string, std::string>>& likelihood_names() {
-  static const std::vector<std::pair<std::string, std::string>> d = {
+const std::vector<RegistryEntry>& likelihood_names() {
+  static const std::vector<RegistryEntry> d = {
       {"bernoulli", "Bernoulli on logits, for binary or [0,1] images"},
       {"gaussian", "Gaussian with fixed --likelihood-scale (pinwheel-mlp decodes its own scale)"},
       {"laplace", "Laplace with fixed --likelihood-scale"},
   };
   return d;
-}
-
-std::vector<std::string> names_of(const std::vector<std::pair<std::string, std::string>>& list) {
-  std::vector<std::string> n;
-  for (const auto& [name, meaning] : list) n.push_back(name);
-  return n;
 }
 
 namespace {

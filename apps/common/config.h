@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "objectives/registry.h"
+
 namespace unravel::apps {
 
 using ParamMap = std::map<std::string, double>;
@@ -63,11 +65,9 @@ TrainConfig config_from_json(const std::string& json, const std::string& where);
 std::pair<std::string, double> parse_param(const std::string& token, const std::string& flag);
 
 /// The datasets, optimisers and likelihoods `unravel train` accepts, each with its meaning.
-const std::vector<std::pair<std::string, std::string>>& dataset_names();
-const std::vector<std::pair<std::string, std::string>>& optimizer_names();
-const std::vector<std::pair<std::string, std::string>>& likelihood_names();
+const std::vector<RegistryEntry>& dataset_names();
+const std::vector<RegistryEntry>& optimizer_names();
+const std::vector<RegistryEntry>& likelihood_names();
 
-/// The names alone, in order.
-std::vector<std::string> names_of(const std::vector<std::pair<std::string, std::string>>& list);
 
 }  // namespace unravel::apps
