@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "apps/commands.h"
@@ -167,32 +168,29 @@ int main(int argc, char** argv) {
       return train_new(c);
     }
     if (list->parsed()) {
-      auto section = [](const char* title) { std::printf("\n%s\n", title); };
-      section("architectures (--arch)");
-      for (const auto& a : models::architectures())
-        std::printf("  %-18s %s\n", a.name.c_str(), a.description.c_str());
-      section("datasets (--dataset)");
-      for (const auto& [n, d] : dataset_names()) std::printf("  %-18s %s\n", n.c_str(), d.c_str());
-      section("objectives (--objective)");
-      for (const auto& e : objective_entries()) std::printf("  %-18s %s\n", e.name.c_str(), e.meaning.c_str());
-      section("priors (--prior)");
-      for (const auto& e : prior_entries()) std::printf("  %-18s %s\n", e.name.c_str(), e.meaning.c_str());
-      section("divergences (--divergence, the D of the mathieu objective)");
-      for (const auto& e : divergence_entries()) std::printf("  %-18s %s\n", e.name.c_str(), e.meaning.c_str());
-      section("controllers (--controller)");
-      for (const auto& e : controller_entries()) std::printf("  %-20s %s\n", e.name.c_str(), e.meaning.c_str());
-      section("likelihoods (--likelihood)");
-      for (const auto& [n, d] : likelihood_names()) std::printf("  %-18s %s\n", n.c_str(), d.c_str());
-      section("optimisers (--optimizer)");
-      for (const auto& [n, d] : optimizer_names()) std::printf("  %-18s %s\n", n.c_str(), d.c_str());
-      section("metrics (unravel eval --metrics)");
-      for (const auto& [n, d] : eval_metric_names()) std::printf("  %-18s %s\n", n.c_str(), d.c_str());
-      section("presets (--preset)");
-      for (const auto& p : presets()) std::printf("  %-30s %s\n", p.name.c_str(), p.description.c_str());
-      section("figures (unravel figure KIND)");
-      for (const auto& [n, d] : figure_kinds()) std::printf("  %-18s %s\n", n.c_str(), d.c_str());
-      section("paper figures (unravel reproduce FIGURE)");
-      for (const auto& [n, d] : reproduce_figures()) std::printf("  %-32s %s\n", n.c_str(), d.c_str());
+      // One section: a title, then "  name  meaning" lines with the names in one column.
+      auto section = [](const char* title, const std::vector<RegistryEntry>& entries) {
+        size_t width = 0;
+        for (const auto& e : entries) width = std::max(width, e.name.size());
+        std::printf("\n%s\n", title);
+        for (const auto& e : entries)
+          std::printf("  %-*s  %s\n", static_cast<int>(width), e.name.c_str(), e.meaning.c_str());
+      };
+      std::vector<RegistryEntry> archs, preset_list;
+      for (const auto& a : models::architectures()) archs.push_back({a.name, a.description});
+      for (const auto& p : presets()) preset_list.push_back({p.name, p.description});
+      section("architectures (--arch)", archs);
+      section("datasets (--dataset)", dataset_names());
+      section("objectives (--objective)", objective_entries());
+      section("priors (--prior)", prior_entries());
+      section("divergences (--divergence, the D of the mathieu objective)", divergence_entries());
+      section("controllers (--controller)", controller_entries());
+      section("likelihoods (--likelihood)", likelihood_names());
+      section("optimisers (--optimizer)", optimizer_names());
+      section("metrics (unravel eval --metrics)", eval_metric_names());
+      section("presets (--preset)", preset_list);
+      section("figures (unravel figure KIND)", figure_kinds());
+      section("paper figures (unravel reproduce FIGURE)", reproduce_figures());
       return 0;
     }
     if (eval->parsed()) return eval_command(eo);

@@ -69,5 +69,4 @@ const std::vector<RegistryEntry>& dataset_names();
 const std::vector<RegistryEntry>& optimizer_names();
 const std::vector<RegistryEntry>& likelihood_names();
 
-
 }  // namespace unravel::apps
