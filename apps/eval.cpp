@@ -17,6 +17,7 @@
 #include "apps/eval.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -115,22 +116,20 @@ const std::vector<RegistryEntry>& eval_metric_names() {
 namespace {
 
 std::set<std::string> parse_metric_list(const std::string& list) {
-  std::set<std::string> valid, out;
-  std::string names;
-  for (const auto& [n, d] : eval_metric_names()) {
-    valid.insert(n);
-    names += (names.empty() ? "" : ", ") + n;
-  }
+  const auto names = names_of(eval_metric_names());
+  const std::set<std::string> valid(names.begin(), names.end());
+  std::set<std::string> out;
   if (list.empty() || list == "all") return valid;
   std::stringstream ss(list);
   std::string tok;
   while (std::getline(ss, tok, ',')) {
     if (tok.empty()) continue;
     UNRAVEL_CHECK(valid.count(tok), "eval: unknown metric '{}' in --metrics (valid: all, {})", tok,
-                  names);
+                  fmt::join(names, ", "));
     out.insert(tok);
   }
-  UNRAVEL_CHECK(!out.empty(), "eval: --metrics '{}' names no metric (valid: all, {})", list, names);
+  UNRAVEL_CHECK(!out.empty(), "eval: --metrics '{}' names no metric (valid: all, {})", list,
+                fmt::join(names, ", "));
   return out;
 }
 

@@ -1,5 +1,8 @@
 // `unravel figure KIND RUN...`: draws one figure from trained runs into a PNG (default
 // RUN/figures/KIND.png) and prints its caption. The drawing lives in apps/figures/.
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <cstdio>
 
 #include "apps/commands.h"
@@ -21,13 +24,9 @@ std::vector<RegistryEntry> figure_kinds() {
 }
 
 int figure_command(const FigureOptions& o) {
-  std::string valid;
-  bool known = false;
-  for (const auto& [n, d] : figure_kinds()) {
-    valid += (valid.empty() ? "" : ", ") + n;
-    known = known || n == o.kind;
-  }
-  UNRAVEL_CHECK(known, "figure: unknown kind '{}' (valid: {})", o.kind, valid);
+  const auto kinds = names_of(figure_kinds());
+  UNRAVEL_CHECK(std::find(kinds.begin(), kinds.end(), o.kind) != kinds.end(),
+                "figure: unknown kind '{}' (valid: {})", o.kind, fmt::join(kinds, ", "));
   UNRAVEL_CHECK(!o.runs.empty(), "figure {}: give at least one run directory", o.kind);
   UNRAVEL_CHECK(o.count >= 0, "figure {}: --count must be >= 0, got {}", o.kind, o.count);
   const bool multi = o.kind == "traces" || o.kind == "density";

@@ -4,6 +4,7 @@
 // Budgets: smoke = a few steps (seconds, for tests), quick = minutes on 2 CPU cores, paper = the
 // presets' step counts. Finished runs are reused when the command is repeated.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -153,12 +154,10 @@ std::vector<RegistryEntry> reproduce_figures() {
 
 int reproduce_command(const ReproduceOptions& o) {
   const FigureEntry* entry = nullptr;
-  std::string valid;
-  for (const auto& e : entries()) {
-    valid += (valid.empty() ? "" : ", ") + e.name;
+  for (const auto& e : entries())
     if (e.name == o.figure) entry = &e;
-  }
-  UNRAVEL_CHECK(entry, "reproduce: unknown figure '{}' (valid: {})", o.figure, valid);
+  UNRAVEL_CHECK(entry, "reproduce: unknown figure '{}' (valid: {})", o.figure,
+                fmt::join(names_of(reproduce_figures()), ", "));
   UNRAVEL_CHECK(o.budget == "smoke" || o.budget == "quick" || o.budget == "paper",
                 "reproduce: unknown --budget '{}' (valid: smoke, quick, paper)", o.budget);
   UNRAVEL_CHECK(!o.out.empty(), "reproduce: --out DIR is required");
@@ -183,18 +182,13 @@ int reproduce_command(const ReproduceOptions& o) {
   for (const auto& l : ctx.markdown) md += l + "\n";
   if (!ctx.csv_header.empty()) {
     std::string csv, table;
-    auto join = [](const std::vector<std::string>& v, const std::string& sep) {
-      std::string s;
-      for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-      return s;
-    };
-    csv = join(ctx.csv_header, ",") + "\n";
-    table = "| " + join(ctx.csv_header, " | ") + " |\n|" ;
+    csv = fmt::format("{}\n", fmt::join(ctx.csv_header, ","));
+    table = fmt::format("| {} |\n|", fmt::join(ctx.csv_header, " | "));
     for (size_t i = 0; i < ctx.csv_header.size(); ++i) table += "---|";
     table += "\n";
     for (const auto& r : ctx.csv_rows) {
-      csv += join(r, ",") + "\n";
-      table += "| " + join(r, " | ") + " |\n";
+      csv += fmt::format("{}\n", fmt::join(r, ","));
+      table += fmt::format("| {} |\n", fmt::join(r, " | "));
     }
     write_text_atomic((fs::path(o.out) / (o.figure + ".csv")).string(), csv);
     md += "\n## Table\n\n" + table + fmt::format("\n(also in {}.csv)\n", o.figure);

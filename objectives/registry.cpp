@@ -3,6 +3,8 @@
 
 #include <set>
 
+#include <fmt/ranges.h>
+
 #include "engine/check.h"
 
 #include "objectives/controllers/pi_controllers.h"
@@ -17,12 +19,6 @@
 namespace unravel {
 
 namespace {
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-  return s;
-}
-
 // Reads parameters by key, recording which keys are allowed so unknown ones can be reported.
 class ParamReader {
  public:
@@ -46,7 +42,7 @@ class ParamReader {
       bool ok = allowed_.count(k) != 0;
       for (const auto& pre : prefixes_) ok = ok || k.rfind(pre, 0) == 0;
       UNRAVEL_CHECK(ok, "{}: unknown parameter '{}' (valid: {})", who_, k,
-                    join(std::vector<std::string>(allowed_.begin(), allowed_.end())));
+                    fmt::join(allowed_, ", "));
     }
   }
 
@@ -166,7 +162,7 @@ std::unique_ptr<Prior> make_prior(const std::string& name, const Params& params,
     p = std::make_unique<SpikeSlabPrior>(d, r.get("gamma", 0.8), r.get("spike_scale", 0.05),
                                          r.get("slab_scale", 1.0), dtype);
   } else {
-    UNRAVEL_CHECK(false, "prior: unknown name '{}' (valid: {})", name, join(prior_names()));
+    UNRAVEL_CHECK(false, "prior: unknown name '{}' (valid: {})", name, fmt::join(prior_names(), ", "));
   }
   r.finish();
   return p;
@@ -206,7 +202,7 @@ std::unique_ptr<Objective> make_objective(const std::string& name, const Params&
     double d = r.get("lambda_d", second ? od : 10.0 * od);
     o = std::make_unique<DipVaeObjective>(second, od, d, opt);
   } else {
-    UNRAVEL_CHECK(false, "objective: unknown name '{}' (valid: {})", name, join(objective_names()));
+    UNRAVEL_CHECK(false, "objective: unknown name '{}' (valid: {})", name, fmt::join(objective_names(), ", "));
   }
   r.finish();
   return o;
@@ -239,7 +235,7 @@ std::unique_ptr<Controller> make_controller(const std::string& name, const Param
                                              r.get("beta_min", 0.0), r.get("beta_max", 1.0));
   } else {
     UNRAVEL_CHECK(false, "controller: unknown name '{}' (valid: {})", name,
-                  join(controller_names()));
+                  fmt::join(controller_names(), ", "));
   }
   r.finish();
   return c;
