@@ -222,6 +222,10 @@ TEST_CASE("apps: reproduce higgins-metric scores every row of Higgins et al.'s t
     CHECK(score[row].second <= 1.0);
   }
   CHECK(score.size() == 7);
+  // Below the paper budget the two VAEs are Burgess et al.'s conv net, in their own run folders.
+  for (const char* run : {"beta-vae-burgess", "vae-burgess"})
+    CHECK(read_text(ro.out + "/runs/" + run + "/config.json").find("\"arch\": \"burgess\"") !=
+          std::string::npos);
   // The factors themselves: fixing factor k zeroes exactly coordinate k of every z_diff.
   CHECK(score["ground truth"].first == 1.0);
   CHECK(score["ground truth"].second == 1.0);
