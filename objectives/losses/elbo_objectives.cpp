@@ -12,7 +12,7 @@ LossTerms VaeObjective::compute(const VaeOutputs& out, const Schedule& schedule,
   const double beta = use_beta_ ? schedule.beta : 1.0;
   Tensor rec = reconstruction_log_lik(out);
   Tensor kl = posterior_kl(out);
-  LossTerms t;
+  LossTerms t = new_terms(out);
   t.total = reduce(kl * beta - rec);
   t.add("recon", mean(-rec));
   t.add("kl", mean(kl));
@@ -26,7 +26,7 @@ LossTerms CapacityObjective::compute(const VaeOutputs& out, const Schedule& sche
   Tensor rec = reconstruction_log_lik(out);
   Tensor kl_mean = mean(posterior_kl(out));
   Tensor cap = abs(kl_mean - schedule.capacity) * gamma_;
-  LossTerms t;
+  LossTerms t = new_terms(out);
   t.total = reduce(-rec) + cap * batch_scale(out);
   t.add("recon", mean(-rec));
   t.add("kl", kl_mean);
@@ -47,7 +47,7 @@ LossTerms MathieuObjective::compute(const VaeOutputs& out, const Schedule& sched
   check_outputs(out, "mathieu");
   Tensor rec = reconstruction_log_lik(out);
   Tensor kl = posterior_kl(out);
-  LossTerms t;
+  LossTerms t = new_terms(out);
   t.total = reduce(kl * schedule.beta - rec);
   t.add("recon", mean(-rec));
   t.add("kl", mean(kl));
@@ -72,7 +72,7 @@ LossTerms BetaTcvaeObjective::compute(const VaeOutputs& out, const Schedule& sch
   TcDecomposition d = tc_decomposition(out.posterior, out.z, *out.prior, n_, sampling_);
   Tensor mi = d.log_qz_x - d.log_qz, tc = d.log_qz - d.log_prod_qz, dw = d.log_prod_qz - d.log_pz;
   Tensor per_point = mi * alpha_ + tc * schedule.beta + dw * gamma_ - rec;
-  LossTerms t;
+  LossTerms t = new_terms(out);
   t.total = reduce(per_point);
   t.add("recon", mean(-rec));
   {
@@ -123,7 +123,7 @@ LossTerms DipVaeObjective::compute(const VaeOutputs& out, const Schedule& schedu
   Tensor kl = posterior_kl(out);
   std::vector<Tensor> reg = dip_regulariser(dip_covariance(out.posterior, second_), lambda_od_,
                                             lambda_d_);
-  LossTerms t;
+  LossTerms t = new_terms(out);
   t.total = reduce(kl * schedule.beta - rec) + reg[0] * batch_scale(out);
   t.add("recon", mean(-rec));
   t.add("kl", mean(kl));

@@ -62,7 +62,7 @@ LossTerms FactorVaeObjective::compute(const VaeOutputs& out, const Schedule& sch
   Tensor kl = posterior_kl(out);
   Tensor logits = disc_.forward(first_sample(out.z));
   Tensor ratio = squeeze(slice(logits, 1, 0, 1), 1) - squeeze(slice(logits, 1, 1, 2), 1);  // (B)
-  LossTerms t;
+  LossTerms t = new_terms(out);
   t.total = reduce(kl * schedule.beta - rec + ratio * gamma_);
   t.add("recon", mean(-rec));
   t.add("kl", mean(kl));

@@ -18,7 +18,7 @@ const Tensor& LossTerms::get(const std::string& name) const {
 std::vector<std::pair<std::string, double>> LossTerms::values() const {
   std::vector<std::pair<std::string, double>> v;
   for (const auto& [n, t] : terms) v.emplace_back(n, t.item());
-  if (total.defined()) v.emplace_back("total", total.item());
+  if (total.defined()) v.emplace_back("total", total.item() / total_items);
   return v;
 }
 
@@ -28,6 +28,12 @@ Tensor Objective::reduce(const Tensor& per_point) const {
 
 double Objective::batch_scale(const VaeOutputs& out) const {
   return opt_.sum_over_batch ? static_cast<double>(out.posterior.batch()) : 1.0;
+}
+
+LossTerms Objective::new_terms(const VaeOutputs& out) const {
+  LossTerms t;
+  t.total_items = batch_scale(out);
+  return t;
 }
 
 void check_outputs(const VaeOutputs& out, const char* who) {

@@ -5,9 +5,10 @@
 //  * recon = E_q[log p(x|z)] per datapoint (summed over pixels, averaged over the K samples);
 //    kl = KL(q(z|x) ‖ p(z)) per datapoint (closed form or MC on the same samples, divergences.h).
 //  * Logged terms are batch means per datapoint ("recon" is the negative log-likelihood, so every
-//    logged term is a cost). `total` is the batch mean of the per-datapoint loss, or the batch
-//    sum when sum_over_batch (Mathieu et al.'s convention; batch-level regularisers such as
-//    α·D then enter as B·α·D).
+//    logged term is a cost). `total` (the tensor minimised) is the batch mean of the
+//    per-datapoint loss, or the batch sum when sum_over_batch (Mathieu et al.'s convention;
+//    batch-level regularisers such as α·D then enter as B·α·D). Its logged value
+//    (LossTerms::values) is always per datapoint, so it sits on the same scale as recon and kl.
 //  * Which knob each objective reads from the Schedule is listed in its header.
 #pragma once
 #include <string>
@@ -37,12 +38,15 @@ struct VaeOutputs {
 /// Named scalar terms plus the total.
 struct LossTerms {
   Tensor total;
+  /// How many datapoints `total` is summed over (B under sum_over_batch, else 1); values()
+  /// divides by it so the logged total is per datapoint whatever the reduction.
+  double total_items = 1.0;
   std::vector<std::pair<std::string, Tensor>> terms;
   /// Appends a named scalar.
   void add(const std::string& name, const Tensor& value) { terms.emplace_back(name, value); }
   /// The term called `name`; throws listing the available names.
   const Tensor& get(const std::string& name) const;
-  /// Every term (and "total") as numbers, for logs.
+  /// Every term and "total" (per datapoint) as numbers, for logs.
   std::vector<std::pair<std::string, double>> values() const;
 };
 
@@ -68,6 +72,8 @@ class Objective {
   Tensor reduce(const Tensor& per_point) const;
   /// Scale for batch-level (scalar) terms: B when sum_over_batch else 1.
   double batch_scale(const VaeOutputs& out) const;
+  /// Empty terms whose total_items matches reduce() (every compute() starts from this).
+  LossTerms new_terms(const VaeOutputs& out) const;
   ObjectiveOptions opt_;
 };
 

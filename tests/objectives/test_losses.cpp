@@ -224,6 +224,23 @@ TEST_CASE("objective terms follow their definitions") {
   double dval = kld_inc(o.posterior, prior, prior.sample(Shape{16}, gb)).item();
   CHECK(mt.get("kld_inc").item() == doctest::Approx(dval));
   CHECK(mt.total.item() == doctest::Approx(16 * (r + 1.5 * k) + 16 * 2.0 * dval));
+  // ... but what logs show is per datapoint, on the scale of recon and kl.
+  auto logged = [](const LossTerms& t, const std::string& n) {
+    for (const auto& [name, v] : t.values())
+      if (name == n) return v;
+    FAIL("no logged term " << n);
+    return 0.0;
+  };
+  CHECK(mt.total_items == 16);
+  CHECK(logged(mt, "total") == doctest::Approx(r + 1.5 * k + 2.0 * dval));
+  CHECK(logged(mt, "recon") == doctest::Approx(r));
+  MathieuObjective mean_reduced(2.0, make_aggregate_divergence("kld_inc"),
+                                {.sum_over_batch = false});
+  Generator gc(8);
+  auto mm = mean_reduced.compute(o, {1.5, 0}, gc);
+  CHECK(mm.total_items == 1);
+  CHECK(mm.total.item() == doctest::Approx(r + 1.5 * k + 2.0 * dval));
+  CHECK(logged(mm, "total") == doctest::Approx(logged(mt, "total")));
   // β-TCVAE with α = β = γ = 1 is −rec + the MC KL on the same sample.
   auto tc = BetaTcvaeObjective(1000, TcSampling::mss).compute(o, {1.0, 0}, g);
   double mc = mean(kl_monte_carlo(o.posterior, prior, o.z)).item();
