@@ -182,12 +182,27 @@ int reproduce_command(const ReproduceOptions& o) {
   for (const auto& l : ctx.markdown) md += l + "\n";
   if (!ctx.csv_header.empty()) {
     std::string csv, table;
-    csv = fmt::format("{}\n", fmt::join(ctx.csv_header, ","));
+    // RFC 4180: a cell holding a comma, quote or line break is quoted, quotes doubled.
+    auto csv_line = [](const std::vector<std::string>& cells) {
+      std::string line;
+      for (const auto& c : cells) {
+        if (!line.empty()) line += ',';
+        if (c.find_first_of(",\"\n\r") == std::string::npos) {
+          line += c;
+          continue;
+        }
+        line += '"';
+        for (char ch : c) line += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+        line += '"';
+      }
+      return line + "\n";
+    };
+    csv = csv_line(ctx.csv_header);
     table = fmt::format("| {} |\n|", fmt::join(ctx.csv_header, " | "));
     for (size_t i = 0; i < ctx.csv_header.size(); ++i) table += "---|";
     table += "\n";
     for (const auto& r : ctx.csv_rows) {
-      csv += fmt::format("{}\n", fmt::join(r, ","));
+      csv += csv_line(r);
       table += fmt::format("| {} |\n", fmt::join(r, " | "));
     }
     write_text_atomic((fs::path(o.out) / (o.figure + ".csv")).string(), csv);

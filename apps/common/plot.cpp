@@ -120,13 +120,25 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
   for (const Panel& p : panels) {
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (const Series& s : p.series) {
+      UNRAVEL_CHECK((s.lo.empty() && s.hi.empty()) ||
+                        (s.lo.size() == s.y.size() && s.hi.size() == s.y.size()),
+                    "plot {}: series '{}' has {} values but {} / {} error-bar ends", path,
+                    s.label, s.y.size(), s.lo.size(), s.hi.size());
       finite_range(s.x, x0, x1);
       std::vector<double> ys = s.y;
+      ys.insert(ys.end(), s.lo.begin(), s.lo.end());
+      ys.insert(ys.end(), s.hi.begin(), s.hi.end());
       if (p.log_y)
         for (double& y : ys) y = y > 0 ? std::log10(y) : NAN;
       finite_range(ys, y0, y1);
     }
     if (!(x0 < x1)) { x0 = std::isfinite(x0) ? x0 - 1 : 0; x1 = x0 + 2; }
+    // With error bars, pad x so bars at the ends clear the frame, and dodge the series
+    // sideways so bars at the same x do not hide each other.
+    const bool bars = std::any_of(p.series.begin(), p.series.end(),
+                                  [](const Series& s) { return !s.lo.empty(); });
+    const double dodge = bars ? 0.012 * (x1 - x0) : 0.0;
+    const double xpad = bars ? 0.05 * (x1 - x0) : 0.0;
     if (!(y0 < y1)) { y0 = std::isfinite(y0) ? y0 - 1 : 0; y1 = y0 + 2; }
     double pad = 0.05 * (y1 - y0);
     pls->col0(15);
@@ -136,7 +148,7 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
     // never hides a curve.
     pls->adv(0);
     pls->vpor(0.16, labelled ? 0.70 : 0.95, 0.14, 0.88);
-    pls->wind(x0, x1, y0 - pad, y1 + pad);
+    pls->wind(x0 - xpad, x1 + xpad, y0 - pad, y1 + pad);
     pls->col0(15);
     pls->box("bcnst", 0, 0, p.log_y ? "bcnstvl" : "bcnstv", 0, 0);
     pls->lab(p.xlabel.c_str(), p.ylabel.c_str(), p.title.c_str());
@@ -146,12 +158,20 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
     std::vector<const char*> symbols;
     for (size_t i = 0; i < p.series.size(); ++i) {
       const Series& s = p.series[i];
-      std::vector<PLFLT> xs, ys;
+      auto ty = [&](double y) { return p.log_y ? (y > 0 ? std::log10(y) : NAN) : y; };
+      std::vector<PLFLT> xs, ys, ex, elo, ehi;
+      const double shift = dodge * (static_cast<double>(i) - 0.5 * (p.series.size() - 1.0));
       for (size_t k = 0; k < std::min(s.x.size(), s.y.size()); ++k) {
-        double y = p.log_y ? (s.y[k] > 0 ? std::log10(s.y[k]) : NAN) : s.y[k];
+        double y = ty(s.y[k]);
         if (std::isfinite(s.x[k]) && std::isfinite(y)) {
-          xs.push_back(s.x[k]);
+          xs.push_back(s.x[k] + shift);
           ys.push_back(y);
+        }
+        if (!s.lo.empty() && std::isfinite(s.x[k]) && std::isfinite(ty(s.lo[k])) &&
+            std::isfinite(ty(s.hi[k]))) {
+          ex.push_back(s.x[k] + shift);
+          elo.push_back(ty(s.lo[k]));
+          ehi.push_back(ty(s.hi[k]));
         }
       }
       int color = static_cast<int>(i % 8) + 1;
@@ -160,6 +180,13 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
       if (!xs.empty()) {
         if (s.points) pls->string(xs.size(), xs.data(), ys.data(), "•");
         else pls->line(xs.size(), xs.data(), ys.data());
+      }
+      if (!ex.empty()) {
+        pls->width(1.5);
+        pls->smaj(0.0, 1.5);  // the serif length of error bars is the major tick length
+        pls->erry(ex.size(), ex.data(), elo.data(), ehi.data());
+        pls->smaj(0.0, 1.0);
+        if (!s.points && !xs.empty()) pls->string(xs.size(), xs.data(), ys.data(), "•");
       }
       pls->width(1.0);
       texts.push_back(s.label.c_str());

@@ -14,6 +14,8 @@ struct Series {
   std::string label;
   std::vector<double> x, y;
   bool points = false;  ///< draw markers instead of a line
+  /// Optional vertical error bars from lo[k] to hi[k] at x[k] (empty: none; else as long as y).
+  std::vector<double> lo, hi;
 };
 
 /// One panel: title, axis labels and curves.

@@ -108,7 +108,11 @@ std::string draw_traces(const std::vector<std::string>& runs, const std::vector<
       if (!cols.count(col)) continue;
       std::vector<double> x = cols["step"], y = cols[col];
       reduce_points(x, y, 1000);
-      panels[p].series.push_back({label, std::move(x), std::move(y), false});
+      plot::Series s;
+      s.label = label;
+      s.x = std::move(x);
+      s.y = std::move(y);
+      panels[p].series.push_back(std::move(s));
     }
   }
   fs::path p(png);
