@@ -26,29 +26,14 @@
 #include "models/vae.h"
 #include "objectives/registry.h"
 #include "ops/ops.h"
+#include "apps_test_util.h"
 
 using namespace unravel;
 using namespace unravel::apps;
+using namespace unravel::test_apps;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / fmt::format("unravel_apps_{}_{}", name, getpid());
-  fs::remove_all(p);
-  return p.string();
-}
-
-/// Runs `f` and returns the message of the error it throws ("" when it does not throw).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::string train_run(const std::string& dataset, const std::string& out, int64_t steps) {
   TrainConfig c;
@@ -71,45 +56,6 @@ std::string train_run(const std::string& dataset, const std::string& out, int64_
   validate(c);
   REQUIRE(train_new(c) == 0);
   return out;
-}
-
-std::pair<int, int> png_size(const std::string& path) {
-  REQUIRE_MESSAGE(fs::exists(path), path);
-  Image8 im = read_png(path, 3);
-  return {im.width, im.height};
-}
-
-/// A reproduce CSV (RFC 4180 quoting) as header -> column of cells.
-std::map<std::string, std::vector<std::string>> read_csv(const std::string& path) {
-  std::istringstream in(read_text(path));
-  auto split = [](const std::string& l) {
-    std::vector<std::string> f(1);
-    bool quoted = false;
-    for (size_t i = 0; i < l.size(); ++i) {
-      char c = l[i];
-      if (quoted && c == '"' && i + 1 < l.size() && l[i + 1] == '"') f.back() += l[++i];
-      else if (c == '"') quoted = !quoted;
-      else if (c == ',' && !quoted) f.emplace_back();
-      else f.back() += c;
-    }
-    return f;
-  };
-  std::string line;
-  REQUIRE(std::getline(in, line));
-  std::vector<std::string> names = split(line);
-  std::map<std::string, std::vector<std::string>> cols;
-  while (std::getline(in, line)) {
-    auto f = split(line);
-    REQUIRE_MESSAGE(f.size() == names.size(), path << ": " << line);
-    for (size_t i = 0; i < f.size(); ++i) cols[names[i]].push_back(f[i]);
-  }
-  return cols;
-}
-
-std::vector<double> numbers(const std::vector<std::string>& cells) {
-  std::vector<double> v;
-  for (const auto& c : cells) v.push_back(std::stod(c));
-  return v;
 }
 
 }  // namespace
@@ -225,120 +171,6 @@ TEST_CASE("apps: pinwheel density figure and reproduce") {
   CHECK(error_of([&] { reproduce_command(ro); }).find("unknown figure 'nope'") != std::string::npos);
   CHECK(reproduce_figures().size() == 7);
   CHECK(figure_kinds().size() == 6);
-  fs::remove_all(root);
-}
-
-TEST_CASE("apps: reproduce higgins-metric scores every row of Higgins et al.'s table") {
-  ReproduceOptions ro;
-  ro.figure = "higgins-metric";
-  ro.out = temp_dir("higgins_metric");
-  ro.budget = "smoke";
-  REQUIRE(reproduce_command(ro) == 0);
-  CHECK(png_size(ro.out + "/beta_vae_score.png") == std::pair<int, int>{1100, 600});
-  std::map<std::string, std::pair<double, double>> score;  // representation -> (train, eval)
-  std::istringstream csv(read_text(ro.out + "/higgins-metric.csv"));
-  std::string line;
-  std::getline(csv, line);
-  CHECK(line.rfind("representation,", 0) == 0);
-  while (std::getline(csv, line)) {
-    std::vector<std::string> f;
-    std::istringstream ls(line);
-    for (std::string cell; std::getline(ls, cell, ',');) f.push_back(cell);
-    REQUIRE(f.size() == 4);
-    score[f[0]] = {std::stod(f[1]), std::stod(f[2])};
-  }
-  for (const char* row : {"beta-vae (beta=4)", "vae (beta=1)", "untrained VAE", "PCA (10 comp.)",
-                          "ICA (10 comp.)", "raw pixels", "ground truth"}) {
-    INFO(row);
-    REQUIRE(score.count(row) == 1);
-    CHECK(score[row].first >= 0.0);
-    CHECK(score[row].second <= 1.0);
-  }
-  CHECK(score.size() == 7);
-  // Below the paper budget the two VAEs are Burgess et al.'s conv net, in their own run folders.
-  for (const char* run : {"beta-vae-burgess", "vae-burgess"})
-    CHECK(read_text(ro.out + "/runs/" + run + "/config.json").find("\"arch\": \"burgess\"") !=
-          std::string::npos);
-  // The factors themselves: fixing factor k zeroes exactly coordinate k of every z_diff.
-  CHECK(score["ground truth"].first == 1.0);
-  CHECK(score["ground truth"].second == 1.0);
-  fs::remove_all(ro.out);
-}
-
-TEST_CASE("apps: reproduce the other paper figures at smoke budget: PNGs, tables, values") {
-  const std::string root = temp_dir("reproduce");
-  auto run = [&](const std::string& figure) {
-    ReproduceOptions ro;
-    ro.figure = figure;
-    ro.out = root + "/" + figure;
-    ro.budget = "smoke";
-    REQUIRE(reproduce_command(ro) == 0);
-    CHECK(read_text(ro.out + "/" + figure + ".md").find("## Table") != std::string::npos);
-    return ro.out;
-  };
-  const std::pair<int, int> traversals{1796, 662}, reconstructions{1562, 262}, traces{1200, 850};
-  SUBCASE("higgins-traversal") {
-    std::string out = run("higgins-traversal");
-    for (const char* m : {"beta-vae", "vae"}) {
-      CHECK(png_size(fmt::format("{}/{}_traversals.png", out, m)) == traversals);
-      CHECK(png_size(fmt::format("{}/{}_reconstructions.png", out, m)) == reconstructions);
-    }
-    auto t = read_csv(out + "/higgins-traversal.csv");
-    CHECK(t["model"] == std::vector<std::string>{"beta-vae", "vae"});
-    CHECK(numbers(t["beta"]) == std::vector<double>{4, 1});
-    for (double r : numbers(t["final recon (nats)"])) CHECK((r > 0 && r < 4096 * 2));
-    for (double a : numbers(t["active latents"])) CHECK((a >= 0 && a <= 10));
-  }
-  SUBCASE("burgess-capacity") {
-    std::string out = run("burgess-capacity");
-    CHECK(png_size(out + "/capacity_traversals.png") == traversals);
-    CHECK(png_size(out + "/capacity_reconstructions.png") == reconstructions);
-    CHECK(png_size(out + "/capacity_traces.png") == traces);
-    auto t = read_csv(out + "/burgess-capacity.csv");
-    REQUIRE(t["final C"].size() == 1);
-    // C_stop is scaled with the steps (7 of 20), so the schedule has reached C_max.
-    CHECK(std::stod(t["final C"][0]) == doctest::Approx(std::stod(t["C_max"][0])));
-    CHECK(std::stod(t["C_stop (steps)"][0]) < std::stod(t["steps"][0]));
-  }
-  SUBCASE("controlvae-linear-vs-adaptive") {
-    std::string out = run("controlvae-linear-vs-adaptive");
-    CHECK(png_size(out + "/traces.png") == traces);
-    for (const char* m : {"linear", "adaptive"}) {
-      CHECK(png_size(fmt::format("{}/{}_traversals.png", out, m)) == traversals);
-      CHECK(png_size(fmt::format("{}/{}_reconstructions.png", out, m)) == reconstructions);
-    }
-    auto t = read_csv(out + "/controlvae-linear-vs-adaptive.csv");
-    CHECK(t["C(t)"] == std::vector<std::string>{"linear", "adaptive"});
-    for (double b : numbers(t["mean beta"])) CHECK(b >= 1.0);  // the PI output is clamped at 1
-    for (double m : numbers(t["MIG (Chen)"])) CHECK((m >= 0 && m <= 1));
-    // A header with a comma is quoted, so every row still has as many cells as the header.
-    CHECK(t.count("final recon loss (train, nats)") == 1);
-  }
-  SUBCASE("mathieu-priors") {
-    std::string out = run("mathieu-priors");
-    CHECK(png_size(out + "/priors_vs_beta.png") == std::pair<int, int>{1300, 560});
-    auto t = read_csv(out + "/mathieu-priors.csv");
-    // 3 priors x beta {1, 4} x seeds {1, 2}, each its own run.
-    REQUIRE(t["prior"].size() == 12);
-    CHECK(std::count(t["prior"].begin(), t["prior"].end(), "aniso") == 4);
-    CHECK(std::count(t["seed"].begin(), t["seed"].end(), "2") == 6);
-    CHECK(fs::exists(out + "/runs/student-t-beta4-seed2/last.safetensors"));
-    for (double d : numbers(t["disentanglement (Mathieu)"])) CHECK((d > 0 && d <= 1));
-    for (double r : numbers(t["held-out recon NLL"])) CHECK(r > 0);
-    for (double k : numbers(t["held-out KL"])) CHECK(k >= 0);
-    CHECK(read_text(out + "/mathieu-priors.md").find("mean over seeds 1-2") != std::string::npos);
-  }
-  SUBCASE("mathieu-sparsity") {
-    std::string out = run("mathieu-sparsity");
-    CHECK(png_size(out + "/sparsity_vs_alpha.png") == std::pair<int, int>{1300, 560});
-    for (const char* g : {"0", "0.8"})
-      CHECK(png_size(fmt::format("{}/magnitudes_gamma{}.png", out, g)) ==
-            std::pair<int, int>{1100, 500});
-    auto t = read_csv(out + "/mathieu-sparsity.csv");
-    CHECK(numbers(t["gamma"]) == std::vector<double>{0, 0, 0.8, 0.8});
-    for (double h : numbers(t["Hoyer sparsity"])) CHECK((h >= 0 && h <= 1));
-    for (double l : numbers(t["held-out IWAE log-lik"])) CHECK(std::isfinite(l));
-  }
   fs::remove_all(root);
 }
 
