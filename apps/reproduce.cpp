@@ -185,8 +185,9 @@ int reproduce_command(const ReproduceOptions& o) {
     // RFC 4180: a cell holding a comma, quote or line break is quoted, quotes doubled.
     auto csv_line = [](const std::vector<std::string>& cells) {
       std::string line;
-      for (const auto& c : cells) {
-        if (!line.empty()) line += ',';
+      for (size_t i = 0; i < cells.size(); ++i) {
+        const std::string& c = cells[i];
+        if (i) line += ',';
         if (c.find_first_of(",\"\n\r") == std::string::npos) {
           line += c;
           continue;

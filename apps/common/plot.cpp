@@ -118,6 +118,7 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
   int rows = (static_cast<int>(panels.size()) + cols - 1) / cols;
   auto pls = open_png(path, width, height, cols, rows);
   for (const Panel& p : panels) {
+    auto ty = [&](double y) { return p.log_y ? (y > 0 ? std::log10(y) : NAN) : y; };
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (const Series& s : p.series) {
       UNRAVEL_CHECK((s.lo.empty() && s.hi.empty()) ||
@@ -128,8 +129,7 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
       std::vector<double> ys = s.y;
       ys.insert(ys.end(), s.lo.begin(), s.lo.end());
       ys.insert(ys.end(), s.hi.begin(), s.hi.end());
-      if (p.log_y)
-        for (double& y : ys) y = y > 0 ? std::log10(y) : NAN;
+      for (double& y : ys) y = ty(y);
       finite_range(ys, y0, y1);
     }
     if (!(x0 < x1)) { x0 = std::isfinite(x0) ? x0 - 1 : 0; x1 = x0 + 2; }
@@ -158,7 +158,6 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
     std::vector<const char*> symbols;
     for (size_t i = 0; i < p.series.size(); ++i) {
       const Series& s = p.series[i];
-      auto ty = [&](double y) { return p.log_y ? (y > 0 ? std::log10(y) : NAN) : y; };
       std::vector<PLFLT> xs, ys, ex, elo, ehi;
       const double shift = dodge * (static_cast<double>(i) - 0.5 * (p.series.size() - 1.0));
       for (size_t k = 0; k < std::min(s.x.size(), s.y.size()); ++k) {

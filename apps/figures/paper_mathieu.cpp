@@ -9,9 +9,11 @@
 // The papers' exact grids are not recorded (papers.md §1.6, UNVERIFIED); the values used are
 // listed in each figure's markdown.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <numeric>
 
 #include "apps/common/plot.h"
 #include "apps/figures/figures.h"
@@ -60,10 +62,8 @@ void reproduce_mathieu_priors(ReproduceContext& ctx) {
         rc.push_back(m["heldout.recon_nll"]);
       }
       auto add = [&](plot::Series& s, const std::vector<double>& v) {
-        double sum = 0;
-        for (double x : v) sum += x;
         s.x.push_back(b);
-        s.y.push_back(sum / static_cast<double>(v.size()));
+        s.y.push_back(std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()));
         if (v.size() > 1) {
           s.lo.push_back(*std::min_element(v.begin(), v.end()));
           s.hi.push_back(*std::max_element(v.begin(), v.end()));
@@ -76,12 +76,10 @@ void reproduce_mathieu_priors(ReproduceContext& ctx) {
     recon.series.push_back(s2);
   }
   plot::line_plots_png((fs::path(ctx.out) / "priors_vs_beta.png").string(), {score, recon}, 2, 1300, 560);
-  std::string list;
-  for (double b : betas) list += (list.empty() ? "" : ", ") + num(b);
   ctx.add_image("priors_vs_beta.png",
                 fmt::format("Mathieu et al.'s disentanglement score and held-out reconstruction against "
-                            "beta (alpha = 0) for three priors; beta in {{{}}}; {}.",
-                            list, n_seeds == 1 ? fmt::format("one seed ({})", ctx.seed)
+                            "beta (alpha = 0) for three priors; beta in {{{:g}}}; {}.",
+                            fmt::join(betas, ", "), n_seeds == 1 ? fmt::format("one seed ({})", ctx.seed)
                                                : fmt::format("mean over seeds {}-{}, bars from the "
                                                              "lowest to the highest seed",
                                                              ctx.seed, ctx.seed + n_seeds - 1)));
