@@ -20,6 +20,9 @@ namespace {
 const int kPalette[8][3] = {{0, 114, 178}, {213, 94, 0},  {0, 158, 115}, {204, 121, 167},
                             {230, 159, 0}, {86, 180, 233}, {0, 0, 0},     {240, 228, 66}};
 
+constexpr double kCharScale = 0.9;  // text size relative to PLplot's default
+constexpr double kDotScale = 1.5;   // markers drawn as "•" at this text size, to read at a glance
+
 std::unique_ptr<plstream> open_png(const std::string& path, int width, int height, int cols,
                                    int rows) {
   UNRAVEL_CHECK(png_available(),
@@ -33,8 +36,21 @@ std::unique_ptr<plstream> open_png(const std::string& path, int width, int heigh
   for (int i = 0; i < 8; ++i) pls->scol0(i + 1, kPalette[i][0], kPalette[i][1], kPalette[i][2]);
   pls->ssub(cols, rows);
   pls->init();
-  pls->schr(0, 0.9);
+  pls->schr(0, kCharScale);
   return pls;
+}
+
+// Tick labels of a log axis drawn as plain numbers (10^v printed with {:g}: 0.5, 1, 2, 4).
+void plain_log_label(PLINT, PLFLT value, char* out, PLINT length, PLPointer) {
+  auto r = fmt::format_to_n(out, static_cast<size_t>(length - 1), "{:g}",
+                            std::pow(10.0, value));
+  *r.out = '\0';
+}
+
+void draw_dots(plstream& pls, const std::vector<PLFLT>& xs, const std::vector<PLFLT>& ys) {
+  pls.schr(0, kDotScale);
+  pls.string(static_cast<PLINT>(xs.size()), xs.data(), ys.data(), "•");
+  pls.schr(0, kCharScale);
 }
 
 void finite_range(const std::vector<double>& v, double& lo, double& hi) {
@@ -119,13 +135,16 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
   auto pls = open_png(path, width, height, cols, rows);
   for (const Panel& p : panels) {
     auto ty = [&](double y) { return p.log_y ? (y > 0 ? std::log10(y) : NAN) : y; };
+    auto tx = [&](double x) { return p.log_x ? (x > 0 ? std::log10(x) : NAN) : x; };
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (const Series& s : p.series) {
       UNRAVEL_CHECK((s.lo.empty() && s.hi.empty()) ||
                         (s.lo.size() == s.y.size() && s.hi.size() == s.y.size()),
                     "plot {}: series '{}' has {} values but {} / {} error-bar ends", path,
                     s.label, s.y.size(), s.lo.size(), s.hi.size());
-      finite_range(s.x, x0, x1);
+      std::vector<double> xs = s.x;
+      for (double& x : xs) x = tx(x);
+      finite_range(xs, x0, x1);
       std::vector<double> ys = s.y;
       ys.insert(ys.end(), s.lo.begin(), s.lo.end());
       ys.insert(ys.end(), s.hi.begin(), s.hi.end());
@@ -133,12 +152,14 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
       finite_range(ys, y0, y1);
     }
     if (!(x0 < x1)) { x0 = std::isfinite(x0) ? x0 - 1 : 0; x1 = x0 + 2; }
-    // With error bars, pad x so bars at the ends clear the frame, and dodge the series
+    // With error bars or dots, pad x so marks at the ends clear the frame; dodge the series
     // sideways so bars at the same x do not hide each other.
     const bool bars = std::any_of(p.series.begin(), p.series.end(),
                                   [](const Series& s) { return !s.lo.empty(); });
     const double dodge = bars ? 0.012 * (x1 - x0) : 0.0;
-    const double xpad = bars ? 0.05 * (x1 - x0) : 0.0;
+    const bool dotted = std::any_of(p.series.begin(), p.series.end(),
+                                    [](const Series& s) { return s.dots; });
+    const double xpad = bars || dotted ? 0.05 * (x1 - x0) : 0.0;
     if (!(y0 < y1)) { y0 = std::isfinite(y0) ? y0 - 1 : 0; y1 = y0 + 2; }
     double pad = 0.05 * (y1 - y0);
     pls->col0(15);
@@ -150,7 +171,14 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
     pls->vpor(0.16, labelled ? 0.70 : 0.95, 0.14, 0.88);
     pls->wind(x0 - xpad, x1 + xpad, y0 - pad, y1 + pad);
     pls->col0(15);
-    pls->box("bcnst", 0, 0, p.log_y ? "bcnstvl" : "bcnstv", 0, 0);
+    if (p.log_x) {
+      pls->slabelfunc(plain_log_label, nullptr);
+      const double xtick = x1 - x0 < 3.0 ? std::log10(2.0) : 1.0;
+      pls->box("bcnsto", xtick, 0, p.log_y ? "bcnstvl" : "bcnstv", 0, 0);
+      pls->slabelfunc(nullptr, nullptr);
+    } else {
+      pls->box("bcnst", 0, 0, p.log_y ? "bcnstvl" : "bcnstv", 0, 0);
+    }
     pls->lab(p.xlabel.c_str(), p.ylabel.c_str(), p.title.c_str());
     std::vector<const char*> texts;
     std::vector<PLINT> opts, colors, styles, sym_colors, sym_numbers;
@@ -161,14 +189,14 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
       std::vector<PLFLT> xs, ys, ex, elo, ehi;
       const double shift = dodge * (static_cast<double>(i) - 0.5 * (p.series.size() - 1.0));
       for (size_t k = 0; k < std::min(s.x.size(), s.y.size()); ++k) {
-        double y = ty(s.y[k]);
-        if (std::isfinite(s.x[k]) && std::isfinite(y)) {
-          xs.push_back(s.x[k] + shift);
+        const double x = tx(s.x[k]), y = ty(s.y[k]);
+        if (std::isfinite(x) && std::isfinite(y)) {
+          xs.push_back(x + shift);
           ys.push_back(y);
         }
-        if (!s.lo.empty() && std::isfinite(s.x[k]) && std::isfinite(ty(s.lo[k])) &&
+        if (!s.lo.empty() && std::isfinite(x) && std::isfinite(ty(s.lo[k])) &&
             std::isfinite(ty(s.hi[k]))) {
-          ex.push_back(s.x[k] + shift);
+          ex.push_back(x + shift);
           elo.push_back(ty(s.lo[k]));
           ehi.push_back(ty(s.hi[k]));
         }
@@ -177,24 +205,25 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
       pls->col0(color);
       pls->width(2.0);
       if (!xs.empty()) {
-        if (s.points) pls->string(xs.size(), xs.data(), ys.data(), "•");
-        else pls->line(xs.size(), xs.data(), ys.data());
+        if (!s.points) pls->line(xs.size(), xs.data(), ys.data());
+        if (s.points || s.dots) draw_dots(*pls, xs, ys);
       }
       if (!ex.empty()) {
         pls->width(1.5);
         pls->smaj(0.0, 1.5);  // the serif length of error bars is the major tick length
         pls->erry(ex.size(), ex.data(), elo.data(), ehi.data());
         pls->smaj(0.0, 1.0);
-        if (!s.points && !xs.empty()) pls->string(xs.size(), xs.data(), ys.data(), "•");
+        if (!s.points && !s.dots && !xs.empty()) draw_dots(*pls, xs, ys);
       }
       pls->width(1.0);
       texts.push_back(s.label.c_str());
-      opts.push_back(s.points ? PL_LEGEND_SYMBOL : PL_LEGEND_LINE);
+      opts.push_back(s.points ? PL_LEGEND_SYMBOL
+                     : s.dots ? PL_LEGEND_LINE | PL_LEGEND_SYMBOL : PL_LEGEND_LINE);
       colors.push_back(color);
       styles.push_back(1);
       widths.push_back(2.0);
       sym_colors.push_back(color);
-      sym_scales.push_back(1.0);
+      sym_scales.push_back(1.2);
       sym_numbers.push_back(1);
       symbols.push_back("•");
     }

@@ -14,6 +14,7 @@ struct Series {
   std::string label;
   std::vector<double> x, y;
   bool points = false;  ///< draw markers instead of a line
+  bool dots = false;    ///< draw a marker at each point as well as the line (few points)
   /// Optional vertical error bars from lo[k] to hi[k] at x[k] (empty: none; else as long as y).
   std::vector<double> lo, hi;
 };
@@ -23,6 +24,9 @@ struct Panel {
   std::string title, xlabel, ylabel;
   std::vector<Series> series;
   bool log_y = false;
+  /// Logarithmic x axis (x > 0). Ticks fall on powers of 2 when the range spans under three
+  /// decades (β = 0.5, 1, 2, 4 …), else on powers of 10, and are labelled with plain numbers.
+  bool log_x = false;
 };
 
 /// Writes `panels` laid out in `cols` columns as a PNG of width × height pixels. Throws when the

@@ -43,9 +43,11 @@ void reproduce_mathieu_priors(ReproduceContext& ctx) {
                     "held-out KL"};
   plot::Panel score{"Disentanglement vs beta", "#gb", "Mathieu et al. disentanglement score", {}, false};
   plot::Panel recon{"Reconstruction vs beta", "#gb", "held-out -log p(x|z) (nats / image)", {}, false};
+  score.log_x = recon.log_x = true;  // β doubles from point to point
   for (auto [prior, p] : priors) {
     plot::Series s1;
     s1.label = prior;
+    s1.dots = true;
     plot::Series s2 = s1;
     for (double b : betas) {
       std::vector<double> sc, rc;
@@ -127,6 +129,7 @@ void reproduce_mathieu_sparsity(ReproduceContext& ctx) {
   for (double gamma : gammas) {
     plot::Series s1;
     s1.label = fmt::format("#gg = {}", num(gamma));
+    s1.dots = true;
     plot::Series s2 = s1;
     std::string last;
     for (double a : alphas) {

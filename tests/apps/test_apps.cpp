@@ -207,6 +207,73 @@ TEST_CASE("apps: a heat map paints every cell with the same area") {
   fs::remove_all(root);
 }
 
+TEST_CASE("apps: a log x axis spaces doubling x evenly; dots mark each point of a line") {
+  const std::string root = temp_dir("logx");
+  fs::create_directories(root);
+  // Centres of the runs of series-coloured pixels (Okabe-Ito blue, 0 114 178) along the row
+  // with the most of them.
+  auto blue_runs = [](const std::string& png) {
+    Image8 im = read_png(png, 3);
+    auto blue = [&](int x, int y) {
+      const uint8_t* p = &im.data[3 * (static_cast<size_t>(y) * im.width + x)];
+      return p[0] < 60 && p[1] > 80 && p[1] < 150 && p[2] > 140;
+    };
+    int best_row = 0, best = -1;
+    for (int y = 0; y < im.height; ++y) {
+      int n = 0;
+      for (int x = 0; x < im.width; ++x) n += blue(x, y);
+      if (n > best) { best = n; best_row = y; }
+    }
+    int64_t thickest = 0;  // the most series-coloured pixels in one column
+    for (int x = 0; x < im.width; ++x) {
+      int64_t n = 0;
+      for (int y = 0; y < im.height; ++y) n += blue(x, y);
+      thickest = std::max(thickest, n);
+    }
+    std::vector<double> centres;
+    for (int x = 0; x < im.width;) {
+      if (!blue(x, best_row)) { ++x; continue; }
+      int start = x;
+      while (x < im.width && blue(x, best_row)) ++x;
+      centres.push_back(0.5 * (start + x - 1));
+    }
+    return std::make_pair(centres, thickest);
+  };
+  plot::Series s;  // unlabelled: no legend to share the row
+  s.x = {0.5, 1, 2, 4};
+  s.y = {1, 1, 1, 1};
+  s.points = true;
+  plot::Panel p{"t", "x", "y", {s}, false};
+  p.log_x = true;
+  plot::line_plots_png(root + "/log.png", {p}, 1, 800, 500);
+  auto [log_c, log_n] = blue_runs(root + "/log.png");
+  REQUIRE(log_c.size() == 4);
+  const double step = log_c[1] - log_c[0];
+  CHECK(step > 50);
+  CHECK(std::abs(log_c[2] - log_c[1] - step) < 3);
+  CHECK(std::abs(log_c[3] - log_c[2] - step) < 3);
+  p.log_x = false;
+  plot::line_plots_png(root + "/lin.png", {p}, 1, 800, 500);
+  auto [lin_c, lin_n] = blue_runs(root + "/lin.png");
+  REQUIRE(lin_c.size() == 4);
+  CHECK((lin_c[3] - lin_c[2]) / (lin_c[2] - lin_c[1]) == doctest::Approx(2.0).epsilon(0.05));
+  CHECK(error_of([&] {
+          plot::Panel bad = p;
+          bad.series[0].lo = {0};
+          plot::line_plots_png(root + "/bad.png", {bad}, 1, 800, 500);
+        }).find("error-bar ends") != std::string::npos);
+  // Dots make the line thicker at its points than the line alone is anywhere.
+  p.series[0].points = false;
+  p.series[0].y = {1, 2, 3, 4};
+  plot::line_plots_png(root + "/line.png", {p}, 1, 800, 500);
+  p.series[0].dots = true;
+  plot::line_plots_png(root + "/dots.png", {p}, 1, 800, 500);
+  const int64_t line_w = blue_runs(root + "/line.png").second;
+  const int64_t dots_w = blue_runs(root + "/dots.png").second;
+  CHECK(dots_w >= line_w + 4);
+  fs::remove_all(root);
+}
+
 TEST_CASE("apps: eval scores .npy arrays and refuses mismatched ones") {
   const std::string root = temp_dir("arrays");
   fs::create_directories(root);
