@@ -194,27 +194,26 @@ void line_plots_png(const std::string& path, const std::vector<Panel>& panels, i
           xs.push_back(x + shift);
           ys.push_back(y);
         }
-        if (!s.lo.empty() && std::isfinite(x) && std::isfinite(ty(s.lo[k])) &&
-            std::isfinite(ty(s.hi[k]))) {
+        if (s.lo.empty()) continue;
+        const double lo = ty(s.lo[k]), hi = ty(s.hi[k]);
+        if (std::isfinite(x) && std::isfinite(lo) && std::isfinite(hi)) {
           ex.push_back(x + shift);
-          elo.push_back(ty(s.lo[k]));
-          ehi.push_back(ty(s.hi[k]));
+          elo.push_back(lo);
+          ehi.push_back(hi);
         }
       }
       int color = static_cast<int>(i % 8) + 1;
       pls->col0(color);
       pls->width(2.0);
-      if (!xs.empty()) {
-        if (!s.points) pls->line(xs.size(), xs.data(), ys.data());
-        if (s.points || s.dots) draw_dots(*pls, xs, ys);
-      }
+      if (!s.points && !xs.empty()) pls->line(xs.size(), xs.data(), ys.data());
       if (!ex.empty()) {
         pls->width(1.5);
         pls->smaj(0.0, 1.5);  // the serif length of error bars is the major tick length
         pls->erry(ex.size(), ex.data(), elo.data(), ehi.data());
         pls->smaj(0.0, 1.0);
-        if (!s.points && !s.dots && !xs.empty()) draw_dots(*pls, xs, ys);
       }
+      // Markers go on top; a series with error bars always gets them (the mean it plots).
+      if ((s.points || s.dots || !ex.empty()) && !xs.empty()) draw_dots(*pls, xs, ys);
       pls->width(1.0);
       texts.push_back(s.label.c_str());
       opts.push_back(s.points ? PL_LEGEND_SYMBOL
