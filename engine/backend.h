@@ -1,7 +1,12 @@
 // The per-device surface: memory, copies, and a dozen kernel families, each taking an op enum
 // (engine/op_kinds.h) rather than one virtual per math function. Device-neutral op code in ops/
-// validates and allocates, then calls backend(x.device()).<family>(...). A backend may decline
-// an optional family by throwing (the default bodies do), naming the op and the device.
+// validates and allocates, then calls backend(x.device()).<family>(...).
+//
+// Only memory, copies and fill are pure virtual. Every kernel family has a default body that
+// throws "<family> has no <device> implementation", and `supports(Kernel)` says which families a
+// backend implements, so a new backend runs as soon as it has what a program uses, and op code
+// can take a composite fallback where a backend declines a fused family (ops/ does this for
+// pairwise_imq and the fused convolution activation). engine/README.md has the device rules.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -37,6 +42,45 @@ struct PhiloxState {
   uint64_t offset = 0;
 };
 
+/// The kernel families of Backend, for supports() and the "has no implementation" errors.
+enum class Kernel : uint8_t {
+  unary, binary, where, reduce, arg_reduce, gemm, gather, scatter_add, index_select, index_add,
+  conv2d_forward, conv2d_forward_relu, conv2d_backward_data, conv2d_backward_weights,
+  batch_norm_forward, batch_norm_backward, pairwise_imq, random, random_permutation, arange,
+  optimizer_step, count
+};
+inline constexpr int kNumKernels = static_cast<int>(Kernel::count);
+/// "unary", "conv2d_forward", ...
+const char* kernel_name(Kernel k);
+
+/// The update rule of Backend::optimizer_step (formulas in models/optim/adam.h and sgd.h; the
+/// per-element code is ops/optim_functors.h, shared by every backend).
+enum class OptimRule : uint8_t { sgd, adam };
+
+/// Host scalars of one multi-tensor optimiser update. Per-step values (bias corrections) are
+/// computed by the caller from the parameters' step count, which the host knows.
+struct OptimStep {
+  OptimRule rule = OptimRule::adam;
+  double lr = 0;
+  double weight_decay = 0;
+  // Adam / AdamW / AMSGrad
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double step_size = 0;  ///< lr / (1 − β1^t)
+  double bc2_sqrt = 1;   ///< sqrt(1 − β2^t)
+  bool decoupled = false, amsgrad = false;
+  // SGD
+  double momentum = 0, dampening = 0;
+  bool nesterov = false;
+  bool first = false;  ///< t == 1: the momentum buffer starts as the first gradient
+};
+
+/// One parameter of a multi-tensor update: dense views of the same shape and dtype. Adam:
+/// s0 = exp_avg, s1 = exp_avg_sq, s2 = max_exp_avg_sq (AMSGrad); SGD: s0 = momentum buffer.
+/// Unused states have data == nullptr.
+struct OptimSlot {
+  TensorView p, g, s0, s1, s2;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -47,63 +91,70 @@ class Backend {
   virtual Allocator& allocator() = 0;
   /// Waits for queued work (no-op on the CPU).
   virtual void synchronize() = 0;
+  /// True when this backend implements kernel family `k` (the default: none).
+  virtual bool supports(Kernel k) const;
 
   // --- memory movement ---------------------------------------------------------------------
-  /// dst = src elementwise with dtype conversion; same shape; arbitrary strides on both.
+  /// dst = src elementwise with dtype conversion; same shape; arbitrary strides on both. Both
+  /// views are on this backend's devices (they may be two devices of it: a peer copy).
   virtual void copy(const TensorView& src, const TensorView& dst) = 0;
-  /// Raw bytes between this device and the host (dst/src on host where named).
+  /// Raw bytes from this device to the host: a blocking read (waits for queued work).
   virtual void copy_to_host(const void* src, void* host_dst, size_t nbytes) = 0;
+  /// Raw bytes from the host: the host buffer may be reused as soon as this returns.
   virtual void copy_from_host(const void* host_src, void* dst, size_t nbytes) = 0;
   /// y[...] = value.
   virtual void fill(const TensorView& y, double value) = 0;
+  /// y[i] = start + i·step for a contiguous 1-D y (any dtype).
+  virtual void arange(const TensorView& y, double start, double step);
 
   // --- elementwise ---------------------------------------------------------------------------
   /// y = op(x; alpha); x and y same shape (x may carry 0 strides), may alias.
-  virtual void unary(UnaryOp op, const TensorView& x, const TensorView& y, double alpha) = 0;
+  virtual void unary(UnaryOp op, const TensorView& x, const TensorView& y, double alpha);
   /// y = op(a, b; alpha); a and b already broadcast to y's shape by strides.
   virtual void binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& y,
-                      double alpha) = 0;
+                      double alpha);
   /// y = cond ? a : b (cond u8), all broadcast to y's shape.
   virtual void where(const TensorView& cond, const TensorView& a, const TensorView& b,
-                     const TensorView& y) = 0;
+                     const TensorView& y);
 
   // --- reductions ----------------------------------------------------------------------------
   /// y = op over the axes where y's (keepdim) shape is 1 and x's is not; y has x's rank.
-  virtual void reduce(ReduceOp op, const TensorView& x, const TensorView& y) = 0;
+  virtual void reduce(ReduceOp op, const TensorView& x, const TensorView& y);
   /// Index (i64) of the max (or min) along `axis`; y has x's rank with shape[axis] = 1.
-  virtual void arg_reduce(bool is_max, const TensorView& x, int axis, const TensorView& y) = 0;
+  virtual void arg_reduce(bool is_max, const TensorView& x, int axis, const TensorView& y);
 
   // --- linear algebra ------------------------------------------------------------------------
   /// C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b] over a batch (rank-3 views; batch stride
   /// may be 0 for broadcasting). Each matrix must have unit stride in one of its two dims.
   virtual void gemm(bool trans_a, bool trans_b, double alpha, const TensorView& a,
-                    const TensorView& b, double beta, const TensorView& c) = 0;
+                    const TensorView& b, double beta, const TensorView& c);
 
   // --- indexing ------------------------------------------------------------------------------
   /// y = x gathered along `axis` by i64 `index` (index has y's shape; torch.gather semantics).
   virtual void gather(const TensorView& x, int axis, const TensorView& index,
-                      const TensorView& y) = 0;
+                      const TensorView& y);
   /// y += src scattered along `axis` at `index` (the adjoint of gather).
   virtual void scatter_add(const TensorView& src, int axis, const TensorView& index,
-                           const TensorView& y) = 0;
+                           const TensorView& y);
   /// y = x.index_select(axis, index) with a 1-D i64 index.
   virtual void index_select(const TensorView& x, int axis, const TensorView& index,
-                            const TensorView& y) = 0;
+                            const TensorView& y);
   /// y.index_add_(axis, index, src): the adjoint of index_select.
   virtual void index_add(const TensorView& src, int axis, const TensorView& index,
-                         const TensorView& y) = 0;
+                         const TensorView& y);
 
   // --- library-backed neural-network kernels -------------------------------------------------
-  /// y = conv2d(x, w) + b (b may be empty: data == nullptr), then p.relu's activation.
+  /// y = conv2d(x, w) + b (b may be empty: data == nullptr), then p.relu's activation (only
+  /// where supports(Kernel::conv2d_forward_relu); ops/conv.cpp applies it separately otherwise).
   virtual void conv2d_forward(const TensorView& x, const TensorView& w, const TensorView& b,
-                              const TensorView& y, const Conv2dParams& p) = 0;
+                              const TensorView& y, const Conv2dParams& p);
   /// dx = conv2d backward-data(dy, w).
   virtual void conv2d_backward_data(const TensorView& dy, const TensorView& w,
-                                    const TensorView& dx, const Conv2dParams& p) = 0;
+                                    const TensorView& dx, const Conv2dParams& p);
   /// dw (and db when db.data != nullptr) = conv2d backward-weights(x, dy).
   virtual void conv2d_backward_weights(const TensorView& x, const TensorView& dy,
                                        const TensorView& dw, const TensorView& db,
-                                       const Conv2dParams& p) = 0;
+                                       const Conv2dParams& p);
 
   /// Batch normalisation of x (N,C) or (N,C,H,W) per channel C. Training: batch statistics
   /// (biased variance) are written to save_mean / save_invstd = 1/sqrt(var+eps); eval: uses
@@ -112,25 +163,37 @@ class Backend {
                                   const TensorView& beta, const TensorView& mean,
                                   const TensorView& var, bool training, double eps,
                                   const TensorView& y, const TensorView& save_mean,
-                                  const TensorView& save_invstd) = 0;
+                                  const TensorView& save_invstd);
   /// Training-mode backward: dx, and dgamma/dbeta where their data != nullptr.
   virtual void batch_norm_backward(const TensorView& dy, const TensorView& x,
                                    const TensorView& gamma, const TensorView& save_mean,
                                    const TensorView& save_invstd, const TensorView& dx,
-                                   const TensorView& dgamma, const TensorView& dbeta) = 0;
+                                   const TensorView& dgamma, const TensorView& dbeta);
 
   // --- fused kernel sums --------------------------------------------------------------------
   /// y (0-d) = Σ_{i,j} of the IMQ kernel (see ImqMode) between rows of a (Ba, D) and b (Bb, D)
   /// with scales c; where ga / gb have data (contiguous, a's / b's shape) also writes ∂y/∂a and
   /// ∂y/∂b. One fused pass, no (Ba, Bb, D) temporaries; the result must not depend on the
-  /// thread count.
+  /// thread count. ops/kernel_sums.cpp composes it from primitives where this is declined.
   virtual void pairwise_imq(ImqMode mode, const TensorView& a, const TensorView& b,
                             const std::vector<double>& c, const TensorView& y,
-                            const TensorView& ga, const TensorView& gb) = 0;
+                            const TensorView& ga, const TensorView& gb);
 
   // --- random --------------------------------------------------------------------------------
   /// Fills y from Philox4x32-10: uniform in [a, b), normal(a, b), or bernoulli(p = a).
-  virtual void random(RandomOp op, PhiloxState state, double a, double b, const TensorView& y) = 0;
+  virtual void random(RandomOp op, PhiloxState state, double a, double b, const TensorView& y);
+  /// y (R, n) i64 contiguous: row r is a uniformly random permutation of 0..n-1, the indices
+  /// sorted by the 64-bit Philox keys of counters state.offset + r·n + i (ties by index), so R
+  /// rows equal R successive single permutations.
+  virtual void random_permutation(PhiloxState state, const TensorView& y);
+
+  // --- optimisers ----------------------------------------------------------------------------
+  /// One update of every slot by rule `h` (a multi-tensor launch).
+  virtual void optimizer_step(const OptimStep& h, const std::vector<OptimSlot>& slots);
+
+ protected:
+  /// Throws "<kernel> has no <name()> implementation".
+  [[noreturn]] void unsupported(Kernel k) const;
 };
 
 /// The backend serving `device`; throws a clear error when that backend is not built in or the

@@ -3,6 +3,7 @@
 #include "engine/check.h"
 #include "engine/config.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/sim/sim_backend.h"
 #if UNRAVEL_HAVE_CUDA
 #include "engine/cuda/cuda_backend.h"
 #endif
@@ -10,7 +11,7 @@
 namespace unravel {
 
 bool backend_compiled(DeviceKind kind) {
-  if (kind == DeviceKind::cpu) return true;
+  if (kind == DeviceKind::cpu || kind == DeviceKind::sim) return true;
   return UNRAVEL_HAVE_CUDA != 0;
 }
 
@@ -18,6 +19,13 @@ Backend& backend(Device device) {
   if (device.kind == DeviceKind::cpu) {
     static CpuBackend cpu;
     return cpu;
+  }
+  if (device.kind == DeviceKind::sim) {
+    Backend& sim = sim_backend();
+    UNRAVEL_CHECK(device.index >= 0 && device.index < sim.device_count(),
+                  "device {}: the stand-in device has indices 0..{}", device.str(),
+                  sim.device_count() - 1);
+    return sim;
   }
 #if UNRAVEL_HAVE_CUDA
   Backend& cuda = cuda_backend();
@@ -28,7 +36,7 @@ Backend& backend(Device device) {
   return cuda;
 #else
   UNRAVEL_CHECK(false, "device {}: this build of unravel has no CUDA backend (this version "
-                       "implements the CPU backend only; use --device cpu)", device.str());
+                       "implements the CPU backend only; use --device cpu, or sim to test device rules)", device.str());
   return backend(kCPU);
 #endif
 }

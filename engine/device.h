@@ -1,12 +1,14 @@
-// Where a tensor lives: the host, or CUDA device N.
+// Where a tensor lives: the host, CUDA device N, or the stand-in device `sim:N` (engine/sim/):
+// CPU kernels behind a device's rules (its own locked memory, a queue, counted host reads), so
+// tests prove without a GPU that library code never touches device memory from the host.
 #pragma once
 #include <cstdint>
 #include <string>
 
 namespace unravel {
 
-enum class DeviceKind : uint8_t { cpu = 0, cuda = 1 };
-inline constexpr int kNumDeviceKinds = 2;
+enum class DeviceKind : uint8_t { cpu = 0, cuda = 1, sim = 2 };
+inline constexpr int kNumDeviceKinds = 3;
 
 /// A device: kind plus index (index is 0 for the CPU).
 struct Device {
@@ -15,13 +17,15 @@ struct Device {
   constexpr bool operator==(const Device&) const = default;
   bool is_cpu() const { return kind == DeviceKind::cpu; }
   bool is_cuda() const { return kind == DeviceKind::cuda; }
-  /// "cpu" or "cuda:N".
+  bool is_sim() const { return kind == DeviceKind::sim; }
+  /// "cpu", "cuda:N" or "sim:N".
   std::string str() const;
-  /// Parses "cpu", "cuda", "cuda:N"; throws on anything else.
+  /// Parses "cpu", "cuda", "cuda:N", "sim", "sim:N"; throws on anything else.
   static Device parse(const std::string& s);
 };
 
 inline constexpr Device kCPU{DeviceKind::cpu, 0};
 inline Device cuda_device(int i = 0) { return Device{DeviceKind::cuda, i}; }
+inline Device sim_device(int i = 0) { return Device{DeviceKind::sim, i}; }
 
 }  // namespace unravel

@@ -7,6 +7,7 @@
 // retain_graph each node is freed as soon as it has run, releasing its saved tensors early.
 #include "engine/tape.h"
 
+#include <atomic>
 #include <iterator>
 
 #include "engine/backend.h"
@@ -19,6 +20,11 @@ Tape& tape() {
   return t;
 }
 
+namespace {
+std::atomic<uint64_t> g_next_epoch{1};
+}  // namespace
+
+Tape::Tape() : epoch_(g_next_epoch.fetch_add(1)) {}
 Tape::~Tape() = default;
 
 bool Tape::needs_grad(std::initializer_list<const Tensor*> inputs) {
@@ -76,7 +82,7 @@ Node* Tape::push(std::unique_ptr<Node> node, const TensorList& inputs, const Ten
 void Tape::clear() {
   // Destroy newest first: later nodes may hold the last references to earlier outputs.
   while (!nodes_.empty()) nodes_.pop_back();
-  ++epoch_;
+  epoch_ = g_next_epoch.fetch_add(1);
 }
 
 namespace {

@@ -26,6 +26,7 @@ class Tape {
   TensorList grad(const TensorList& roots, const TensorList& seeds, const TensorList& inputs,
                   bool retain_graph);
 
+  Tape();
   /// Frees every node (and the tensors they saved) and starts a new epoch.
   void clear();
   size_t size() const { return nodes_.size(); }
@@ -39,7 +40,9 @@ class Tape {
   TensorList run(const TensorList& roots, const TensorList& seeds, const TensorList* capture,
                  bool retain_graph);
   std::vector<std::unique_ptr<Node>> nodes_;
-  uint64_t epoch_ = 1;
+  /// Unique across every thread's tape (a process-wide counter), so a tensor recorded on another
+  /// thread's tape is never mistaken for a live node of this one.
+  uint64_t epoch_;
 };
 
 /// This thread's tape.

@@ -86,8 +86,17 @@ TensorView no_tensor() { return TensorView{}; }
 Tensor conv_forward_kernel(const Tensor& x, const Tensor& w, const Tensor& b, const Shape& y_shape,
                            const Conv2dParams& p) {
   Tensor y = Tensor::empty(y_shape, x.dtype(), x.device());
-  backend(x.device()).conv2d_forward(x.view(), w.view(), b.defined() ? b.view() : no_tensor(),
-                                     y.view(), p);
+  Backend& be = backend(x.device());
+  if (p.relu && !be.supports(Kernel::conv2d_forward_relu)) {
+    // The backend has no fused activation: convolve, then one in-place activation pass.
+    Conv2dParams plain = p;
+    plain.relu = false;
+    be.conv2d_forward(x.view(), w.view(), b.defined() ? b.view() : no_tensor(), y.view(), plain);
+    be.unary(p.relu_slope == 0.0 ? UnaryOp::relu : UnaryOp::leaky_relu, y.view(), y.view(),
+             p.relu_slope);
+    return y;
+  }
+  be.conv2d_forward(x.view(), w.view(), b.defined() ? b.view() : no_tensor(), y.view(), p);
   return y;
 }
 

@@ -13,6 +13,9 @@
 #include "engine/backend.h"
 #include "ops/binary.h"
 #include "ops/detail.h"
+#include "ops/reduce.h"
+#include "ops/shape_ops.h"
+#include "ops/unary.h"
 
 namespace unravel {
 
@@ -30,6 +33,19 @@ struct PairwiseImqBackward final : Node {
     return out;
   }
 };
+
+// The same sum from primitive ops, for a backend without the fused kernel: (Ba, Bb, D)
+// temporaries, gradients from the tape.
+Tensor composite_imq(ImqMode mode, const Tensor& a, const Tensor& b, const std::vector<double>& c) {
+  Tensor rho = square(unsqueeze(a, 1) - unsqueeze(b, 0));  // (Ba, Bb, D)
+  if (mode == ImqMode::full) rho = sum(rho, {2});
+  Tensor k;
+  for (double cs : c) {
+    Tensor term = cs / (rho + cs);
+    k = k.defined() ? k + term : term;
+  }
+  return sum(k);
+}
 
 Tensor pairwise_imq(ImqMode mode, const Tensor& a, const Tensor& b,
                     std::span<const double> c_values, const char* op) {
@@ -51,6 +67,7 @@ Tensor pairwise_imq(ImqMode mode, const Tensor& a, const Tensor& b,
     UNRAVEL_CHECK(std::isfinite(v) && v > 0.0, "{}: kernel scales must be finite and > 0, got {}",
                   op, v);
 
+  if (!backend(a.device()).supports(Kernel::pairwise_imq)) return composite_imq(mode, a, b, c);
   Tensor y = Tensor::empty(Shape{}, a.dtype(), a.device());
   Tensor ga, gb;
   PairwiseImqBackward* n = nullptr;

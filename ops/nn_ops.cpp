@@ -9,7 +9,10 @@
 // Every loss takes a Reduction (none / sum / mean over all elements).
 #include "ops/nn_ops.h"
 
+#include <limits>
+
 #include "ops/binary.h"
+#include "ops/creation.h"
 #include "ops/detail.h"
 #include "ops/random_ops.h"
 #include "ops/reduce.h"
@@ -250,16 +253,20 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
                 "{}: target must be i64 [{}] class indices for logits {}, got {}", op,
                 logits.size(0), logits.desc(), target.desc());
   const int64_t N = logits.size(0), C = logits.size(1);
-  // One-hot selector built on the host from the (bounds-checked) class indices.
-  const std::vector<int64_t> cls = target.to_vector<int64_t>();
-  std::vector<double> onehot(static_cast<size_t>(N * C), 0.0);
-  for (int64_t i = 0; i < N; ++i) {
-    UNRAVEL_CHECK(cls[i] >= 0 && cls[i] < C, "{}: target[{}] = {} is out of range [0, {})", op, i,
-                  cls[i], C);
-    onehot[static_cast<size_t>(i * C + cls[i])] = 1.0;
+  if (target.device().is_cpu()) {  // host memory: a clear error costs no device read
+    const int64_t* cls = contiguous(target).data<int64_t>();
+    for (int64_t i = 0; i < N; ++i)
+      UNRAVEL_CHECK(cls[i] >= 0 && cls[i] < C, "{}: target[{}] = {} is out of range [0, {})", op,
+                    i, cls[i], C);
   }
-  Tensor sel = to(Tensor::from_vector(onehot, {N, C}, logits.device()), logits.dtype());
+  // One-hot selector made on the device; on a device an out-of-range class gives a zero row,
+  // whose loss is set to NaN below (checked there without a host read).
+  Tensor sel = one_hot(target, C, logits.dtype());
   Tensor loss = neg(sum(log_softmax(logits, 1) * sel, {1}));
+  if (!target.device().is_cpu()) {
+    Tensor hit = gt(sum(sel.detach(), {1}), 0.5);
+    loss = where(hit, loss, scalar_like(std::numeric_limits<double>::quiet_NaN(), loss));
+  }
   return reduce_loss(loss, reduction);
 }
 

@@ -9,6 +9,7 @@
 #include "ops/binary.h"
 #include "ops/broadcast.h"
 #include "ops/conv.h"
+#include "ops/creation.h"
 #include "ops/kernel_sums.h"
 #include "ops/matmul.h"
 #include "ops/nn_ops.h"

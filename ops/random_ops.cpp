@@ -1,9 +1,5 @@
 #include "ops/random_ops.h"
 
-#include <algorithm>
-#include <numeric>
-
-#include "engine/philox.h"
 #include "ops/detail.h"
 #include "ops/shape_ops.h"
 
@@ -41,16 +37,19 @@ Tensor bernoulli(const Shape& shape, double p, Generator& gen, DType dtype, Devi
   return random_fill(RandomOp::bernoulli, shape, gen, p, 0.0, dtype, device);
 }
 
+Tensor permutations(int64_t rows, int64_t n, Generator& gen, Device device) {
+  UNRAVEL_CHECK(rows >= 0 && n >= 0, "permutations: negative count ({} rows of {})", rows, n);
+  // Row r sorts 0..n-1 by the 64-bit Philox keys of counters offset + r·n + i (ties by index):
+  // the same result on every backend, and equal to `rows` successive permutation(n) draws.
+  Tensor y = Tensor::empty(Shape{rows, n}, DType::i64, device);
+  PhiloxState st = gen.reserve(static_cast<uint64_t>(rows * n));
+  if (rows * n > 0) backend(device).random_permutation(st, y.view());
+  return y;
+}
+
 Tensor permutation(int64_t n, Generator& gen, Device device) {
   UNRAVEL_CHECK(n >= 0, "permutation: negative n {}", n);
-  // Sort indices by 64-bit Philox keys (ties by index): the same result on every backend.
-  PhiloxState st = gen.reserve(static_cast<uint64_t>(n));
-  std::vector<uint64_t> keys(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) keys[i] = philox::bits64(st.seed, st.offset + i);
-  std::vector<int64_t> idx(static_cast<size_t>(n));
-  std::iota(idx.begin(), idx.end(), 0);
-  std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return keys[a] < keys[b]; });
-  return to(Tensor::from_vector(idx, Shape{n}), device);
+  return reshape(permutations(1, n, gen, device), Shape{n});
 }
 
 }  // namespace unravel

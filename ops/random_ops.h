@@ -15,7 +15,10 @@ Tensor randn_like(const Tensor& x, Generator& gen);
 /// 1 with probability p (u8 -> as dtype).
 Tensor bernoulli(const Shape& shape, double p, Generator& gen, DType dtype = DType::f32,
                  Device device = kCPU);
-/// A uniformly random permutation of 0..n-1 (i64).
+/// A uniformly random permutation of 0..n-1 (i64), made on `device`.
 Tensor permutation(int64_t n, Generator& gen, Device device = kCPU);
+/// `rows` independent permutations of 0..n-1 as rows of an i64 (rows, n) tensor, in one kernel;
+/// equal to `rows` successive permutation(n) calls on the same generator.
+Tensor permutations(int64_t rows, int64_t n, Generator& gen, Device device = kCPU);
 
 }  // namespace unravel

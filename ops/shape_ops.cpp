@@ -354,14 +354,21 @@ Tensor to(const Tensor& x, DType dtype) {
 Tensor to(const Tensor& x, Device device) {
   detail::check_defined(x, "to", "input");
   if (x.device() == device) return x;
-  Tensor src = contiguous(x);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), device);
+  Backend& from_be = backend(x.device());
+  Backend& to_be = backend(device);
   if (x.nbytes()) {
-    if (device.is_cpu()) backend(x.device()).copy_to_host(src.raw_data(), y.raw_data(), x.nbytes());
-    else if (x.device().is_cpu()) backend(device).copy_from_host(src.raw_data(), y.raw_data(), x.nbytes());
-    else {
-      Tensor host = to(src.detach(), kCPU);
-      backend(device).copy_from_host(host.raw_data(), y.raw_data(), x.nbytes());
+    if (&from_be == &to_be) {
+      from_be.copy(x.view(), y.view());  // two devices of one backend: a peer copy, any strides
+    } else if (device.is_cpu()) {
+      Tensor src = contiguous(x.detach());
+      from_be.copy_to_host(src.raw_data(), y.raw_data(), x.nbytes());
+    } else if (x.device().is_cpu()) {
+      Tensor src = contiguous(x.detach());
+      to_be.copy_from_host(src.raw_data(), y.raw_data(), x.nbytes());
+    } else {  // between backends: through the host
+      Tensor host = to(x.detach(), kCPU);
+      to_be.copy_from_host(host.raw_data(), y.raw_data(), x.nbytes());
     }
   }
   Device from = x.device();

@@ -1,6 +1,7 @@
 // The CPU backend. Memory and copies are defined in engine/cpu/cpu_backend.cpp; each kernel
 // family is defined in ops/cpu/<family>_cpu.cpp (elementwise loops, reductions, OpenBLAS gemm,
-// oneDNN convolution and batch norm, Philox fills). Threads: OpenMP, used only when the work is
+// oneDNN convolution and batch norm, Philox fills, the
+// multi-tensor optimiser loops). Threads: OpenMP, used only when the work is
 // large enough to pay for the fork (see ops/cpu/parallel.h).
 #pragma once
 #include "engine/backend.h"
@@ -14,11 +15,13 @@ class CpuBackend final : public Backend {
   int device_count(std::string* why = nullptr) const override;
   Allocator& allocator() override;
   void synchronize() override {}
+  bool supports(Kernel) const override { return true; }
 
   void copy(const TensorView& src, const TensorView& dst) override;
   void copy_to_host(const void* src, void* host_dst, size_t nbytes) override;
   void copy_from_host(const void* host_src, void* dst, size_t nbytes) override;
   void fill(const TensorView& y, double value) override;
+  void arange(const TensorView& y, double start, double step) override;
 
   void unary(UnaryOp op, const TensorView& x, const TensorView& y, double alpha) override;
   void binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& y,
@@ -60,6 +63,9 @@ class CpuBackend final : public Backend {
                     const TensorView& gb) override;
 
   void random(RandomOp op, PhiloxState state, double a, double b, const TensorView& y) override;
+  void random_permutation(PhiloxState state, const TensorView& y) override;
+
+  void optimizer_step(const OptimStep& h, const std::vector<OptimSlot>& slots) override;
 };
 
 }  // namespace unravel

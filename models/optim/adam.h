@@ -26,7 +26,7 @@ class Adam : public Optimizer {
  protected:
   /// decoupled = true gives AdamW.
   Adam(TensorList params, const AdamOptions& opt, bool decoupled);
-  void update(size_t i, const Tensor& p, const Tensor& g, int64_t t) override;
+  OptimStep rule(int64_t t) const override;
 
  private:
   AdamOptions opt_;

@@ -1,83 +1,48 @@
-// Gradient clipping. The total p-norm is (Σ_params Σ_i |g_i|^p)^(1/p) (max |g_i| for p = ∞),
-// accumulated in double with a raw loop for dense CPU gradients and with ops elsewhere.
+// Gradient clipping (see clip_grad.h). The total p-norm is (Σ_params Σ_i |g_i|^p)^(1/p) (max |g_i|
+// for p = ∞), accumulated in f64 with ops on the gradients' device; the scale is applied with a
+// `where` on that device, so nothing is read back.
 #include "models/optim/clip_grad.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "engine/check.h"
 #include "engine/grad_mode.h"
 #include "ops/binary.h"
 #include "ops/reduce.h"
+#include "ops/shape_ops.h"
 #include "ops/unary.h"
 
 namespace unravel::optim {
 
-namespace {
-bool dense_cpu(const Tensor& g) {
-  return g.device().is_cpu() && g.is_contiguous() && is_floating(g.dtype());
-}
-
-// Σ|g|^p, or max |g| when p is infinite.
-double grad_power_sum(const Tensor& g, double p) {
-  bool inf = std::isinf(p);
-  if (dense_cpu(g)) {
-    return dispatch_dtype(g.dtype(), [&](auto tag) -> double {
-      using T = decltype(tag);
-      if constexpr (std::is_floating_point_v<T>) {
-        const T* d = g.data<T>();
-        double acc = 0;
-        for (int64_t i = 0, n = g.numel(); i < n; ++i) {
-          double a = std::fabs(double(d[i]));
-          if (inf) acc = std::isnan(a) ? a : std::max(acc, a);
-          else acc += p == 2.0 ? a * a : p == 1.0 ? a : std::pow(a, p);
-        }
-        return acc;
-      }
-      return 0.0;
-    });
-  }
-  if (inf) return max(abs(g)).item();
-  return sum(pow(abs(g), p)).item();
-}
-}  // namespace
-
-double clip_grad_norm_(const TensorList& params, double max_norm, double norm_type) {
+Tensor clip_grad_norm_(const TensorList& params, double max_norm, double norm_type) {
   UNRAVEL_CHECK(max_norm >= 0 && (norm_type > 0 || std::isinf(norm_type)),
                 "clip_grad_norm_: needs max_norm >= 0 and norm_type > 0, got {} and {}", max_norm,
                 norm_type);
   NoGradGuard guard;
-  bool inf = std::isinf(norm_type);
-  double acc = 0;
-  bool any = false;
+  const bool inf = std::isinf(norm_type);
+  TensorList grads;
   for (const auto& p : params) {
     Tensor g = p.grad();
     if (!g.defined() || g.numel() == 0) continue;
-    any = true;
-    double s = grad_power_sum(g, norm_type);
-    acc = inf ? (std::isnan(s) ? s : std::max(acc, s)) : acc + s;
+    UNRAVEL_CHECK(grads.empty() || g.device() == grads[0].device(),
+                  "clip_grad_norm_: gradients on {} and {}; all must share a device",
+                  grads[0].device().str(), g.device().str());
+    grads.push_back(g);
   }
-  if (!any) return 0.0;
-  double total = inf ? acc : std::pow(acc, 1.0 / norm_type);
-  double coef = max_norm / (total + 1e-6);
-  if (!std::isfinite(total) || coef >= 1.0) return total;
-  for (const auto& p : params) {
-    Tensor g = p.grad();
-    if (!g.defined() || g.numel() == 0) continue;
-    if (dense_cpu(g)) {
-      dispatch_dtype(g.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        if constexpr (std::is_floating_point_v<T>) {
-          T* d = g.data<T>();
-          const T c = T(coef);
-          for (int64_t i = 0, n = g.numel(); i < n; ++i) d[i] *= c;
-        }
-      });
-      g.bump_version();
-    } else {
-      mul_(g, coef);
-    }
+  if (grads.empty())
+    return Tensor::scalar(0.0, DType::f64, params.empty() ? kCPU : params[0].device());
+  Tensor acc;
+  for (const auto& g : grads) {
+    Tensor a = abs(to(g, DType::f64));
+    Tensor s = inf ? max(a) : sum(norm_type == 2.0 ? square(a) : norm_type == 1.0 ? a : pow(a, norm_type));
+    acc = !acc.defined() ? s : inf ? maximum(acc, s) : acc + s;
   }
+  Tensor total = inf ? acc : (norm_type == 2.0 ? sqrt(acc) : pow(acc, 1.0 / norm_type));
+  Tensor coef = max_norm / (total + 1e-6);
+  const double infinity = std::numeric_limits<double>::infinity();
+  Tensor finite = lt(abs(total), scalar_like(infinity, total));  // false for NaN and ±inf
+  Tensor scale = where(finite, minimum(coef, scalar_like(1.0, coef)), scalar_like(1.0, coef));
+  for (const auto& g : grads) copy_(g, g * to(scale, g.dtype()));
   return total;
 }
 
@@ -87,19 +52,7 @@ void clip_grad_value_(const TensorList& params, double clip) {
   for (const auto& p : params) {
     Tensor g = p.grad();
     if (!g.defined() || g.numel() == 0) continue;
-    if (dense_cpu(g)) {
-      dispatch_dtype(g.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        if constexpr (std::is_floating_point_v<T>) {
-          T* d = g.data<T>();
-          const T hi = T(clip), lo = T(-clip);
-          for (int64_t i = 0, n = g.numel(); i < n; ++i) d[i] = std::min(std::max(d[i], lo), hi);
-        }
-      });
-      g.bump_version();
-    } else {
-      copy_(g, clamp(g, -clip, clip));
-    }
+    copy_(g, clamp(g, -clip, clip));
   }
 }
 

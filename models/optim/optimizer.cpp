@@ -2,6 +2,8 @@
 #include "models/optim/optimizer.h"
 
 #include <cmath>
+#include <map>
+#include <tuple>
 
 #include "engine/check.h"
 #include "engine/grad_mode.h"
@@ -33,6 +35,8 @@ void Optimizer::set_lr(double lr) {
 }
 
 void Optimizer::add_state(const std::string& name) {
+  UNRAVEL_CHECK(state_names_.size() < 3, "{}: at most three states per parameter", type_name());
+  state_names_.push_back(name);
   for (size_t i = 0; i < params_.size(); ++i) state_[i][name] = Tensor::zeros_like(params_[i]);
 }
 
@@ -42,19 +46,12 @@ const Tensor& Optimizer::state(size_t i, const std::string& name) const {
   return it->second;
 }
 
-bool Optimizer::fused_ok(const Tensor& p, const Tensor& g, const TensorList& states) {
-  auto ok = [&](const Tensor& t) {
-    return t.device().is_cpu() && t.dtype() == p.dtype() && t.is_contiguous() &&
-           t.shape() == p.shape();
-  };
-  if (!is_floating(p.dtype()) || !ok(p) || !ok(g)) return false;
-  for (const auto& s : states)
-    if (!ok(s)) return false;
-  return true;
-}
-
 void Optimizer::step() {
   NoGradGuard guard;
+  // One multi-tensor launch per (device, step count): normally a single one.
+  std::map<std::tuple<uint8_t, int, int64_t>, std::vector<OptimSlot>> groups;
+  TensorList keep;  // contiguous copies of strided gradients live until the launches
+  std::vector<std::pair<Tensor, Tensor>> write_back;  // (dense copy, strided parameter)
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     Tensor g = p.grad();
@@ -62,14 +59,33 @@ void Optimizer::step() {
     UNRAVEL_CHECK(g.shape() == p.shape() && g.dtype() == p.dtype() && g.device() == p.device(),
                   "{}::step: gradient {} of parameter {} does not match it ({})", type_name(),
                   g.desc(), i, p.desc());
-    for (const auto& [name, s] : state_[i])
+    Tensor dense = p;
+    if (!p.is_contiguous()) {  // a strided view: update a dense copy, written back below
+      dense = contiguous(p.detach());
+      write_back.emplace_back(dense, p);
+    }
+    OptimSlot slot{dense.view(), TensorView{}, TensorView{}, TensorView{}, TensorView{}};
+    if (!g.is_contiguous()) keep.push_back(g = contiguous(g));
+    slot.g = g.view();
+    TensorView* states[3] = {&slot.s0, &slot.s1, &slot.s2};
+    for (size_t k = 0; k < state_names_.size(); ++k) {
+      const Tensor& s = state_[i].at(state_names_[k]);
       UNRAVEL_CHECK(s.device() == p.device() && s.dtype() == p.dtype(),
                     "{}::step: state '{}' of parameter {} is {} but the parameter is {}; create "
-                    "the optimiser after moving the model", type_name(), name, i, s.desc(),
-                    p.desc());
-    update(i, p, g, ++param_steps_[i]);
+                    "the optimiser after moving the model", type_name(), state_names_[k], i,
+                    s.desc(), p.desc());
+      *states[k] = s.view();
+      s.bump_version();
+    }
+    const int64_t t = ++param_steps_[i];
+    groups[{static_cast<uint8_t>(p.device().kind), p.device().index, t}].push_back(slot);
     p.bump_version();
   }
+  for (const auto& [key, slots] : groups) {
+    const Device dev{static_cast<DeviceKind>(std::get<0>(key)), std::get<1>(key)};
+    backend(dev).optimizer_step(rule(std::get<2>(key)), slots);
+  }
+  for (const auto& [dense, p] : write_back) backend(p.device()).copy(dense.view(), p.view());
   ++step_;
 }
 

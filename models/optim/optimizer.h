@@ -1,15 +1,17 @@
 // Optimizer: the base of SGD / Adam / AdamW. It holds the parameter list, per-parameter state
-// tensors (created eagerly, zeros like the parameter, so a state dict always has the same
-// names), a per-parameter step count (a parameter without a gradient is skipped and does not
-// advance, as in PyTorch) and the learning rate. step() runs each parameter's update under
-// NoGradGuard; subclasses implement the update as one fused loop over raw CPU memory with an
-// ops-based fallback for other devices or layouts.
+// tensors (created eagerly, zeros like the parameter, on its device, so a state dict always has
+// the same names), a per-parameter step count (a parameter without a gradient is skipped and
+// does not advance, as in PyTorch) and the learning rate. step() makes one multi-tensor
+// Backend::optimizer_step call per device (and per step count, normally one), so every rule has
+// one update path on every device; subclasses only say which rule and scalars apply. No value is
+// read back from the device.
 #pragma once
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/tensor.h"
 
 namespace unravel::optim {
@@ -51,19 +53,17 @@ class Optimizer {
   void load_state_dict(const OptimizerState& s);
 
  protected:
-  /// One update of parameter i with gradient g; `t` is that parameter's step count (1 on its
-  /// first update). Runs under NoGradGuard.
-  virtual void update(size_t i, const Tensor& p, const Tensor& g, int64_t t) = 0;
-  /// Creates state `name` for every parameter (zeros like it). Call from the constructor.
+  /// The rule and its scalars for a parameter at step count `t` (1 on its first update).
+  virtual OptimStep rule(int64_t t) const = 0;
+  /// Creates state `name` for every parameter (zeros like it). Call from the constructor, in
+  /// the order of the rule's state slots (OptimSlot s0, s1, s2).
   void add_state(const std::string& name);
   /// State `name` of parameter i.
   const Tensor& state(size_t i, const std::string& name) const;
-  /// True when p, g and the listed states are dense CPU f32/f64 tensors of one dtype, so the
-  /// fused raw loop applies.
-  static bool fused_ok(const Tensor& p, const Tensor& g, const TensorList& states);
 
  private:
   TensorList params_;
+  std::vector<std::string> state_names_;  ///< in slot order
   std::vector<std::map<std::string, Tensor>> state_;
   std::vector<int64_t> param_steps_;
   int64_t step_ = 0;

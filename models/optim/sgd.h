@@ -24,7 +24,7 @@ class SGD : public Optimizer {
   const SGDOptions& options() const { return opt_; }
 
  protected:
-  void update(size_t i, const Tensor& p, const Tensor& g, int64_t t) override;
+  OptimStep rule(int64_t t) const override;
 
  private:
   SGDOptions opt_;

@@ -45,6 +45,17 @@ void CpuBackend::copy(const TensorView& src, const TensorView& dst) {
   });
 }
 
+void CpuBackend::arange(const TensorView& y, double start, double step) {
+  UNRAVEL_CHECK(y.rank() == 1 && y.contiguous(), "arange: want a contiguous 1-D output, got {}",
+                y.shape.str());
+  dispatch_dtype(y.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* out = y.ptr<T>();
+    for (int64_t i = 0, n = y.numel(); i < n; ++i)
+      out[i] = static_cast<T>(start + static_cast<double>(i) * step);
+  });
+}
+
 void CpuBackend::fill(const TensorView& y, double value) {
   if (y.numel() == 0) return;
   auto L = make_layout<1>({&y});

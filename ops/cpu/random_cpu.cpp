@@ -1,5 +1,9 @@
 // Philox fills on the CPU: element i (row-major over y) uses counter state.offset + i.
+// Permutations: row r sorts 0..n-1 by the 64-bit keys of counters offset + r·n + i.
+#include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <vector>
 
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
@@ -38,6 +42,24 @@ void CpuBackend::random(RandomOp op, PhiloxState st, double a, double b, const T
     });
   });
   if (buf.defined()) copy(buf.view(), y);
+}
+
+void CpuBackend::random_permutation(PhiloxState st, const TensorView& y) {
+  UNRAVEL_CHECK(y.dtype == DType::i64 && y.rank() == 2 && y.contiguous(),
+                "random_permutation: want a contiguous i64 (R, n) output, got {}{}",
+                dtype_name(y.dtype), y.shape.str());
+  const int64_t rows = y.shape[0], n = y.shape[1];
+  int64_t* out = y.ptr<int64_t>();
+  cpu::parallel_for(rows, std::max<int64_t>(1, 16 * n), [&](int64_t lo, int64_t hi) {
+    std::vector<uint64_t> keys(static_cast<size_t>(n));
+    for (int64_t r = lo; r < hi; ++r) {
+      const uint64_t base = st.offset + static_cast<uint64_t>(r * n);
+      for (int64_t i = 0; i < n; ++i) keys[i] = philox::bits64(st.seed, base + i);
+      int64_t* row = out + r * n;
+      std::iota(row, row + n, int64_t{0});
+      std::stable_sort(row, row + n, [&](int64_t a, int64_t b) { return keys[a] < keys[b]; });
+    }
+  });
 }
 
 }  // namespace unravel

@@ -1,0 +1,371 @@
+// The sim device (see sim_backend.h): a locked arena, a kernel queue and counters around the CPU
+// kernels. Every Backend call checks that its views lie in the arena, then queues a closure that
+// runs the CPU kernel on the same views (retagged as CPU) when the queue is flushed.
+#include "engine/sim/sim_backend.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/check.h"
+
+namespace unravel {
+
+namespace {
+
+/// Address space reserved for sim memory (virtual only: pages are committed when first written).
+constexpr size_t kReserve = size_t{32} << 30;
+/// The queue runs by itself once it holds this many operations (a GPU would be executing them).
+constexpr size_t kMaxQueued = 4096;
+
+size_t page_size() {
+  static const size_t p = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return p;
+}
+
+/// Caching allocator over one reserved range. Freed blocks are reused by size class in call
+/// order, which is safe because the queue is one in-order stream (as a stream-ordered CUDA pool).
+class SimArena final : public Allocator {
+ public:
+  SimArena() {
+    void* p = mmap(nullptr, kReserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    UNRAVEL_CHECK(p != MAP_FAILED, "sim device: cannot reserve {} GiB of address space: {}",
+                  kReserve >> 30, std::strerror(errno));
+    base_ = static_cast<char*>(p);
+  }
+
+  void* allocate(size_t nbytes) override {
+    const size_t cls = allocator_size_class(nbytes);
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.requests;
+    auto& list = free_[cls];
+    void* p;
+    if (!list.empty()) {
+      p = list.back();
+      list.pop_back();
+      stats_.cached -= cls;
+    } else {
+      UNRAVEL_CHECK(top_ + cls <= kReserve, "sim device: out of memory allocating {} bytes ({} in "
+                    "use of {} GiB)", nbytes, stats_.in_use, kReserve >> 30);
+      p = base_ + top_;
+      top_ += cls;
+      ++stats_.os_allocs;
+    }
+    stats_.in_use += cls;
+    stats_.peak_in_use = std::max(stats_.peak_in_use, stats_.in_use);
+    return p;
+  }
+
+  void deallocate(void* p, size_t nbytes) override {
+    if (!p) return;
+    const size_t cls = allocator_size_class(nbytes);
+    std::lock_guard<std::mutex> lock(mu_);
+    free_[cls].push_back(p);
+    stats_.in_use -= cls;
+    stats_.cached += cls;
+  }
+
+  AllocatorStats stats() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stats_;
+  }
+  void empty_cache() override {}  // the range stays reserved; blocks stay cached
+
+  bool owns(const void* p) const {
+    auto c = static_cast<const char*>(p);
+    return c >= base_ && c < base_ + kReserve;
+  }
+  /// The used part of the range becomes readable and writable (unlock) or inaccessible (lock).
+  void protect(bool accessible) {
+    size_t used;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      used = (top_ + page_size() - 1) / page_size() * page_size();
+      if (!accessible) locked_top_ = used;
+    }
+    if (used == 0) return;
+    int rc = mprotect(base_, used, accessible ? PROT_READ | PROT_WRITE : PROT_NONE);
+    UNRAVEL_CHECK(rc == 0, "sim device: mprotect failed: {}", std::strerror(errno));
+  }
+
+ private:
+  mutable std::mutex mu_;
+  char* base_ = nullptr;
+  size_t top_ = 0, locked_top_ = 0;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  AllocatorStats stats_;
+};
+
+class SimBackend final : public Backend {
+ public:
+  DeviceKind kind() const override { return DeviceKind::sim; }
+  std::string name() const override { return "sim"; }
+  int device_count(std::string*) const override { return 4; }
+  Allocator& allocator() override { return arena_; }
+  bool supports(Kernel k) const override {
+    return cpu().supports(k) && !declined_[static_cast<size_t>(k)].load();
+  }
+
+  void synchronize() override {
+    ++stats_.syncs;
+    flush();
+  }
+
+  void copy(const TensorView& src, const TensorView& dst) override {
+    mine({&src, &dst}, "copy");
+    push([=] { cpu().copy(host(src), host(dst)); });
+  }
+  void copy_to_host(const void* src, void* host_dst, size_t nbytes) override {
+    UNRAVEL_CHECK(owns(src, nbytes), "sim copy_to_host: the source is not sim memory");
+    ++stats_.host_reads;
+    stats_.host_read_bytes += nbytes;
+    ++stats_.syncs;
+    std::lock_guard<std::recursive_mutex> lock(queue_mu_);
+    run_queue();
+    arena_.protect(true);
+    std::memcpy(host_dst, src, nbytes);
+    arena_.protect(false);
+  }
+  void copy_from_host(const void* host_src, void* dst, size_t nbytes) override {
+    UNRAVEL_CHECK(owns(dst, nbytes), "sim copy_from_host: the destination is not sim memory");
+    UNRAVEL_CHECK(!arena_.owns(host_src), "sim copy_from_host: the source is sim memory, not the host");
+    ++stats_.uploads;
+    stats_.upload_bytes += nbytes;
+    auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(host_src),
+                                                      static_cast<const char*>(host_src) + nbytes);
+    push([=] { std::memcpy(dst, staged->data(), nbytes); });
+  }
+  void fill(const TensorView& y, double value) override {
+    mine({&y}, "fill");
+    push([=] { cpu().fill(host(y), value); });
+  }
+  void arange(const TensorView& y, double start, double step) override {
+    check(Kernel::arange);
+    mine({&y}, "arange");
+    push([=] { cpu().arange(host(y), start, step); });
+  }
+
+  void unary(UnaryOp op, const TensorView& x, const TensorView& y, double alpha) override {
+    check(Kernel::unary);
+    mine({&x, &y}, "unary");
+    push([=] { cpu().unary(op, host(x), host(y), alpha); });
+  }
+  void binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& y,
+              double alpha) override {
+    check(Kernel::binary);
+    mine({&a, &b, &y}, "binary");
+    push([=] { cpu().binary(op, host(a), host(b), host(y), alpha); });
+  }
+  void where(const TensorView& c, const TensorView& a, const TensorView& b,
+             const TensorView& y) override {
+    check(Kernel::where);
+    mine({&c, &a, &b, &y}, "where");
+    push([=] { cpu().where(host(c), host(a), host(b), host(y)); });
+  }
+  void reduce(ReduceOp op, const TensorView& x, const TensorView& y) override {
+    check(Kernel::reduce);
+    mine({&x, &y}, "reduce");
+    push([=] { cpu().reduce(op, host(x), host(y)); });
+  }
+  void arg_reduce(bool is_max, const TensorView& x, int axis, const TensorView& y) override {
+    check(Kernel::arg_reduce);
+    mine({&x, &y}, "arg_reduce");
+    push([=] { cpu().arg_reduce(is_max, host(x), axis, host(y)); });
+  }
+  void gemm(bool ta, bool tb, double alpha, const TensorView& a, const TensorView& b, double beta,
+            const TensorView& c) override {
+    check(Kernel::gemm);
+    mine({&a, &b, &c}, "gemm");
+    push([=] { cpu().gemm(ta, tb, alpha, host(a), host(b), beta, host(c)); });
+  }
+  void gather(const TensorView& x, int axis, const TensorView& index, const TensorView& y) override {
+    check(Kernel::gather);
+    mine({&x, &index, &y}, "gather");
+    push([=] { cpu().gather(host(x), axis, host(index), host(y)); });
+  }
+  void scatter_add(const TensorView& src, int axis, const TensorView& index,
+                   const TensorView& y) override {
+    check(Kernel::scatter_add);
+    mine({&src, &index, &y}, "scatter_add");
+    push([=] { cpu().scatter_add(host(src), axis, host(index), host(y)); });
+  }
+  void index_select(const TensorView& x, int axis, const TensorView& index,
+                    const TensorView& y) override {
+    check(Kernel::index_select);
+    mine({&x, &index, &y}, "index_select");
+    push([=] { cpu().index_select(host(x), axis, host(index), host(y)); });
+  }
+  void index_add(const TensorView& src, int axis, const TensorView& index,
+                 const TensorView& y) override {
+    check(Kernel::index_add);
+    mine({&src, &index, &y}, "index_add");
+    push([=] { cpu().index_add(host(src), axis, host(index), host(y)); });
+  }
+  void conv2d_forward(const TensorView& x, const TensorView& w, const TensorView& b,
+                      const TensorView& y, const Conv2dParams& p) override {
+    check(p.relu ? Kernel::conv2d_forward_relu : Kernel::conv2d_forward);
+    mine({&x, &w, &b, &y}, "conv2d_forward");
+    push([=] { cpu().conv2d_forward(host(x), host(w), host(b), host(y), p); });
+  }
+  void conv2d_backward_data(const TensorView& dy, const TensorView& w, const TensorView& dx,
+                            const Conv2dParams& p) override {
+    check(Kernel::conv2d_backward_data);
+    mine({&dy, &w, &dx}, "conv2d_backward_data");
+    push([=] { cpu().conv2d_backward_data(host(dy), host(w), host(dx), p); });
+  }
+  void conv2d_backward_weights(const TensorView& x, const TensorView& dy, const TensorView& dw,
+                               const TensorView& db, const Conv2dParams& p) override {
+    check(Kernel::conv2d_backward_weights);
+    mine({&x, &dy, &dw, &db}, "conv2d_backward_weights");
+    push([=] { cpu().conv2d_backward_weights(host(x), host(dy), host(dw), host(db), p); });
+  }
+  void batch_norm_forward(const TensorView& x, const TensorView& gamma, const TensorView& beta,
+                          const TensorView& mean, const TensorView& var, bool training, double eps,
+                          const TensorView& y, const TensorView& save_mean,
+                          const TensorView& save_invstd) override {
+    check(Kernel::batch_norm_forward);
+    mine({&x, &gamma, &beta, &mean, &var, &y, &save_mean, &save_invstd}, "batch_norm_forward");
+    push([=] {
+      cpu().batch_norm_forward(host(x), host(gamma), host(beta), host(mean), host(var), training,
+                               eps, host(y), host(save_mean), host(save_invstd));
+    });
+  }
+  void batch_norm_backward(const TensorView& dy, const TensorView& x, const TensorView& gamma,
+                           const TensorView& save_mean, const TensorView& save_invstd,
+                           const TensorView& dx, const TensorView& dgamma,
+                           const TensorView& dbeta) override {
+    check(Kernel::batch_norm_backward);
+    mine({&dy, &x, &gamma, &save_mean, &save_invstd, &dx, &dgamma, &dbeta}, "batch_norm_backward");
+    push([=] {
+      cpu().batch_norm_backward(host(dy), host(x), host(gamma), host(save_mean), host(save_invstd),
+                                host(dx), host(dgamma), host(dbeta));
+    });
+  }
+  void pairwise_imq(ImqMode mode, const TensorView& a, const TensorView& b,
+                    const std::vector<double>& c, const TensorView& y, const TensorView& ga,
+                    const TensorView& gb) override {
+    check(Kernel::pairwise_imq);
+    mine({&a, &b, &y, &ga, &gb}, "pairwise_imq");
+    push([=] { cpu().pairwise_imq(mode, host(a), host(b), c, host(y), host(ga), host(gb)); });
+  }
+  void random(RandomOp op, PhiloxState st, double a, double b, const TensorView& y) override {
+    check(Kernel::random);
+    mine({&y}, "random");
+    push([=] { cpu().random(op, st, a, b, host(y)); });
+  }
+  void random_permutation(PhiloxState st, const TensorView& y) override {
+    check(Kernel::random_permutation);
+    mine({&y}, "random_permutation");
+    push([=] { cpu().random_permutation(st, host(y)); });
+  }
+  void optimizer_step(const OptimStep& h, const std::vector<OptimSlot>& slots) override {
+    check(Kernel::optimizer_step);
+    std::vector<OptimSlot> hs;
+    hs.reserve(slots.size());
+    for (const OptimSlot& s : slots) {
+      mine({&s.p, &s.g, &s.s0, &s.s1, &s.s2}, "optimizer_step");
+      hs.push_back({host(s.p), host(s.g), host(s.s0), host(s.s1), host(s.s2)});
+    }
+    push([=] { cpu().optimizer_step(h, hs); });
+  }
+
+  SimStats stats() const {
+    SimStats s;
+    s.host_reads = stats_.host_reads;
+    s.host_read_bytes = stats_.host_read_bytes;
+    s.syncs = stats_.syncs;
+    s.kernels = stats_.kernels;
+    s.uploads = stats_.uploads;
+    s.upload_bytes = stats_.upload_bytes;
+    s.flushes = stats_.flushes;
+    return s;
+  }
+  void reset_stats() {
+    stats_.host_reads = stats_.host_read_bytes = stats_.syncs = stats_.kernels = 0;
+    stats_.uploads = stats_.upload_bytes = stats_.flushes = 0;
+  }
+  bool decline(Kernel k, bool on) { return declined_[static_cast<size_t>(k)].exchange(on); }
+  bool owns(const void* p, size_t nbytes = 0) const {
+    return arena_.owns(p) && (nbytes == 0 || arena_.owns(static_cast<const char*>(p) + nbytes - 1));
+  }
+
+ private:
+  static Backend& cpu() { return backend(kCPU); }
+
+  void check(Kernel k) const {
+    if (declined_[static_cast<size_t>(k)].load()) unsupported(k);
+  }
+  /// Refuses views whose memory is not sim memory (a CPU tensor mixed with sim ones).
+  void mine(std::initializer_list<const TensorView*> views, const char* op) const {
+    for (const TensorView* v : views) {
+      if (!v->data || v->numel() == 0) continue;
+      UNRAVEL_CHECK(owns(v->data) && v->device.is_sim(),
+                    "sim {}: an operand ({}{} on {}) is not in sim device memory; tensors of "
+                    "different devices cannot be mixed", op, dtype_name(v->dtype), v->shape.str(),
+                    v->device.str());
+    }
+  }
+  static TensorView host(TensorView v) {
+    v.device = kCPU;
+    return v;
+  }
+
+  void push(std::function<void()> f) {
+    std::lock_guard<std::recursive_mutex> lock(queue_mu_);
+    ++stats_.kernels;
+    queue_.push_back(std::move(f));
+    if (queue_.size() >= kMaxQueued) run_queue();
+  }
+  void flush() {
+    std::lock_guard<std::recursive_mutex> lock(queue_mu_);
+    run_queue();
+  }
+  /// Runs and empties the queue with the arena unlocked (caller holds queue_mu_).
+  void run_queue() {
+    if (queue_.empty()) return;
+    ++stats_.flushes;
+    std::vector<std::function<void()>> work;
+    work.swap(queue_);
+    arena_.protect(true);
+    try {
+      for (auto& f : work) f();
+    } catch (const std::exception& e) {
+      arena_.protect(false);
+      throw_error(fmt::format("sim device: a queued kernel failed: {}", e.what()));
+    }
+    arena_.protect(false);
+  }
+
+  struct Counters {
+    std::atomic<uint64_t> host_reads{0}, host_read_bytes{0}, syncs{0}, kernels{0}, uploads{0},
+        upload_bytes{0}, flushes{0};
+  };
+  SimArena arena_;
+  std::recursive_mutex queue_mu_;
+  std::vector<std::function<void()>> queue_;
+  Counters stats_;
+  std::array<std::atomic<bool>, kNumKernels> declined_{};
+};
+
+SimBackend& sim() {
+  // Leaked on purpose: tensors with static storage duration may outlive main().
+  static SimBackend* b = new SimBackend();
+  return *b;
+}
+
+}  // namespace
+
+Backend& sim_backend() { return sim(); }
+SimStats sim_stats() { return sim().stats(); }
+void sim_reset_stats() { sim().reset_stats(); }
+bool sim_decline(Kernel k, bool decline) { return sim().decline(k, decline); }
+bool sim_owns(const void* p) { return sim().owns(p); }
+
+}  // namespace unravel
