@@ -26,7 +26,7 @@ int encode_command(const EncodeOptions& o) {
   const Dataset& data = *r.data;
   const int64_t n = o.limit > 0 ? std::min(o.limit, data.size()) : data.size();
   fs::create_directories(o.out);
-  Encoded e = encode_items(*r.vae, data, iota_indices(n), 256, "encode", r.config.device);
+  Encoded e = encode_items(*r.vae, data, iota_indices(n), 256, "encode");
   save_npy((fs::path(o.out) / "mu.npy").string(), e.mu);
   save_npy((fs::path(o.out) / "logvar.npy").string(), e.logvar);
   std::string extra;

@@ -211,16 +211,18 @@ std::map<std::string, double> heldout_metrics(Run& r, const Dataset& data,
   for (int64_t s = 0; s < n; s += batch) {
     const int64_t b = std::min(batch, n - s);
     std::vector<int64_t> part(idx.begin() + s, idx.begin() + s + b);
-    Tensor x = gather_items(data, part);
-    VaeOutputs out = r.vae->forward(x, *r.prior, gen, 1);
-    double nll = -mean(reconstruction_log_lik(out)).item();
-    double kl = mean(posterior_kl(out)).item();
-    Tensor img = decode_to_images(*r.vae, out.posterior.mean());
-    double mse = mean(square(img - x)).item();
+    Tensor x = to(gather_items(data, part), r.device);
+    VaeOutputs out = r.vae->forward(x, gen, 1);
+    Tensor img = r.vae->decode(out.posterior.mean());
+    img = r.vae->likelihood().kind == LikelihoodKind::bernoulli ? sigmoid(img) : clamp(img, 0.0, 1.0);
     auto decode = [&](const Tensor& z) { return r.vae->decode(z); };
-    double iw = mean(iwae_bound(x, out.posterior, *r.prior, r.vae->likelihood(), decode, k, gen,
-                                std::max<int64_t>(1, 1024 / b)))
-                    .item();
+    Tensor iwae = iwae_bound(x, out.posterior, *r.prior, r.vae->likelihood(), decode, k, gen,
+                             std::max<int64_t>(1, 1024 / b));
+    // One transfer per batch.
+    std::vector<double> v = read_scalars({mean(reconstruction_log_lik(out)),
+                                          mean(posterior_kl(out, *r.prior)),
+                                          mean(square(img - match_like(x, img))), mean(iwae)});
+    const double nll = -v[0], kl = v[1], mse = v[2], iw = v[3];
     acc["heldout.recon_nll"] += nll * b;
     acc["heldout.kl"] += kl * b;
     acc["heldout.elbo"] += -(nll + kl) * b;
@@ -253,11 +255,10 @@ EvalResult evaluate_run(const EvalOptions& o, bool print) {
   const Dataset& data = *r.data;
   EvalResult res;
   Generator gen(o.seed + 0xe7a1);
-  const std::string dev = r.config.device;
 
   if (data.num_factors() > 0) {
     std::vector<int64_t> rows = subset_indices(data.size(), budget.table_rows, gen);
-    Encoded e = encode_items(*r.vae, data, rows, 256, "encode grid", dev);
+    Encoded e = encode_items(*r.vae, data, rows, 256, "encode grid");
     CodeTable table;
     table.codes = e.mu;
     table.logvars = e.logvar;
@@ -284,7 +285,7 @@ EvalResult evaluate_run(const EvalOptions& o, bool print) {
                     (test->has_labels() && wanted.count("magnitudes"));
   if (need_stats) {
     std::vector<int64_t> items = subset_indices(test->size(), budget.stats_items, gen);
-    Encoded e = encode_items(*r.vae, *test, items, 256, "encode held-out", dev);
+    Encoded e = encode_items(*r.vae, *test, items, 256, "encode held-out");
     HostMatrix mu = to_host_matrix(e.mu, "eval"), lv = to_host_matrix(e.logvar, "eval");
     if (data.num_factors() == 0 && wanted.count("hoyer")) res.values["hoyer_sparsity"] = hoyer_sparsity(mu);
     if (test->has_labels() && wanted.count("magnitudes")) {

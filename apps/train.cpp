@@ -1,8 +1,15 @@
-// The training loop. Each step: next batch → forward (K samples) → the controller sees the
-// batch KL and gives {β, C} → objective terms → backward → optimiser step (then the FactorVAE
-// discriminator step). Every random draw comes from one Generator (seeded by --seed) and the
-// batcher's own stream; both positions go into each checkpoint, so a resumed run continues the
-// exact same streams and equals an uninterrupted one.
+// The training loop around the library's TrainStep (objectives/training/train_step.h): next
+// batch → one step on the run's device. Every random draw comes from one Generator (seeded by
+// --seed) and the batcher's own stream; both positions go into each checkpoint, so a resumed run
+// continues the exact same streams and equals an uninterrupted one.
+//
+// Host reads: a step reads nothing back unless it logs (every --log-every steps), checkpoints
+// (every --checkpoint-every steps), is the last, or was interrupted; those read the step's
+// terms, β, C, the controller's state and the device's non-finite flag in one transfer. The
+// progress line redraws every step from the values of the last read. A non-finite loss is
+// therefore noticed at the next read (at most log_every − 1 steps late); the checkpoint written
+// at a read step is written only after the flag was read clean, so the last good checkpoint
+// stays the newest one.
 #include "apps/train.h"
 
 #include <fmt/format.h>
@@ -21,7 +28,6 @@
 #include "datasets/batcher.h"
 #include "engine/check.h"
 #include "models/checkpoint.h"
-#include "objectives/losses/factor_vae.h"
 #include "ops/ops.h"
 
 namespace unravel::apps {
@@ -29,16 +35,9 @@ namespace unravel::apps {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-Tensor select_first(const Tensor& z) { return squeeze(slice(z, 0, 0, 1), 0); }
 
 namespace {
 
-/// The optimisers saved beside the main one: the FactorVAE discriminator's Adam as "disc"
-/// (tensors "optim_disc.*"), in the same atomically written checkpoint file.
-std::vector<NamedOptimizer> extra_optimizers(const Run& r) {
-  if (!r.disc_opt) return {};
-  return {{"disc", r.disc_opt.get(), "FactorVAE discriminator optimiser"}};
-}
 
 std::atomic<int> g_signal{0};
 extern "C" void on_signal(int sig) {
@@ -53,24 +52,26 @@ struct LoopState {
   double seconds = 0;  // training time before this process
 };
 
-std::string metadata(const LoopState& s, const Controller& ctl, const Schedule& sch) {
+std::string metadata(const LoopState& s, const StepLog& log) {
   json j = {{"step", s.step},
             {"gen_seed", s.gen.seed()},
             {"gen_offset", s.gen.offset()},
             {"batcher", {{"epoch", s.batcher.epoch}, {"position", s.batcher.position},
                          {"seed", s.batcher.seed}, {"offset", s.batcher.offset}}},
-            {"controller", ctl.state()},
-            {"beta", sch.beta},
-            {"capacity", sch.capacity},
+            {"controller", log.controller},
+            {"beta", log.beta},
+            {"capacity", log.capacity},
             {"seconds", s.seconds}};
   return j.dump();
 }
 
-/// Saves step s: the periodic file, then `last.safetensors` re-pointed atomically.
-void save(const std::string& run, Run& r, const LoopState& s, const Schedule& sch) {
+/// Saves step s (whose values `log` were read clean): the periodic file, then
+/// `last.safetensors` re-pointed atomically.
+void save(const std::string& run, Run& r, const LoopState& s, const StepLog& log) {
   fs::create_directories(fs::path(run) / "checkpoints");
   std::string path = checkpoint_path(run, s.step);
-  save_checkpoint(path, *r.state, r.opt.get(), metadata(s, *r.controller, sch), extra_optimizers(r));
+  TrainStep& t = *r.trainer;
+  save_checkpoint(path, *r.state, &t.optimizer(), metadata(s, log), t.auxiliary_optimizers());
   std::string link = last_checkpoint_path(run), tmp = link + ".tmp";
   fs::remove(tmp);
   fs::create_symlink(fs::relative(path, fs::path(run)), tmp);
@@ -104,14 +105,13 @@ void truncate_log(const std::string& path, int64_t upto) {
 
 int loop(const std::string& run, Run& r, LoopState& s, int64_t steps) {
   const TrainConfig& c = r.config;
-  Device dev = Device::parse(c.device);
+  TrainStep& trainer = *r.trainer;
   BatcherOptions bo;
   bo.batch_size = c.batch;
   UNRAVEL_CHECK(r.data->size() >= c.batch, "dataset '{}' has {} items, fewer than --batch {}",
                 c.dataset, r.data->size(), c.batch);
   Batcher batcher(*r.data, bo, Generator(c.seed + 0x5eed));
   if (s.step > 0) batcher.restore(s.batcher);
-  auto* factor = dynamic_cast<FactorVaeObjective*>(r.objective.get());
 
   std::ofstream log(log_path(run), std::ios::app);
   bool need_header = fs::file_size(log_path(run)) == 0;
@@ -123,83 +123,70 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps) {
 
   auto t0 = std::chrono::steady_clock::now();
   double base_seconds = s.seconds;
-  Schedule sch;
-  LossTerms terms;
+  StepLog last;              // values of the last read step
+  std::string fields;        // the progress line's values, from `last`
   int64_t last_saved = s.step;
+  int64_t last_read = s.step;  // the non-finite flag counts steps from here
+  trainer.clear_nonfinite();
   while (s.step < steps) {
-    const Tensor& xb = batcher.next();
-    Tensor x = dev.is_cpu() ? xb : to(xb, dev);
-    r.state->train();
-    VaeOutputs out = r.vae->forward(x, *r.prior, s.gen, c.samples);
-    double kl = 0;
-    {
-      NoGradGuard ng;
-      kl = mean(posterior_kl(out)).item();
-    }
-    int64_t step = s.step + 1;
-    sch = r.controller->update(step, kl);
-    terms = r.objective->compute(out, sch, s.gen);
-    double total = terms.total.item();
-    if (!std::isfinite(total)) {
-      std::string detail;
-      for (auto& [n, v] : terms.values()) detail += fmt::format(" {}={:.4g}", n, v);
-      std::fprintf(stderr,
-                   "\nerror: step %lld: the loss is not finite (%s) — training stopped.%s\n",
-                   static_cast<long long>(step), detail.c_str(),
-                   last_saved > 0 ? fmt::format(" The last good checkpoint is {} (step {}).",
-                                                last_checkpoint_path(run), last_saved).c_str()
-                                  : " No checkpoint was written yet.");
-      tape().clear();
-      return 3;
-    }
-    r.opt->zero_grad();
-    if (r.disc_opt) r.disc_opt->zero_grad();
-    terms.total.backward();
-    r.opt->step();
-    if (factor) {
-      r.disc_opt->zero_grad();
-      Tensor z = out.z.dim() == 3 ? select_first(out.z) : out.z;
-      LossTerms d = factor->discriminator_loss(z, z, s.gen);
-      d.total.backward();
-      r.disc_opt->step();
-      for (auto& t : d.terms) terms.add(t.first, t.second);
-    }
-    s.step = step;
+    StepResult res = trainer.step(batcher.next(), s.gen);
+    s.step += 1;
     s.batcher = batcher.state();
     s.seconds = base_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-    // Loss terms, then the controller's β and C (an objective's own "beta" term is the same).
-    std::vector<std::pair<std::string, double>> values;
-    for (auto& nv : terms.values())
-      if (nv.first != "beta" && nv.first != "C" && nv.first != "capacity") values.push_back(nv);
-    if (s.step % c.log_every == 0 || s.step == steps) {
-      // The controller's whole state (integrator, previous β, ...) follows as ctl.<key> columns.
-      ControllerState cs = r.controller->state();
-      if (need_header) {
-        log << "step,epoch,seconds";
-        for (auto& [n, v] : values) log << "," << n;
-        log << ",beta,C,lr";
-        for (auto& [k, v] : cs) log << ",ctl." << k;
-        log << "\n";
-        need_header = false;
+    const bool interrupted = g_signal.load() != 0;
+    const bool log_step = s.step % c.log_every == 0 || s.step == steps;
+    const bool save_step = s.step % c.checkpoint_every == 0 || s.step == steps || interrupted;
+    if (log_step || save_step) {
+      last = trainer.read_log(res);
+      if (last.nonfinite_step > 0) {
+        std::string detail;
+        for (auto& [n, v] : last.terms) detail += fmt::format(" {}={:.4g}", n, v);
+        std::fprintf(stderr,
+                     "\nerror: step %lld: the loss is not finite — training stopped (noticed at "
+                     "step %lld; values there:%s).%s\n",
+                     static_cast<long long>(last_read + last.nonfinite_step),
+                     static_cast<long long>(s.step), detail.c_str(),
+                     last_saved > 0 ? fmt::format(" The last good checkpoint is {} (step {}).",
+                                                  last_checkpoint_path(run), last_saved).c_str()
+                                    : " No checkpoint was written yet.");
+        tape().clear();
+        return 3;
       }
-      log << s.step << "," << batcher.epoch() << "," << fmt::format("{:.3f}", s.seconds);
-      for (auto& [n, v] : values) log << "," << fmt::format("{:.6g}", v);
-      log << "," << fmt::format("{:.6g},{:.6g},{:.6g}", sch.beta, sch.capacity, r.opt->lr());
-      for (auto& [k, v] : cs) log << "," << fmt::format("{:.9g}", v);
-      log << "\n";
-      log.flush();
+      trainer.clear_nonfinite();
+      last_read = s.step;
+      // Loss terms, then the controller's β and C (an objective's own "beta" term is the same).
+      std::vector<std::pair<std::string, double>> values;
+      for (auto& nv : last.terms)
+        if (nv.first != "beta" && nv.first != "C" && nv.first != "capacity") values.push_back(nv);
+      if (log_step) {
+        // The controller's whole state (integrator, previous β, ...) follows as ctl.<key> columns.
+        if (need_header) {
+          log << "step,epoch,seconds";
+          for (auto& [n, v] : values) log << "," << n;
+          log << ",beta,C,lr";
+          for (auto& [k, v] : last.controller) log << ",ctl." << k;
+          log << "\n";
+          need_header = false;
+        }
+        log << s.step << "," << batcher.epoch() << "," << fmt::format("{:.3f}", s.seconds);
+        for (auto& [n, v] : values) log << "," << fmt::format("{:.6g}", v);
+        log << "," << fmt::format("{:.6g},{:.6g},{:.6g}", last.beta, last.capacity,
+                                  trainer.optimizer().lr());
+        for (auto& [k, v] : last.controller) log << "," << fmt::format("{:.9g}", v);
+        log << "\n";
+        log.flush();
+      }
+      fields.clear();
+      for (auto& [n, v] : values)
+        if (n == "total" || n == "recon" || n == "kl" || n == "tc" || n == "D")
+          fields += fmt::format("{} {:.4g} ", n, v);
+      fields += fmt::format("β {:.3g} C {:.3g}", last.beta, last.capacity);
     }
-    std::string fields;
-    for (auto& [n, v] : values)
-      if (n == "total" || n == "recon" || n == "kl" || n == "tc" || n == "D")
-        fields += fmt::format("{} {:.4g} ", n, v);
-    fields += fmt::format("β {:.3g} C {:.3g}", sch.beta, sch.capacity);
     progress.update(s.step, fields);
 
-    bool interrupted = g_signal.load() != 0;
-    if (s.step % c.checkpoint_every == 0 || s.step == steps || interrupted) {
-      save(run, r, s, sch);
+    if (save_step) {
+      save(run, r, s, last);
       last_saved = s.step;
     }
     if (interrupted) {
@@ -212,8 +199,8 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps) {
   progress.finish();
   json summary = {{"steps", s.step}, {"seconds", s.seconds},
                   {"steps_per_second", s.seconds > 0 ? s.step / s.seconds : 0.0},
-                  {"beta", sch.beta}, {"capacity", sch.capacity}};
-  for (auto& [n, v] : terms.values()) summary["final"][n] = v;
+                  {"beta", last.beta}, {"capacity", last.capacity}};
+  for (auto& [n, v] : last.terms) summary["final"][n] = v;
   write_text_atomic((fs::path(run) / "summary.json").string(), summary.dump(2));
   return 0;
 }
@@ -225,7 +212,7 @@ int train_new(TrainConfig c) {
   UNRAVEL_CHECK(!fs::exists(run / "config.json"),
                 "run directory '{}' already holds a run; use --resume {} to continue it or choose "
                 "another --out", c.out, c.out);
-  Run r = build_run(c);
+  Run r = build_run(c, true, true);
   fs::create_directories(run);
   write_text_atomic(config_path(c.out), to_json(c));
   { std::ofstream(log_path(c.out), std::ios::trunc); }
@@ -246,10 +233,12 @@ int train_resume(const std::string& run, int64_t steps) {
   validate(c);
   std::string ckpt = last_checkpoint_path(run);
   UNRAVEL_CHECK(fs::exists(ckpt), "cannot resume '{}': no checkpoint ({} is missing)", run, ckpt);
-  Run r = build_run(c);
+  Run r = build_run(c, true, true);
   // One read of the file; a checkpoint without the discriminator's state is refused by
   // load_checkpoint with "the file holds no FactorVAE discriminator optimiser state".
-  std::string meta_text = load_checkpoint(ckpt, *r.state, r.opt.get(), extra_optimizers(r));
+  const CheckpointCompat compat = r.state->v1_compat();
+  std::string meta_text = load_checkpoint(ckpt, *r.state, &r.trainer->optimizer(),
+                                          r.trainer->auxiliary_optimizers(), &compat);
   json meta = json::parse(meta_text);
   LoopState s;
   s.step = meta.at("step").get<int64_t>();

@@ -2,10 +2,14 @@
 // reference models of /shared/reference/baseline.md, encode-only throughput, peak RSS, and the
 // time from process start to the first finished step.
 //
-// One training step is exactly apps/train.cpp's loop body: vae->forward(x) → the batch KL
-// (no grad, read back) → the constant-β controller (β = 4) → the beta-vae objective → read the
-// loss → zero_grad → backward → Adam step. The batch is fixed random data (Bernoulli(0.5) pixels
-// for the conv models, N(0, 1) points for pinwheel), so no data loading is timed.
+// One training step is the library's TrainStep (objectives/training/train_step.h), the one
+// `unravel train` runs: forward → KL once → the constant-β controller (β = 4) → the objective
+// (beta-vae, or --objective NAME; factor-vae includes its discriminator update) → backward → Adam.
+// As in `unravel train` between log steps, nothing is read back during the timed steps; each
+// timed repetition ends with a device synchronisation. The batch is fixed random data
+// (Bernoulli(0.5) pixels for the conv models, N(0, 1) points for pinwheel), so no data loading is
+// timed. --device sim runs it on the stand-in device (a check that the step is device-clean,
+// not a speed figure).
 //
 // Before timing, each configuration is validated: 20 steps on its fixed batch must lower the
 // loss. Then `reps` repetitions of `steps` steps each (calibrated to ≥ 0.5 s unless --steps is
@@ -14,8 +18,8 @@
 // the sgemm peak measured here (1024³ dnnl_sgemm at the same thread count).
 //
 // Usage: bench_train_step [--model conv64|fashion28|pinwheel|all] [--batch N] [--encode]
-//                         [--reps R] [--steps S] [--threads T] [--peak GFLOPS] [--first-step]
-//                         [--csv PATH]
+//                         [--objective NAME] [--device cpu|sim] [--reps R] [--steps S]
+//                         [--threads T] [--peak GFLOPS] [--first-step] [--csv PATH]
 //   default: every configuration of issue 7 (conv64 64 and 256, fashion28 128, pinwheel 128,
 //   conv64 encode 1024). --first-step builds the model, runs one step on a batch and prints the
 //   seconds since process start (kernel start time from /proc/self/stat, and since main()).
@@ -40,6 +44,7 @@
 #include "models/optim/adam.h"
 #include "models/vae.h"
 #include "objectives/registry.h"
+#include "objectives/training/train_step.h"
 #include "ops/ops.h"
 
 using namespace unravel;
@@ -89,18 +94,15 @@ double train_flops_per_sample(const std::string& model) {
 }
 constexpr double kConv64EncodeFlops = 2.0 * 8.197e6;
 
-/// A model, its optimiser and a fixed batch: one training step of apps/train.cpp at a time.
+/// A model, its TrainStep and a fixed batch.
 struct Trainer {
   std::shared_ptr<models::Vae> vae;
-  std::unique_ptr<Prior> prior;
-  std::unique_ptr<Objective> objective;
-  std::unique_ptr<Controller> controller;
-  std::unique_ptr<optim::Adam> opt;
+  std::unique_ptr<TrainStep> trainer;
   Tensor x;
   Generator gen{1234};
-  int64_t step_no = 0;
 
-  Trainer(const std::string& model, int64_t batch) {
+  Trainer(const std::string& model, int64_t batch, const std::string& objective = "beta-vae",
+          Device device = kCPU) {
     Generator init(42);
     int64_t latents = 10;
     if (model == "conv64") {
@@ -118,29 +120,27 @@ struct Trainer {
     for (int64_t d : vae->data_shape()) s.push_back(d);
     Generator data(7);
     x = model == "pinwheel" ? normal(s, data, 0.0, 1.0) : bernoulli(s, 0.5, data);
-    prior = make_prior("iso", {{"dim", static_cast<double>(latents)}});
-    objective = make_objective("beta-vae", {});
-    controller = make_controller("constant", {{"beta", 4.0}});
-    opt = std::make_unique<optim::Adam>(vae->parameters(), optim::AdamOptions{.lr = 1e-3});
-    vae->train();
+    x = to(x, device);
+    Params op;
+    if (objective == "factor-vae") op = {{"latent", static_cast<double>(latents)}};
+    if (objective == "beta-tcvae") op = {{"dataset_size", 737280}};
+    std::shared_ptr<Prior> prior = make_prior("iso", {{"dim", static_cast<double>(latents)}});
+    std::shared_ptr<Objective> obj = make_objective(objective, op, "kld_inc", &init);
+    std::shared_ptr<Controller> controller = make_controller("constant", {{"beta", 4.0}});
+    auto state = std::make_shared<TrainState>(vae, prior, obj);
+    state->to(device);
+    controller->to(device);
+    auto adam = [](TensorList p) {
+      return std::make_unique<optim::Adam>(std::move(p), optim::AdamOptions{.lr = 1e-3});
+    };
+    trainer = std::make_unique<TrainStep>(state, controller, adam, adam);
   }
 
-  /// One full training step; returns the loss before the update.
-  double step() {
-    VaeOutputs out = vae->forward(x, *prior, gen);
-    double kl = 0;
-    {
-      NoGradGuard ng;
-      kl = mean(posterior_kl(out)).item();
-    }
-    Schedule sch = controller->update(++step_no, kl);
-    LossTerms terms = objective->compute(out, sch, gen);
-    double total = terms.total.item();
-    opt->zero_grad();
-    terms.total.backward();
-    opt->step();
-    return total;
-  }
+  /// One training step, nothing read back.
+  void step() { trainer->step(x, gen); }
+  /// One training step; returns its loss (before the update), read back.
+  double step_loss() { return trainer->step(x, gen).terms.total.item(); }
+  void sync() { backend(x.device()).synchronize(); }
 };
 
 /// Median/min/max of per-rep rates (items per second).
@@ -175,6 +175,8 @@ struct Options {
   double peak = 0;
   bool first_step = false;
   std::string csv;
+  std::string objective = "beta-vae";
+  std::string device = "cpu";
 };
 
 const char* kHeader =
@@ -184,10 +186,10 @@ const char* kHeader =
 
 void run_train(const Options& o, const std::string& model, int64_t batch, double peak,
                bench::Csv& csv) {
-  Trainer tr(model, batch);
+  Trainer tr(model, batch, o.objective, Device::parse(o.device));
   // Validation (also the warm-up): 20 steps on the fixed batch must lower the loss.
-  double first = tr.step(), last = first;
-  for (int i = 1; i < 20; ++i) last = tr.step();
+  double first = tr.step_loss(), last = first;
+  for (int i = 1; i < 20; ++i) last = tr.step_loss();
   bench::require(std::isfinite(last) && last < first,
                  fmt::format("{} batch {}: loss did not decrease over 20 steps ({} -> {})", model,
                              batch, first, last));
@@ -195,21 +197,25 @@ void run_train(const Options& o, const std::string& model, int64_t batch, double
   if (steps <= 0) {
     auto t0 = Clock::now();
     tr.step();
+    tr.sync();
     double dt = std::chrono::duration<double>(Clock::now() - t0).count();
     steps = std::max(3, static_cast<int>(std::ceil(0.5 / std::max(dt, 1e-6))));
   }
   std::vector<double> rates;
   for (int r = 0; r < o.reps; ++r) {
     auto t0 = Clock::now();
-    for (int i = 0; i < steps; ++i) last = tr.step();
+    for (int i = 0; i < steps; ++i) tr.step();
+    tr.sync();
     rates.push_back(steps / std::chrono::duration<double>(Clock::now() - t0).count());
   }
+  last = tr.step_loss();
   bench::require(std::isfinite(last), fmt::format("{}: loss became {}", model, last));
   Rates s = summarise(rates);
   double gflops = s.median * batch * train_flops_per_sample(model) * 1e-9;
-  csv.row(fmt::format("{},train,{},{},{},{},{:.3f},{:.3f},{:.3f},{:.1f},{:.2f},{:.4f},{:.1f},{:.1f},"
+  const std::string mode = o.objective == "beta-vae" ? "train" : "train:" + o.objective;
+  csv.row(fmt::format("{},{},{},{},{},{},{:.3f},{:.3f},{:.3f},{:.1f},{:.2f},{:.4f},{:.1f},{:.1f},"
                       "{:.6g},{:.6g},{:.6g}",
-                      model, batch, omp_get_max_threads(), o.reps, steps, s.median, s.min, s.max,
+                      model, mode, batch, omp_get_max_threads(), o.reps, steps, s.median, s.min, s.max,
                       s.median * batch, gflops, peak > 0 ? gflops / peak : 0.0, peak,
                       peak_rss_mib(), first, last, batch * train_flops_per_sample(model)));
 }
@@ -270,10 +276,12 @@ Options parse(int argc, char** argv) {
     else if (a == "--peak") o.peak = std::stod(value());
     else if (a == "--first-step") o.first_step = true;
     else if (a == "--csv") o.csv = value();
+    else if (a == "--objective") o.objective = value();
+    else if (a == "--device") o.device = value();
     else if (a == "-h" || a == "--help") {
       std::printf("usage: bench_train_step [--model conv64|fashion28|pinwheel|all] [--batch N] "
-                  "[--encode] [--reps R] [--steps S] [--threads T] [--peak GFLOPS] "
-                  "[--first-step] [--csv PATH]\n");
+                  "[--encode] [--objective NAME] [--device cpu|sim] [--reps R] [--steps S] "
+                  "[--threads T] [--peak GFLOPS] [--first-step] [--csv PATH]\n");
       std::exit(0);
     } else {
       bench::require(false, "unknown argument '" + a + "' (see --help)");
@@ -292,8 +300,8 @@ int main(int argc, char** argv) {
   if (o.first_step) {
     std::string model = o.model == "all" ? "conv64" : o.model;
     int64_t batch = o.batch > 0 ? o.batch : default_batch(model, false);
-    Trainer tr(model, batch);
-    double loss = tr.step();
+    Trainer tr(model, batch, o.objective, Device::parse(o.device));
+    double loss = tr.step_loss();
     double since_start = seconds_since_process_start(), since_main = seconds_since_main();
     bench::require(std::isfinite(loss), "first step: loss is finite");
     std::printf("model,batch,threads,first_step_s_since_process_start,first_step_s_since_main,"
@@ -309,6 +317,9 @@ int main(int argc, char** argv) {
     run_train(o, "conv64", 256, peak, csv);
     run_train(o, "fashion28", 128, peak, csv);
     run_train(o, "pinwheel", 128, peak, csv);
+    Options fv = o;
+    fv.objective = "factor-vae";  // the discriminator update included
+    run_train(fv, "conv64", 64, peak, csv);
     run_encode(o, 1024, peak, csv);
   } else {
     int64_t batch = o.batch > 0 ? o.batch : default_batch(o.model, o.encode);

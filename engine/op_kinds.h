@@ -27,6 +27,7 @@ inline constexpr int kNumUnaryOps = static_cast<int>(UnaryOp::count);
 /// The *_grad entries are fused backward helpers (not differentiable themselves).
 enum class BinaryOp : uint8_t {
   add, sub, mul, div, pow, maximum, minimum,
+  fmod,  // C's fmod: a − trunc(a/b)·b, the sign of a
   eq, ne, lt, le, gt, ge,
   relu_grad,        // a = upstream grad, b = x:  a * (b > 0)
   leaky_relu_grad,  // a * (b > 0 ? 1 : alpha)

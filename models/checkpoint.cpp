@@ -1,5 +1,6 @@
 // Checkpoint save/load on top of engine/io/safetensors. File metadata keys:
-//   "format" = "unravel-checkpoint", "version" = "1", "metadata" = caller JSON,
+//   "format" = "unravel-checkpoint", "version" = "2" (version 1, still read, named some
+//   tensors by position: see CheckpointCompat), "metadata" = caller JSON,
 //   "optim.type", "optim.step", "optim.lr" (%.17g, exact round trip) when an optimiser is saved,
 //   and "optim_<name>.type", ".step", ".lr" for each further named optimiser. Tensor names:
 //   "model.<name>", "optim.<key>", "optim_<name>.<key>".
@@ -18,6 +19,7 @@ namespace unravel {
 
 namespace {
 constexpr char kFormat[] = "unravel-checkpoint";
+constexpr char kVersion[] = "2";
 constexpr char kModel[] = "model.";
 constexpr char kOptim[] = "optim.";
 
@@ -80,9 +82,10 @@ SafetensorsData read_checked(const std::string& path) {
   UNRAVEL_CHECK(it != d.metadata.end() && it->second == kFormat,
                 "load_checkpoint('{}'): not an unravel checkpoint (metadata 'format' is missing "
                 "or not '{}')", path, kFormat);
-  UNRAVEL_CHECK(d.metadata.count("version") && d.metadata.at("version") == "1",
-                "load_checkpoint('{}'): unsupported checkpoint version '{}'", path,
-                d.metadata.count("version") ? d.metadata.at("version") : "");
+  const std::string v = d.metadata.count("version") ? d.metadata.at("version") : "";
+  UNRAVEL_CHECK(v == "1" || v == kVersion,
+                "load_checkpoint('{}'): unsupported checkpoint version '{}' (this build reads 1 "
+                "and {})", path, v, kVersion);
   return d;
 }
 }  // namespace
@@ -92,7 +95,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model,
                      const std::vector<NamedOptimizer>& extra) {
   std::map<std::string, Tensor> tensors;
   std::map<std::string, std::string> meta = {
-      {"format", kFormat}, {"version", "1"}, {"metadata", metadata_json}};
+      {"format", kFormat}, {"version", kVersion}, {"metadata", metadata_json}};
   auto put = [&](const std::string& name, const Tensor& t) {
     UNRAVEL_CHECK(tensors.emplace(name, t.detach()).second,
                   "save_checkpoint('{}'): duplicate tensor name '{}'", path, name);
@@ -111,8 +114,16 @@ void save_checkpoint(const std::string& path, const nn::Module& model,
 }
 
 std::string load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* opt,
-                            const std::vector<NamedOptimizer>& extra) {
+                            const std::vector<NamedOptimizer>& extra,
+                            const CheckpointCompat* compat) {
   SafetensorsData d = read_checked(path);
+  const bool v1 = d.metadata.at("version") == "1" && compat;
+  if (v1 && compat->rename) {
+    std::map<std::string, Tensor> renamed;
+    for (auto& [n, t] : d.tensors)
+      renamed[starts_with(n, kModel) ? kModel + compat->rename(n.substr(6)) : n] = t;
+    d.tensors = std::move(renamed);
+  }
   // Model tensors: exact name sets, then shapes and dtypes, all before any write.
   nn::NamedTensors mine = model.named_parameters();
   for (auto& nt : model.named_buffers()) mine.push_back(nt);
@@ -120,7 +131,8 @@ std::string load_checkpoint(const std::string& path, nn::Module& model, optim::O
   std::set<std::string> wanted;
   for (const auto& [n, t] : mine) {
     wanted.insert(kModel + n);
-    if (!d.tensors.count(kModel + n)) missing.push_back(n);
+    const bool tolerated = v1 && compat->may_be_missing && compat->may_be_missing(n);
+    if (!d.tensors.count(kModel + n) && !tolerated) missing.push_back(n);
   }
   for (const auto& [n, t] : d.tensors)
     if (starts_with(n, kModel) && !wanted.count(n)) unexpected.push_back(n.substr(6));
@@ -129,6 +141,7 @@ std::string load_checkpoint(const std::string& path, nn::Module& model, optim::O
   UNRAVEL_CHECK(unexpected.empty(), "load_checkpoint('{}'): unexpected tensor(s) {} not in the model",
                 path, list_some(unexpected));
   for (const auto& [n, t] : mine) {
+    if (!d.tensors.count(kModel + n)) continue;  // tolerated above
     const Tensor& src = d.tensors.at(kModel + n);
     UNRAVEL_CHECK(src.shape() == t.shape() && src.dtype() == t.dtype(),
                   "load_checkpoint('{}'): tensor '{}' is {} in the file but {} in the model", path,
@@ -156,7 +169,8 @@ std::string load_checkpoint(const std::string& path, nn::Module& model, optim::O
     backups.push_back(std::move(before));
   }
   NoGradGuard guard;
-  for (const auto& [n, t] : mine) copy_(t, unravel::to(d.tensors.at(kModel + n), t.device()));
+  for (const auto& [n, t] : mine)
+    if (d.tensors.count(kModel + n)) copy_(t, unravel::to(d.tensors.at(kModel + n), t.device()));
   return d.metadata.at("metadata");
 }
 

@@ -7,6 +7,7 @@
 // shape/dtype mismatches are refused with an error naming the tensor, before anything is
 // modified.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,15 @@ struct NamedOptimizer {
   std::string description;
 };
 
+/// How the model tensors of an older (version 1) checkpoint map onto a model built today: v1
+/// files named some tensors by position ("prior.0", "disc.3") and did not save some buffers.
+struct CheckpointCompat {
+  /// Old model tensor name → today's name.
+  std::function<std::string(const std::string&)> rename;
+  /// Today's names that a v1 file may lack (they keep their freshly built values).
+  std::function<bool(const std::string&)> may_be_missing;
+};
+
 /// Saves `model` (and `opt` when given, and each of `extra`) with `metadata_json` stored verbatim.
 void save_checkpoint(const std::string& path, const nn::Module& model,
                      const optim::Optimizer* opt = nullptr, const std::string& metadata_json = "{}",
@@ -32,9 +42,11 @@ void save_checkpoint(const std::string& path, const nn::Module& model,
 /// same type; likewise each of `extra`, found by its name). Optimiser state in the file that is
 /// not asked for is ignored. Everything is validated before the model is written; an optimiser
 /// already restored is put back as it was when a later one fails. Returns the metadata JSON.
+/// A version-1 file is read through `compat` when given (else its names must match as they are).
 std::string load_checkpoint(const std::string& path, nn::Module& model,
                             optim::Optimizer* opt = nullptr,
-                            const std::vector<NamedOptimizer>& extra = {});
+                            const std::vector<NamedOptimizer>& extra = {},
+                            const CheckpointCompat* compat = nullptr);
 
 /// The metadata JSON string of a checkpoint, without loading tensors into anything.
 std::string checkpoint_metadata(const std::string& path);

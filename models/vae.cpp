@@ -46,12 +46,11 @@ Tensor Vae::decode(const Tensor& z, Tensor* log_scale) {
   return unflatten(mean);
 }
 
-VaeOutputs Vae::forward(const Tensor& x, const Prior& prior, Generator& gen, int64_t k) {
+VaeOutputs Vae::forward(const Tensor& x, Generator& gen, int64_t k) {
   UNRAVEL_CHECK(k >= 1, "Vae::forward: K = {} samples", k);
   VaeOutputs out;
   out.x = x;
   out.likelihood = likelihood_;
-  out.prior = &prior;
   out.posterior = encode(x);
   out.z = k == 1 ? out.posterior.rsample(gen) : out.posterior.rsample(gen, k);
   out.recon = decode(out.z, learned_scale_ ? &out.recon_log_scale : nullptr);

@@ -1,6 +1,7 @@
 // The VAE: an Encoder x → q(z|x) (a DiagonalGaussian), a reparameterised sample, and a Decoder
-// z → the likelihood's parameters. forward() returns everything an objective needs
-// (objectives/losses/objective.h: VaeOutputs); it computes no loss itself.
+// z → the likelihood's parameters. forward() returns everything an objective needs (VaeOutputs,
+// below; objectives add the prior); it computes no loss itself. models/ never includes
+// objectives/: the distribution types both use live in ops/.
 #pragma once
 #include <memory>
 #include <string>
@@ -8,7 +9,22 @@
 
 #include "engine/random.h"
 #include "models/nn/module.h"
-#include "objectives/losses/objective.h"
+#include "ops/distributions.h"
+#include "ops/likelihoods.h"
+
+namespace unravel {
+
+/// Everything one forward pass of a VAE gives an objective.
+struct VaeOutputs {
+  Tensor x;                    ///< data (B, ...)
+  Tensor recon;                ///< decoder output (logits / means): (K, B, ...) or (B, ...)
+  Tensor recon_log_scale;      ///< learned Gaussian log-scale (optional, broadcastable)
+  Likelihood likelihood;       ///< observation model
+  DiagonalGaussian posterior;  ///< q(z|x) with (B, D) parameters
+  Tensor z;                    ///< the samples the decoder saw: (K, B, D) or (B, D)
+};
+
+}  // namespace unravel
 
 namespace unravel::models {
 
@@ -41,7 +57,7 @@ class Vae : public nn::Module {
   /// With a learned scale, `log_scale` (if given) receives the log-scale half.
   Tensor decode(const Tensor& z, Tensor* log_scale = nullptr);
   /// Encode, draw K reparameterised samples (K = 1 gives (B, D) samples), decode.
-  VaeOutputs forward(const Tensor& x, const Prior& prior, Generator& gen, int64_t k = 1);
+  VaeOutputs forward(const Tensor& x, Generator& gen, int64_t k = 1);
 
   int64_t latents() const { return latents_; }
   const Shape& data_shape() const { return data_shape_; }

@@ -194,7 +194,11 @@ TcDecomposition tc_decomposition(const DiagonalGaussian& q, const Tensor& z, con
     r.log_qz = logsumexp(sum(table, {2}), {1}) - c;
     r.log_prod_qz = sum(logsumexp(table, {1}) - c, {1});
   } else {
-    Tensor lw = log_importance_weight_matrix(b, dataset_size, table.dtype(), table.device());
+    // The same weights every step: built once per (B, N, device, dtype).
+    Tensor lw = cached_constant(fmt::format("tc_mss_log_weights/{}/{}", b, dataset_size),
+                                table.device(), table.dtype(), [&] {
+                                  return log_importance_weight_matrix(b, dataset_size, DType::f64);
+                                });
     r.log_qz = logsumexp(sum(table, {2}) + lw, {1});
     r.log_prod_qz = sum(logsumexp(table + unsqueeze(lw, -1), {1}), {1});
   }

@@ -32,7 +32,7 @@
 #include <string>
 
 #include "engine/random.h"
-#include "objectives/distributions.h"
+#include "ops/distributions.h"
 #include "objectives/priors/prior.h"
 
 namespace unravel {

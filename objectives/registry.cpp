@@ -141,12 +141,10 @@ std::unique_ptr<Prior> make_prior(const std::string& name, const Params& params,
                                                     "not both");
     if (!scales.empty()) {
       UNRAVEL_CHECK(!learn, "prior 'aniso': fixed scale_<d> cannot be learnable; use logit_<d>");
-      p = std::make_unique<AnisotropicGaussianPrior>(
-          AnisotropicGaussianPrior::fixed_scales(scales, dtype));
+      p = AnisotropicGaussianPrior::fixed_scales(scales, dtype);
     } else {
       if (logits.empty()) logits.assign(static_cast<size_t>(d), 0.0);
-      p = std::make_unique<AnisotropicGaussianPrior>(
-          AnisotropicGaussianPrior::softmax(logits, vs, learn, dtype));
+      p = AnisotropicGaussianPrior::softmax(logits, vs, learn, dtype);
     }
   } else if (name == "student-t") {
     int64_t d = as_int(r.required("dim"), "dim");
@@ -155,8 +153,8 @@ std::unique_ptr<Prior> make_prior(const std::string& name, const Params& params,
     UNRAVEL_CHECK(as_int(r.get("dim", 2.0), "dim") == 2,
                   "prior 'mog': the registry's mixture is the 2-D pinwheel prior; build other "
                   "mixtures with MixtureOfGaussiansPrior");
-    p = std::make_unique<MixtureOfGaussiansPrior>(MixtureOfGaussiansPrior::pinwheel(
-        r.get("variance_scale", 0.03), r.get("learnable", 0.0) != 0.0, dtype));
+    p = MixtureOfGaussiansPrior::pinwheel(r.get("variance_scale", 0.03),
+                                          r.get("learnable", 0.0) != 0.0, dtype);
   } else if (name == "sparse") {
     int64_t d = as_int(r.required("dim"), "dim");
     p = std::make_unique<SpikeSlabPrior>(d, r.get("gamma", 0.8), r.get("spike_scale", 0.05),

@@ -51,6 +51,12 @@ struct BinaryBackward final : Node {
         }
         break;
       }
+      case BinaryOp::fmod: {
+        if (na) ga = g;
+        // trunc(a/b) = (a − y)/b exactly where y = fmod(a, b).
+        if (nb) gb = neg(g * (a.get(name()) - y.get(name())) / b.get(name()));
+        break;
+      }
       case BinaryOp::maximum:
       case BinaryOp::minimum: {
         const Tensor &A = a.get(name()), &B = b.get(name());
@@ -98,6 +104,13 @@ Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
         n->a = SavedTensor(a);
         n->b = SavedTensor(b);
         break;
+      case BinaryOp::fmod:
+        if (nb) {
+          n->a = SavedTensor(a);
+          n->b = SavedTensor(b);
+          n->y = SavedTensor(y);
+        }
+        break;
       default:
         break;
     }
@@ -137,6 +150,10 @@ Tensor pow(const Tensor& a, double b) {
 }
 Tensor maximum(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::maximum, a, b); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::minimum, a, b); }
+Tensor fmod(const Tensor& a, const Tensor& b) {
+  detail::check_floating(a, "fmod");
+  return binary_op(BinaryOp::fmod, a, b);
+}
 Tensor eq(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::eq, a, b); }
 Tensor ne(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::ne, a, b); }
 Tensor lt(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::lt, a, b); }

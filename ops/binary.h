@@ -15,6 +15,8 @@ Tensor pow(const Tensor& a, double b);
 /// NaN-propagating elementwise max/min; at ties the gradient goes to a.
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
+/// C's fmod: a − trunc(a/b)·b (the sign of a); floating point only. Gradients 1 and −trunc(a/b).
+Tensor fmod(const Tensor& a, const Tensor& b);
 /// Comparisons return u8 tensors (no gradient).
 Tensor eq(const Tensor& a, const Tensor& b);
 Tensor ne(const Tensor& a, const Tensor& b);

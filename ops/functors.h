@@ -177,6 +177,7 @@ UNRAVEL_BINARY(Pow, false, false, static_cast<T>(std::pow(a, b)))
 // NaN-propagating like torch.maximum/minimum.
 UNRAVEL_BINARY(Maximum, true, false, static_cast<T>((a != a || a > b) ? a : b))
 UNRAVEL_BINARY(Minimum, true, false, static_cast<T>((a != a || a < b) ? a : b))
+UNRAVEL_BINARY(Fmod, false, false, static_cast<T>(std::fmod(a, b)))
 UNRAVEL_BINARY(Eq, true, true, static_cast<uint8_t>(a == b))
 UNRAVEL_BINARY(Ne, true, true, static_cast<uint8_t>(a != b))
 UNRAVEL_BINARY(Lt, true, true, static_cast<uint8_t>(a < b))
@@ -195,7 +196,7 @@ UNRAVEL_BINARY(AddRelu, false, false,
 #undef UNRAVEL_BINARY
 
 template <class F> UNRAVEL_HD void visit_binary(BinaryOp op, F&& f) {
-  static_assert(kNumBinaryOps == 19, "update visit_binary when adding a BinaryOp");
+  static_assert(kNumBinaryOps == 20, "update visit_binary when adding a BinaryOp");
   switch (op) {
     case BinaryOp::add: f(Add{}); break;
     case BinaryOp::sub: f(Sub{}); break;
@@ -204,6 +205,7 @@ template <class F> UNRAVEL_HD void visit_binary(BinaryOp op, F&& f) {
     case BinaryOp::pow: f(Pow{}); break;
     case BinaryOp::maximum: f(Maximum{}); break;
     case BinaryOp::minimum: f(Minimum{}); break;
+    case BinaryOp::fmod: f(Fmod{}); break;
     case BinaryOp::eq: f(Eq{}); break;
     case BinaryOp::ne: f(Ne{}); break;
     case BinaryOp::lt: f(Lt{}); break;
@@ -222,7 +224,7 @@ template <class F> UNRAVEL_HD void visit_binary(BinaryOp op, F&& f) {
 
 inline const char* binary_name(BinaryOp op) {
   static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
-                                "eq", "ne", "lt", "le", "gt", "ge", "relu_grad",
+                                "fmod", "eq", "ne", "lt", "le", "gt", "ge", "relu_grad",
                                 "leaky_relu_grad", "sigmoid_grad", "tanh_grad", "softplus_grad",
                                 "add_relu"};
   static_assert(sizeof(names) / sizeof(names[0]) == kNumBinaryOps);

@@ -32,12 +32,12 @@ Tensor gather_items(const Dataset& data, const std::vector<int64_t>& indices) {
 }
 
 Encoded encode_items(models::Vae& vae, const Dataset& data, const std::vector<int64_t>& indices,
-                     int64_t batch, const std::string& label, const std::string& device) {
+                     int64_t batch, const std::string& label) {
   UNRAVEL_CHECK(batch >= 1, "encode_items: batch must be at least 1, got {}", batch);
   const int64_t n = static_cast<int64_t>(indices.size());
   const int64_t d = vae.latents();
   Encoded e{Tensor::empty({n, d}), Tensor::empty({n, d})};
-  Device dev = Device::parse(device);
+  const Device dev = vae.device();
   NoGradGuard ng;
   vae.eval();
   Tensor buf = data.make_batch_tensor(std::min(batch, std::max<int64_t>(n, 1)));
@@ -50,31 +50,29 @@ Encoded encode_items(models::Vae& vae, const Dataset& data, const std::vector<in
     const int64_t b = std::min(batch, n - s);
     Tensor x = b == buf.size(0) ? buf : data.make_batch_tensor(b);
     data.get_batch(std::span<const int64_t>(indices.data() + s, static_cast<size_t>(b)), x);
-    DiagonalGaussian q = vae.encode(dev.is_cpu() ? x : to(x, dev));
-    std::vector<float> mu = to(q.mean(), DType::f32).to_vector<float>();
-    std::vector<float> lv = to(q.logvar(), DType::f32).to_vector<float>();
-    UNRAVEL_CHECK(static_cast<int64_t>(mu.size()) == b * d,
+    DiagonalGaussian q = vae.encode(to(x, dev));
+    UNRAVEL_CHECK(q.mean().numel() == b * d,
                   "encode_items: encoder returned {} values for a batch of {} x {} latents",
-                  mu.size(), b, d);
-    std::copy(mu.begin(), mu.end(), mu_out + s * d);
-    std::copy(lv.begin(), lv.end(), lv_out + s * d);
+                  q.mean().numel(), b, d);
+    // Means and log-variances side by side: one transfer per batch.
+    std::vector<float> both = to(concat({q.mean(), q.logvar()}, 1), DType::f32).to_vector<float>();
+    for (int64_t i = 0; i < b; ++i) {
+      std::copy(both.begin() + i * 2 * d, both.begin() + i * 2 * d + d, mu_out + (s + i) * d);
+      std::copy(both.begin() + i * 2 * d + d, both.begin() + (i + 1) * 2 * d, lv_out + (s + i) * d);
+    }
     if (bar) bar->update(s + b);
   }
   if (bar) bar->finish();
   return e;
 }
 
-Tensor decode_to_images(models::Vae& vae, const Tensor& z, const std::string& device) {
+Tensor decode_to_images(models::Vae& vae, const Tensor& z) {
   NoGradGuard ng;
   vae.eval();
-  Device dev = Device::parse(device);
-  Tensor zz = to(z, DType::f32);
-  if (!dev.is_cpu()) zz = to(zz, dev);
-  Tensor out = vae.decode(zz);
+  Tensor out = vae.decode(to(to(z, DType::f32), vae.device()));
   if (vae.likelihood().kind == LikelihoodKind::bernoulli) out = sigmoid(out);
   else out = clamp(out, 0.0, 1.0);
-  if (!dev.is_cpu()) out = to(out, kCPU);
-  return contiguous(to(out, DType::f32));
+  return contiguous(to(to(out, DType::f32), kCPU));
 }
 
 std::vector<double> kl_per_dim(const Tensor& mu, const Tensor& logvar) {

@@ -19,11 +19,11 @@ struct Encoded {
   Tensor mu, logvar;
 };
 
-/// Encodes items `indices` of `data` with `vae` in batches of `batch` (no tape), on `device`.
-/// Shows a progress bar labelled `label` when there is more than one batch ("" = no bar).
+/// Encodes items `indices` of `data` with `vae` in batches of `batch` (no tape) on the model's
+/// device, one host read per batch. Shows a progress bar labelled `label` when there is more
+/// than one batch ("" = no bar).
 Encoded encode_items(models::Vae& vae, const Dataset& data, const std::vector<int64_t>& indices,
-                     int64_t batch = 256, const std::string& label = "encode",
-                     const std::string& device = "cpu");
+                     int64_t batch = 256, const std::string& label = "encode");
 
 /// 0, 1, ..., n-1.
 std::vector<int64_t> iota_indices(int64_t n);
@@ -33,9 +33,10 @@ std::vector<int64_t> subset_indices(int64_t n, int64_t m, Generator& gen);
 /// Items `indices` of `data` as one f32 CPU tensor [n, item...].
 Tensor gather_items(const Dataset& data, const std::vector<int64_t>& indices);
 
-/// Decodes codes z [N, D] (no tape) into images in [0, 1] with the data's shape [N, ...]:
-/// sigmoid of the logits for a Bernoulli likelihood, the means clamped to [0, 1] otherwise.
-Tensor decode_to_images(models::Vae& vae, const Tensor& z, const std::string& device = "cpu");
+/// Decodes codes z [N, D] (no tape, on the model's device) into host images in [0, 1] with the
+/// data's shape [N, ...]: sigmoid of the logits for a Bernoulli likelihood, the means clamped
+/// to [0, 1] otherwise.
+Tensor decode_to_images(models::Vae& vae, const Tensor& z);
 
 /// Per-dimension mean KL(q(z_d|x) ‖ N(0, 1)) over the rows of mu / logvar [N, D] (nats).
 std::vector<double> kl_per_dim(const Tensor& mu, const Tensor& logvar);

@@ -53,7 +53,8 @@ Run load_trained(const std::string& run, bool with_data, int64_t* step) {
   std::string ckpt = last_checkpoint_path(run);
   UNRAVEL_CHECK(fs::exists(ckpt), "run '{}' has no checkpoint yet ({} is missing)", run, ckpt);
   Run r = build_run(c, with_data);
-  std::string meta = load_checkpoint(ckpt, *r.state);
+  const CheckpointCompat compat = r.state->v1_compat();
+  std::string meta = load_checkpoint(ckpt, *r.state, nullptr, {}, &compat);
   if (step) {
     auto j = nlohmann::json::parse(meta, nullptr, false);
     *step = j.is_object() && j.contains("step") ? j["step"].get<int64_t>() : 0;

@@ -45,27 +45,6 @@ std::unique_ptr<Dataset> make_dataset(const TrainConfig& c, bool test) {
   return nullptr;
 }
 
-TrainState::TrainState(std::shared_ptr<models::Vae> vae, const TensorList& prior_params,
-                       const TensorList& disc_params)
-    : prior_(prior_params), disc_(disc_params) {
-  register_module("vae", std::move(vae));
-  // Parameter names may not hold dots: "prior.N" / "disc.N" are parameter N of a child module.
-  auto holder = [](const TensorList& params) {
-    auto m = std::make_shared<nn::Module>();
-    for (size_t i = 0; i < params.size(); ++i) m->register_parameter(std::to_string(i), params[i]);
-    return m;
-  };
-  if (!prior_.empty()) register_module("prior", holder(prior_));
-  if (!disc_.empty()) register_module("disc", holder(disc_));
-}
-
-TensorList TrainState::model_parameters() const {
-  TensorList out;
-  for (const auto& [name, t] : named_parameters())
-    if (name.rfind("disc.", 0) != 0) out.push_back(t);
-  return out;
-}
-
 namespace {
 std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& kind, TensorList params,
                                                  double lr, double b1, double b2) {
@@ -89,7 +68,7 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& kind, Tensor
 // The run's prior. `aniso` with prior parameter pca=N is initialised from the data: relative
 // variances ∝ the `latents` largest principal-component variances of N items drawn with the
 // run's seed (Mathieu et al.'s "pca" prior; they used a truncated SVD of the whole data matrix).
-std::unique_ptr<Prior> make_run_prior(const TrainConfig& c, const Dataset* data) {
+std::shared_ptr<Prior> make_run_prior(const TrainConfig& c, const Dataset* data) {
   auto it = c.prior_params.find("pca");
   if (c.prior != "aniso" || it == c.prior_params.end()) return make_prior(c.prior, c.prior_params);
   for (const auto& [k, v] : c.prior_params)
@@ -111,15 +90,16 @@ std::unique_ptr<Prior> make_run_prior(const TrainConfig& c, const Dataset* data)
     auto f = c.prior_params.find(k);
     return f == c.prior_params.end() ? d : f->second;
   };
-  return std::make_unique<AnisotropicGaussianPrior>(AnisotropicGaussianPrior::from_pca_variances(
-      pca.eigenvalues, c.latents, get("variance_scale", 1.0), get("learnable", 0.0) != 0.0));
+  return AnisotropicGaussianPrior::from_pca_variances(
+      pca.eigenvalues, c.latents, get("variance_scale", 1.0), get("learnable", 0.0) != 0.0);
 }
 
 }  // namespace
 
-Run build_run(const TrainConfig& c, bool with_data) {
+Run build_run(const TrainConfig& c, bool with_data, bool for_training) {
   Run r;
   r.config = c;
+  r.device = Device::parse(c.device);
   if (with_data) {
     r.data = make_dataset(c);
     const auto& info = models::architecture(c.arch);
@@ -133,15 +113,19 @@ Run build_run(const TrainConfig& c, bool with_data) {
   int64_t channels = r.data ? (r.data->item_shape().size() == 3 ? r.data->item_shape()[0] : 1) : 1;
   r.vae = models::make_vae(c.arch, c.latents, init, channels, c.likelihood, c.likelihood_scale);
   r.prior = make_run_prior(c, r.data.get());
-  r.objective = make_objective(c.objective, c.objective_params, c.divergence, &init);
+  std::shared_ptr<Objective> objective =
+      make_objective(c.objective, c.objective_params, c.divergence, &init);
   r.controller = make_controller(c.controller, c.controller_params);
-  r.state = std::make_shared<TrainState>(r.vae, r.prior->parameters(), r.objective->parameters());
-  Device dev = Device::parse(c.device);
-  if (!dev.is_cpu()) r.state->to(dev);
-  r.opt = make_optimizer(c.optimizer, r.state->model_parameters(), c.lr, c.beta1, c.beta2);
-  if (!r.state->disc_parameters().empty())
-    r.disc_opt = make_optimizer("adam", r.state->disc_parameters(), c.disc_lr, c.disc_beta1,
-                                c.disc_beta2);
+  r.state = std::make_shared<TrainState>(r.vae, r.prior, objective);
+  r.state->to(r.device);
+  r.controller->to(r.device);
+  if (for_training) {
+    auto main = [&c](TensorList p) { return make_optimizer(c.optimizer, std::move(p), c.lr, c.beta1, c.beta2); };
+    auto aux = [&c](TensorList p) {
+      return make_optimizer("adam", std::move(p), c.disc_lr, c.disc_beta1, c.disc_beta2);
+    };
+    r.trainer = std::make_unique<TrainStep>(r.state, r.controller, main, aux, c.samples);
+  }
   return r;
 }
 

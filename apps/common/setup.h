@@ -1,5 +1,7 @@
 // Builds what a run needs from its TrainConfig: the dataset, the VAE, prior, objective,
-// controller and optimisers, and the TrainState module that checkpoints all trainable state.
+// controller, the TrainState module that checkpoints all trainable state, and the library's
+// TrainStep (objectives/training/train_step.h) with the run's optimisers, all on the run's
+// device.
 #pragma once
 #include <memory>
 
@@ -10,39 +12,27 @@
 #include "objectives/controllers/controller.h"
 #include "objectives/losses/objective.h"
 #include "objectives/priors/prior.h"
+#include "objectives/training/train_step.h"
 
 namespace unravel::apps {
 
 /// The dataset a config names (train split); `test` picks the held-out split where one exists.
 std::unique_ptr<Dataset> make_dataset(const TrainConfig& c, bool test = false);
 
-/// Every trainable tensor of a run under one module: "vae.*", "prior.N", "disc.N".
-class TrainState : public nn::Module {
- public:
-  TrainState(std::shared_ptr<models::Vae> vae, const TensorList& prior_params,
-             const TensorList& disc_params);
-  std::string type_name() const override { return "TrainState"; }
-  TensorList model_parameters() const;  ///< VAE and prior (the main optimiser's)
-  TensorList disc_parameters() const { return disc_; }
-
- private:
-  TensorList prior_, disc_;
-};
-
 struct Run {
   TrainConfig config;
+  Device device;
   std::unique_ptr<Dataset> data;
   std::shared_ptr<models::Vae> vae;
-  std::unique_ptr<Prior> prior;
-  std::unique_ptr<Objective> objective;
-  std::unique_ptr<Controller> controller;
-  std::shared_ptr<TrainState> state;
-  std::unique_ptr<optim::Optimizer> opt;       ///< VAE + prior
-  std::unique_ptr<optim::Optimizer> disc_opt;  ///< FactorVAE discriminator, or null
+  std::shared_ptr<Prior> prior;
+  std::shared_ptr<Controller> controller;
+  std::shared_ptr<TrainState> state;  ///< vae, prior and objective under checkpoint names
+  std::unique_ptr<TrainStep> trainer;   ///< the step with its optimisers (train only)
 };
 
-/// Builds a run's components (config must be resolved and validated). `with_data` = false skips
-/// loading the dataset (for commands that only need the model).
-Run build_run(const TrainConfig& c, bool with_data = true);
+/// Builds a run's components on the config's device (config must be resolved and validated).
+/// `with_data` = false skips loading the dataset (for commands that only need the model);
+/// `for_training` builds the TrainStep and its optimisers.
+Run build_run(const TrainConfig& c, bool with_data = true, bool for_training = false);
 
 }  // namespace unravel::apps

@@ -136,7 +136,7 @@ std::string draw_traversals(Run& run, const std::string& png, const ImageFigureO
         z[z.size() - D + order[r]] = static_cast<float>(values[j]);
       }
   const int64_t n = D * seeds * o.steps;
-  Tensor imgs = decode_to_images(*run.vae, Tensor::from_vector(z, Shape{n, D}), run.config.device);
+  Tensor imgs = decode_to_images(*run.vae, Tensor::from_vector(z, Shape{n, D}));
   TileGrid grid{static_cast<int>(D), static_cast<int>(seeds * o.steps), h, w, c, {}, {}, {}};
   append(grid.pixels, imgs);
   for (int64_t s = 0; s + 1 < seeds; ++s) grid.col_gap_after.push_back(static_cast<int>((s + 1) * o.steps - 1));
@@ -162,7 +162,7 @@ std::string draw_reconstructions(Run& run, const std::string& png, const ImageFi
   for (int64_t i = 0; i < n; ++i) items.push_back(static_cast<int64_t>(g.randint(run.data->size())));
   Tensor x = gather_items(*run.data, items);
   Encoded e = encode_items(*run.vae, *run.data, items, 256, "");
-  Tensor y = decode_to_images(*run.vae, e.mu, run.config.device);
+  Tensor y = decode_to_images(*run.vae, e.mu);
   std::vector<float> xs = x.to_vector<float>(), ys = y.to_vector<float>();
   const size_t per = static_cast<size_t>(c) * h * w;
   TileGrid grid{static_cast<int>(2 * pairs), static_cast<int>(cols), h, w, c, {}, {}, {}};
@@ -193,7 +193,7 @@ std::string draw_samples(Run& run, const std::string& png, const ImageFigureOpti
     NoGradGuard ng;
     z = run.prior->sample(Shape{n}, g);
   }
-  Tensor imgs = decode_to_images(*run.vae, z, run.config.device);
+  Tensor imgs = decode_to_images(*run.vae, z);
   TileGrid grid{static_cast<int>(rows), static_cast<int>(cols), h, w, c, {}, {}, {}};
   append(grid.pixels, imgs);
   grid.pixels.resize(static_cast<size_t>(rows) * cols * c * h * w, 1.0f);

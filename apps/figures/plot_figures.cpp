@@ -139,7 +139,7 @@ std::string draw_density(const std::vector<std::string>& runs, const std::vector
       gx[(static_cast<size_t>(iy) * G + ix) * 2 + 1] = static_cast<float>(lo + (iy + 0.5) * step);
     }
   std::vector<plot::Density> panels;
-  std::unique_ptr<Prior> first_prior;
+  std::shared_ptr<Prior> first_prior;
   std::string prior_name;
   for (size_t r = 0; r < runs.size(); ++r) {
     Run run = load_trained(runs[r]);
@@ -148,7 +148,7 @@ std::string draw_density(const std::vector<std::string>& runs, const std::vector
                   run.vae->latents());
     Generator g(seed + 31);
     Encoded e = encode_items(*run.vae, *run.data, subset_indices(run.data->size(), max_points, g),
-                             256, "", run.config.device);
+                             256, "");
     std::vector<float> mu = e.mu.to_vector<float>(), lv = e.logvar.to_vector<float>();
     const int64_t n = e.mu.size(0);
     plot::Density d;
@@ -181,7 +181,7 @@ std::string draw_density(const std::vector<std::string>& runs, const std::vector
   }
   {
     NoGradGuard ng;
-    Tensor z = Tensor::from_vector(gx, Shape{int64_t(G) * G, 2});
+    Tensor z = Tensor::from_vector(gx, Shape{int64_t(G) * G, 2}, first_prior->device());
     std::vector<double> lp = to(first_prior->log_prob_sum(z), DType::f64).to_vector<double>();
     plot::Density d;
     d.title = fmt::format("prior p(z) ({})", prior_name);
@@ -211,7 +211,7 @@ std::string draw_magnitudes(const std::string& run_dir, const std::string& png, 
                 "figure magnitudes: dataset '{}' of run '{}' has no class labels", c.dataset, run_dir);
   Generator g(seed + 5);
   std::vector<int64_t> items = subset_indices(test->size(), max_items, g);
-  Encoded e = encode_items(*run.vae, *test, items, 256, "encode", c.device);
+  Encoded e = encode_items(*run.vae, *test, items, 256, "encode");
   std::vector<int64_t> labels;
   for (int64_t i : items) labels.push_back(test->label(i));
   HostMatrix mu = to_host_matrix(e.mu, "figure magnitudes");

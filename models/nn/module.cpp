@@ -90,6 +90,11 @@ void Module::zero_grad() {
   for (auto& t : parameters()) t.zero_grad();
 }
 
+void Module::mark_device(Device device) {
+  device_ = device;
+  for (auto& [_, c] : children_) c->mark_device(device);
+}
+
 template <class F> void Module::for_each_tensor(F&& f) {
   for (auto& [_, t] : params_) f(t);
   for (auto& [_, t] : buffers_) f(t);
@@ -111,6 +116,7 @@ void rebind(const Tensor& t, const Tensor& moved) {
 
 void Module::to(Device device) {
   NoGradGuard guard;
+  mark_device(device);
   for_each_tensor([&](Tensor& t) {
     if (t.device() != device) rebind(t, contiguous(unravel::to(t.detach(), device)));
   });
@@ -131,7 +137,7 @@ Device Module::device() const {
   if (!ps.empty()) return ps.front().second.device();
   auto bs = named_buffers();
   if (!bs.empty()) return bs.front().second.device();
-  return kCPU;
+  return device_;
 }
 
 namespace {

@@ -59,7 +59,8 @@ class Module {
   void to(Device device);
   /// Converts every floating-point parameter and buffer to `dtype` in place (gradients dropped).
   void to(DType dtype);
-  /// Device of the first parameter or buffer (CPU when there are none).
+  /// Device of the first parameter or buffer; for a module without tensors, the device it was
+  /// last moved to with to(Device) (CPU until then), so it can make tensors there.
   Device device() const;
 
   /// Multi-line tree of the module and its children.
@@ -80,11 +81,13 @@ class Module {
   void check_new_name(const std::string& name, const char* what) const;
   void collect(const std::string& prefix, bool params, NamedTensors& out) const;
   template <class F> void for_each_tensor(F&& f);
+  void mark_device(Device device);
 
   NamedTensors params_;
   NamedTensors buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  Device device_ = kCPU;
 };
 
 }  // namespace unravel::nn

@@ -1,99 +1,84 @@
-// ControlVAE's PI controller and the adaptive capacity rule (see pi_controllers.h).
+// ControlVAE's PI controller and the adaptive capacity rule (see pi_controllers.h), as tensor
+// ops on device state: the anti-windup and the capacity rule's branches are `where`s, in the
+// same floating-point operation order as the scalar formulas in the header.
 #include "objectives/controllers/pi_controllers.h"
 
-#include <algorithm>
-#include <cmath>
-
 #include "engine/check.h"
+#include "engine/grad_mode.h"
+#include "ops/binary.h"
+#include "ops/shape_ops.h"
+#include "ops/unary.h"
 
 namespace unravel {
 
-double PiBetaController::step(double set_point, double observed_kl) {
-  const double e = set_point - observed_kl;
-  const double p = kp_ / (1.0 + std::exp(e)) + beta_min_;
-  double i = i_ + ki_ * e;
-  if (prev_beta_ < beta_min_) i = i_;  // anti-windup: freeze while the last output saturated
-  const double beta = p + i;
-  prev_beta_ = beta;  // stored unclamped
-  i_ = i;
-  return std::max(beta, beta_min_);
-}
-
-void PiBetaController::write_state(ControllerState& s) const {
-  s["I"] = i_;
-  s["beta_unclamped"] = prev_beta_;
-  s["Kp"] = kp_;
-  s["Ki"] = ki_;
-  s["beta_min"] = beta_min_;
-}
-
-void PiBetaController::read_state(const ControllerState& s, const std::string& who) {
-  i_ = state_get(s, "I", who);
-  prev_beta_ = state_get(s, "beta_unclamped", who);
+Tensor PiBetaRule::step(const Tensor& set_point, const Tensor& observed_kl) {
+  NoGradGuard ng;
+  Tensor kl = unravel::to(observed_kl.detach(), DType::f64);
+  Tensor e = set_point - kl;
+  Tensor p = kp_ / (exp(e) + 1.0) + beta_min_;
+  // Anti-windup: I frozen while the previous unclamped β was below β_min.
+  Tensor i = where(lt(prev_, scalar_like(beta_min_, prev_)), i_, i_ + e * ki_);
+  Tensor beta = p + i;
+  copy_(prev_, beta);  // stored unclamped
+  copy_(i_, i);
+  return maximum(beta, scalar_like(beta_min_, beta));
 }
 
 ControlVaePiController::ControlVaePiController(double c_start, double c_max, double step_val,
                                                int64_t period, double kp, double ki,
                                                double beta_min)
-    : pi_(kp, ki, beta_min), c_(c_start), c_max_(c_max), step_val_(step_val), period_(period),
-      beta_(beta_min) {
+    : pi_(kp, ki, beta_min), c_max_(c_max), step_val_(step_val), period_(period) {
   UNRAVEL_CHECK(period >= 1, "controlvae-pi: period must be >= 1, got {}", period);
+  c_ = running("C", c_start);
+  beta_ = running("beta", beta_min);
+  pi_.bind(running("I", 0.0), running("beta_unclamped", beta_min));
+  fixed("C_max", c_max);
+  fixed("step_val", step_val);
+  fixed("period", static_cast<double>(period));
+  fixed("Kp", kp);
+  fixed("Ki", ki);
+  fixed("beta_min", beta_min);
 }
 
-Schedule ControlVaePiController::update(int64_t step, double observed_kl) {
-  step_ = step;
-  if (step % period_ == 0) c_ += step_val_;
-  if (c_ > c_max_) c_ = c_max_;
-  beta_ = pi_.step(c_, observed_kl);
-  return {beta_, c_};
-}
-
-ControllerState ControlVaePiController::state() const {
-  ControllerState s{{"C", c_},           {"C_max", c_max_}, {"step_val", step_val_},
-                    {"period", static_cast<double>(period_)}, {"beta", beta_},
-                    {"step", static_cast<double>(step_)}};
-  pi_.write_state(s);
-  return s;
-}
-
-void ControlVaePiController::load_state(const ControllerState& s) {
-  c_ = state_get(s, "C", name());
-  beta_ = state_get(s, "beta", name());
-  step_ = static_cast<int64_t>(state_get(s, "step", name()));
-  pi_.read_state(s, name());
+Schedule ControlVaePiController::update(const Tensor& observed_kl) {
+  NoGradGuard ng;
+  Tensor t = advance();
+  // C += step_val on every step t with t % period == 0, capped at C_max; before the PI step.
+  Tensor due = eq(fmod(t, scalar_like(static_cast<double>(period_), t)), scalar_like(0.0, t));
+  Tensor c = where(due, c_ + step_val_, c_);
+  set(c_, minimum(c, scalar_like(c_max_, c)));
+  set(beta_, pi_.step(c_, observed_kl));
+  return {clone(beta_), clone(c_)};
 }
 
 AdaptiveCapacityController::AdaptiveCapacityController(double c_start, double c_max,
                                                        double t_max, double kp, double ki,
                                                        double beta_min)
-    : pi_(kp, ki, beta_min), c_(c_start), c_max_(c_max), t_max_(t_max), beta_(beta_min) {
+    : pi_(kp, ki, beta_min), c_max_(c_max), t_max_(t_max) {
   UNRAVEL_CHECK(t_max >= 1, "adaptive-capacity: t_max must be >= 1, got {}", t_max);
+  c_ = running("C", c_start);
+  beta_ = running("beta", beta_min);
+  pi_.bind(running("I", 0.0), running("beta_unclamped", beta_min));
+  fixed("C_max", c_max);
+  fixed("t_max", t_max);
+  fixed("Kp", kp);
+  fixed("Ki", ki);
+  fixed("beta_min", beta_min);
 }
 
-Schedule AdaptiveCapacityController::update(int64_t step, double observed_kl) {
-  step_ = step;
-  const double set_point = c_;
-  const double prev_beta = beta_;
-  beta_ = pi_.step(set_point, observed_kl);
-  if (!(beta_ > prev_beta)) {
-    const double remaining = t_max_ - static_cast<double>(step - 1);
-    c_ = remaining <= 1.0 ? c_max_ : c_ + (c_max_ - c_) / remaining;
-  }
-  return {beta_, set_point};
-}
-
-ControllerState AdaptiveCapacityController::state() const {
-  ControllerState s{{"C", c_}, {"C_max", c_max_}, {"t_max", t_max_}, {"beta", beta_},
-                    {"step", static_cast<double>(step_)}};
-  pi_.write_state(s);
-  return s;
-}
-
-void AdaptiveCapacityController::load_state(const ControllerState& s) {
-  c_ = state_get(s, "C", name());
-  beta_ = state_get(s, "beta", name());
-  step_ = static_cast<int64_t>(state_get(s, "step", name()));
-  pi_.read_state(s, name());
+Schedule AdaptiveCapacityController::update(const Tensor& observed_kl) {
+  NoGradGuard ng;
+  Tensor t = advance();
+  Tensor set_point = clone(c_);
+  Tensor prev_beta = clone(beta_);
+  Tensor beta = pi_.step(set_point, observed_kl);
+  // C held while β rises; else one step towards C_max, reaching it at t_max.
+  Tensor remaining = t_max_ - (t - 1.0);
+  Tensor stepped = where(le(remaining, scalar_like(1.0, t)), scalar_like(c_max_, t),
+                         c_ + (c_max_ - c_) / remaining);
+  set(c_, where(gt(beta, prev_beta), c_, stepped));
+  set(beta_, beta);
+  return {beta, set_point};
 }
 
 }  // namespace unravel

@@ -2,7 +2,8 @@
 // set-point (Shao et al. 2020, Disentangling/P_PID.py + solver_light.py), and the adaptive
 // capacity rule of papers.md §11 on top of the same PI controller.
 //
-// PI step with error e_t = C − KL_t (KL_t the batch KL as a number):
+// PI step with error e_t = C − KL_t (KL_t the batch KL, a device scalar; the branches below are
+// `where`s on device tensors):
 //   P_t = Kp / (1 + exp(e_t)) + β_min
 //   I_t = I_{t−1} + Ki·e_t, frozen (I_t = I_{t−1}) when the previous UNCLAMPED β_{t−1} < β_min
 //   β_t = P_t + I_t, stored unclamped for the anti-windup test, returned clamped below at β_min.
@@ -22,22 +23,28 @@
 
 namespace unravel {
 
-/// ControlVAE's non-linear PI controller (state: I, previous unclamped β).
-class PiBetaController {
+/// ControlVAE's non-linear PI rule on running values I and the previous unclamped β, which the
+/// owning controller registers (so they are saved with its state).
+class PiBetaRule {
  public:
-  explicit PiBetaController(double kp = 0.01, double ki = -0.001, double beta_min = 1.0)
-      : kp_(kp), ki_(ki), beta_min_(beta_min), prev_beta_(beta_min) {}
-  /// One PI step against set-point c; returns the clamped β.
-  double step(double set_point, double observed_kl);
-  double integral() const { return i_; }
-  double prev_unclamped_beta() const { return prev_beta_; }
-  void write_state(ControllerState& s) const;
-  void read_state(const ControllerState& s, const std::string& who);
+  PiBetaRule(double kp, double ki, double beta_min) : kp_(kp), ki_(ki), beta_min_(beta_min) {}
+  /// Binds the running values (0-d f64 buffers of the controller).
+  void bind(Tensor integral, Tensor prev_unclamped) {
+    i_ = std::move(integral);
+    prev_ = std::move(prev_unclamped);
+  }
+  /// One PI step against set-point c; updates I and the previous β; returns the clamped β.
+  Tensor step(const Tensor& set_point, const Tensor& observed_kl);
+  /// The running values (0-d f64 tensors).
+  const Tensor& integral() const { return i_; }
+  const Tensor& prev_unclamped() const { return prev_; }
+  double kp() const { return kp_; }
+  double ki() const { return ki_; }
+  double beta_min() const { return beta_min_; }
 
  private:
   double kp_, ki_, beta_min_;
-  double i_ = 0.0;
-  double prev_beta_;
+  Tensor i_, prev_;
 };
 
 /// ControlVAE: stepped set-point + PI controller.
@@ -47,16 +54,13 @@ class ControlVaePiController : public Controller {
                          int64_t period = 5000, double kp = 0.01, double ki = -0.001,
                          double beta_min = 1.0);
   std::string name() const override { return "controlvae-pi"; }
-  Schedule update(int64_t step, double observed_kl) override;
-  ControllerState state() const override;
-  void load_state(const ControllerState& s) override;
+  Schedule update(const Tensor& observed_kl) override;
 
  private:
-  PiBetaController pi_;
-  double c_, c_max_, step_val_;
+  PiBetaRule pi_;
+  double c_max_, step_val_;
   int64_t period_;
-  double beta_;
-  int64_t step_ = 0;
+  Tensor c_, beta_;
 };
 
 /// §11's adaptive capacity: C held while β rises, else stepped towards C_max at t_max.
@@ -66,15 +70,12 @@ class AdaptiveCapacityController : public Controller {
                              double t_max = 1500000.0, double kp = 0.01, double ki = -0.001,
                              double beta_min = 1.0);
   std::string name() const override { return "adaptive-capacity"; }
-  Schedule update(int64_t step, double observed_kl) override;
-  ControllerState state() const override;
-  void load_state(const ControllerState& s) override;
+  Schedule update(const Tensor& observed_kl) override;
 
  private:
-  PiBetaController pi_;
-  double c_, c_max_, t_max_;
-  double beta_;
-  int64_t step_ = 0;
+  PiBetaRule pi_;
+  double c_max_, t_max_;
+  Tensor c_, beta_;
 };
 
 }  // namespace unravel

@@ -1,5 +1,6 @@
 // Open-loop schedules: constant β, Burgess et al.'s linear capacity C(t), and Fu et al.'s
-// (2019) monotonic and cyclical KL annealing.
+// (2019) monotonic and cyclical KL annealing. Written with tensor ops on the device step counter
+// (controller.h).
 //
 //  * linear capacity: C(t) = clamp(C_start + (C_max − C_start)·t / C_stop, C_start, C_max) (1Konny's
 //    clamp(C_max/C_stop·t, C_start, C_max) for C_start = 0); β is 1 (the capacity objective
@@ -16,15 +17,12 @@ namespace unravel {
 /// β fixed.
 class ConstantController : public Controller {
  public:
-  explicit ConstantController(double beta = 1.0) : beta_(beta) {}
+  explicit ConstantController(double beta = 1.0);
   std::string name() const override { return "constant"; }
-  Schedule update(int64_t step, double observed_kl) override;
-  ControllerState state() const override;
-  void load_state(const ControllerState& s) override;
+  Schedule update(const Tensor& observed_kl) override;
 
  private:
-  double beta_;
-  int64_t step_ = 0;
+  Tensor beta_;
 };
 
 /// Burgess et al.'s linear capacity increase.
@@ -33,14 +31,11 @@ class LinearCapacityController : public Controller {
   LinearCapacityController(double c_max = 25.0, double c_stop_steps = 100000.0,
                            double c_start = 0.0);
   std::string name() const override { return "linear-capacity"; }
-  Schedule update(int64_t step, double observed_kl) override;
-  ControllerState state() const override;
-  void load_state(const ControllerState& s) override;
+  Schedule update(const Tensor& observed_kl) override;
 
  private:
   double c_max_, c_stop_, c_start_;
-  double c_ = 0;
-  int64_t step_ = 0;
+  Tensor c_;
 };
 
 /// Fu et al.'s KL annealing; cycles = 1 with `monotonic` never restarts.
@@ -51,17 +46,14 @@ class KlAnnealController : public Controller {
   std::string name() const override {
     return monotonic_ ? "kl-anneal-monotonic" : "kl-anneal-cyclical";
   }
-  Schedule update(int64_t step, double observed_kl) override;
-  ControllerState state() const override;
-  void load_state(const ControllerState& s) override;
-  /// β at a step without changing state.
+  Schedule update(const Tensor& observed_kl) override;
+  /// β at a step, on the host, without changing state (the same formula in doubles).
   double beta_at(int64_t step) const;
 
  private:
   bool monotonic_;
   double total_, cycles_, ratio_, beta_min_, beta_max_;
-  double beta_ = 0;
-  int64_t step_ = 0;
+  Tensor beta_;
 };
 
 }  // namespace unravel

@@ -7,30 +7,41 @@
 
 namespace unravel {
 
-LossTerms VaeObjective::compute(const VaeOutputs& out, const Schedule& schedule, Generator&) {
-  check_outputs(out, name().c_str());
-  const double beta = use_beta_ ? schedule.beta : 1.0;
+namespace {
+/// The D × D identity in like's dtype on like's device, built once per device.
+Tensor eye_constant(int64_t d, const Tensor& like) {
+  return cached_constant(fmt::format("eye/{}", d), like.device(), like.dtype(),
+                         [d] { return eye(d, DType::f64); });
+}
+}  // namespace
+
+LossTerms VaeObjective::compute(const ObjectiveInput& in, const Schedule& schedule, Generator&) {
+  const VaeOutputs& out = in.out;
+  check_outputs(out, in.prior, name().c_str());
   Tensor rec = reconstruction_log_lik(out);
-  Tensor kl = posterior_kl(out);
+  const Tensor& kl = in.kl;
   LossTerms t = new_terms(out);
-  t.total = reduce(kl * beta - rec);
+  Tensor beta = use_beta_ ? match_like(schedule.beta, kl) : scalar_like(1.0, kl);
+  t.total = reduce((use_beta_ ? kl * beta : kl) - rec);
   t.add("recon", mean(-rec));
   t.add("kl", mean(kl));
-  t.add("beta", scalar_like(beta, kl));
+  t.add("beta", beta);
   return t;
 }
 
-LossTerms CapacityObjective::compute(const VaeOutputs& out, const Schedule& schedule,
+LossTerms CapacityObjective::compute(const ObjectiveInput& in, const Schedule& schedule,
                                      Generator&) {
-  check_outputs(out, "capacity");
+  const VaeOutputs& out = in.out;
+  check_outputs(out, in.prior, "capacity");
   Tensor rec = reconstruction_log_lik(out);
-  Tensor kl_mean = mean(posterior_kl(out));
-  Tensor cap = abs(kl_mean - schedule.capacity) * gamma_;
+  Tensor kl_mean = mean(in.kl);
+  Tensor c = match_like(schedule.capacity, kl_mean);
+  Tensor cap = abs(kl_mean - c) * gamma_;
   LossTerms t = new_terms(out);
   t.total = reduce(-rec) + cap * batch_scale(out);
   t.add("recon", mean(-rec));
   t.add("kl", kl_mean);
-  t.add("capacity", scalar_like(schedule.capacity, kl_mean));
+  t.add("capacity", c);
   t.add("capacity_term", cap);
   return t;
 }
@@ -42,17 +53,18 @@ MathieuObjective::MathieuObjective(double alpha, std::unique_ptr<AggregateDiverg
   UNRAVEL_CHECK(div_ != nullptr || alpha == 0, "mathieu objective: alpha > 0 needs a divergence");
 }
 
-LossTerms MathieuObjective::compute(const VaeOutputs& out, const Schedule& schedule,
+LossTerms MathieuObjective::compute(const ObjectiveInput& in, const Schedule& schedule,
                                     Generator& gen) {
-  check_outputs(out, "mathieu");
+  const VaeOutputs& out = in.out;
+  check_outputs(out, in.prior, "mathieu");
   Tensor rec = reconstruction_log_lik(out);
-  Tensor kl = posterior_kl(out);
+  const Tensor& kl = in.kl;
   LossTerms t = new_terms(out);
-  t.total = reduce(kl * schedule.beta - rec);
+  t.total = reduce(kl * match_like(schedule.beta, kl) - rec);
   t.add("recon", mean(-rec));
   t.add("kl", mean(kl));
   if (alpha_ > 0) {
-    Tensor d = (*div_)(out.posterior, out.z, *out.prior, gen);
+    Tensor d = (*div_)(out.posterior, out.z, in.prior, gen);
     t.total = t.total + d * (alpha_ * batch_scale(out));
     t.add(div_->name(), d);
   }
@@ -65,20 +77,18 @@ BetaTcvaeObjective::BetaTcvaeObjective(int64_t dataset_size, TcSampling sampling
   UNRAVEL_CHECK(dataset_size >= 2, "beta-tcvae: dataset size must be >= 2, got {}", dataset_size);
 }
 
-LossTerms BetaTcvaeObjective::compute(const VaeOutputs& out, const Schedule& schedule,
+LossTerms BetaTcvaeObjective::compute(const ObjectiveInput& in, const Schedule& schedule,
                                       Generator&) {
-  check_outputs(out, "beta-tcvae");
+  const VaeOutputs& out = in.out;
+  check_outputs(out, in.prior, "beta-tcvae");
   Tensor rec = reconstruction_log_lik(out);
-  TcDecomposition d = tc_decomposition(out.posterior, out.z, *out.prior, n_, sampling_);
+  TcDecomposition d = tc_decomposition(out.posterior, out.z, in.prior, n_, sampling_);
   Tensor mi = d.log_qz_x - d.log_qz, tc = d.log_qz - d.log_prod_qz, dw = d.log_prod_qz - d.log_pz;
-  Tensor per_point = mi * alpha_ + tc * schedule.beta + dw * gamma_ - rec;
+  Tensor per_point = mi * alpha_ + tc * match_like(schedule.beta, tc) + dw * gamma_ - rec;
   LossTerms t = new_terms(out);
   t.total = reduce(per_point);
   t.add("recon", mean(-rec));
-  {
-    NoGradGuard ng;  // logged only
-    t.add("kl", mean(posterior_kl(out)));
-  }
+  t.add("kl", mean(in.kl.detach()));  // logged only
   t.add("mi", d.mi);
   t.add("tc", d.tc);
   t.add("dwkl", d.dwkl);
@@ -98,33 +108,27 @@ Tensor dip_covariance(const DiagonalGaussian& q, bool second) {
   Tensor c = mu - mean(mu, {0}, true);
   Tensor cov = mean(unsqueeze(c, 2) * unsqueeze(c, 1), {0});  // (D, D), population covariance
   if (!second) return cov;
-  const int64_t d = mu.size(1);
-  std::vector<double> eye(static_cast<size_t>(d * d), 0.0);
-  for (int64_t i = 0; i < d; ++i) eye[static_cast<size_t>(i * d + i)] = 1.0;
-  Tensor e = match_like(Tensor::from_vector(eye, Shape{d, d}), mu);
-  return cov + unsqueeze(mean(q.variance(), {0}), 0) * e;
+  return cov + unsqueeze(mean(q.variance(), {0}), 0) * eye_constant(mu.size(1), mu);
 }
 
 std::vector<Tensor> dip_regulariser(const Tensor& cov, double lambda_od, double lambda_d) {
   UNRAVEL_CHECK(cov.dim() == 2 && cov.size(0) == cov.size(1),
                 "dip_regulariser: covariance must be square, got {}", cov.desc());
-  const int64_t d = cov.size(0);
-  std::vector<double> eye(static_cast<size_t>(d * d), 0.0);
-  for (int64_t i = 0; i < d; ++i) eye[static_cast<size_t>(i * d + i)] = 1.0;
-  Tensor e = match_like(Tensor::from_vector(eye, Shape{d, d}), cov);
+  Tensor e = eye_constant(cov.size(0), cov);
   Tensor off = sum(square(cov * (1.0 - e)));
   Tensor diag = sum(square(sum(cov * e, {1}) - 1.0));
   return {off * lambda_od + diag * lambda_d, off, diag};
 }
 
-LossTerms DipVaeObjective::compute(const VaeOutputs& out, const Schedule& schedule, Generator&) {
-  check_outputs(out, name().c_str());
+LossTerms DipVaeObjective::compute(const ObjectiveInput& in, const Schedule& schedule, Generator&) {
+  const VaeOutputs& out = in.out;
+  check_outputs(out, in.prior, name().c_str());
   Tensor rec = reconstruction_log_lik(out);
-  Tensor kl = posterior_kl(out);
+  const Tensor& kl = in.kl;
   std::vector<Tensor> reg = dip_regulariser(dip_covariance(out.posterior, second_), lambda_od_,
                                             lambda_d_);
   LossTerms t = new_terms(out);
-  t.total = reduce(kl * schedule.beta - rec) + reg[0] * batch_scale(out);
+  t.total = reduce(kl * match_like(schedule.beta, kl) - rec) + reg[0] * batch_scale(out);
   t.add("recon", mean(-rec));
   t.add("kl", mean(kl));
   t.add("cov_offdiag", reg[1]);

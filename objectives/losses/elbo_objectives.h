@@ -26,7 +26,7 @@ class VaeObjective : public Objective {
   explicit VaeObjective(bool use_schedule_beta, ObjectiveOptions opt = {})
       : Objective(opt), use_beta_(use_schedule_beta) {}
   std::string name() const override { return use_beta_ ? "beta-vae" : "vae"; }
-  LossTerms compute(const VaeOutputs& out, const Schedule& schedule, Generator& gen) override;
+  LossTerms compute(const ObjectiveInput& in, const Schedule& schedule, Generator& gen) override;
 
  private:
   bool use_beta_;
@@ -38,7 +38,7 @@ class CapacityObjective : public Objective {
   explicit CapacityObjective(double gamma = 1000.0, ObjectiveOptions opt = {})
       : Objective(opt), gamma_(gamma) {}
   std::string name() const override { return "capacity"; }
-  LossTerms compute(const VaeOutputs& out, const Schedule& schedule, Generator& gen) override;
+  LossTerms compute(const ObjectiveInput& in, const Schedule& schedule, Generator& gen) override;
 
  private:
   double gamma_;
@@ -50,7 +50,7 @@ class MathieuObjective : public Objective {
   MathieuObjective(double alpha, std::unique_ptr<AggregateDivergence> divergence,
                    ObjectiveOptions opt = {.sum_over_batch = true});
   std::string name() const override { return "mathieu"; }
-  LossTerms compute(const VaeOutputs& out, const Schedule& schedule, Generator& gen) override;
+  LossTerms compute(const ObjectiveInput& in, const Schedule& schedule, Generator& gen) override;
 
  private:
   double alpha_;
@@ -63,7 +63,7 @@ class BetaTcvaeObjective : public Objective {
   BetaTcvaeObjective(int64_t dataset_size, TcSampling sampling, double alpha = 1.0,
                      double gamma = 1.0, ObjectiveOptions opt = {});
   std::string name() const override { return "beta-tcvae"; }
-  LossTerms compute(const VaeOutputs& out, const Schedule& schedule, Generator& gen) override;
+  LossTerms compute(const ObjectiveInput& in, const Schedule& schedule, Generator& gen) override;
 
  private:
   int64_t n_;
@@ -76,7 +76,7 @@ class DipVaeObjective : public Objective {
  public:
   DipVaeObjective(bool second, double lambda_od, double lambda_d, ObjectiveOptions opt = {});
   std::string name() const override { return second_ ? "dip-vae-ii" : "dip-vae-i"; }
-  LossTerms compute(const VaeOutputs& out, const Schedule& schedule, Generator& gen) override;
+  LossTerms compute(const ObjectiveInput& in, const Schedule& schedule, Generator& gen) override;
 
  private:
   bool second_;

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "models/nn/activation.h"
+#include "models/nn/linear.h"
 #include "objectives/divergences.h"
 #include "ops/ops.h"
 
@@ -10,11 +12,9 @@ namespace unravel {
 
 Tensor permute_dims(const Tensor& z, Generator& gen) {
   UNRAVEL_CHECK(z.dim() == 2, "permute_dims: z must be (B, D), got {}", z.desc());
-  const int64_t d = z.size(1);
-  TensorList cols;
-  for (int64_t j = 0; j < d; ++j) cols.push_back(permutation(z.size(0), gen, z.device()));
-  Tensor idx = stack(cols, 1);  // (B, D) i64: column j is π_j
-  return gather(z, 0, idx);
+  // Row j of perms is π_j (drawn as D successive permutations); column j of idx is π_j.
+  Tensor perms = permutations(z.size(1), z.size(0), gen, z.device());  // (D, B)
+  return gather(z, 0, contiguous(transpose(perms, 0, 1)));
 }
 
 TcDiscriminator::TcDiscriminator(int64_t latent, int64_t hidden, int64_t layers, Generator& gen,
@@ -22,48 +22,36 @@ TcDiscriminator::TcDiscriminator(int64_t latent, int64_t hidden, int64_t layers,
   UNRAVEL_CHECK(latent >= 1 && hidden >= 1 && layers >= 1,
                 "TcDiscriminator: need latent, hidden, layers >= 1, got {} {} {}", latent, hidden,
                 layers);
+  net_ = register_module("net", std::make_shared<nn::Sequential>());
   int64_t in = latent;
   for (int64_t l = 0; l <= layers; ++l) {
     const int64_t o = l == layers ? 2 : hidden;
-    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-    w_.push_back(uniform(Shape{o, in}, gen, -bound, bound, dtype).set_requires_grad(true));
-    b_.push_back(uniform(Shape{o}, gen, -bound, bound, dtype).set_requires_grad(true));
+    net_->push_back(std::make_shared<nn::Linear>(in, o, gen));
+    if (l < layers) net_->push_back(std::make_shared<nn::LeakyReLU>(0.2));
     in = o;
   }
+  if (dtype != DType::f32) to(dtype);
 }
 
-Tensor TcDiscriminator::forward(const Tensor& z) const {
-  Tensor h = z;
-  for (size_t l = 0; l < w_.size(); ++l) {
-    h = linear(h, w_[l], b_[l]);
-    if (l + 1 < w_.size()) h = leaky_relu(h, 0.2);
-  }
-  return h;
-}
-
-TensorList TcDiscriminator::parameters() const {
-  TensorList p;
-  for (size_t l = 0; l < w_.size(); ++l) {
-    p.push_back(w_[l]);
-    p.push_back(b_[l]);
-  }
-  return p;
-}
+Tensor TcDiscriminator::forward(const Tensor& z) { return net_->forward(z); }
 
 FactorVaeObjective::FactorVaeObjective(int64_t latent, double gamma, int64_t hidden,
                                        int64_t layers, Generator& gen, DType dtype,
                                        ObjectiveOptions opt)
-    : Objective(opt), gamma_(gamma), disc_(latent, hidden, layers, gen, dtype) {}
+    : Objective(opt), gamma_(gamma) {
+  disc_ = register_module("disc", std::make_shared<TcDiscriminator>(latent, hidden, layers, gen, dtype));
+}
 
-LossTerms FactorVaeObjective::compute(const VaeOutputs& out, const Schedule& schedule,
+LossTerms FactorVaeObjective::compute(const ObjectiveInput& in, const Schedule& schedule,
                                       Generator&) {
-  check_outputs(out, "factor-vae");
+  const VaeOutputs& out = in.out;
+  check_outputs(out, in.prior, "factor-vae");
   Tensor rec = reconstruction_log_lik(out);
-  Tensor kl = posterior_kl(out);
-  Tensor logits = disc_.forward(first_sample(out.z));
+  const Tensor& kl = in.kl;
+  Tensor logits = disc_->forward(first_sample(out.z));
   Tensor ratio = squeeze(slice(logits, 1, 0, 1), 1) - squeeze(slice(logits, 1, 1, 2), 1);  // (B)
   LossTerms t = new_terms(out);
-  t.total = reduce(kl * schedule.beta - rec + ratio * gamma_);
+  t.total = reduce(kl * match_like(schedule.beta, kl) - rec + ratio * gamma_);
   t.add("recon", mean(-rec));
   t.add("kl", mean(kl));
   t.add("tc", mean(ratio));
@@ -74,7 +62,7 @@ LossTerms FactorVaeObjective::discriminator_loss(const Tensor& z, const Tensor& 
                                                  Generator& gen) const {
   Tensor zr = first_sample(z).detach();
   Tensor zp = permute_dims(first_sample(z_perm).detach(), gen);
-  Tensor lr = disc_.forward(zr), lp = disc_.forward(zp);
+  Tensor lr = disc_->forward(zr), lp = disc_->forward(zp);
   auto diff = [](const Tensor& l) {  // l_0 − l_1, (B)
     return squeeze(slice(l, 1, 0, 1), 1) - squeeze(slice(l, 1, 1, 2), 1);
   };
@@ -86,7 +74,7 @@ LossTerms FactorVaeObjective::discriminator_loss(const Tensor& z, const Tensor& 
   t.add("d_loss", loss);
   {
     NoGradGuard ng;
-    Tensor acc = (mean(to(gt(dr, 0.0), dr.dtype())) + mean(to(lt(dp, 0.0), dp.dtype()))) * 0.5;
+    Tensor acc = (mean(unravel::to(gt(dr, 0.0), dr.dtype())) + mean(unravel::to(lt(dp, 0.0), dp.dtype()))) * 0.5;
     t.add("d_accuracy", acc);
   }
   return t;

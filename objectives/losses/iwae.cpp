@@ -8,15 +8,15 @@
 
 namespace unravel {
 
-Tensor iwae_log_weights(const VaeOutputs& out) {
-  check_outputs(out, "iwae");
+Tensor iwae_log_weights(const VaeOutputs& out, const Prior& prior) {
+  check_outputs(out, prior, "iwae");
   UNRAVEL_CHECK(out.z.dim() == 3, "iwae: z must be (K, B, D), got {}", out.z.desc());
   Tensor lpx = out.likelihood.log_prob(out.x, out.recon, out.recon_log_scale);  // (K, B)
-  return lpx + out.prior->log_prob_sum(out.z) - out.posterior.log_prob_sum(out.z);
+  return lpx + prior.log_prob_sum(out.z) - out.posterior.log_prob_sum(out.z);
 }
 
-Tensor iwae_bound(const VaeOutputs& out) {
-  Tensor lw = iwae_log_weights(out);
+Tensor iwae_bound(const VaeOutputs& out, const Prior& prior) {
+  Tensor lw = iwae_log_weights(out, prior);
   return logsumexp(lw, {0}) - std::log(static_cast<double>(lw.size(0)));
 }
 
@@ -37,8 +37,7 @@ Tensor iwae_bound(const Tensor& x, const DiagonalGaussian& posterior, const Prio
     o.recon = decode(o.z);
     o.likelihood = likelihood;
     o.posterior = q;
-    o.prior = &prior;
-    parts.push_back(iwae_log_weights(o));
+    parts.push_back(iwae_log_weights(o, prior));
   }
   Tensor lw = parts.size() == 1 ? parts[0] : concat(parts, 0);
   return logsumexp(lw, {0}) - std::log(static_cast<double>(k));

@@ -12,9 +12,9 @@ namespace unravel {
 
 /// log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x), shape (K, B), from outputs whose z is
 /// (K, B, D) and recon (K, B, ...).
-Tensor iwae_log_weights(const VaeOutputs& out);
+Tensor iwae_log_weights(const VaeOutputs& out, const Prior& prior);
 /// L_K per datapoint (B) from the same outputs.
-Tensor iwae_bound(const VaeOutputs& out);
+Tensor iwae_bound(const VaeOutputs& out, const Prior& prior);
 /// L_K per datapoint drawing K samples from `posterior` and decoding them in chunks of at most
 /// `chunk` samples with `decode` (z (k, B, D) → decoder output (k, B, ...)); runs without the
 /// tape (evaluation).

@@ -6,6 +6,10 @@
 
 namespace unravel {
 
+ObjectiveInput objective_input(const VaeOutputs& out, const Prior& prior) {
+  return ObjectiveInput{out, prior, posterior_kl(out, prior)};
+}
+
 const Tensor& LossTerms::get(const std::string& name) const {
   for (const auto& [n, t] : terms)
     if (n == name) return t;
@@ -15,10 +19,22 @@ const Tensor& LossTerms::get(const std::string& name) const {
   UNRAVEL_CHECK(false, "LossTerms::get: no term '{}' (have: {})", name, have);
 }
 
+std::vector<std::pair<std::string, Tensor>> LossTerms::scalars() const {
+  std::vector<std::pair<std::string, Tensor>> v(terms.begin(), terms.end());
+  if (total.defined()) {
+    NoGradGuard ng;
+    v.emplace_back("total", total_items == 1.0 ? total : total / total_items);
+  }
+  return v;
+}
+
 std::vector<std::pair<std::string, double>> LossTerms::values() const {
+  auto s = scalars();
+  TensorList ts;
+  for (const auto& [n, t] : s) ts.push_back(t);
+  std::vector<double> x = read_scalars(ts);
   std::vector<std::pair<std::string, double>> v;
-  for (const auto& [n, t] : terms) v.emplace_back(n, t.item());
-  if (total.defined()) v.emplace_back("total", total.item() / total_items);
+  for (size_t i = 0; i < s.size(); ++i) v.emplace_back(s[i].first, x[i]);
   return v;
 }
 
@@ -36,8 +52,7 @@ LossTerms Objective::new_terms(const VaeOutputs& out) const {
   return t;
 }
 
-void check_outputs(const VaeOutputs& out, const char* who) {
-  UNRAVEL_CHECK(out.prior != nullptr, "{}: VaeOutputs has no prior", who);
+void check_outputs(const VaeOutputs& out, const Prior& prior, const char* who) {
   UNRAVEL_CHECK(out.x.defined() && out.recon.defined() && out.z.defined() &&
                     out.posterior.mean().defined(),
                 "{}: VaeOutputs needs x, recon, z and the posterior", who);
@@ -45,8 +60,8 @@ void check_outputs(const VaeOutputs& out, const char* who) {
   UNRAVEL_CHECK(mu.dim() == 2 && mu.size(0) == out.x.size(0),
                 "{}: posterior {} must be (B, D) with B = x's batch {}", who, mu.desc(),
                 out.x.desc());
-  UNRAVEL_CHECK(mu.size(1) == out.prior->dim(), "{}: posterior {} vs prior '{}' of size {}", who,
-                mu.desc(), out.prior->name(), out.prior->dim());
+  UNRAVEL_CHECK(mu.size(1) == prior.dim(), "{}: posterior {} vs prior '{}' of size {}", who,
+                mu.desc(), prior.name(), prior.dim());
   UNRAVEL_CHECK((out.z.dim() == 2 || out.z.dim() == 3) && out.z.size(-2) == mu.size(0) &&
                     out.z.size(-1) == mu.size(1),
                 "{}: z {} must be (B, D) or (K, B, D) for posterior {}", who, out.z.desc(),
@@ -62,8 +77,8 @@ Tensor reconstruction_log_lik(const VaeOutputs& out) {
   return lp.dim() == 2 ? mean(lp, {0}) : lp;
 }
 
-Tensor posterior_kl(const VaeOutputs& out) {
-  return kl_divergence(out.posterior, *out.prior, out.z);
+Tensor posterior_kl(const VaeOutputs& out, const Prior& prior) {
+  return kl_divergence(out.posterior, prior, out.z);
 }
 
 }  // namespace unravel

@@ -1,5 +1,7 @@
-// The objective interface: a pure function from the model's outputs (no network code) and the
-// controller's {β, C} to named scalar terms for logging plus the total loss to minimise.
+// The objective interface: a pure function from the model's outputs (no network code), the
+// prior, the per-datapoint KL (computed once per step) and the controller's {β, C} to named
+// scalar terms for logging plus the total loss to minimise. Everything stays on the outputs'
+// device; nothing is read back unless a caller asks for values().
 //
 // Conventions shared by every objective:
 //  * recon = E_q[log p(x|z)] per datapoint (summed over pixels, averaged over the K samples);
@@ -9,7 +11,11 @@
 //    per-datapoint loss, or the batch sum when sum_over_batch (Mathieu et al.'s convention;
 //    batch-level regularisers such as α·D then enter as B·α·D). Its logged value
 //    (LossTerms::values) is always per datapoint, so it sits on the same scale as recon and kl.
-//  * Which knob each objective reads from the Schedule is listed in its header.
+//  * β and C arrive as 0-d device tensors (objectives/controllers/controller.h); which knob each
+//    objective reads is listed in its header.
+//  * An objective is an nn::Module: parameters it owns (FactorVAE's discriminator) have stable
+//    checkpoint names and move with to(Device); they are trained by its auxiliary updates, each
+//    with its own optimiser, never by the main one.
 #pragma once
 #include <string>
 #include <utility>
@@ -17,23 +23,22 @@
 
 #include "engine/random.h"
 #include "engine/tensor.h"
+#include "models/nn/module.h"
+#include "models/vae.h"
 #include "objectives/controllers/controller.h"
-#include "objectives/distributions.h"
-#include "objectives/likelihoods.h"
 #include "objectives/priors/prior.h"
 
 namespace unravel {
 
-/// Everything an objective needs from one forward pass.
-struct VaeOutputs {
-  Tensor x;                    ///< data (B, ...)
-  Tensor recon;                ///< decoder output (logits / means): (K, B, ...) or (B, ...)
-  Tensor recon_log_scale;      ///< learned Gaussian log-scale (optional, broadcastable)
-  Likelihood likelihood;       ///< observation model
-  DiagonalGaussian posterior;  ///< q(z|x) with (B, D) parameters
-  Tensor z;                    ///< the samples the decoder saw: (K, B, D) or (B, D)
-  const Prior* prior = nullptr;
+/// What an objective reads for one batch.
+struct ObjectiveInput {
+  const VaeOutputs& out;
+  const Prior& prior;
+  Tensor kl;  ///< KL(q(z|x) ‖ p(z)) per datapoint (B): posterior_kl(out, prior), once per step
 };
+
+/// The input with its KL computed.
+ObjectiveInput objective_input(const VaeOutputs& out, const Prior& prior);
 
 /// Named scalar terms plus the total.
 struct LossTerms {
@@ -46,7 +51,10 @@ struct LossTerms {
   void add(const std::string& name, const Tensor& value) { terms.emplace_back(name, value); }
   /// The term called `name`; throws listing the available names.
   const Tensor& get(const std::string& name) const;
-  /// Every term and "total" (per datapoint) as numbers, for logs.
+  /// Every term and then "total" (per datapoint) as one-element tensors on their device, in the
+  /// order values() reports them (nothing read back).
+  std::vector<std::pair<std::string, Tensor>> scalars() const;
+  /// scalars() read back as numbers in one transfer, for logs.
   std::vector<std::pair<std::string, double>> values() const;
 };
 
@@ -55,16 +63,33 @@ struct ObjectiveOptions {
   bool sum_over_batch = false;  ///< total = Σ over the batch instead of the mean
 };
 
-class Objective {
+/// A second optimisation problem trained alongside the VAE with its own parameters and
+/// optimiser, run after the main update of each step (FactorVAE's discriminator; a GAN's
+/// discriminator when the generator is the main update).
+class AuxiliaryUpdate {
+ public:
+  virtual ~AuxiliaryUpdate() = default;
+  /// Short name, [a-z0-9_]+: its optimiser's checkpoint prefix ("disc").
+  virtual std::string name() const = 0;
+  /// What it is, for messages ("FactorVAE discriminator optimiser").
+  virtual std::string description() const = 0;
+  /// The parameters its optimiser trains.
+  virtual TensorList parameters() const = 0;
+  /// Its loss on this step's (already updated-from) outputs; the terms are logged beside the
+  /// main ones.
+  virtual LossTerms loss(const ObjectiveInput& in, Generator& gen) = 0;
+};
+
+class Objective : public nn::Module {
  public:
   explicit Objective(ObjectiveOptions opt = {}) : opt_(opt) {}
-  virtual ~Objective() = default;
   /// Registry name.
   virtual std::string name() const = 0;
+  std::string type_name() const override { return "Objective"; }
   /// Loss terms for one batch.
-  virtual LossTerms compute(const VaeOutputs& out, const Schedule& schedule, Generator& gen) = 0;
-  /// Parameters the objective owns (FactorVAE's discriminator), trained by their own optimiser.
-  virtual TensorList parameters() const { return {}; }
+  virtual LossTerms compute(const ObjectiveInput& in, const Schedule& schedule, Generator& gen) = 0;
+  /// Updates with their own optimisers (empty for most objectives).
+  virtual std::vector<AuxiliaryUpdate*> auxiliary_updates() { return {}; }
   const ObjectiveOptions& options() const { return opt_; }
 
  protected:
@@ -77,11 +102,11 @@ class Objective {
   ObjectiveOptions opt_;
 };
 
-/// Checks the outputs' shapes and that a prior is set; names `who` in errors.
-void check_outputs(const VaeOutputs& out, const char* who);
+/// Checks the outputs' shapes against the prior; names `who` in errors.
+void check_outputs(const VaeOutputs& out, const Prior& prior, const char* who);
 /// log p(x|z) per datapoint (B), averaged over K samples.
 Tensor reconstruction_log_lik(const VaeOutputs& out);
 /// KL(q(z|x) ‖ p(z)) per datapoint (B).
-Tensor posterior_kl(const VaeOutputs& out);
+Tensor posterior_kl(const VaeOutputs& out, const Prior& prior);
 
 }  // namespace unravel

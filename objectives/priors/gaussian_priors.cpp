@@ -11,7 +11,7 @@ namespace unravel {
 
 namespace {
 Tensor vec_tensor(const std::vector<double>& v, DType dtype) {
-  return to(Tensor::from_vector(v, Shape{static_cast<int64_t>(v.size())}), dtype);
+  return unravel::to(Tensor::from_vector(v, Shape{static_cast<int64_t>(v.size())}), dtype);
 }
 
 std::vector<double> top_d(std::vector<double> v, int64_t d, const char* fn) {
@@ -36,7 +36,7 @@ Tensor IsotropicGaussianPrior::log_prob(const Tensor& z) const {
 }
 
 Tensor IsotropicGaussianPrior::sample(const Shape& batch, Generator& gen) const {
-  return normal(sample_shape(batch), gen, 0.0, scale_, dtype_);
+  return normal(sample_shape(batch), gen, 0.0, scale_, dtype_, device());
 }
 
 Tensor IsotropicGaussianPrior::analytic_kl(const DiagonalGaussian& q) const {
@@ -45,32 +45,30 @@ Tensor IsotropicGaussianPrior::analytic_kl(const DiagonalGaussian& q) const {
   return kl_gaussian_zero_mean(q, scalar_like(scale_, q.mean()));
 }
 
-AnisotropicGaussianPrior AnisotropicGaussianPrior::fixed_scales(const std::vector<double>& scales,
-                                                                DType dtype) {
+std::unique_ptr<AnisotropicGaussianPrior> AnisotropicGaussianPrior::fixed_scales(
+    const std::vector<double>& scales, DType dtype) {
   UNRAVEL_CHECK(!scales.empty(), "aniso prior: no scales given");
   for (double s : scales) UNRAVEL_CHECK(s > 0, "aniso prior: scales must be positive, got {}", s);
-  AnisotropicGaussianPrior p(dtype);
-  p.dim_ = static_cast<int64_t>(scales.size());
-  p.fixed_scale_ = vec_tensor(scales, dtype);
+  std::unique_ptr<AnisotropicGaussianPrior> p(new AnisotropicGaussianPrior(dtype));
+  p->dim_ = static_cast<int64_t>(scales.size());
+  p->fixed_scale_ = p->register_buffer("scale", vec_tensor(scales, dtype));
   return p;
 }
 
-AnisotropicGaussianPrior AnisotropicGaussianPrior::softmax(const std::vector<double>& logits,
-                                                           double variance_scale, bool learnable,
-                                                           DType dtype) {
+std::unique_ptr<AnisotropicGaussianPrior> AnisotropicGaussianPrior::softmax(
+    const std::vector<double>& logits, double variance_scale, bool learnable, DType dtype) {
   UNRAVEL_CHECK(!logits.empty(), "aniso prior: no logits given");
   UNRAVEL_CHECK(variance_scale > 0, "aniso prior: variance scale must be positive, got {}",
                 variance_scale);
-  AnisotropicGaussianPrior p(dtype);
-  p.dim_ = static_cast<int64_t>(logits.size());
-  p.logits_ = vec_tensor(logits, dtype);
-  p.variance_scale_ = variance_scale;
-  p.learnable_ = learnable;
-  if (learnable) p.logits_.set_requires_grad(true);
+  std::unique_ptr<AnisotropicGaussianPrior> p(new AnisotropicGaussianPrior(dtype));
+  p->dim_ = static_cast<int64_t>(logits.size());
+  p->variance_scale_ = variance_scale;
+  Tensor l = vec_tensor(logits, dtype);
+  p->logits_ = learnable ? p->register_parameter("logits", l) : p->register_buffer("logits", l);
   return p;
 }
 
-AnisotropicGaussianPrior AnisotropicGaussianPrior::from_singular_values(
+std::unique_ptr<AnisotropicGaussianPrior> AnisotropicGaussianPrior::from_singular_values(
     const std::vector<double>& sv, int64_t dim, double variance_scale, bool learnable,
     DType dtype) {
   std::vector<double> v = top_d(sv, dim, "aniso prior from_singular_values");
@@ -78,7 +76,7 @@ AnisotropicGaussianPrior AnisotropicGaussianPrior::from_singular_values(
   return softmax(v, variance_scale, learnable, dtype);
 }
 
-AnisotropicGaussianPrior AnisotropicGaussianPrior::from_pca_variances(
+std::unique_ptr<AnisotropicGaussianPrior> AnisotropicGaussianPrior::from_pca_variances(
     const std::vector<double>& variances, int64_t dim, double variance_scale, bool learnable,
     DType dtype) {
   std::vector<double> v = top_d(variances, dim, "aniso prior from_pca_variances");
@@ -99,12 +97,7 @@ Tensor AnisotropicGaussianPrior::log_prob(const Tensor& z) const {
 }
 
 Tensor AnisotropicGaussianPrior::sample(const Shape& batch, Generator& gen) const {
-  return normal(sample_shape(batch), gen, 0.0, 1.0, dtype_) * scales();
-}
-
-TensorList AnisotropicGaussianPrior::parameters() const {
-  if (learnable_) return {logits_};
-  return {};
+  return normal(sample_shape(batch), gen, 0.0, 1.0, dtype_, device()) * scales();
 }
 
 Tensor AnisotropicGaussianPrior::analytic_kl(const DiagonalGaussian& q) const {

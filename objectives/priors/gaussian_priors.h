@@ -5,6 +5,7 @@
 // from singular values sv (ℓ = log sv², σ_d² = s·D·sv_d²/Σ sv²) or PCA variances (ℓ = log var),
 // or given fixed per-dimension scales.
 #pragma once
+#include <memory>
 #include <vector>
 
 #include "objectives/priors/prior.h"
@@ -30,30 +31,32 @@ class IsotropicGaussianPrior : public Prior {
 };
 
 /// N(0, diag(σ²)) with fixed σ or learnable relative variances (softmax parameterisation).
+/// Tensors: "scale" (buffer) for fixed scales, else "logits" (a parameter when learnable, a
+/// buffer otherwise).
 class AnisotropicGaussianPrior : public Prior {
  public:
   /// Fixed per-dimension standard deviations.
-  static AnisotropicGaussianPrior fixed_scales(const std::vector<double>& scales,
-                                               DType dtype = DType::f32);
+  static std::unique_ptr<AnisotropicGaussianPrior> fixed_scales(const std::vector<double>& scales,
+                                                                DType dtype = DType::f32);
   /// σ = sqrt(s·D·softmax(ℓ)) with ℓ = `logits` (zeros: every σ² = s); learnable or fixed.
-  static AnisotropicGaussianPrior softmax(const std::vector<double>& logits, double variance_scale,
-                                          bool learnable, DType dtype = DType::f32);
+  static std::unique_ptr<AnisotropicGaussianPrior> softmax(const std::vector<double>& logits,
+                                                           double variance_scale, bool learnable,
+                                                           DType dtype = DType::f32);
   /// Relative variances ∝ sv² from singular values; takes the D largest (sorted descending,
   /// since e.g. scipy's svds promises no order).
-  static AnisotropicGaussianPrior from_singular_values(const std::vector<double>& sv, int64_t dim,
-                                                       double variance_scale, bool learnable,
-                                                       DType dtype = DType::f32);
+  static std::unique_ptr<AnisotropicGaussianPrior> from_singular_values(
+      const std::vector<double>& sv, int64_t dim, double variance_scale, bool learnable,
+      DType dtype = DType::f32);
   /// Relative variances ∝ the D largest principal-component variances.
-  static AnisotropicGaussianPrior from_pca_variances(const std::vector<double>& variances,
-                                                     int64_t dim, double variance_scale,
-                                                     bool learnable, DType dtype = DType::f32);
+  static std::unique_ptr<AnisotropicGaussianPrior> from_pca_variances(
+      const std::vector<double>& variances, int64_t dim, double variance_scale, bool learnable,
+      DType dtype = DType::f32);
 
   std::string name() const override { return "aniso"; }
   int64_t dim() const override { return dim_; }
   Tensor log_prob(const Tensor& z) const override;
   Tensor sample(const Shape& batch, Generator& gen) const override;
   bool has_rsample() const override { return true; }
-  TensorList parameters() const override;
   Tensor analytic_kl(const DiagonalGaussian& q) const override;
   /// Current per-dimension standard deviations (D), differentiable w.r.t. the logits.
   Tensor scales() const;
@@ -64,7 +67,6 @@ class AnisotropicGaussianPrior : public Prior {
   Tensor fixed_scale_;  ///< set for fixed_scales
   Tensor logits_;       ///< set for the softmax parameterisation
   double variance_scale_ = 1.0;
-  bool learnable_ = false;
 };
 
 }  // namespace unravel

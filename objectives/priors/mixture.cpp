@@ -11,7 +11,7 @@ MixtureOfGaussiansPrior::MixtureOfGaussiansPrior(const std::vector<double>& weig
                                                  const std::vector<double>& means,
                                                  const std::vector<double>& scales, int64_t dim,
                                                  bool learnable, DType dtype)
-    : Prior(dtype), dim_(dim), k_(static_cast<int64_t>(weights.size())), learnable_(learnable) {
+    : Prior(dtype), dim_(dim), k_(static_cast<int64_t>(weights.size())) {
   UNRAVEL_CHECK(dim >= 1 && k_ >= 1, "mog prior: need D >= 1 and K >= 1, got D {} K {}", dim, k_);
   UNRAVEL_CHECK(static_cast<int64_t>(means.size()) == k_ * dim &&
                     static_cast<int64_t>(scales.size()) == k_ * dim,
@@ -26,21 +26,21 @@ MixtureOfGaussiansPrior::MixtureOfGaussiansPrior(const std::vector<double>& weig
     UNRAVEL_CHECK(s > 0, "mog prior: scales must be positive, got {}", s);
     ls.push_back(std::log(s));
   }
-  weight_logits_ = to(Tensor::from_vector(lw, Shape{k_}), dtype);
-  means_ = to(Tensor::from_vector(means, Shape{k_, dim}), dtype);
-  log_scales_ = to(Tensor::from_vector(ls, Shape{k_, dim}), dtype);
-  if (learnable) {
-    weight_logits_.set_requires_grad(true);
-    means_.set_requires_grad(true);
-    log_scales_.set_requires_grad(true);
-  }
+  auto add = [&](const char* name, const Tensor& t) {
+    return learnable ? register_parameter(name, t) : register_buffer(name, t);
+  };
+  weight_logits_ = add("weight_logits", unravel::to(Tensor::from_vector(lw, Shape{k_}), dtype));
+  means_ = add("means", unravel::to(Tensor::from_vector(means, Shape{k_, dim}), dtype));
+  log_scales_ = add("log_scales", unravel::to(Tensor::from_vector(ls, Shape{k_, dim}), dtype));
 }
 
-MixtureOfGaussiansPrior MixtureOfGaussiansPrior::pinwheel(double variance_scale, bool learnable,
-                                                          DType dtype) {
+std::unique_ptr<MixtureOfGaussiansPrior> MixtureOfGaussiansPrior::pinwheel(double variance_scale,
+                                                                           bool learnable,
+                                                                           DType dtype) {
   const double s = std::sqrt(variance_scale * 2.0 * 0.5);
-  return MixtureOfGaussiansPrior({1, 1, 1, 1}, {0, -1, 0, 1, 1, 0, -1, 0},
-                                 {s, s, s, s, s, s, s, s}, 2, learnable, dtype);
+  return std::make_unique<MixtureOfGaussiansPrior>(
+      std::vector<double>{1, 1, 1, 1}, std::vector<double>{0, -1, 0, 1, 1, 0, -1, 0},
+      std::vector<double>{s, s, s, s, s, s, s, s}, 2, learnable, dtype);
 }
 
 Tensor MixtureOfGaussiansPrior::log_weights() const {
@@ -64,35 +64,30 @@ Tensor MixtureOfGaussiansPrior::log_prob_sum(const Tensor& z) const {
 }
 
 Tensor MixtureOfGaussiansPrior::sample(const Shape& batch, Generator& gen) const {
-  int64_t n = numel(batch);
-  // One-hot component choice (n, K): u < cum_k and not u < cum_{k-1}.
-  Tensor w;
+  const int64_t n = numel(batch);
+  const Device dev = device();
+  // One-hot component choice (n, K): u < cum_k and not u < cum_{k-1}, with the cumulative
+  // weights as w @ U (U upper-triangular ones, made on the device), in f64.
+  Tensor onehot;
   {
     NoGradGuard ng;
-    w = to(exp(log_weights()), DType::f64);
+    Tensor w = unsqueeze(unravel::to(exp(log_weights()), DType::f64), 0);  // (1, K)
+    Tensor i = unsqueeze(arange(k_, DType::i64, dev), 1), j = unsqueeze(arange(k_, DType::i64, dev), 0);
+    Tensor cum = matmul(w, unravel::to(le(i, j), DType::f64));   // Σ_{i<=k} w_i
+    Tensor prev = matmul(w, unravel::to(lt(i, j), DType::f64));  // Σ_{i<k} w_i
+    // The last bound is 1 + 1e-12 so rounding never leaves a draw without a component.
+    Tensor last = eq(j, Tensor::full(Shape{}, static_cast<double>(k_ - 1), DType::i64, dev));
+    cum = where(last, Tensor::full(Shape{}, 1.0 + 1e-12, DType::f64, dev), cum);
+    Tensor u = uniform(Shape{n, 1}, gen, 0.0, 1.0, DType::f64, dev);
+    onehot = unravel::to(lt(u, cum), dtype_) - unravel::to(lt(u, prev), dtype_);  // (n, K)
   }
-  std::vector<double> wv = w.to_vector<double>(), cum(static_cast<size_t>(k_));
-  double acc = 0;
-  for (int64_t k = 0; k < k_; ++k) cum[static_cast<size_t>(k)] = (acc += wv[static_cast<size_t>(k)]);
-  cum.back() = 1.0 + 1e-12;
-  Tensor u = uniform(Shape{n, 1}, gen, 0.0, 1.0, DType::f64);
-  Tensor hi = lt(u, Tensor::from_vector(cum, Shape{1, k_}));
-  std::vector<double> prev(static_cast<size_t>(k_), 0.0);
-  for (int64_t k = 1; k < k_; ++k) prev[static_cast<size_t>(k)] = cum[static_cast<size_t>(k - 1)];
-  Tensor lo = lt(u, Tensor::from_vector(prev, Shape{1, k_}));
-  Tensor onehot = to(to(hi, dtype_) - to(lo, dtype_), dtype_);  // (n, K)
-  Tensor eps = normal(Shape{n, dim_}, gen, 0.0, 1.0, dtype_);
+  Tensor eps = normal(Shape{n, dim_}, gen, 0.0, 1.0, dtype_, dev);
   // Σ_k onehot_k·(μ_k + σ_k·ε): (n, K, 1) · (K, D) summed over K.
   Tensor oh = unsqueeze(onehot, -1);
   Tensor mu = sum(oh * means_, {1});
   Tensor sd = sum(oh * scales(), {1});
   Tensor z = mu + sd * eps;
   return reshape(z, sample_shape(batch));
-}
-
-TensorList MixtureOfGaussiansPrior::parameters() const {
-  if (learnable_) return {weight_logits_, means_, log_scales_};
-  return {};
 }
 
 }  // namespace unravel

@@ -2,10 +2,12 @@
 //
 //   log p(z) = logsumexp_k [ log w_k + Σ_d log N(z_d; μ_kd, σ_kd²) ],  w = softmax(weight logits)
 //
-// Fixed or learnable (weight logits, means, log-scales). Sampling picks a component per draw
-// from uniforms against the cumulative weights, then μ_c + σ_c·ε: path-wise differentiable in
-// the means and scales but not the weights, so has_rsample() is false.
+// Fixed or learnable (weight logits, means, log-scales: parameters "weight_logits", "means",
+// "log_scales", or buffers of those names when fixed). Sampling picks a component per draw from
+// uniforms against the cumulative weights (computed on the device), then μ_c + σ_c·ε: path-wise
+// differentiable in the means and scales but not the weights, so has_rsample() is false.
 #pragma once
+#include <memory>
 #include <vector>
 
 #include "objectives/priors/prior.h"
@@ -20,8 +22,9 @@ class MixtureOfGaussiansPrior : public Prior {
                           DType dtype = DType::f32);
   /// Mathieu et al.'s pinwheel prior: 4 equal components at (0,−1), (0,1), (1,0), (−1,0), each
   /// with std sqrt(variance_scale · D · ½) = sqrt(0.03) for the default 0.03 and D = 2.
-  static MixtureOfGaussiansPrior pinwheel(double variance_scale = 0.03, bool learnable = false,
-                                          DType dtype = DType::f32);
+  static std::unique_ptr<MixtureOfGaussiansPrior> pinwheel(double variance_scale = 0.03,
+                                                           bool learnable = false,
+                                                           DType dtype = DType::f32);
 
   std::string name() const override { return "mog"; }
   int64_t dim() const override { return dim_; }
@@ -31,7 +34,6 @@ class MixtureOfGaussiansPrior : public Prior {
   Tensor log_prob_sum(const Tensor& z) const override;
   Tensor sample(const Shape& batch, Generator& gen) const override;
   bool has_rsample() const override { return false; }
-  TensorList parameters() const override;
   int64_t components() const { return k_; }
   /// Normalised log-weights (K).
   Tensor log_weights() const;
@@ -43,7 +45,6 @@ class MixtureOfGaussiansPrior : public Prior {
  private:
   int64_t dim_, k_;
   Tensor weight_logits_, means_, log_scales_;
-  bool learnable_;
 };
 
 }  // namespace unravel

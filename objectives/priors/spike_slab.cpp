@@ -30,8 +30,8 @@ Tensor SpikeSlabPrior::log_prob(const Tensor& z) const {
 
 Tensor SpikeSlabPrior::sample(const Shape& batch, Generator& gen) const {
   Shape s = sample_shape(batch);
-  Tensor mask = bernoulli(s, gamma_, gen, dtype_);
-  Tensor eps = normal(s, gen, 0.0, 1.0, dtype_);
+  Tensor mask = bernoulli(s, gamma_, gen, dtype_, device());
+  Tensor eps = normal(s, gen, 0.0, 1.0, dtype_, device());
   Tensor sd = mask * spike_ + (1.0 - mask) * slab_;
   return eps * sd;
 }

@@ -5,8 +5,10 @@
 //
 // Sampling: z = σ·n / sqrt(χ²_ν/ν) with n ~ N(0, 1). χ²_ν is a sum of ν squared normals when ν
 // is a small integer (≤ 64), else 2·Gamma(ν/2, 1) from Marsaglia–Tsang's rejection sampler
-// (with the u^{1/a} boost for shape a < 1), all from Philox draws of the passed Generator. The
-// draw is reparameterised in σ (the χ² factor does not depend on a learnable parameter).
+// (with the u^{1/a} boost for shape a < 1) run as tensor ops: every element gets kGammaRounds
+// candidates at once and keeps the first accepted one, so it runs on the prior's device with no
+// host loop. All draws come from Philox through the passed Generator. The draw is
+// reparameterised in σ (the χ² factor does not depend on a learnable parameter).
 #pragma once
 #include "objectives/priors/prior.h"
 
@@ -30,9 +32,16 @@ class StudentTPrior : public Prior {
   double scale_;
 };
 
-/// One Gamma(shape, 1) draw by Marsaglia & Tsang (2000), from gen's normals and uniforms.
-double sample_gamma(double shape, Generator& gen);
-/// χ²_ν draws of `shape` (dtype): sums of ν squared normals for integer ν ≤ 64, else 2·Gamma(ν/2).
-Tensor sample_chi2(const Shape& shape, double df, Generator& gen, DType dtype = DType::f32);
+/// Candidate rounds per Gamma draw: every round accepts with probability > 0.95 (shape ≥ 1),
+/// so all 12 reject with probability < 1e-15; the element then takes the mode-like value
+/// shape − 1/3.
+inline constexpr int kGammaRounds = 12;
+/// Gamma(a, 1) draws of `shape` on `device` by Marsaglia & Tsang (2000), vectorised as above.
+Tensor sample_gamma(const Shape& shape, double a, Generator& gen, DType dtype = DType::f32,
+                    Device device = kCPU);
+/// χ²_ν draws of `shape` on `device`: sums of ν squared normals for integer ν ≤ 64, else
+/// 2·Gamma(ν/2).
+Tensor sample_chi2(const Shape& shape, double df, Generator& gen, DType dtype = DType::f32,
+                   Device device = kCPU);
 
 }  // namespace unravel

@@ -188,9 +188,11 @@ TEST_CASE("factor-vae: the discriminator's optimiser lives in the checkpoint; re
   CHECK(d.metadata.at("optim.step") == "20");
   {
     TrainConfig c = config(temp_dir("fvae_probe"), 20);
-    Run r = build_run(c);
-    REQUIRE(r.disc_opt != nullptr);
-    for (const auto& [n, t] : r.disc_opt->state_dict().tensors) {
+    Run r = build_run(c, true, true);
+    auto aux = r.trainer->auxiliary_optimizers();
+    REQUIRE(aux.size() == 1);
+    CHECK(aux[0].name == "disc");
+    for (const auto& [n, t] : aux[0].opt->state_dict().tensors) {
       CAPTURE(n);
       REQUIRE(d.tensors.count("optim_disc." + n));
       CHECK(d.tensors.at("optim_disc." + n).shape() == t.shape());
@@ -206,8 +208,9 @@ TEST_CASE("factor-vae: the discriminator's optimiser lives in the checkpoint; re
   // A checkpoint without the discriminator's state is refused by name.
   {
     TrainConfig c = config(temp_dir("fvae_probe"), 40);
-    Run r = build_run(c);
-    save_checkpoint(checkpoint_path(b, 40), *r.state, r.opt.get(), checkpoint_metadata(checkpoint_path(b, 40)));
+    Run r = build_run(c, true, true);
+    save_checkpoint(checkpoint_path(b, 40), *r.state, &r.trainer->optimizer(),
+                    checkpoint_metadata(checkpoint_path(b, 40)));
   }
   CHECK_THROWS_WITH_AS(train_resume(b, 50), doctest::Contains("no FactorVAE discriminator optimiser"),
                        Error);

@@ -7,6 +7,7 @@
 #include "models/optim/adam.h"
 #include "models/vae.h"
 #include "objectives/registry.h"
+#include "objectives/training/train_step.h"
 #include "ops/ops.h"
 
 using namespace unravel;
@@ -20,27 +21,23 @@ Tensor make_batch(const Shape& data_shape, int64_t b, const std::string& likelih
   return normal(s, g, 0.0, 1.0);
 }
 
-/// Trains `steps` Adam steps on one batch; returns (first loss, last loss).
-std::pair<double, double> train(models::Vae& vae, Objective& obj, Controller& ctl, const Prior& prior,
+/// Trains `steps` steps of the library's TrainStep (Adam) on one batch; returns (first loss,
+/// last loss), each the total before that step's update.
+std::pair<double, double> train(std::shared_ptr<models::Vae> vae, std::shared_ptr<Objective> obj,
+                                std::shared_ptr<Controller> ctl, std::shared_ptr<Prior> prior,
                                 const Tensor& x, Generator& g, int steps, double lr) {
-  optim::Adam opt(vae.parameters(), optim::AdamOptions{.lr = lr});
-  TensorList extra = obj.parameters();
-  std::unique_ptr<optim::Adam> opt_extra;
-  if (!extra.empty()) opt_extra = std::make_unique<optim::Adam>(extra, optim::AdamOptions{.lr = lr});
+  auto state = std::make_shared<TrainState>(vae, prior, obj);
+  auto adam = [lr](TensorList p) {
+    return std::make_unique<optim::Adam>(std::move(p), optim::AdamOptions{.lr = lr});
+  };
+  TrainStep step(state, ctl, adam, adam);
   double first = 0, last = 0;
   for (int s = 1; s <= steps; ++s) {
-    VaeOutputs out = vae.forward(x, prior, g);
-    double kl = mean(posterior_kl(out)).item();
-    Schedule sch = ctl.update(s, kl);
-    LossTerms terms = obj.compute(out, sch, g);
-    double v = terms.total.item();
+    StepResult r = step.step(x, g);
+    double v = r.terms.total.item();
     REQUIRE_MESSAGE(std::isfinite(v), "loss is not finite at step " << s);
     if (s == 1) first = v;
     last = v;
-    opt.zero_grad();
-    if (opt_extra) opt_extra->zero_grad();
-    terms.total.backward();
-    opt.step();
   }
   return {first, last};
 }
@@ -54,12 +51,11 @@ TEST_CASE("every architecture: shapes of q(z|x), samples and decoder output") {
     int64_t latents = info.data_shape.size() == 1 ? 2 : 6;
     auto vae = models::make_vae(info.name, latents, g);
     Tensor x = make_batch(info.data_shape, 3, info.likelihood, g);
-    auto prior = make_prior("iso", {{"dim", static_cast<double>(latents)}});
-    VaeOutputs out = vae->forward(x, *prior, g);
+    VaeOutputs out = vae->forward(x, g);
     CHECK(out.posterior.mean().shape() == Shape{3, latents});
     CHECK(out.z.shape() == Shape{3, latents});
     CHECK(out.recon.shape() == x.shape());
-    VaeOutputs out3 = vae->forward(x, *prior, g, 4);
+    VaeOutputs out3 = vae->forward(x, g, 4);
     CHECK(out3.z.shape() == Shape{4, 3, latents});
     Shape rs{4};
     for (int64_t d : x.shape()) rs.push_back(d);
@@ -92,7 +88,7 @@ TEST_CASE("every architecture x every objective trains 20 steps without NaN and 
       if (objective == "dip-vae-i" || objective == "dip-vae-ii") op = {{"lambda_od", 1}, {"lambda_d", 1}};
       auto obj = make_objective(objective, op, "kld_inc", &g);
       auto ctl = make_controller("constant", {{"beta", 4.0}});
-      auto [first, last] = train(*vae, *obj, *ctl, *prior, x, g, 20, 1e-3);
+      auto [first, last] = train(vae, std::move(obj), std::move(ctl), std::move(prior), x, g, 20, 1e-3);
       CHECK(last < first);
     }
   }
@@ -125,7 +121,7 @@ TEST_CASE("every objective and controller trains a conv VAE for 20 steps") {
     auto prior = make_prior(c.prior, {{"dim", 4.0}});
     auto obj = make_objective(c.objective, c.op, "kld_inc", &g);
     auto ctl = make_controller(c.controller, c.cp);
-    auto [first, last] = train(*vae, *obj, *ctl, *prior, x, g, 20, 1e-3);
+    auto [first, last] = train(vae, std::move(obj), std::move(ctl), std::move(prior), x, g, 20, 1e-3);
     CHECK(last < first);
   }
 }

@@ -7,7 +7,7 @@
 #include <numbers>
 
 #include "objectives/divergences.h"
-#include "objectives/likelihoods.h"
+#include "ops/likelihoods.h"
 #include "objectives/priors/gaussian_priors.h"
 #include "ops/ops.h"
 #include "tests/gradcheck.h"

@@ -104,7 +104,7 @@ TEST_CASE("binary ops with broadcasting: forward and gradient checks") {
   const Case cases[] = {
       {"add", add, -2, 2}, {"sub", sub, -2, 2}, {"mul", mul, -2, 2}, {"div", div, 0.5, 2},
       {"pow", static_cast<Tensor (*)(const Tensor&, const Tensor&)>(pow), 0.5, 2},
-      {"maximum", maximum, -2, 2}, {"minimum", minimum, -2, 2},
+      {"maximum", maximum, -2, 2}, {"minimum", minimum, -2, 2}, {"fmod", fmod, 0.5, 2},
   };
   const std::pair<Shape, Shape> shapes[] = {
       {Shape{3, 4}, Shape{3, 4}}, {Shape{3, 4}, Shape{4}}, {Shape{3, 1}, Shape{1, 4}},
@@ -128,6 +128,9 @@ TEST_CASE("binary ops with broadcasting: forward and gradient checks") {
   CHECK((a + b).to_vector<float>() == std::vector<float>{11, 21, 12, 22, 13, 23});
   CHECK((b / 2.0).to_vector<float>() == std::vector<float>{5, 10});
   CHECK((1.0 - b).to_vector<float>() == std::vector<float>{-9, -19});
+  CHECK(fmod(Tensor::from_vector<double>({7.5, -7.5, 15000, 14999}, Shape{4}),
+             Tensor::from_vector<double>({2, 2, 5000, 5000}, Shape{4}))
+            .to_vector<double>() == std::vector<double>{1.5, -1.5, 0, 4999});
   CHECK_THROWS_WITH_AS(add(Tensor::ones(Shape{3}), Tensor::ones(Shape{4})),
                        doctest::Contains("add: shapes [3] and [4] cannot be broadcast"), Error);
   CHECK_THROWS_WITH_AS(add(Tensor::ones(Shape{3}), Tensor::ones(Shape{3}, DType::f64)),

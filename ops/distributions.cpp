@@ -1,5 +1,5 @@
 // Diagonal Gaussian posterior and Gaussian log-density helpers (see distributions.h).
-#include "objectives/distributions.h"
+#include "ops/distributions.h"
 
 #include <cmath>
 #include <numbers>

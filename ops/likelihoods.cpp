@@ -1,9 +1,9 @@
 // Per-datapoint log-likelihoods of the observation models (see likelihoods.h).
-#include "objectives/likelihoods.h"
+#include "ops/likelihoods.h"
 
 #include <cmath>
 
-#include "objectives/distributions.h"
+#include "ops/distributions.h"
 #include "ops/ops.h"
 
 namespace unravel {

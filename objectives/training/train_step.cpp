@@ -1,0 +1,128 @@
+// The library training step (see train_step.h).
+#include "objectives/training/train_step.h"
+
+#include <limits>
+#include <set>
+
+#include "engine/check.h"
+#include "ops/ops.h"
+
+namespace unravel {
+
+TrainState::TrainState(std::shared_ptr<models::Vae> vae, std::shared_ptr<Prior> prior,
+                       std::shared_ptr<Objective> objective)
+    : vae_(register_module("vae", std::move(vae))),
+      prior_(register_module("prior", std::move(prior))),
+      objective_(register_module("objective", std::move(objective))) {}
+
+TensorList TrainState::model_parameters() const {
+  TensorList out = vae_->parameters();
+  for (const Tensor& t : prior_->parameters()) out.push_back(t);
+  return out;
+}
+
+CheckpointCompat TrainState::v1_compat() const {
+  std::vector<std::string> prior_names, objective_names;
+  for (const auto& [n, t] : prior_->named_parameters()) prior_names.push_back("prior." + n);
+  for (const auto& [n, t] : objective_->named_parameters()) objective_names.push_back("objective." + n);
+  std::set<std::string> buffers;
+  for (const auto& [n, t] : prior_->named_buffers()) buffers.insert("prior." + n);
+  for (const auto& [n, t] : objective_->named_buffers()) buffers.insert("objective." + n);
+  CheckpointCompat c;
+  c.rename = [prior_names, objective_names](const std::string& n) {
+    auto by_position = [&](const std::string& prefix, const std::vector<std::string>& names) {
+      const std::string rest = n.substr(prefix.size());
+      if (rest.empty() || rest.find_first_not_of("0123456789") != std::string::npos) return n;
+      const size_t i = std::stoul(rest);
+      return i < names.size() ? names[i] : n;
+    };
+    if (n.rfind("prior.", 0) == 0) return by_position("prior.", prior_names);
+    if (n.rfind("disc.", 0) == 0) return by_position("disc.", objective_names);
+    return n;
+  };
+  c.may_be_missing = [buffers](const std::string& n) { return buffers.count(n) != 0; };
+  return c;
+}
+
+TrainStep::TrainStep(std::shared_ptr<TrainState> state, std::shared_ptr<Controller> controller,
+                     const OptimizerFactory& main, const OptimizerFactory& auxiliary,
+                     int64_t samples)
+    : state_(std::move(state)), controller_(std::move(controller)), samples_(samples) {
+  UNRAVEL_CHECK(state_ && controller_, "TrainStep: needs a train state and a controller");
+  UNRAVEL_CHECK(samples >= 1, "TrainStep: samples must be >= 1, got {}", samples);
+  device_ = state_->device();
+  UNRAVEL_CHECK(controller_->device() == device_,
+                "TrainStep: the controller is on {} but the model on {}; move both first",
+                controller_->device().str(), device_.str());
+  opt_ = main(state_->model_parameters());
+  for (AuxiliaryUpdate* a : state_->objective().auxiliary_updates())
+    aux_.emplace_back(a, auxiliary(a->parameters()));
+  count_ = Tensor::zeros(Shape{}, DType::f64, device_);
+  bad_step_ = Tensor::zeros(Shape{}, DType::f64, device_);
+}
+
+StepResult TrainStep::step(const Tensor& x, Generator& gen) {
+  UNRAVEL_CHECK(x.defined(), "TrainStep::step: the batch is undefined");
+  const Tensor xd = x.device() == device_ ? x : to(x, device_);
+  state_->train();
+  VaeOutputs out = state_->vae().forward(xd, gen, samples_);
+  ObjectiveInput in = objective_input(out, state_->prior());
+  StepResult r;
+  r.schedule = controller_->update(mean(in.kl.detach()));
+  r.terms = state_->objective().compute(in, r.schedule, gen);
+  opt_->zero_grad();
+  for (auto& [a, o] : aux_) o->zero_grad();
+  r.terms.total.backward();
+  opt_->step();
+  for (auto& [a, o] : aux_) {
+    o->zero_grad();  // the main loss reached these parameters too
+    LossTerms t = a->loss(in, gen);
+    t.total.backward();
+    o->step();
+    for (auto& term : t.terms) r.terms.add(term.first, term.second);
+  }
+  {  // Non-finite total: remember the first such step, on the device.
+    NoGradGuard ng;
+    copy_(count_, count_ + 1.0);
+    Tensor total = to(r.terms.total.detach(), DType::f64);
+    Tensor finite = lt(abs(total), scalar_like(std::numeric_limits<double>::infinity(), total));
+    Tensor first = where(eq(bad_step_, scalar_like(0.0, bad_step_)), count_, bad_step_);
+    copy_(bad_step_, where(finite, bad_step_, first));
+  }
+  return r;
+}
+
+void TrainStep::clear_nonfinite() {
+  NoGradGuard ng;
+  fill_(count_, 0.0);
+  fill_(bad_step_, 0.0);
+}
+
+StepLog TrainStep::read_log(const StepResult& r) const {
+  std::vector<std::pair<std::string, Tensor>> terms = r.terms.scalars();
+  auto buffers = controller_->named_buffers();
+  TensorList ts;
+  for (const auto& [n, t] : terms) ts.push_back(t);
+  ts.push_back(r.schedule.beta);
+  ts.push_back(r.schedule.capacity);
+  for (const auto& [n, t] : buffers) ts.push_back(t);
+  ts.push_back(bad_step_);
+  std::vector<double> v = read_scalars(ts);
+  StepLog log;
+  size_t i = 0;
+  for (const auto& [n, t] : terms) log.terms.emplace_back(n, v[i++]);
+  log.beta = v[i++];
+  log.capacity = v[i++];
+  log.controller = controller_->fixed_values();
+  for (const auto& [n, t] : buffers) log.controller[n] = v[i++];
+  log.nonfinite_step = static_cast<int64_t>(v[i]);
+  return log;
+}
+
+std::vector<NamedOptimizer> TrainStep::auxiliary_optimizers() const {
+  std::vector<NamedOptimizer> v;
+  for (const auto& [a, o] : aux_) v.push_back({a->name(), o.get(), a->description()});
+  return v;
+}
+
+}  // namespace unravel

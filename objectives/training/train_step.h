@@ -1,0 +1,106 @@
+// The library's training step, used by `unravel train`, bench_train_step and the tests alike:
+//
+//   x → (moved to the model's device) → forward with K samples → KL(q(z|x) ‖ p(z)) per datapoint,
+//   once → controller(batch-mean KL) → {β, C} → objective → backward → main optimiser →
+//   each auxiliary update of the objective (zero its gradients, its loss on the same outputs,
+//   backward, its own optimiser: FactorVAE's discriminator; a GAN's alternating update).
+//
+// Nothing is read back from the device: the step returns its terms and schedule as device
+// tensors, and flags a non-finite total on the device (the first such step since the flag was
+// last cleared). A caller that logs reads everything it needs in one transfer with read_log().
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "models/checkpoint.h"
+#include "models/optim/optimizer.h"
+#include "models/vae.h"
+#include "objectives/controllers/controller.h"
+#include "objectives/losses/objective.h"
+#include "objectives/priors/prior.h"
+
+namespace unravel {
+
+/// Every persistent tensor of a run under stable checkpoint names: "vae.*", "prior.*" and
+/// "objective.*" (e.g. "objective.disc.net.0.weight").
+class TrainState : public nn::Module {
+ public:
+  TrainState(std::shared_ptr<models::Vae> vae, std::shared_ptr<Prior> prior,
+             std::shared_ptr<Objective> objective);
+  std::string type_name() const override { return "TrainState"; }
+  /// The VAE's and the prior's parameters: what the main optimiser trains.
+  TensorList model_parameters() const;
+  models::Vae& vae() const { return *vae_; }
+  Prior& prior() const { return *prior_; }
+  Objective& objective() const { return *objective_; }
+  const std::shared_ptr<models::Vae>& vae_ptr() const { return vae_; }
+  const std::shared_ptr<Prior>& prior_ptr() const { return prior_; }
+  /// How a version-1 checkpoint maps onto these names: it held "prior.<i>" and "disc.<i>"
+  /// numbered by position (now "prior.<name>", "objective.disc.<name>") and no prior buffers.
+  CheckpointCompat v1_compat() const;
+
+ private:
+  std::shared_ptr<models::Vae> vae_;
+  std::shared_ptr<Prior> prior_;
+  std::shared_ptr<Objective> objective_;
+};
+
+/// Makes an optimiser for a list of parameters (the run's rule and hyper-parameters).
+using OptimizerFactory = std::function<std::unique_ptr<optim::Optimizer>(TensorList)>;
+
+/// What one step leaves on the device.
+struct StepResult {
+  LossTerms terms;    ///< the objective's terms, then each auxiliary update's
+  Schedule schedule;  ///< the β and C the step used
+};
+
+/// A step's values on the host (TrainStep::read_log).
+struct StepLog {
+  std::vector<std::pair<std::string, double>> terms;  ///< per datapoint, "total" last
+  double beta = 0, capacity = 0;                       ///< the schedule the step used
+  ControllerState controller;                          ///< running values and fixed parameters
+  /// 0, or the 1-based index (steps since the last clear_nonfinite()) of the first step whose
+  /// total was not finite.
+  int64_t nonfinite_step = 0;
+};
+
+class TrainStep {
+ public:
+  /// `main` makes the optimiser of state->model_parameters(); `auxiliary` the optimiser of each
+  /// auxiliary update's parameters. Build it after moving state and controller to their device.
+  TrainStep(std::shared_ptr<TrainState> state, std::shared_ptr<Controller> controller,
+            const OptimizerFactory& main, const OptimizerFactory& auxiliary, int64_t samples = 1);
+
+  /// One training step on batch x (any device; moved to the model's).
+  StepResult step(const Tensor& x, Generator& gen);
+
+  /// The step's terms, schedule, controller state and the non-finite flag, read back in one
+  /// transfer (the only host read a logging step makes).
+  StepLog read_log(const StepResult& r) const;
+  /// 0-d f64 on the device: 0, or the 1-based index (counting this object's steps since the
+  /// last clear_nonfinite()) of the first step whose total was not finite.
+  const Tensor& nonfinite_step() const { return bad_step_; }
+  /// Resets the non-finite flag and the step count behind it.
+  void clear_nonfinite();
+
+  TrainState& state() const { return *state_; }
+  Controller& controller() const { return *controller_; }
+  optim::Optimizer& optimizer() const { return *opt_; }
+  /// The auxiliary updates' optimisers under their names, for checkpoints.
+  std::vector<NamedOptimizer> auxiliary_optimizers() const;
+  Device device() const { return device_; }
+
+ private:
+  std::shared_ptr<TrainState> state_;
+  std::shared_ptr<Controller> controller_;
+  std::unique_ptr<optim::Optimizer> opt_;
+  std::vector<std::pair<AuxiliaryUpdate*, std::unique_ptr<optim::Optimizer>>> aux_;
+  int64_t samples_;
+  Device device_;
+  Tensor count_, bad_step_;  // 0-d f64 on the device
+};
+
+}  // namespace unravel
