@@ -7,7 +7,7 @@
 #include "engine/check.h"
 #include "models/optim/adam.h"
 #include "models/optim/sgd.h"
-#include "apps/figures/linear_baselines.h"
+#include "objectives/metrics/linear_codes.h"
 #include "objectives/priors/gaussian_priors.h"
 #include "objectives/registry.h"
 #include "ops/ops.h"

@@ -19,7 +19,6 @@
 #include "apps/common/plot.h"
 #include "apps/common/run_dir.h"
 #include "apps/eval.h"
-#include "apps/figures/linear_baselines.h"
 #include "apps/train.h"
 #include "datasets/png.h"
 #include "engine/io/npy.h"
@@ -322,51 +321,6 @@ TEST_CASE("apps: eval scores .npy arrays and refuses mismatched ones") {
   EncodeOptions en{root + "/no_such_run", root + "/enc", 0};
   CHECK(error_of([&] { encode_command(en); }).find("not a run directory") != std::string::npos);
   fs::remove_all(root);
-}
-
-TEST_CASE("apps: PCA and FastICA recover planted structure") {
-  // x = A s with independent uniform sources s (2 of them) in 6-D plus tiny noise.
-  Generator g(5);
-  const int64_t n = 2000;
-  std::vector<float> x(n * 6), s(n * 2);
-  const double A[6][2] = {{1, 0.5}, {0.3, 1}, {0.8, -0.4}, {0, 0.2}, {-0.5, 0.7}, {0.1, 0.1}};
-  for (int64_t i = 0; i < n; ++i) {
-    s[i * 2] = float(g.uniform() * 2 - 1);
-    s[i * 2 + 1] = float(g.uniform() * 2 - 1);
-    for (int r = 0; r < 6; ++r)
-      x[i * 6 + r] = float(A[r][0] * s[i * 2] + A[r][1] * s[i * 2 + 1] + 1e-3 * g.normal());
-  }
-  Tensor xt = Tensor::from_vector(x, Shape{n, 6});
-  Generator pg(1);
-  LinearCode pca = fit_pca(xt, 2, pg);
-  CHECK(pca.eigenvalues[0] >= pca.eigenvalues[1]);
-  // Whitened codes have unit variance.
-  std::vector<float> zc = apply_linear_code(pca, xt).to_vector<float>();
-  double v0 = 0;
-  for (int64_t i = 0; i < n; ++i) v0 += zc[i * 2] * zc[i * 2];
-  CHECK(v0 / n == doctest::Approx(1.0).epsilon(0.02));
-  // ICA: each code correlates (|r| > 0.98) with exactly one source.
-  Generator ig(2);
-  LinearCode ica = fit_fastica(xt, 2, ig);
-  std::vector<float> y = apply_linear_code(ica, xt).to_vector<float>();
-  for (int c = 0; c < 2; ++c) {
-    double best = 0;
-    for (int k = 0; k < 2; ++k) {
-      double sxy = 0, sxx = 0, syy = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        sxy += y[i * 2 + c] * s[i * 2 + k];
-        sxx += y[i * 2 + c] * y[i * 2 + c];
-        syy += s[i * 2 + k] * s[i * 2 + k];
-      }
-      best = std::max(best, std::abs(sxy) / std::sqrt(sxx * syy));
-    }
-    CHECK(best > 0.98);
-  }
-  // Jacobi on a known symmetric matrix.
-  std::vector<double> vals, vecs;
-  jacobi_eigen({2, 1, 1, 2}, 2, vals, vecs);
-  CHECK(vals[0] == doctest::Approx(3.0));
-  CHECK(vals[1] == doctest::Approx(1.0));
 }
 
 /// Runs the `unravel` executable (UNRAVEL_EXE, set by meson test) with `args`; returns its exit
