@@ -1,8 +1,10 @@
 // `unravel eval`, `encode`, `figure` and `reproduce` end to end at smoke scale: files, shapes and
 // values (mu.npy equals the model's encoding of item 0, metrics.json keys and ranges, PNG pixel
-// sizes), scoring .npy arrays, and the messages of bad inputs (missing run, mismatched arrays,
-// unknown figure kind / paper figure). Runs train in-process for a few steps.
+// sizes), scoring .npy arrays, the messages of bad inputs (missing run, mismatched arrays,
+// unknown figure kind / paper figure, unknown registry names), and `unravel list` against the
+// registries. Runs train in-process for a few steps.
 #include <doctest/doctest.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,8 +23,11 @@
 #include "apps/eval.h"
 #include "apps/train.h"
 #include "datasets/png.h"
+#include "datasets/registry.h"
 #include "engine/io/npy.h"
+#include "models/optim/registry.h"
 #include "models/vae.h"
+#include "objectives/likelihoods.h"
 #include "objectives/registry.h"
 #include "ops/ops.h"
 #include "apps_test_util.h"
@@ -347,31 +352,81 @@ TEST_CASE("apps: the command line refuses an unknown figure kind") {
 TEST_CASE("apps: `unravel list` gives every registered name a line with its meaning") {
   auto [rc, text] = run_unravel("list", 1);
   REQUIRE(rc == 0);
-  std::map<std::string, std::string> meaning;  // name -> the rest of its line
+  // Section (first word of its title) -> name -> the rest of its line. Names may repeat across
+  // sections ("mathieu" is an objective and a metric, "magnitudes" a metric and a figure).
+  std::map<std::string, std::map<std::string, std::string>> sections;
+  std::string section;
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
-    if (line.rfind("  ", 0) != 0) continue;
+    if (line.empty()) continue;
     std::istringstream ls(line);
     std::string name, rest;
     ls >> name;
     std::getline(ls, rest);
-    meaning[name] = rest;
+    if (line.rfind("  ", 0) != 0) section = name;
+    else sections[section][name] = rest;
   }
-  std::vector<std::string> names;
-  for (const auto& n : objective_names()) names.push_back(n);
-  for (const auto& n : prior_names()) names.push_back(n);
-  for (const auto& n : divergence_names()) names.push_back(n);
-  for (const auto& n : controller_names()) names.push_back(n);
-  for (const auto* list : {&dataset_names(), &optimizer_names(), &likelihood_names(), &eval_metric_names()})
-    for (const auto& n : names_of(*list)) names.push_back(n);
-  for (const auto& a : models::architectures()) names.push_back(a.name);
-  for (const auto& p : presets()) names.push_back(p.name);
-  for (const auto& [n, d] : reproduce_figures()) names.push_back(n);
-  for (const auto& n : names) {
-    INFO("name: ", n);
-    REQUIRE(meaning.count(n) == 1);
-    // A meaning of at least a few words, not an empty column.
-    CHECK(meaning[n].find_first_not_of(' ') != std::string::npos);
-    CHECK(meaning[n].size() > 12);
+  auto names = [](const auto& entries) {
+    std::vector<std::string> n;
+    for (const auto& e : entries) n.push_back(e.name);
+    return n;
+  };
+  const std::vector<std::pair<std::string, std::vector<std::string>>> expected = {
+      {"architectures", names(models::architectures())},
+      {"datasets", names_of(dataset_entries())},
+      {"objectives", objective_names()},
+      {"priors", prior_names()},
+      {"divergences", divergence_names()},
+      {"controllers", controller_names()},
+      {"likelihoods", names_of(likelihood_entries())},
+      {"optimisers", names_of(optim::optimizer_entries())},
+      {"metrics", names_of(metric_entries())},
+      {"presets", names(presets())},
+      {"figures", names_of(figure_kinds())},
+      {"paper", names_of(reproduce_figures())},
+  };
+  CHECK(sections.size() == expected.size());
+  for (const auto& [title, list] : expected) {
+    INFO("section: ", title);
+    REQUIRE(sections.count(title) == 1);
+    const auto& got = sections[title];
+    CHECK(got.size() == list.size());  // no name twice, none left over
+    for (const auto& n : list) {
+      INFO("name: ", n);
+      REQUIRE(got.count(n) == 1);
+      // A meaning of at least a few words, not an empty column.
+      CHECK(got.at(n).find_first_not_of(' ') != std::string::npos);
+      CHECK(got.at(n).size() > 12);
+    }
   }
+}
+
+TEST_CASE("apps: unknown names are refused with every registered name, from the registries") {
+  const std::string out = temp_dir("never_run");
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"--dataset nosuch", names_of(dataset_entries())},
+      {"--optimizer nosuch", names_of(optim::optimizer_entries())},
+      {"--likelihood nosuch", names_of(likelihood_entries())},
+      {"--prior nosuch", prior_names()},
+  };
+  for (const auto& [flag, valid] : cases) {
+    INFO("flag: ", flag);
+    auto [rc, err] = run_unravel(fmt::format("train {} --steps 1 --out {}", flag, out), 2);
+    CHECK(rc == 2);
+    CHECK(err.find("'nosuch'") != std::string::npos);
+    CHECK(err.find(fmt::format("(valid: {})", fmt::join(valid, ", "))) != std::string::npos);
+  }
+  CHECK_FALSE(fs::exists(out));
+  // eval --metrics lists the metric registry.
+  EvalOptions eo;
+  eo.codes = "z.npy";
+  eo.factors = "f.npy";
+  eo.metrics = "nosuch";
+  CHECK(error_of([&] { evaluate_arrays(eo, false); }).find(fmt::format(
+            "(valid: all, {})", fmt::join(names_of(metric_entries()), ", "))) != std::string::npos);
+  // The flags' help shows the registries' names.
+  auto [rc, help] = run_unravel("train --help", 1);
+  CHECK(rc == 0);
+  for (const auto* entries : {&dataset_entries(), &optim::optimizer_entries(), &likelihood_entries()})
+    CHECK(help.find(fmt::format("{}", fmt::join(names_of(*entries), " | "))) != std::string::npos);
 }
