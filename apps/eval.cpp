@@ -20,6 +20,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -96,27 +97,10 @@ EvalBudget eval_budget(const std::string& name) {
   return b;
 }
 
-const std::vector<RegistryEntry>& eval_metric_names() {
-  static const std::vector<RegistryEntry> n = {
-      {"beta_vae", "Higgins et al.'s beta-VAE score (linear classifier, held-out accuracy)"},
-      {"factor_vae", "Kim & Mnih's FactorVAE score (majority vote, held-out accuracy)"},
-      {"mathieu", "Mathieu et al.'s variant of the FactorVAE score (whole table, no pruning)"},
-      {"mig_chen", "MIG, Chen et al.'s estimator over the aggregate posterior (needs log-variances)"},
-      {"mig_histogram", "MIG, disentanglement_lib's 20-bin histogram estimator"},
-      {"dci", "DCI disentanglement / completeness / informativeness (lasso regressor)"},
-      {"sap", "SAP score, continuous and discrete"},
-      {"hoyer", "normalised Hoyer sparsity of standardised posterior means"},
-      {"magnitudes", "per-class mean |z| per latent (datasets with labels)"},
-      {"prior_mmd", "IMQ MMD^2 between the aggregate posterior and the prior"},
-      {"heldout", "held-out reconstruction NLL, KL, ELBO, IWAE bound and pixel MSE"},
-  };
-  return n;
-}
-
 namespace {
 
 std::set<std::string> parse_metric_list(const std::string& list) {
-  const auto names = names_of(eval_metric_names());
+  const auto names = names_of(metric_entries());
   const std::set<std::string> valid(names.begin(), names.end());
   std::set<std::string> out;
   if (list.empty() || list == "all") return valid;
@@ -133,35 +117,19 @@ std::set<std::string> parse_metric_list(const std::string& list) {
   return out;
 }
 
-/// Options with only metric `name` switched on.
-MetricOptions only(const MetricOptions& base, const std::string& name) {
-  MetricOptions o = base;
-  o.beta_vae = name == "beta_vae";
-  o.factor_vae = name == "factor_vae";
-  o.mathieu = name == "mathieu";
-  o.mig_chen = name == "mig_chen";
-  o.mig_histogram = name == "mig_histogram";
-  o.dci = name == "dci";
-  o.sap = name == "sap";
-  o.hoyer = name == "hoyer";
-  o.prior_mmd = name == "prior_mmd";
-  return o;
-}
-
-/// Runs the factor metrics in `wanted` one by one on `table`, reporting progress.
+/// Runs the factor metrics in `wanted` one by one on `table` (in score_representation's order),
+/// reporting progress.
 void score_table(const CodeTable& table, const std::set<std::string>& wanted, uint64_t seed,
                  const MetricOptions& base, std::map<std::string, double>& out) {
   std::vector<std::string> order;
-  for (const char* n : {"beta_vae", "factor_vae", "mathieu", "mig_chen", "mig_histogram", "dci",
-                        "sap", "hoyer", "prior_mmd"})
-    if (wanted.count(n) && (std::string(n) != "mig_chen" || table.logvars.defined()))
-      order.push_back(n);
+  for (const auto& n : scored_metric_names())
+    if (wanted.count(n) && (n != "mig_chen" || table.logvars.defined())) order.push_back(n);
   for (size_t i = 0; i < order.size(); ++i) {
     auto t0 = std::chrono::steady_clock::now();
     std::fprintf(stderr, "metric %zu/%zu: %s ...", i + 1, order.size(), order[i].c_str());
     std::fflush(stderr);
     Generator gen(seed);
-    auto r = score_representation(table, gen, only(base, order[i]));
+    auto r = score_representation(table, gen, only_metric(base, order[i]));
     out.insert(r.begin(), r.end());
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, " %s\n", format_duration(s).c_str());
@@ -337,9 +305,14 @@ EvalResult evaluate_arrays(const EvalOptions& o, bool print) {
                 "eval: scoring arrays needs both --codes Z.npy and --factors F.npy");
   const EvalBudget budget = eval_budget(o.budget);
   std::set<std::string> wanted = parse_metric_list(o.metrics);
-  for (const char* n : {"heldout", "magnitudes"})
+  // The run-level metrics (no score_representation switch) need a run, not arrays.
+  const auto scored = scored_metric_names();
+  for (const auto& n : names_of(metric_entries())) {
+    if (std::find(scored.begin(), scored.end(), n) != scored.end()) continue;
     UNRAVEL_CHECK(o.metrics == "all" || !wanted.count(n),
                   "eval: --metrics {} needs a run directory, not arrays", n);
+    wanted.erase(n);
+  }
   Tensor z = load_npy(o.codes), f = load_npy(o.factors);
   UNRAVEL_CHECK(z.dim() == 2, "eval: --codes {} must be a 2-D array [N, D], got shape {}", o.codes,
                 z.shape().str());
@@ -372,8 +345,6 @@ EvalResult evaluate_arrays(const EvalOptions& o, bool print) {
     if (mx == std::vector<int64_t>{3, 6, 40, 32, 32})
       t.factor_names = {"shape", "scale", "orientation", "posX", "posY"};
   }
-  wanted.erase("heldout");
-  wanted.erase("magnitudes");
   EvalResult res;
   score_table(t, wanted, o.seed, budget.metrics, res.values);
   json info = {{"codes", o.codes}, {"factors", o.factors}, {"logvar", o.logvar},

@@ -23,9 +23,6 @@ struct EvalBudget {
 /// The settings of a budget; throws listing the valid names.
 EvalBudget eval_budget(const std::string& name);
 
-/// Every metric name `--metrics` accepts, with its meaning.
-const std::vector<RegistryEntry>& eval_metric_names();
-
 /// What an evaluation produced: scalar metrics plus per-class magnitudes where computed.
 struct EvalResult {
   std::map<std::string, double> values;

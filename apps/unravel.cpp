@@ -2,6 +2,7 @@
 // slow to compile) and dispatch to the apps. Every flag is validated before any work starts.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -10,8 +11,12 @@
 #include "apps/common/config.h"
 #include "apps/eval.h"
 #include "apps/train.h"
+#include "datasets/registry.h"
 #include "engine/check.h"
+#include "models/optim/registry.h"
 #include "models/vae.h"
+#include "ops/likelihoods.h"
+#include "objectives/metrics/metrics.h"
 #include "objectives/registry.h"
 
 using namespace unravel;
@@ -22,6 +27,11 @@ namespace {
 void add_params(CLI::App* cmd, const std::string& flag, std::vector<std::string>& store,
                 const std::string& what) {
   cmd->add_option(flag, store, what + " parameter as key=value (repeatable)");
+}
+
+/// "a | b | c": the names of a registry, for a flag's help text.
+std::string choices(const std::vector<RegistryEntry>& entries) {
+  return fmt::format("{}", fmt::join(names_of(entries), " | "));
 }
 
 ParamMap merge_params(ParamMap base, const std::vector<std::string>& tokens, const std::string& flag) {
@@ -47,24 +57,24 @@ int main(int argc, char** argv) {
   auto* train = app.add_subcommand("train", "train a VAE (writes config.json, log.csv, checkpoints)");
   train->add_option("--preset", preset_name, "start from a paper configuration (see `unravel list`)");
   train->add_option("--resume", resume, "continue the run in this directory from its last checkpoint");
-  train->add_option("--dataset", tc.dataset, "dsprites | fashion-mnist | mnist | pinwheel | folder")->capture_default_str();
+  train->add_option("--dataset", tc.dataset, choices(dataset_entries()))->capture_default_str();
   train->add_option("--data", tc.data, "dataset path: dSprites .npz, MNIST IDX folder, PNG folder");
   train->add_option("--arch", tc.arch, "architecture (default: the dataset's)");
   train->add_option("--latents", tc.latents, "latent dimensions (default: the architecture's)");
-  train->add_option("--likelihood", tc.likelihood, "bernoulli | gaussian | laplace (default: the architecture's)");
+  train->add_option("--likelihood", tc.likelihood, choices(likelihood_entries()) + " (default: the architecture's)");
   train->add_option("--likelihood-scale", tc.likelihood_scale, "fixed scale of a gaussian/laplace likelihood");
-  train->add_option("--objective", tc.objective, "vae | beta-vae | capacity | mathieu | beta-tcvae | factor-vae | dip-vae-i | dip-vae-ii")->capture_default_str();
+  train->add_option("--objective", tc.objective, choices(objective_entries()))->capture_default_str();
   add_params(train, "--objective-param", obj_params, "objective");
-  train->add_option("--prior", tc.prior, "iso | aniso | student-t | mog | sparse")->capture_default_str();
+  train->add_option("--prior", tc.prior, choices(prior_entries()))->capture_default_str();
   add_params(train, "--prior-param", prior_params, "prior");
-  train->add_option("--divergence", tc.divergence, "D estimator for mathieu: kld_inc | mmd_dim | mmd_full | kl_mws")->capture_default_str();
-  train->add_option("--controller", tc.controller, "constant | linear-capacity | controlvae-pi | adaptive-capacity | kl-anneal-monotonic | kl-anneal-cyclical")->capture_default_str();
+  train->add_option("--divergence", tc.divergence, "D estimator for mathieu: " + choices(divergence_entries()))->capture_default_str();
+  train->add_option("--controller", tc.controller, choices(controller_entries()))->capture_default_str();
   add_params(train, "--controller-param", ctl_params, "controller");
   train->add_option("--beta", beta, "shorthand for --controller constant --controller-param beta=B");
   train->add_option("--samples", tc.samples, "posterior samples K per datapoint")->capture_default_str();
   train->add_option("--batch", tc.batch, "batch size")->capture_default_str();
   train->add_option("--steps", tc.steps, "optimisation steps")->capture_default_str();
-  train->add_option("--optimizer", tc.optimizer, "adam | amsgrad | adamw | sgd")->capture_default_str();
+  train->add_option("--optimizer", tc.optimizer, choices(optim::optimizer_entries()))->capture_default_str();
   train->add_option("--lr", tc.lr, "learning rate")->capture_default_str();
   train->add_option("--seed", tc.seed, "seed of every random stream")->capture_default_str();
   train->add_option("--device", tc.device, "cpu | cuda[:N]")->capture_default_str();
@@ -96,7 +106,7 @@ int main(int argc, char** argv) {
 
   FigureOptions fo;
   auto* figure = app.add_subcommand("figure", "draw a PNG figure from one or more runs");
-  figure->add_option("kind", fo.kind, "traversals | reconstructions | samples | traces | density | magnitudes")->required();
+  figure->add_option("kind", fo.kind, choices(figure_kinds()))->required();
   figure->add_option("runs", fo.runs, "run directories (traces overlays several)")->required();
   figure->add_option("--out", fo.out, "PNG path (default RUN/figures/KIND.png)");
   figure->add_option("--seed", fo.seed, "seed for image choice and sampling")->capture_default_str();
@@ -180,14 +190,14 @@ int main(int argc, char** argv) {
       for (const auto& a : models::architectures()) archs.push_back({a.name, a.description});
       for (const auto& p : presets()) preset_list.push_back({p.name, p.description});
       section("architectures (--arch)", archs);
-      section("datasets (--dataset)", dataset_names());
+      section("datasets (--dataset)", dataset_entries());
       section("objectives (--objective)", objective_entries());
       section("priors (--prior)", prior_entries());
       section("divergences (--divergence, the D of the mathieu objective)", divergence_entries());
       section("controllers (--controller)", controller_entries());
-      section("likelihoods (--likelihood)", likelihood_names());
-      section("optimisers (--optimizer)", optimizer_names());
-      section("metrics (unravel eval --metrics)", eval_metric_names());
+      section("likelihoods (--likelihood)", likelihood_entries());
+      section("optimisers (--optimizer)", optim::optimizer_entries());
+      section("metrics (unravel eval --metrics)", metric_entries());
       section("presets (--preset)", preset_list);
       section("figures (unravel figure KIND)", figure_kinds());
       section("paper figures (unravel reproduce FIGURE)", reproduce_figures());

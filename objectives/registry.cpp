@@ -113,12 +113,6 @@ const std::vector<RegistryEntry>& controller_entries() {
   return e;
 }
 
-std::vector<std::string> names_of(const std::vector<RegistryEntry>& entries) {
-  std::vector<std::string> n;
-  for (const auto& e : entries) n.push_back(e.name);
-  return n;
-}
-
 std::vector<std::string> prior_names() { return names_of(prior_entries()); }
 std::vector<std::string> divergence_names() { return names_of(divergence_entries()); }
 std::vector<std::string> objective_names() { return names_of(objective_entries()); }

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "engine/random.h"
+#include "engine/registry_entry.h"
 #include "objectives/controllers/controller.h"
 #include "objectives/divergences.h"
 #include "objectives/losses/objective.h"
@@ -34,21 +35,11 @@ namespace unravel {
 
 using Params = std::map<std::string, double>;
 
-/// A name with a one-line meaning: the registered components here, and the apps' lists of
-/// datasets, optimisers, metrics and figures (for `unravel list` and error messages).
-struct RegistryEntry {
-  std::string name;
-  std::string meaning;
-};
-
 /// Registered components of each kind, in listing order.
 const std::vector<RegistryEntry>& prior_entries();
 const std::vector<RegistryEntry>& divergence_entries();
 const std::vector<RegistryEntry>& objective_entries();
 const std::vector<RegistryEntry>& controller_entries();
-
-/// The names alone, in order.
-std::vector<std::string> names_of(const std::vector<RegistryEntry>& entries);
 
 /// Just the names of each kind.
 std::vector<std::string> prior_names();

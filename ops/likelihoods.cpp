@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include <fmt/ranges.h>
+
 #include "ops/distributions.h"
 #include "ops/ops.h"
 
@@ -54,13 +56,41 @@ Tensor laplace_log_prob(const Tensor& x, const Tensor& loc, double scale) {
   return sum_pixels(lp, x, "laplace_log_prob");
 }
 
+namespace {
+// Every likelihood, listed once: name, meaning, kind (from_name and name() read this table).
+struct LikelihoodName {
+  RegistryEntry entry;
+  LikelihoodKind kind;
+};
+const std::vector<LikelihoodName>& likelihood_table() {
+  static const std::vector<LikelihoodName> t = {
+      {{"bernoulli", "Bernoulli on logits, for binary or [0,1] images"}, LikelihoodKind::bernoulli},
+      {{"gaussian", "Gaussian with a fixed scale, or a log-scale the decoder outputs (pinwheel-mlp)"},
+       LikelihoodKind::gaussian},
+      {{"laplace", "Laplace with a fixed scale"}, LikelihoodKind::laplace},
+  };
+  return t;
+}
+}  // namespace
+
+const std::vector<RegistryEntry>& likelihood_entries() {
+  static const std::vector<RegistryEntry> e = [] {
+    std::vector<RegistryEntry> v;
+    for (const auto& l : likelihood_table()) v.push_back(l.entry);
+    return v;
+  }();
+  return e;
+}
+
 Likelihood Likelihood::from_name(const std::string& name, double scale) {
   Likelihood l;
   l.scale = scale;
-  if (name == "bernoulli") l.kind = LikelihoodKind::bernoulli;
-  else if (name == "gaussian") l.kind = LikelihoodKind::gaussian;
-  else if (name == "laplace") l.kind = LikelihoodKind::laplace;
-  else UNRAVEL_CHECK(false, "likelihood: unknown name '{}' (valid: bernoulli, gaussian, laplace)", name);
+  const LikelihoodName* found = nullptr;
+  for (const auto& t : likelihood_table())
+    if (t.entry.name == name) found = &t;
+  UNRAVEL_CHECK(found != nullptr, "likelihood: unknown name '{}' (valid: {})", name,
+                fmt::join(names_of(likelihood_entries()), ", "));
+  l.kind = found->kind;
   UNRAVEL_CHECK(scale > 0, "likelihood '{}': scale must be positive, got {}", name, scale);
   return l;
 }
@@ -77,11 +107,8 @@ Tensor Likelihood::log_prob(const Tensor& x, const Tensor& param, const Tensor& 
 }
 
 std::string Likelihood::name() const {
-  switch (kind) {
-    case LikelihoodKind::bernoulli: return "bernoulli";
-    case LikelihoodKind::gaussian: return "gaussian";
-    case LikelihoodKind::laplace: return "laplace";
-  }
+  for (const auto& t : likelihood_table())
+    if (t.kind == kind) return t.entry.name;
   return "?";
 }
 

@@ -8,7 +8,9 @@
 //   Laplace, scale b:       log p = −|x−μ|/b − log(2b)
 #pragma once
 #include <string>
+#include <vector>
 
+#include "engine/registry_entry.h"
 #include "engine/tensor.h"
 
 namespace unravel {
@@ -23,6 +25,10 @@ Tensor gaussian_log_prob(const Tensor& x, const Tensor& mean, const Tensor& log_
 Tensor laplace_log_prob(const Tensor& x, const Tensor& loc, double scale);
 
 enum class LikelihoodKind { bernoulli, gaussian, laplace };
+
+/// Every likelihood name with its meaning, in listing order (the one list of them: from_name,
+/// name(), `unravel list` and error messages read it).
+const std::vector<RegistryEntry>& likelihood_entries();
 
 /// A likelihood chosen by name: "bernoulli", "gaussian" (fixed `scale`, or a learned
 /// log-scale passed to log_prob), "laplace" (fixed `scale`).

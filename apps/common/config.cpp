@@ -1,45 +1,19 @@
 #include "apps/common/config.h"
 
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "datasets/registry.h"
 #include "engine/check.h"
 #include "engine/device.h"
+#include "models/optim/registry.h"
 #include "models/vae.h"
+#include "ops/likelihoods.h"
 #include "objectives/registry.h"
 
 namespace unravel::apps {
 
 using nlohmann::json;
-
-const std::vector<RegistryEntry>& dataset_names() {
-  static const std::vector<RegistryEntry> d = {
-      {"dsprites", "procedural dSprites, 737 280 64x64 images, 5 factors (or --data FILE.npz)"},
-      {"fashion-mnist", "Fashion-MNIST train split (Debian dataset-fashion-mnist, or --data DIR)"},
-      {"mnist", "MNIST IDX files in --data DIR"},
-      {"pinwheel", "Mathieu et al.'s 400-point pinwheel (4 arms)"},
-      {"folder", "a folder of PNG images given by --data DIR"},
-  };
-  return d;
-}
-
-const std::vector<RegistryEntry>& optimizer_names() {
-  static const std::vector<RegistryEntry> d = {
-      {"adam", "Adam (Kingma & Ba), betas (0.9, 0.999), eps 1e-8"},
-      {"amsgrad", "Adam with the AMSGrad max of second moments (Reddi et al.)"},
-      {"adamw", "Adam with decoupled weight decay 0.01 (Loshchilov & Hutter; PyTorch default)"},
-      {"sgd", "stochastic gradient descent with momentum 0.9"},
-  };
-  return d;
-}
-
-const std::vector<RegistryEntry>& likelihood_names() {
-  static const std::vector<RegistryEntry> d = {
-      {"bernoulli", "Bernoulli on logits, for binary or [0,1] images"},
-      {"gaussian", "Gaussian with fixed --likelihood-scale (pinwheel-mlp decodes its own scale)"},
-      {"laplace", "Laplace with fixed --likelihood-scale"},
-  };
-  return d;
-}
 
 namespace {
 
@@ -150,9 +124,7 @@ std::vector<Preset> make_presets() {
 void check_in(const std::string& value, const std::vector<std::string>& valid, const char* what) {
   for (const auto& v : valid)
     if (v == value) return;
-  std::string list;
-  for (const auto& v : valid) list += (list.empty() ? "" : ", ") + v;
-  UNRAVEL_CHECK(false, "unknown {} '{}' (valid: {})", what, value, list);
+  UNRAVEL_CHECK(false, "unknown {} '{}' (valid: {})", what, value, fmt::join(valid, ", "));
 }
 
 json params_json(const ParamMap& m) {
@@ -193,14 +165,14 @@ void resolve(TrainConfig& c) {
 }
 
 void validate(const TrainConfig& c) {
-  check_in(c.dataset, names_of(dataset_names()), "dataset");
+  check_in(c.dataset, names_of(dataset_entries()), "dataset");
   models::architecture(c.arch);
   check_in(c.objective, objective_names(), "objective");
   check_in(c.prior, prior_names(), "prior");
   check_in(c.divergence, divergence_names(), "divergence");
   check_in(c.controller, controller_names(), "controller");
-  check_in(c.optimizer, names_of(optimizer_names()), "optimizer");
-  check_in(c.likelihood, names_of(likelihood_names()), "likelihood");
+  check_in(c.optimizer, names_of(optim::optimizer_entries()), "optimizer");
+  check_in(c.likelihood, names_of(likelihood_entries()), "likelihood");
   Device::parse(c.device);
   UNRAVEL_CHECK(c.latents >= 1, "--latents must be at least 1, got {}", c.latents);
   UNRAVEL_CHECK(c.batch >= 2, "--batch must be at least 2, got {}", c.batch);

@@ -14,11 +14,11 @@ using ParamMap = std::map<std::string, double>;
 
 struct TrainConfig {
   std::string preset;                  ///< preset it started from ("" = none)
-  std::string dataset = "dsprites";    ///< dsprites | fashion-mnist | mnist | pinwheel | folder
+  std::string dataset = "dsprites";    ///< a name of dataset_entries() (datasets/registry.h)
   std::string data;                    ///< path: dSprites .npz, MNIST dir, or PNG folder
   std::string arch;                    ///< "" = the dataset's default
   int64_t latents = 0;                 ///< 0 = the architecture's default
-  std::string likelihood;              ///< "" = the architecture's default
+  std::string likelihood;              ///< likelihood_entries() name; "" = the architecture's
   double likelihood_scale = 0.0;       ///< fixed scale (gaussian / laplace); 0 = default
   std::string objective = "beta-vae";
   ParamMap objective_params;
@@ -30,7 +30,7 @@ struct TrainConfig {
   int64_t samples = 1;                 ///< K posterior samples per datapoint
   int64_t batch = 64;
   int64_t steps = 1000;
-  std::string optimizer = "adam";      ///< adam | amsgrad | adamw | sgd
+  std::string optimizer = "adam";      ///< a name of optim::optimizer_entries()
   double lr = 1e-4;
   double beta1 = 0.9, beta2 = 0.999;
   double disc_lr = 1e-4, disc_beta1 = 0.5, disc_beta2 = 0.9;  ///< FactorVAE discriminator
@@ -63,10 +63,5 @@ TrainConfig config_from_json(const std::string& json, const std::string& where);
 
 /// Parses "key=value" into (key, number); throws naming `flag` on a bad token.
 std::pair<std::string, double> parse_param(const std::string& token, const std::string& flag);
-
-/// The datasets, optimisers and likelihoods `unravel train` accepts, each with its meaning.
-const std::vector<RegistryEntry>& dataset_names();
-const std::vector<RegistryEntry>& optimizer_names();
-const std::vector<RegistryEntry>& likelihood_names();
 
 }  // namespace unravel::apps

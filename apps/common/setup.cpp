@@ -1,13 +1,9 @@
 #include "apps/common/setup.h"
 
-#include "datasets/dsprites.h"
-#include "datasets/image_folder.h"
-#include "datasets/mnist.h"
-#include "datasets/pinwheel.h"
+#include "datasets/registry.h"
 #include "engine/check.h"
-#include "models/optim/adam.h"
-#include "models/optim/sgd.h"
-#include "apps/figures/linear_baselines.h"
+#include "models/optim/registry.h"
+#include "objectives/metrics/linear_codes.h"
 #include "objectives/priors/gaussian_priors.h"
 #include "objectives/registry.h"
 #include "ops/ops.h"
@@ -15,56 +11,17 @@
 namespace unravel::apps {
 
 std::unique_ptr<Dataset> make_dataset(const TrainConfig& c, bool test) {
-  const auto& info = models::architecture(c.arch);
-  if (c.dataset == "dsprites") {
-    if (!c.data.empty()) return std::make_unique<DSprites>(DSprites::from_npz(c.data));
-    return std::make_unique<DSprites>();
-  }
-  if (c.dataset == "fashion-mnist" || c.dataset == "mnist") {
-    MnistOptions o;
-    if (!c.data.empty()) o.dir = c.data;
-    o.train = !test;
-    o.name = c.dataset;
-    o.out_size = info.data_shape.size() == 3 && info.data_shape[1] != 28 ? static_cast<int>(info.data_shape[1]) : 0;
-    if (c.likelihood == "bernoulli" || c.likelihood == "laplace") o.clamp = 1e-6;
-    return std::make_unique<Mnist>(o);
-  }
-  if (c.dataset == "pinwheel") {
-    // Train and test are separate draws, as in Mathieu et al.'s scripts.
-    Generator g(c.seed * 2 + (test ? 1 : 0) + 1000003);
-    return std::make_unique<Pinwheel>(PinwheelOptions{}, g);
-  }
-  if (c.dataset == "folder") {
-    ImageFolderOptions o;
-    o.channels = static_cast<int>(info.data_shape[0]);
-    o.height = static_cast<int>(info.data_shape[1]);
-    o.width = static_cast<int>(info.data_shape[2]);
-    return std::make_unique<ImageFolder>(c.data, o);
-  }
-  UNRAVEL_CHECK(false, "unknown dataset '{}'", c.dataset);
-  return nullptr;
+  DatasetOptions o;
+  o.data = c.data;
+  o.test = test;
+  o.seed = c.seed;
+  o.item_shape = models::architecture(c.arch).data_shape;
+  // The MNIST family's pixel clamp for these likelihoods (Mathieu et al. use 1e-6; mnist.h).
+  if (c.likelihood == "bernoulli" || c.likelihood == "laplace") o.clamp = 1e-6;
+  return unravel::make_dataset(c.dataset, o);
 }
 
 namespace {
-std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& kind, TensorList params,
-                                                 double lr, double b1, double b2) {
-  if (kind == "sgd") {
-    optim::SGDOptions o;
-    o.lr = lr;
-    o.momentum = 0.9;
-    return std::make_unique<optim::SGD>(std::move(params), o);
-  }
-  optim::AdamOptions o;
-  o.lr = lr;
-  o.beta1 = b1;
-  o.beta2 = b2;
-  o.amsgrad = kind == "amsgrad";
-  if (kind == "adamw") {
-    o.weight_decay = 0.01;  // PyTorch's AdamW default; with 0 it would be plain Adam
-    return std::make_unique<optim::AdamW>(std::move(params), o);
-  }
-  return std::make_unique<optim::Adam>(std::move(params), o);
-}
 // The run's prior. `aniso` with prior parameter pca=N is initialised from the data: relative
 // variances ∝ the `latents` largest principal-component variances of N items drawn with the
 // run's seed (Mathieu et al.'s "pca" prior; they used a truncated SVD of the whole data matrix).
@@ -120,9 +77,11 @@ Run build_run(const TrainConfig& c, bool with_data, bool for_training) {
   r.state->to(r.device);
   r.controller->to(r.device);
   if (for_training) {
-    auto main = [&c](TensorList p) { return make_optimizer(c.optimizer, std::move(p), c.lr, c.beta1, c.beta2); };
+    auto main = [&c](TensorList p) {
+      return optim::make_optimizer(c.optimizer, std::move(p), {c.lr, c.beta1, c.beta2});
+    };
     auto aux = [&c](TensorList p) {
-      return make_optimizer("adam", std::move(p), c.disc_lr, c.disc_beta1, c.disc_beta2);
+      return optim::make_optimizer("adam", std::move(p), {c.disc_lr, c.disc_beta1, c.disc_beta2});
     };
     r.trainer = std::make_unique<TrainStep>(r.state, r.controller, main, aux, c.samples);
   }

@@ -15,9 +15,9 @@
 #include "apps/common/plot.h"
 #include "apps/common/run_dir.h"
 #include "apps/figures/figures.h"
-#include "apps/figures/linear_baselines.h"
 #include "apps/figures/reproduce_common.h"
 #include "engine/check.h"
+#include "objectives/metrics/linear_codes.h"
 #include "ops/ops.h"
 
 namespace unravel::apps {

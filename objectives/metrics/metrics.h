@@ -6,9 +6,15 @@
 //   dci_sap.h               DCI (lasso regressor) and SAP (continuous and discrete)
 //   representation_stats.h  Hoyer sparsity, per-class magnitude, MMD to the prior, held-out means
 //   factor_source.h         encoders, simulators and the samplers the protocols draw from
+//
+// The metric names (`unravel eval --metrics`) are listed once, in score.cpp's table, with their
+// meanings and the MetricOptions switch that runs each: metric_entries() and only_metric().
 #pragma once
 #include <map>
 #include <string>
+#include <vector>
+
+#include "engine/registry_entry.h"
 
 #include "objectives/metrics/classifiers.h"
 #include "objectives/metrics/code_table.h"
@@ -43,6 +49,18 @@ struct MetricOptions {
   PriorFitOptions prior_options;
   int64_t prior_samples = 5000;  ///< N(0, I) draws for the MMD
 };
+
+/// Every metric name with its meaning, in listing order. score_representation computes those
+/// with a MetricOptions switch (scored_metric_names); "magnitudes" and "heldout" are run-level
+/// metrics (per-class mean |z|, held-out likelihoods) that `unravel eval` computes from a run.
+const std::vector<RegistryEntry>& metric_entries();
+
+/// The names score_representation computes (those with a MetricOptions switch), in its order.
+std::vector<std::string> scored_metric_names();
+
+/// `base` with only metric `name`'s switch on (every switch off for a run-level metric); throws
+/// listing the valid names for an unknown one.
+MetricOptions only_metric(const MetricOptions& base, const std::string& name);
 
 /// Scores a representation given as arrays. Keys: beta_vae.{train,eval}_accuracy,
 /// factor_vae.{train,eval}_accuracy, factor_vae.num_active_dims, mathieu_disentanglement,

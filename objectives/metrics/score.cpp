@@ -1,6 +1,8 @@
 // score_representation / score_encoder: every metric on one representation, as a name -> value
-// map (see metrics.h for the keys).
+// map (see metrics.h for the keys), and the one table of metric names.
 #include <algorithm>
+
+#include <fmt/ranges.h>
 
 #include "engine/check.h"
 #include "objectives/metrics/metrics.h"
@@ -8,6 +10,39 @@
 namespace unravel {
 
 namespace {
+
+// Every metric, listed once: name, meaning, and its MetricOptions switch (null: a run-level
+// metric that score_representation does not compute). Order = listing and running order.
+struct MetricKind {
+  RegistryEntry entry;
+  bool MetricOptions::*enabled;
+};
+
+const std::vector<MetricKind>& metric_kinds() {
+  static const std::vector<MetricKind> k = {
+      {{"beta_vae", "Higgins et al.'s beta-VAE score (linear classifier, held-out accuracy)"},
+       &MetricOptions::beta_vae},
+      {{"factor_vae", "Kim & Mnih's FactorVAE score (majority vote, held-out accuracy)"},
+       &MetricOptions::factor_vae},
+      {{"mathieu", "Mathieu et al.'s variant of the FactorVAE score (whole table, no pruning)"},
+       &MetricOptions::mathieu},
+      {{"mig_chen", "MIG, Chen et al.'s estimator over the aggregate posterior (needs "
+                    "log-variances)"},
+       &MetricOptions::mig_chen},
+      {{"mig_histogram", "MIG, disentanglement_lib's 20-bin histogram estimator"},
+       &MetricOptions::mig_histogram},
+      {{"dci", "DCI disentanglement / completeness / informativeness (lasso regressor)"},
+       &MetricOptions::dci},
+      {{"sap", "SAP score, continuous and discrete"}, &MetricOptions::sap},
+      {{"hoyer", "normalised Hoyer sparsity of standardised posterior means"},
+       &MetricOptions::hoyer},
+      {{"magnitudes", "per-class mean |z| per latent (datasets with labels)"}, nullptr},
+      {{"prior_mmd", "IMQ MMD^2 between the aggregate posterior and the prior"},
+       &MetricOptions::prior_mmd},
+      {{"heldout", "held-out reconstruction NLL, KL, ELBO, IWAE bound and pixel MSE"}, nullptr},
+  };
+  return k;
+}
 
 std::string factor_label(const CodeTable& t, int k) {
   if (k < static_cast<int>(t.factor_names.size())) return t.factor_names[k];
@@ -20,6 +55,34 @@ bool is_dsprites_table(const CodeTable& t) {
 }
 
 }  // namespace
+
+const std::vector<RegistryEntry>& metric_entries() {
+  static const std::vector<RegistryEntry> e = [] {
+    std::vector<RegistryEntry> v;
+    for (const auto& k : metric_kinds()) v.push_back(k.entry);
+    return v;
+  }();
+  return e;
+}
+
+std::vector<std::string> scored_metric_names() {
+  std::vector<std::string> n;
+  for (const auto& k : metric_kinds())
+    if (k.enabled) n.push_back(k.entry.name);
+  return n;
+}
+
+MetricOptions only_metric(const MetricOptions& base, const std::string& name) {
+  MetricOptions o = base;
+  bool found = false;
+  for (const auto& k : metric_kinds()) {
+    if (k.enabled) o.*k.enabled = k.entry.name == name;
+    found = found || k.entry.name == name;
+  }
+  UNRAVEL_CHECK(found, "unknown metric '{}' (valid: {})", name,
+                fmt::join(names_of(metric_entries()), ", "));
+  return o;
+}
 
 std::map<std::string, double> score_representation(const CodeTable& table, Generator& gen,
                                                    const MetricOptions& opt) {

@@ -1,8 +1,10 @@
 // `unravel eval`, `encode`, `figure` and `reproduce` end to end at smoke scale: files, shapes and
 // values (mu.npy equals the model's encoding of item 0, metrics.json keys and ranges, PNG pixel
-// sizes), scoring .npy arrays, and the messages of bad inputs (missing run, mismatched arrays,
-// unknown figure kind / paper figure). Runs train in-process for a few steps.
+// sizes), scoring .npy arrays, the messages of bad inputs (missing run, mismatched arrays,
+// unknown figure kind / paper figure, unknown registry names), and `unravel list` against the
+// registries. Runs train in-process for a few steps.
 #include <doctest/doctest.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,11 +21,13 @@
 #include "apps/common/plot.h"
 #include "apps/common/run_dir.h"
 #include "apps/eval.h"
-#include "apps/figures/linear_baselines.h"
 #include "apps/train.h"
 #include "datasets/png.h"
+#include "datasets/registry.h"
 #include "engine/io/npy.h"
+#include "models/optim/registry.h"
 #include "models/vae.h"
+#include "ops/likelihoods.h"
 #include "objectives/registry.h"
 #include "ops/ops.h"
 #include "apps_test_util.h"
@@ -324,51 +328,6 @@ TEST_CASE("apps: eval scores .npy arrays and refuses mismatched ones") {
   fs::remove_all(root);
 }
 
-TEST_CASE("apps: PCA and FastICA recover planted structure") {
-  // x = A s with independent uniform sources s (2 of them) in 6-D plus tiny noise.
-  Generator g(5);
-  const int64_t n = 2000;
-  std::vector<float> x(n * 6), s(n * 2);
-  const double A[6][2] = {{1, 0.5}, {0.3, 1}, {0.8, -0.4}, {0, 0.2}, {-0.5, 0.7}, {0.1, 0.1}};
-  for (int64_t i = 0; i < n; ++i) {
-    s[i * 2] = float(g.uniform() * 2 - 1);
-    s[i * 2 + 1] = float(g.uniform() * 2 - 1);
-    for (int r = 0; r < 6; ++r)
-      x[i * 6 + r] = float(A[r][0] * s[i * 2] + A[r][1] * s[i * 2 + 1] + 1e-3 * g.normal());
-  }
-  Tensor xt = Tensor::from_vector(x, Shape{n, 6});
-  Generator pg(1);
-  LinearCode pca = fit_pca(xt, 2, pg);
-  CHECK(pca.eigenvalues[0] >= pca.eigenvalues[1]);
-  // Whitened codes have unit variance.
-  std::vector<float> zc = apply_linear_code(pca, xt).to_vector<float>();
-  double v0 = 0;
-  for (int64_t i = 0; i < n; ++i) v0 += zc[i * 2] * zc[i * 2];
-  CHECK(v0 / n == doctest::Approx(1.0).epsilon(0.02));
-  // ICA: each code correlates (|r| > 0.98) with exactly one source.
-  Generator ig(2);
-  LinearCode ica = fit_fastica(xt, 2, ig);
-  std::vector<float> y = apply_linear_code(ica, xt).to_vector<float>();
-  for (int c = 0; c < 2; ++c) {
-    double best = 0;
-    for (int k = 0; k < 2; ++k) {
-      double sxy = 0, sxx = 0, syy = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        sxy += y[i * 2 + c] * s[i * 2 + k];
-        sxx += y[i * 2 + c] * y[i * 2 + c];
-        syy += s[i * 2 + k] * s[i * 2 + k];
-      }
-      best = std::max(best, std::abs(sxy) / std::sqrt(sxx * syy));
-    }
-    CHECK(best > 0.98);
-  }
-  // Jacobi on a known symmetric matrix.
-  std::vector<double> vals, vecs;
-  jacobi_eigen({2, 1, 1, 2}, 2, vals, vecs);
-  CHECK(vals[0] == doctest::Approx(3.0));
-  CHECK(vals[1] == doctest::Approx(1.0));
-}
-
 /// Runs the `unravel` executable (UNRAVEL_EXE, set by meson test) with `args`; returns its exit
 /// status and what it wrote to stdout (`stream` = 1) or stderr (2).
 std::pair<int, std::string> run_unravel(const std::string& args, int stream) {
@@ -393,31 +352,81 @@ TEST_CASE("apps: the command line refuses an unknown figure kind") {
 TEST_CASE("apps: `unravel list` gives every registered name a line with its meaning") {
   auto [rc, text] = run_unravel("list", 1);
   REQUIRE(rc == 0);
-  std::map<std::string, std::string> meaning;  // name -> the rest of its line
+  // Section (first word of its title) -> name -> the rest of its line. Names may repeat across
+  // sections ("mathieu" is an objective and a metric, "magnitudes" a metric and a figure).
+  std::map<std::string, std::map<std::string, std::string>> sections;
+  std::string section;
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
-    if (line.rfind("  ", 0) != 0) continue;
+    if (line.empty()) continue;
     std::istringstream ls(line);
     std::string name, rest;
     ls >> name;
     std::getline(ls, rest);
-    meaning[name] = rest;
+    if (line.rfind("  ", 0) != 0) section = name;
+    else sections[section][name] = rest;
   }
-  std::vector<std::string> names;
-  for (const auto& n : objective_names()) names.push_back(n);
-  for (const auto& n : prior_names()) names.push_back(n);
-  for (const auto& n : divergence_names()) names.push_back(n);
-  for (const auto& n : controller_names()) names.push_back(n);
-  for (const auto* list : {&dataset_names(), &optimizer_names(), &likelihood_names(), &eval_metric_names()})
-    for (const auto& n : names_of(*list)) names.push_back(n);
-  for (const auto& a : models::architectures()) names.push_back(a.name);
-  for (const auto& p : presets()) names.push_back(p.name);
-  for (const auto& [n, d] : reproduce_figures()) names.push_back(n);
-  for (const auto& n : names) {
-    INFO("name: ", n);
-    REQUIRE(meaning.count(n) == 1);
-    // A meaning of at least a few words, not an empty column.
-    CHECK(meaning[n].find_first_not_of(' ') != std::string::npos);
-    CHECK(meaning[n].size() > 12);
+  auto names = [](const auto& entries) {
+    std::vector<std::string> n;
+    for (const auto& e : entries) n.push_back(e.name);
+    return n;
+  };
+  const std::vector<std::pair<std::string, std::vector<std::string>>> expected = {
+      {"architectures", names(models::architectures())},
+      {"datasets", names_of(dataset_entries())},
+      {"objectives", objective_names()},
+      {"priors", prior_names()},
+      {"divergences", divergence_names()},
+      {"controllers", controller_names()},
+      {"likelihoods", names_of(likelihood_entries())},
+      {"optimisers", names_of(optim::optimizer_entries())},
+      {"metrics", names_of(metric_entries())},
+      {"presets", names(presets())},
+      {"figures", names_of(figure_kinds())},
+      {"paper", names_of(reproduce_figures())},
+  };
+  CHECK(sections.size() == expected.size());
+  for (const auto& [title, list] : expected) {
+    INFO("section: ", title);
+    REQUIRE(sections.count(title) == 1);
+    const auto& got = sections[title];
+    CHECK(got.size() == list.size());  // no name twice, none left over
+    for (const auto& n : list) {
+      INFO("name: ", n);
+      REQUIRE(got.count(n) == 1);
+      // A meaning of at least a few words, not an empty column.
+      CHECK(got.at(n).find_first_not_of(' ') != std::string::npos);
+      CHECK(got.at(n).size() > 12);
+    }
   }
+}
+
+TEST_CASE("apps: unknown names are refused with every registered name, from the registries") {
+  const std::string out = temp_dir("never_run");
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"--dataset nosuch", names_of(dataset_entries())},
+      {"--optimizer nosuch", names_of(optim::optimizer_entries())},
+      {"--likelihood nosuch", names_of(likelihood_entries())},
+      {"--prior nosuch", prior_names()},
+  };
+  for (const auto& [flag, valid] : cases) {
+    INFO("flag: ", flag);
+    auto [rc, err] = run_unravel(fmt::format("train {} --steps 1 --out {}", flag, out), 2);
+    CHECK(rc == 2);
+    CHECK(err.find("'nosuch'") != std::string::npos);
+    CHECK(err.find(fmt::format("(valid: {})", fmt::join(valid, ", "))) != std::string::npos);
+  }
+  CHECK_FALSE(fs::exists(out));
+  // eval --metrics lists the metric registry.
+  EvalOptions eo;
+  eo.codes = "z.npy";
+  eo.factors = "f.npy";
+  eo.metrics = "nosuch";
+  CHECK(error_of([&] { evaluate_arrays(eo, false); }).find(fmt::format(
+            "(valid: all, {})", fmt::join(names_of(metric_entries()), ", "))) != std::string::npos);
+  // The flags' help shows the registries' names.
+  auto [rc, help] = run_unravel("train --help", 1);
+  CHECK(rc == 0);
+  for (const auto* entries : {&dataset_entries(), &optim::optimizer_entries(), &likelihood_entries()})
+    CHECK(help.find(fmt::format("{}", fmt::join(names_of(*entries), " | "))) != std::string::npos);
 }

@@ -1,9 +1,11 @@
 // Optimisers against hand-computed updates (SGD momentum/Nesterov/weight decay, Adam with bias
 // correction, AMSGrad, AdamW), the ops fallback against the fused loop, exact resume through
-// state_dict, gradient clipping and learning-rate schedules.
+// state_dict, gradient clipping, learning-rate schedules, and the by-name registry.
 #include <doctest/doctest.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
+#include <map>
 
 #include "models/optim/optim.h"
 #include "ops/ops.h"
@@ -351,4 +353,49 @@ TEST_CASE("learning-rate schedules") {
     sgd.step();
   }
   check_close(vals(p), {-2.0});
+}
+
+TEST_CASE("optimizer registry: every name builds its optimiser with the documented settings") {
+  // Three steps of each registered optimiser against an independent reference.
+  const OptimizerOptions o{.lr = 0.05, .beta1 = 0.8, .beta2 = 0.95};
+  const std::vector<std::vector<double>> grads = {{0.5, -2.0, 0.1}, {-1.0, 3.0, 0.1}, {0.2, 0.2, -4}};
+  const std::vector<double> p0 = {0.3, -0.2, 1.5};
+  auto adam_like = [&](double wd, bool amsgrad, bool decoupled) {
+    RefAdam ref{o.lr, o.beta1, o.beta2, 1e-8, wd, amsgrad, decoupled};
+    std::vector<double> p = p0;
+    for (const auto& g : grads) ref.step(p, g);
+    return p;
+  };
+  std::map<std::string, std::pair<std::string, std::vector<double>>> expected;  // type, params
+  expected["adam"] = {"Adam", adam_like(0.0, false, false)};
+  expected["amsgrad"] = {"Adam", adam_like(0.0, true, false)};
+  expected["adamw"] = {"AdamW", adam_like(0.01, false, true)};
+  {
+    std::vector<double> p = p0, b(3, 0.0);  // momentum 0.9, no dampening; betas unused
+    for (size_t t = 0; t < grads.size(); ++t)
+      for (size_t i = 0; i < 3; ++i) {
+        b[i] = t == 0 ? grads[t][i] : 0.9 * b[i] + grads[t][i];
+        p[i] -= o.lr * b[i];
+      }
+    expected["sgd"] = {"SGD", p};
+  }
+  CHECK(optimizer_entries().size() == expected.size());
+  for (const auto& e : optimizer_entries()) {
+    INFO("optimizer: ", e.name);
+    REQUIRE(expected.count(e.name) == 1);  // a new optimiser needs a reference here
+    CHECK(e.meaning.size() > 12);
+    Tensor p = param(p0);
+    auto opt = make_optimizer(e.name, {p}, o);
+    CHECK(opt->type_name() == expected[e.name].first);
+    for (const auto& g : grads) {
+      set_grad(p, g);
+      opt->step();
+    }
+    check_close(vals(p), expected[e.name].second, 1e-10);
+  }
+  const std::string list = "adam, amsgrad, adamw, sgd";
+  CHECK(fmt::format("{}", fmt::join(names_of(optimizer_entries()), ", ")) == list);
+  const std::string msg = "unknown optimizer 'adagrad' (valid: " + list + ")";
+  CHECK_THROWS_WITH_AS(make_optimizer("adagrad", {param({1.0})}), doctest::Contains(msg.c_str()),
+                       Error);
 }

@@ -1,10 +1,13 @@
-// Likelihoods, aggregate divergences and the TC decomposition: values against explicit formulas,
-// each D estimator ≈ 0 when q(z) = p(z) and growing with a known shift, MWS/MSS consistency,
-// MSS against the exact full-dataset aggregate, and f64 gradient checks.
+// Likelihoods (and their by-name registry), aggregate divergences and the TC decomposition:
+// values against explicit formulas, each D estimator ≈ 0 when q(z) = p(z) and growing with a
+// known shift, MWS/MSS consistency, MSS against the exact full-dataset aggregate, and f64
+// gradient checks.
 #include <doctest/doctest.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <numbers>
+#include <set>
 
 #include "objectives/divergences.h"
 #include "ops/likelihoods.h"
@@ -62,6 +65,23 @@ TEST_CASE("likelihoods: per-datapoint sums against explicit formulas, K axes, gr
   CHECK(Likelihood::from_name("bernoulli").log_prob(x, lk).shape() == Shape{4, 2});
   CHECK_THROWS_WITH_AS(Likelihood::from_name("poisson"), doctest::Contains("bernoulli, gaussian"),
                        Error);
+  // Every registered name round-trips through from_name / name(), each to its own kind; an
+  // unknown name lists them all.
+  std::set<LikelihoodKind> kinds;
+  for (const auto& e : likelihood_entries()) {
+    INFO("likelihood: ", e.name);
+    CHECK(e.meaning.size() > 12);
+    Likelihood l = Likelihood::from_name(e.name, 0.5);
+    CHECK(l.name() == e.name);
+    CHECK(l.scale == 0.5);
+    CHECK(l.log_prob(x, m).shape() == Shape{2});
+    kinds.insert(l.kind);
+  }
+  CHECK(kinds.size() == likelihood_entries().size());
+  CHECK(kinds.size() == 3);
+  const std::string msg = fmt::format("unknown name 'poisson' (valid: {})",
+                                      fmt::join(names_of(likelihood_entries()), ", "));
+  CHECK_THROWS_WITH_AS(Likelihood::from_name("poisson"), doctest::Contains(msg.c_str()), Error);
   CHECK_THROWS_AS(bernoulli_log_prob(x, rand64(Shape{2, 6}, 1)), Error);
   Tensor l_small = rand64(Shape{2, 3, 2}, 5, -3, 3);
   gradcheck([&](const TensorList& in) { return bernoulli_log_prob(x, in[0]); }, {l_small},

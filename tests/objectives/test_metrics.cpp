@@ -2,11 +2,14 @@
 // the ground-truth factors (≈ 1), pure noise (≈ 0 or chance), and a random rotation of the
 // factors (clearly lower); Hoyer on one-hot vs dense codes; Chen's MIG against a brute-force
 // computation; histogram MI against hand-computed tables; the encoder path against the array
-// path; the MMD, the learners and the held-out averaging.
+// path; the MMD, the learners and the held-out averaging; the metric registry's switches.
 #include <doctest/doctest.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <set>
 
 #include "engine/check.h"
 #include "objectives/metrics/metrics.h"
@@ -196,6 +199,52 @@ TEST_CASE("metrics: factors score near 1, noise near 0 / chance, a rotation clea
   CHECK(f["sap.discrete"] > 0.5);
   CHECK(n["sap.discrete"] < 0.1);
   CHECK(r["sap.discrete"] < f["sap.discrete"] - 0.1);
+}
+
+TEST_CASE("metrics: the registry's switches run one metric each; together they equal one call") {
+  // The names are unique; scored_metric_names are the ones with a switch, in listing order.
+  const auto names = names_of(metric_entries());
+  CHECK(std::set<std::string>(names.begin(), names.end()).size() == names.size());
+  const auto scored = scored_metric_names();
+  std::vector<std::string> run_level;
+  for (const auto& n : names)
+    if (std::find(scored.begin(), scored.end(), n) == scored.end()) run_level.push_back(n);
+  CHECK(run_level == std::vector<std::string>{"magnitudes", "heldout"});
+  for (const auto& e : metric_entries()) CHECK(e.meaning.size() > 12);
+  auto switches = [](const MetricOptions& o) {
+    return std::vector<bool>{o.beta_vae, o.factor_vae, o.mathieu, o.mig_chen, o.mig_histogram,
+                             o.dci, o.sap, o.hoyer, o.prior_mmd};
+  };
+  // Each switch belongs to exactly one scored name; run-level names switch everything off.
+  std::vector<int> owners(9, 0);
+  for (const auto& n : scored) {
+    auto s = switches(only_metric(MetricOptions{}, n));
+    CHECK(std::count(s.begin(), s.end(), true) == 1);
+    for (size_t i = 0; i < s.size(); ++i) owners[i] += s[i];
+  }
+  CHECK(owners == std::vector<int>(9, 1));
+  for (const auto& n : run_level) {
+    auto s = switches(only_metric(MetricOptions{}, n));
+    CHECK(std::count(s.begin(), s.end(), true) == 0);
+  }
+  // One call per metric from the same seed gives exactly the values of one all-metrics call
+  // (what `unravel eval` relies on), each metric's keys coming from its own call only.
+  const MetricOptions opt = small_options();
+  const CodeTable table = rotated_rep(5).table;
+  Generator g_all(3);
+  const auto all = score_representation(table, g_all, opt);
+  std::map<std::string, double> merged;
+  for (const auto& n : scored) {
+    INFO("metric: ", n);
+    Generator g(3);
+    auto one = score_representation(table, g, only_metric(opt, n));
+    CHECK(!one.empty());
+    for (const auto& [k, v] : one) CHECK(merged.emplace(k, v).second);
+  }
+  CHECK(merged == all);
+  const std::string msg =
+      fmt::format("unknown metric 'accuracy' (valid: {})", fmt::join(names, ", "));
+  CHECK_THROWS_WITH_AS(only_metric(opt, "accuracy"), doctest::Contains(msg.c_str()), Error);
 }
 
 TEST_CASE("metrics: Hoyer sparsity is 1 on one-hot codes and near 0 on dense codes") {

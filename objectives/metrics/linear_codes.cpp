@@ -1,4 +1,5 @@
-#include "apps/figures/linear_baselines.h"
+// PCA (power iteration + Rayleigh–Ritz) and symmetric FastICA (see linear_codes.h).
+#include "objectives/metrics/linear_codes.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +8,7 @@
 #include "engine/check.h"
 #include "ops/ops.h"
 
-namespace unravel::apps {
+namespace unravel {
 
 void jacobi_eigen(std::vector<double> a, int k, std::vector<double>& vals, std::vector<double>& vecs) {
   UNRAVEL_CHECK(k >= 1 && a.size() == static_cast<size_t>(k) * k,
@@ -208,4 +209,4 @@ Tensor apply_linear_code(const LinearCode& code, const Tensor& items) {
   return contiguous(matmul(x - code.mean, code.proj));
 }
 
-}  // namespace unravel::apps
+}  // namespace unravel

@@ -1,4 +1,11 @@
-// The linear baselines of Higgins et al.'s β-VAE score figure: PCA and FastICA codes of images.
+// Linear codes of items: PCA and FastICA, the linear baselines of Higgins et al.'s β-VAE score
+// figure (scored by the metrics like any encoder) and the PCA variances that initialise the
+// anisotropic prior of Mathieu et al.'s "pca" runs.
+//
+// Why objectives/metrics/: a LinearCode is a representation of a dataset's items, like the
+// encoders of factor_source.h that the metrics score, and it needs only engine/ and ops/; both
+// users (apps' run setup, for the prior, and the paper figures) sit above objectives/, so the
+// library is where they can share it.
 //
 //  * PCA: the top-k eigenvectors of the pixel covariance C = Xcᵀ Xc / n (Xc = centred images),
 //    found by block power (subspace) iteration V ← orth(Xcᵀ (Xc V)) with the engine's matmul, then
@@ -15,7 +22,7 @@
 #include "engine/random.h"
 #include "engine/tensor.h"
 
-namespace unravel::apps {
+namespace unravel {
 
 /// A linear code z = (x − mean) · proj of flattened items.
 struct LinearCode {
@@ -39,4 +46,4 @@ LinearCode fit_fastica(const Tensor& x, int64_t k, Generator& gen, int max_iter 
 /// Codes of items [B, ...]: (x − mean) · proj, f32 [B, k].
 Tensor apply_linear_code(const LinearCode& code, const Tensor& items);
 
-}  // namespace unravel::apps
+}  // namespace unravel

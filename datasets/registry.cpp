@@ -1,0 +1,97 @@
+// Name → dataset (see registry.h). Each dataset is listed once, in kinds(), with its factory.
+#include "datasets/registry.h"
+
+#include <fmt/ranges.h>
+
+#include "datasets/dsprites.h"
+#include "datasets/image_folder.h"
+#include "datasets/mnist.h"
+#include "datasets/pinwheel.h"
+#include "engine/check.h"
+#include "engine/random.h"
+
+namespace unravel {
+
+namespace {
+
+using Factory = std::unique_ptr<Dataset> (*)(const std::string& name, const DatasetOptions& o);
+
+struct DatasetKind {
+  RegistryEntry entry;
+  Factory make;
+};
+
+std::unique_ptr<Dataset> make_dsprites(const std::string&, const DatasetOptions& o) {
+  if (!o.data.empty()) return std::make_unique<DSprites>(DSprites::from_npz(o.data));
+  return std::make_unique<DSprites>();
+}
+
+std::unique_ptr<Dataset> make_mnist(const std::string& name, const DatasetOptions& o) {
+  MnistOptions m;
+  if (!o.data.empty()) m.dir = o.data;
+  else
+    UNRAVEL_CHECK(name == "fashion-mnist", "dataset '{}' needs a data path: the folder holding "
+                  "its IDX files", name);
+  m.train = !o.test;
+  m.name = name;
+  const Shape& s = o.item_shape;
+  m.out_size = s.size() == 3 && s[1] != 28 ? static_cast<int>(s[1]) : 0;
+  m.clamp = o.clamp;
+  return std::make_unique<Mnist>(m);
+}
+
+std::unique_ptr<Dataset> make_pinwheel(const std::string&, const DatasetOptions& o) {
+  // Train and test are separate draws, as in Mathieu et al.'s scripts.
+  Generator g(o.seed * 2 + (o.test ? 1 : 0) + 1000003);
+  return std::make_unique<Pinwheel>(PinwheelOptions{}, g);
+}
+
+std::unique_ptr<Dataset> make_folder(const std::string& name, const DatasetOptions& o) {
+  UNRAVEL_CHECK(!o.data.empty(), "dataset '{}' needs a data path: a folder of PNG images", name);
+  ImageFolderOptions f;
+  if (!o.item_shape.empty()) {
+    UNRAVEL_CHECK(o.item_shape.size() == 3, "dataset '{}': item shape must be {{C, H, W}}, got {}",
+                  name, o.item_shape.str());
+    f.channels = static_cast<int>(o.item_shape[0]);
+    f.height = static_cast<int>(o.item_shape[1]);
+    f.width = static_cast<int>(o.item_shape[2]);
+  }
+  return std::make_unique<ImageFolder>(o.data, f);
+}
+
+const std::vector<DatasetKind>& kinds() {
+  static const std::vector<DatasetKind> k = {
+      {{"dsprites", "procedural dSprites, 737 280 64x64 images, 5 factors (or the published .npz "
+                   "as data path)"},
+       make_dsprites},
+      {{"fashion-mnist", "Fashion-MNIST (Debian's dataset-fashion-mnist, or the IDX files in the "
+                        "data folder)"},
+       make_mnist},
+      {{"mnist", "MNIST: the IDX files in the data folder (required)"}, make_mnist},
+      {{"pinwheel", "Mathieu et al.'s 400-point pinwheel (4 arms)"}, make_pinwheel},
+      {{"folder", "the PNG images of the data folder (required), resized to the item shape"},
+       make_folder},
+  };
+  return k;
+}
+
+}  // namespace
+
+const std::vector<RegistryEntry>& dataset_entries() {
+  static const std::vector<RegistryEntry> e = [] {
+    std::vector<RegistryEntry> v;
+    for (const auto& k : kinds()) v.push_back(k.entry);
+    return v;
+  }();
+  return e;
+}
+
+std::unique_ptr<Dataset> make_dataset(const std::string& name, const DatasetOptions& options) {
+  for (const auto& k : kinds())
+    if (k.entry.name == name) return k.make(name, options);
+  UNRAVEL_CHECK(false, "unknown dataset '{}' (valid: {})", name,
+                fmt::join(names_of(dataset_entries()), ", "));
+  return nullptr;
+}
+
+}  // namespace unravel

@@ -1,0 +1,133 @@
+// The dataset registry (datasets/registry.h): every registered name constructs through
+// make_dataset from small files written here (MNIST-style IDX folders, PNG folders) or from
+// nothing (procedural dSprites, pinwheel) and honours the options (split, seed, item shape,
+// clamp); a missing file or folder is named in the error; an unknown name lists every valid one.
+#include <doctest/doctest.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "datasets/idx.h"
+#include "datasets/mnist.h"
+#include "datasets/png.h"
+#include "datasets/registry.h"
+#include "engine/check.h"
+
+using namespace unravel;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fresh_dir(const std::string& tag) {
+  fs::path d = fs::temp_directory_path() / ("unravel_test_" + tag + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+/// n MNIST-style 28×28 images of the split: pixel value (i % 10)·20 + row, labels i % 10.
+void write_idx_split(const fs::path& dir, bool train, int n) {
+  IdxArray img{0x08, {n, 28, 28}, {}}, lab{0x08, {n}, {}};
+  for (int i = 0; i < n; ++i) {
+    lab.data.push_back(static_cast<uint8_t>(i % 10));
+    for (int r = 0; r < 28; ++r)
+      for (int c = 0; c < 28; ++c) img.data.push_back(static_cast<uint8_t>((i % 10) * 20 + r));
+  }
+  write_idx(mnist_file(dir.string(), train, true), img, true);
+  write_idx(mnist_file(dir.string(), train, false), lab, true);
+}
+
+std::vector<float> first_items(const Dataset& d, int64_t n) {
+  Tensor t = d.make_batch_tensor(n);
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) idx[static_cast<size_t>(i)] = i;
+  d.get_batch(idx, t);
+  return t.to_vector<float>();
+}
+
+}  // namespace
+
+TEST_CASE("dataset registry: every registered name constructs through make_dataset") {
+  const fs::path idx_dir = fresh_dir("reg_idx"), png_dir = fresh_dir("reg_png");
+  write_idx_split(idx_dir, true, 12);
+  write_idx_split(idx_dir, false, 5);
+  std::vector<uint8_t> grey(20 * 10, 90);
+  write_png_gray((png_dir / "a.png").string(), 20, 10, grey.data());
+  write_png_gray((png_dir / "b.png").string(), 20, 10, grey.data());
+
+  // One check per registered name: a dataset added to the registry needs a case here.
+  std::map<std::string, std::function<void(const std::string&)>> checks;
+  checks["dsprites"] = [](const std::string& name) {
+    auto d = make_dataset(name);
+    CHECK(d->size() == 737280);
+    CHECK(d->item_shape() == Shape{1, 64, 64});
+    CHECK(d->num_factors() == 5);
+    CHECK_THROWS_WITH_AS(make_dataset(name, {.data = "/nonexistent/sprites.npz"}),
+                         doctest::Contains("/nonexistent/sprites.npz"), Error);
+  };
+  auto mnist_family = [&](const std::string& name) {
+    auto train = make_dataset(name, {.data = idx_dir.string()});
+    CHECK(train->size() == 12);
+    CHECK(train->item_shape() == Shape{1, 28, 28});
+    CHECK(train->has_labels());
+    CHECK(train->name().find(name) != std::string::npos);
+    auto test = make_dataset(name, {.data = idx_dir.string(), .test = true,
+                                    .item_shape = Shape{1, 32, 32}, .clamp = 0.1});
+    CHECK(test->size() == 5);
+    CHECK(test->item_shape() == Shape{1, 32, 32});
+    auto px = first_items(*test, 5);
+    CHECK(*std::min_element(px.begin(), px.end()) >= 0.1f - 1e-6f);
+    CHECK(*std::max_element(px.begin(), px.end()) <= 0.9f + 1e-6f);
+    // A folder without the files: the error names the missing file.
+    const fs::path empty = fresh_dir("reg_empty");
+    const std::string file = mnist_file(empty.string(), true, true);
+    CHECK_THROWS_WITH_AS(make_dataset(name, {.data = empty.string()}),
+                         doctest::Contains(file.c_str()), Error);
+    fs::remove_all(empty);
+  };
+  checks["fashion-mnist"] = mnist_family;
+  checks["mnist"] = [&](const std::string& name) {
+    mnist_family(name);
+    CHECK_THROWS_WITH_AS(make_dataset(name), doctest::Contains("needs a data path"), Error);
+  };
+  checks["pinwheel"] = [](const std::string& name) {
+    auto a = make_dataset(name, {.seed = 3}), b = make_dataset(name, {.seed = 3});
+    auto t = make_dataset(name, {.test = true, .seed = 3});
+    CHECK(a->size() == 400);
+    CHECK(a->item_shape() == Shape{2});
+    CHECK(first_items(*a, 400) == first_items(*b, 400));  // reproducible from the seed
+    CHECK(first_items(*a, 400) != first_items(*t, 400));  // the test split is another draw
+  };
+  checks["folder"] = [&](const std::string& name) {
+    auto d = make_dataset(name, {.data = png_dir.string(), .item_shape = Shape{3, 8, 12}});
+    CHECK(d->size() == 2);
+    CHECK(d->item_shape() == Shape{3, 8, 12});
+    CHECK(make_dataset(name, {.data = png_dir.string()})->item_shape() == Shape{1, 64, 64});
+    CHECK_THROWS_WITH_AS(make_dataset(name), doctest::Contains("needs a data path"), Error);
+    const std::string missing = (png_dir / "no_such_folder").string();
+    CHECK_THROWS_WITH_AS(make_dataset(name, {.data = missing}), doctest::Contains(missing.c_str()),
+                         Error);
+  };
+
+  CHECK(dataset_entries().size() == checks.size());
+  for (const auto& e : dataset_entries()) {
+    INFO("dataset: ", e.name);
+    CHECK(e.meaning.size() > 12);
+    REQUIRE(checks.count(e.name) == 1);
+    checks[e.name](e.name);
+  }
+  fs::remove_all(idx_dir);
+  fs::remove_all(png_dir);
+}
+
+TEST_CASE("dataset registry: an unknown name is refused with every valid name") {
+  const std::string list = fmt::format("{}", fmt::join(names_of(dataset_entries()), ", "));
+  CHECK(list == "dsprites, fashion-mnist, mnist, pinwheel, folder");
+  const std::string msg = "unknown dataset 'cifar10' (valid: " + list + ")";
+  CHECK_THROWS_WITH_AS(make_dataset("cifar10"), doctest::Contains(msg.c_str()), Error);
+}
