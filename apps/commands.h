@@ -17,6 +17,7 @@ struct EvalOptions {
   std::string budget = "full";     ///< full | quick | smoke: sample counts of the metrics
   int64_t heldout = -1;            ///< held-out items for recon / ELBO / IWAE (-1 = budget's)
   uint64_t seed = 0;
+  std::string device;              ///< "" = the run's own
 };
 /// `unravel eval`: metrics as a table on stdout and JSON.
 int eval_command(const EvalOptions& o);
@@ -24,6 +25,7 @@ int eval_command(const EvalOptions& o);
 struct EncodeOptions {
   std::string run, out;
   int64_t limit = 0;  ///< 0 = the whole dataset
+  std::string device;  ///< "" = the run's own
 };
 /// `unravel encode`: mu.npy, logvar.npy (+ factors.npy, labels.npy).
 int encode_command(const EncodeOptions& o);
@@ -36,6 +38,7 @@ struct FigureOptions {
   double range = 2.0;     ///< traversal range ±
   int64_t steps = 9;      ///< traversal steps
   int64_t count = 0;      ///< images (reconstructions, samples, traversal seeds); 0 = kind's default
+  std::string device;     ///< "" = each run's own
 };
 /// `unravel figure KIND RUN...`.
 int figure_command(const FigureOptions& o);
@@ -45,6 +48,7 @@ std::vector<RegistryEntry> figure_kinds();
 struct ReproduceOptions {
   std::string figure, out, budget = "quick";
   uint64_t seed = 1;
+  std::string device = "cpu";  ///< where the figure's runs train and are evaluated
 };
 /// `unravel reproduce FIGURE`.
 int reproduce_command(const ReproduceOptions& o);

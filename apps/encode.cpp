@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 int encode_command(const EncodeOptions& o) {
   UNRAVEL_CHECK(o.limit >= 0, "encode: --limit must be >= 0 (0 = all), got {}", o.limit);
   UNRAVEL_CHECK(!o.out.empty(), "encode: --out DIR is required");
-  Run r = load_trained(o.run);
+  Run r = load_trained(o.run, true, nullptr, o.device);
   const Dataset& data = *r.data;
   const int64_t n = o.limit > 0 ? std::min(o.limit, data.size()) : data.size();
   fs::create_directories(o.out);

@@ -219,7 +219,7 @@ EvalResult evaluate_run(const EvalOptions& o, bool print) {
   const EvalBudget budget = eval_budget(o.budget);
   const std::set<std::string> wanted = parse_metric_list(o.metrics);
   int64_t step = 0;
-  Run r = load_trained(o.run, true, &step);
+  Run r = load_trained(o.run, true, &step, o.device);
   const Dataset& data = *r.data;
   EvalResult res;
   Generator gen(o.seed + 0xe7a1);

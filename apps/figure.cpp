@@ -39,11 +39,11 @@ int figure_command(const FigureOptions& o) {
   if (o.kind == "traces") {
     caption = draw_traces(o.runs, {}, png);
   } else if (o.kind == "density") {
-    caption = draw_density(o.runs, {}, png, 0, 5000, o.seed);
+    caption = draw_density(o.runs, {}, png, 0, 5000, o.seed, o.device);
   } else if (o.kind == "magnitudes") {
-    caption = draw_magnitudes(o.runs[0], png, 10000, o.seed);
+    caption = draw_magnitudes(o.runs[0], png, 10000, o.seed, "", o.device);
   } else {
-    Run run = load_trained(o.runs[0]);
+    Run run = load_trained(o.runs[0], true, nullptr, o.device);
     ImageFigureOptions io{o.seed, o.range, o.steps, o.count};
     if (o.kind == "traversals") caption = draw_traversals(run, png, io);
     else if (o.kind == "reconstructions") caption = draw_reconstructions(run, png, io);

@@ -48,6 +48,7 @@ TrainConfig budget_config(const ReproduceContext& ctx, const std::string& preset
     if (ctx.budget == "smoke") c.batch = std::min<int64_t>(c.batch, 32);
   }
   c.seed = ctx.seed;
+  c.device = ctx.device;
   c.checkpoint_every = std::max<int64_t>(c.steps / 4, 1);
   c.log_every = std::max<int64_t>(1, c.steps / 5000);
   return c;
@@ -59,7 +60,10 @@ std::string ensure_run(const ReproduceContext& ctx, const std::string& name, Tra
   resolve(c);
   validate(c);
   if (fs::exists(dir / "config.json")) {
-    bool same = read_text((dir / "config.json").string()) == to_json(c);
+    // The same configuration whatever device trained it (every device computes the same run).
+    TrainConfig old = config_from_json(read_text((dir / "config.json").string()), c.out);
+    old.device = c.device;
+    bool same = to_json(old) == to_json(c);
     if (same && fs::exists(dir / "summary.json")) {
       std::fprintf(stderr, "reproduce: reusing the finished run %s\n", c.out.c_str());
       return c.out;
@@ -167,6 +171,7 @@ int reproduce_command(const ReproduceOptions& o) {
   ctx.out = o.out;
   ctx.budget = o.budget;
   ctx.seed = o.seed;
+  ctx.device = Device::parse(o.device).str();
   auto t0 = std::chrono::steady_clock::now();
   entry->run(ctx);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

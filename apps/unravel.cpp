@@ -77,10 +77,10 @@ int main(int argc, char** argv) {
   train->add_option("--optimizer", tc.optimizer, choices(optim::optimizer_entries()))->capture_default_str();
   train->add_option("--lr", tc.lr, "learning rate")->capture_default_str();
   train->add_option("--seed", tc.seed, "seed of every random stream")->capture_default_str();
-  train->add_option("--device", tc.device, "cpu | cuda[:N]")->capture_default_str();
+  train->add_option("--device", tc.device, "cpu | cuda[:N] | sim (the stand-in device that checks device rules)")->capture_default_str();
   train->add_option("--out", tc.out, "run directory to create");
   train->add_option("--checkpoint-every", tc.checkpoint_every, "steps between checkpoints")->capture_default_str();
-  train->add_option("--log-every", tc.log_every, "steps between log rows")->capture_default_str();
+  train->add_option("--log-every", tc.log_every, "steps between log rows (a step that logs nothing reads nothing back from the device)")->capture_default_str();
 
   // --- other subcommands ------------------------------------------------------------------------
   auto* list = app.add_subcommand("list", "every architecture, dataset, objective, prior, divergence, controller, likelihood, optimiser, metric, preset and figure, with its meaning");
@@ -97,12 +97,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"full", "quick", "smoke", "paper"}));
   eval->add_option("--seed", eo.seed, "seed of the metrics' sampling")->capture_default_str();
   eval->add_option("--heldout", eo.heldout, "held-out items for reconstruction / ELBO / IWAE (default: the budget's)");
+  eval->add_option("--device", eo.device, "cpu | cuda[:N] | sim (default: the run's)");
 
   EncodeOptions no;
   auto* encode = app.add_subcommand("encode", "write mu.npy, logvar.npy (and factors.npy, labels.npy) for a run's dataset");
   encode->add_option("run", no.run, "run directory")->required();
   encode->add_option("--out", no.out, "output folder")->required();
   encode->add_option("--limit", no.limit, "encode only the first N items (0 = all)")->capture_default_str();
+  encode->add_option("--device", no.device, "cpu | cuda[:N] | sim (default: the run's)");
 
   FigureOptions fo;
   auto* figure = app.add_subcommand("figure", "draw a PNG figure from one or more runs");
@@ -112,6 +114,7 @@ int main(int argc, char** argv) {
   figure->add_option("--seed", fo.seed, "seed for image choice and sampling")->capture_default_str();
   figure->add_option("--range", fo.range, "traversal range (+/-)")->capture_default_str();
   figure->add_option("--steps", fo.steps, "traversal steps")->capture_default_str();
+  figure->add_option("--device", fo.device, "cpu | cuda[:N] | sim (default: each run's)");
   figure->add_option("--count", fo.count, "number of images: reconstructions/samples (default 8/16), traversal seed images (default 1; dSprites with --seed 0: fixed seeds, one per shape)");
 
   ReproduceOptions ro;
@@ -121,6 +124,7 @@ int main(int argc, char** argv) {
   reproduce->add_option("--budget", ro.budget, "smoke | quick | paper")->capture_default_str()
       ->check(CLI::IsMember({"smoke", "quick", "paper"}));
   reproduce->add_option("--seed", ro.seed, "seed")->capture_default_str();
+  reproduce->add_option("--device", ro.device, "cpu | cuda[:N] | sim: where the runs train")->capture_default_str();
 
   try {
     app.parse(argc, argv);

@@ -38,7 +38,7 @@ struct TrainConfig {
   std::string device = "cpu";
   std::string out;                     ///< run directory
   int64_t checkpoint_every = 1000;
-  int64_t log_every = 1;
+  int64_t log_every = 10;              ///< log rows (and the only per-step host reads) every N steps
   int64_t keep_checkpoints = 3;
 };
 

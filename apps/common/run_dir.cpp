@@ -48,8 +48,9 @@ TrainConfig load_config(const std::string& run) {
   return c;
 }
 
-Run load_trained(const std::string& run, bool with_data, int64_t* step) {
+Run load_trained(const std::string& run, bool with_data, int64_t* step, const std::string& device) {
   TrainConfig c = load_config(run);
+  if (!device.empty()) c.device = Device::parse(device).str();
   std::string ckpt = last_checkpoint_path(run);
   UNRAVEL_CHECK(fs::exists(ckpt), "run '{}' has no checkpoint yet ({} is missing)", run, ckpt);
   Run r = build_run(c, with_data);

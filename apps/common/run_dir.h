@@ -19,9 +19,11 @@ std::string checkpoint_path(const std::string& run, int64_t step);
 
 /// Reads RUN/config.json (with a clear error when RUN is not a run directory).
 TrainConfig load_config(const std::string& run);
-/// Builds the run's model from its config and loads the newest checkpoint into it (weights only).
-/// Returns the checkpoint's step in *step when given.
-Run load_trained(const std::string& run, bool with_data = true, int64_t* step = nullptr);
+/// Builds the run's model from its config and loads the newest checkpoint into it (weights only),
+/// on `device` ("" = the device the run was trained on). Returns the checkpoint's step in *step
+/// when given.
+Run load_trained(const std::string& run, bool with_data = true, int64_t* step = nullptr,
+                 const std::string& device = "");
 
 /// Writes text to path atomically (temporary file, fsync, rename).
 void write_text_atomic(const std::string& path, const std::string& text);

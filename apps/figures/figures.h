@@ -38,11 +38,12 @@ std::string draw_traces(const std::vector<std::string>& runs, const std::vector<
 /// 2-latent run (one panel each, titled by `labels`), plus the first run's prior density.
 std::string draw_density(const std::vector<std::string>& runs, const std::vector<std::string>& labels,
                          const std::string& png, int cols = 0, int64_t max_points = 5000,
-                         uint64_t seed = 0);
+                         uint64_t seed = 0, const std::string& device = "");
 
 /// Per-class mean |z_d| of a labelled dataset (test split) as a heat map (classes x latents).
 std::string draw_magnitudes(const std::string& run, const std::string& png, int64_t max_items = 10000,
-                            uint64_t seed = 0, const std::string& title = "");
+                            uint64_t seed = 0, const std::string& title = "",
+                            const std::string& device = "");
 
 // --- helpers shared by the figure files -------------------------------------------------------
 

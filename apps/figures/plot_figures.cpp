@@ -126,7 +126,8 @@ std::string draw_traces(const std::vector<std::string>& runs, const std::vector<
 }
 
 std::string draw_density(const std::vector<std::string>& runs, const std::vector<std::string>& labels,
-                         const std::string& png, int cols, int64_t max_points, uint64_t seed) {
+                         const std::string& png, int cols, int64_t max_points, uint64_t seed,
+                         const std::string& device) {
   UNRAVEL_CHECK(!runs.empty(), "figure density: no run given");
   UNRAVEL_CHECK(labels.empty() || labels.size() == runs.size(),
                 "figure density: {} labels for {} runs", labels.size(), runs.size());
@@ -142,7 +143,7 @@ std::string draw_density(const std::vector<std::string>& runs, const std::vector
   std::shared_ptr<Prior> first_prior;
   std::string prior_name;
   for (size_t r = 0; r < runs.size(); ++r) {
-    Run run = load_trained(runs[r]);
+    Run run = load_trained(runs[r], true, nullptr, device);
     UNRAVEL_CHECK(run.vae->latents() == 2,
                   "figure density: run '{}' has {} latents; the density figure needs 2", runs[r],
                   run.vae->latents());
@@ -203,9 +204,9 @@ std::string draw_density(const std::vector<std::string>& runs, const std::vector
 }
 
 std::string draw_magnitudes(const std::string& run_dir, const std::string& png, int64_t max_items,
-                            uint64_t seed, const std::string& title) {
+                            uint64_t seed, const std::string& title, const std::string& device) {
   TrainConfig c = load_config(run_dir);
-  Run run = load_trained(run_dir, false);
+  Run run = load_trained(run_dir, false, nullptr, device);
   std::unique_ptr<Dataset> test = make_dataset(c, c.dataset == "fashion-mnist" || c.dataset == "mnist");
   UNRAVEL_CHECK(test->has_labels() && test->num_classes() > 0,
                 "figure magnitudes: dataset '{}' of run '{}' has no class labels", c.dataset, run_dir);

@@ -38,6 +38,7 @@ class TrainState : public nn::Module {
   Objective& objective() const { return *objective_; }
   const std::shared_ptr<models::Vae>& vae_ptr() const { return vae_; }
   const std::shared_ptr<Prior>& prior_ptr() const { return prior_; }
+  const std::shared_ptr<Objective>& objective_ptr() const { return objective_; }
   /// How a version-1 checkpoint maps onto these names: it held "prior.<i>" and "disc.<i>"
   /// numbered by position (now "prior.<name>", "objective.disc.<name>") and no prior buffers.
   CheckpointCompat v1_compat() const;

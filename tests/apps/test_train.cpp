@@ -4,6 +4,7 @@
 // flags are refused with a message. Uses the built `unravel` binary (UNRAVEL_EXE) for the
 // process-level cases.
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,8 +76,11 @@ struct ProcResult {
   std::string err;
 };
 
-/// Runs the unravel binary with args; optionally sends SIGINT after `interrupt_after` seconds.
-ProcResult run_unravel(const std::vector<std::string>& args, double interrupt_after = -1) {
+/// Runs the unravel binary with args; optionally sends SIGINT `interrupt_after` seconds after
+/// `ready_file` exists and is not empty (polled for at most a minute, so a slow start on a loaded
+/// machine does not make the signal arrive before training began).
+ProcResult run_unravel(const std::vector<std::string>& args, double interrupt_after = -1,
+                       const std::string& ready_file = "") {
   const char* exe = std::getenv("UNRAVEL_EXE");
   REQUIRE_MESSAGE(exe != nullptr, "UNRAVEL_EXE is not set (run through meson test)");
   std::string err_path = temp_dir("stderr") + ".txt";
@@ -91,6 +95,11 @@ ProcResult run_unravel(const std::vector<std::string>& args, double interrupt_af
     _exit(127);
   }
   if (interrupt_after >= 0) {
+    for (int i = 0; i < 600 && !ready_file.empty(); ++i) {
+      std::error_code ec;
+      if (fs::exists(ready_file) && fs::file_size(ready_file, ec) > 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     std::this_thread::sleep_for(std::chrono::duration<double>(interrupt_after));
     kill(pid, SIGINT);
   }
@@ -117,7 +126,7 @@ TEST_CASE("a run directory holds config, log, checkpoints and summary with sane 
   CHECK(fs::exists(checkpoint_path(run, 30)));
   CHECK(fs::exists(checkpoint_path(run, 10)));
   auto rows = log_rows(run);
-  REQUIRE(rows.size() == 31);  // header + 30 steps
+  REQUIRE(rows.size() == 4);  // header + steps 10, 20, 30 (--log-every 10, the default)
   CHECK(rows[0].find("recon") != std::string::npos);
   CHECK(rows[0].find("kl") != std::string::npos);
   TrainConfig back = load_config(run);
@@ -223,7 +232,7 @@ TEST_CASE("Ctrl-C saves a loadable checkpoint and exits 130") {
   ProcResult r = run_unravel({"train", "--dataset", "pinwheel", "--prior", "mog", "--latents", "2",
                               "--objective", "mathieu", "--batch", "100", "--steps", "100000000",
                               "--checkpoint-every", "1000000", "--out", run},
-                             2.0);
+                             0.5, log_path(run));
   CHECK(r.code == 130);
   CHECK(r.err.find("interrupted at step") != std::string::npos);
   int64_t step = 0;
@@ -245,6 +254,86 @@ TEST_CASE("a non-finite loss stops the run and keeps the last good checkpoint") 
   CHECK(step >= 1);
   CHECK(step < 50);
   fs::remove_all(run);
+}
+
+TEST_CASE("a non-finite loss found at a log step: no checkpoint of the bad steps is written") {
+  // Steps are read back only every 5 steps here: the loss turns non-finite at step 2, is noticed
+  // at step 5, and the checkpoint due at step 5 is not written.
+  std::string run = temp_dir("nan_lag");
+  ProcResult r = run_unravel({"train", "--dataset", "pinwheel", "--prior", "mog", "--latents", "2",
+                              "--objective", "mathieu", "--batch", "100", "--steps", "50",
+                              "--lr", "1e30", "--log-every", "5", "--checkpoint-every", "5",
+                              "--out", run});
+  CHECK(r.code == 3);
+  CHECK(r.err.find("error: step 2: the loss is not finite") != std::string::npos);
+  CHECK(r.err.find("noticed at step 5") != std::string::npos);
+  CHECK(r.err.find("No checkpoint was written yet") != std::string::npos);
+  CHECK_FALSE(fs::exists(last_checkpoint_path(run)));
+  CHECK(log_rows(run).size() <= 1);  // the header at most: step 5's row is not logged either
+  fs::remove_all(run);
+}
+
+TEST_CASE("train --device sim equals --device cpu in log.csv and checkpoints; eval, encode equal") {
+  // dSprites on the Burgess conv net with FactorVAE (its discriminator update included) and
+  // ControlVAE's PI controller, checkpoints every 10 steps, logs every 5.
+  auto args = [](const std::string& out, const std::string& device) {
+    return std::vector<std::string>{"train", "--dataset", "dsprites", "--arch", "burgess",
+                                    "--latents", "4", "--objective", "factor-vae",
+                                    "--objective-param", "disc_hidden=16",
+                                    "--objective-param", "disc_layers=2",
+                                    "--controller", "controlvae-pi", "--controller-param", "period=5",
+                                    "--batch", "8", "--steps", "20", "--log-every", "5",
+                                    "--checkpoint-every", "10", "--lr", "1e-3",
+                                    "--device", device, "--out", out};
+  };
+  std::string a = temp_dir("dev_cpu"), b = temp_dir("dev_sim");
+  REQUIRE(run_unravel(args(a, "cpu")).code == 0);
+  ProcResult rs = run_unravel(args(b, "sim"));
+  CAPTURE(rs.err);
+  REQUIRE(rs.code == 0);
+  CHECK(load_config(b).device == "sim");
+  auto ra = log_rows(a), rb = log_rows(b);
+  CHECK(ra.size() == 5);
+  CHECK(ra == rb);
+  for (int64_t step : {10, 20}) {
+    SafetensorsData da = load_safetensors(checkpoint_path(a, step));
+    SafetensorsData db = load_safetensors(checkpoint_path(b, step));
+    REQUIRE(da.tensors.size() == db.tensors.size());
+    CHECK(da.tensors.count("optim_disc.0.exp_avg") == 1);
+    for (const auto& [n, t] : da.tensors) {
+      CAPTURE(n);
+      REQUIRE(db.tensors.count(n));
+      CHECK(t.dtype() == db.tensors.at(n).dtype());
+      CHECK(t.to_vector<double>() == db.tensors.at(n).to_vector<double>());
+    }
+    // Metadata equal but for the wall-clock seconds.
+    auto meta = [](SafetensorsData& d) {
+      auto j = nlohmann::json::parse(d.metadata.at("metadata"));
+      j.erase("seconds");
+      d.metadata.erase("metadata");
+      return std::make_pair(d.metadata, j.dump());
+    };
+    CHECK(meta(da) == meta(db));
+  }
+  // The same metrics and codes whichever device evaluates which run.
+  auto metrics = [](const std::string& run, const std::string& device, const std::string& out) {
+    ProcResult r = run_unravel({"eval", run, "--budget", "smoke", "--metrics",
+                                "beta_vae,mig_chen,heldout", "--heldout", "16", "--device",
+                                device, "--out", out});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    auto j = nlohmann::json::parse(read_text(out));
+    return j.at("metrics");
+  };
+  auto ma = metrics(a, "cpu", a + "/m_cpu.json"), mb = metrics(b, "sim", b + "/m_sim.json");
+  CHECK(ma.size() > 4);
+  CHECK(ma == mb);
+  CHECK(metrics(a, "sim", a + "/m_sim.json") == ma);
+  REQUIRE(run_unravel({"encode", a, "--limit", "300", "--out", a + "/codes"}).code == 0);
+  REQUIRE(run_unravel({"encode", b, "--limit", "300", "--out", b + "/codes", "--device", "sim"}).code == 0);
+  for (const char* f : {"mu.npy", "logvar.npy"})
+    CHECK(read_text(a + "/codes/" + f) == read_text(b + "/codes/" + f));
+  fs::remove_all(a);
+  fs::remove_all(b);
 }
 
 TEST_CASE("bad flags are refused before any work, saying what is valid") {

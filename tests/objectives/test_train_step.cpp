@@ -1,0 +1,348 @@
+// The library training step on the stand-in device: a covering set of small configurations
+// (every architecture, objective, prior, divergence, likelihood, controller and optimiser at least
+// once; every objective × prior pair) trains 20 steps on `sim` and on the CPU with equal losses,
+// parameters and controller state, bit for bit. A step reads nothing back from the device (per
+// objective and controller: adding a synchronisation fails this), a log read is one transfer, and
+// invalid combinations are refused with a message on every device.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "engine/io/safetensors.h"
+#include "engine/sim/sim_backend.h"
+#include "models/optim/registry.h"
+#include "objectives/registry.h"
+#include "objectives/training/train_step.h"
+#include "ops/ops.h"
+
+using namespace unravel;
+
+namespace {
+
+const Device kSim = sim_device(0);
+
+struct Config {
+  std::string arch = "pinwheel-mlp";
+  int64_t latents = 2;
+  std::string objective = "beta-vae";
+  Params op;
+  std::string prior = "iso";
+  Params pp;
+  std::string divergence = "kld_inc";
+  std::string controller = "constant";
+  Params cp = {{"beta", 4.0}};
+  std::string likelihood;  // "" = the architecture's
+  double lscale = 0.0;
+  std::string optimizer = "adam";
+  int64_t samples = 1;
+  int64_t batch = 8;
+
+  std::string label() const {
+    return fmt::format("{} {} prior {} {} controller {} likelihood {} {} K={}", arch, objective,
+                       prior, objective == "mathieu" ? divergence : "", controller,
+                       likelihood.empty() ? "default" : likelihood, optimizer, samples);
+  }
+};
+
+/// A run's pieces built from fixed seeds on `dev`.
+struct Built {
+  std::shared_ptr<TrainState> state;
+  std::shared_ptr<Controller> controller;
+  std::unique_ptr<TrainStep> step;
+  Tensor x;
+};
+
+Params objective_params(const Config& c) {
+  Params p = c.op;
+  if (c.objective == "beta-tcvae" && !p.count("dataset_size")) p["dataset_size"] = 1000;
+  if (c.objective == "factor-vae") {
+    if (!p.count("latent")) p["latent"] = static_cast<double>(c.latents);
+    p["disc_hidden"] = 16;
+    p["disc_layers"] = 2;
+  }
+  if (c.objective == "mathieu" && !p.count("alpha")) p["alpha"] = 1.0;
+  if (c.objective == "capacity") p["gamma"] = 10.0;
+  if (c.objective.rfind("dip-vae", 0) == 0) p["lambda_od"] = 1.0;
+  return p;
+}
+
+Built build(const Config& c, Device dev) {
+  Generator init(7);
+  Built b;
+  auto vae = models::make_vae(c.arch, c.latents, init, 1, c.likelihood, c.lscale);
+  Params pp = c.pp;
+  if (c.prior != "mog") pp["dim"] = static_cast<double>(c.latents);
+  std::shared_ptr<Prior> prior = make_prior(c.prior, pp);
+  std::shared_ptr<Objective> obj = make_objective(c.objective, objective_params(c), c.divergence, &init);
+  b.controller = make_controller(c.controller, c.cp);
+  b.state = std::make_shared<TrainState>(vae, prior, obj);
+  b.state->to(dev);
+  b.controller->to(dev);
+  auto opt = [&c](TensorList p) {
+    return optim::make_optimizer(c.optimizer, std::move(p), {.lr = 1e-3});
+  };
+  b.step = std::make_unique<TrainStep>(b.state, b.controller, opt, opt, c.samples);
+  Shape s{c.batch};
+  for (int64_t d : vae->data_shape()) s.push_back(d);
+  Generator dg(11);
+  const std::string lik = vae->likelihood().name();
+  if (c.arch == "pinwheel-mlp") b.x = normal(s, dg, 0.0, 1.0);
+  else if (lik == "bernoulli") b.x = bernoulli(s, 0.5, dg);
+  else b.x = uniform(s, dg, 0.0, 1.0);
+  return b;  // x stays on the host: the step moves it, as the batcher's batches are
+}
+
+/// Trains `steps` steps; returns every step's logged values (read after the run) and the final
+/// parameters, buffers and controller state as doubles.
+struct Trace {
+  std::vector<std::vector<double>> losses;
+  std::vector<std::pair<std::string, std::vector<double>>> tensors;
+  ControllerState controller;
+};
+
+Trace run(const Config& c, Device dev, int steps = 20) {
+  Built b = build(c, dev);
+  Generator gen(5);
+  std::vector<StepResult> results;
+  for (int i = 0; i < steps; ++i) results.push_back(b.step->step(b.x, gen));
+  Trace t;
+  for (const StepResult& r : results) {
+    StepLog log = b.step->read_log(r);
+    std::vector<double> v;
+    for (const auto& [n, x] : log.terms) v.push_back(x);
+    v.push_back(log.beta);
+    v.push_back(log.capacity);
+    v.push_back(static_cast<double>(log.nonfinite_step));
+    t.losses.push_back(v);
+  }
+  for (const auto& [n, x] : b.state->named_parameters()) t.tensors.emplace_back(n, x.to_vector<double>());
+  for (const auto& [n, x] : b.state->named_buffers()) t.tensors.emplace_back(n, x.to_vector<double>());
+  t.controller = b.controller->state();
+  return t;
+}
+
+void check_equal_runs(const Config& c) {
+  CAPTURE(c.label());
+  Trace cpu = run(c, kCPU), sim = run(c, kSim);
+  REQUIRE(cpu.losses.size() == sim.losses.size());
+  for (size_t i = 0; i < cpu.losses.size(); ++i) {
+    CAPTURE(i);
+    for (double v : cpu.losses[i]) REQUIRE(std::isfinite(v));
+    CHECK(cpu.losses[i] == sim.losses[i]);
+  }
+  REQUIRE(cpu.tensors.size() == sim.tensors.size());
+  for (size_t i = 0; i < cpu.tensors.size(); ++i) {
+    CAPTURE(cpu.tensors[i].first);
+    CHECK(cpu.tensors[i].first == sim.tensors[i].first);
+    CHECK(cpu.tensors[i].second == sim.tensors[i].second);
+  }
+  CHECK(cpu.controller == sim.controller);
+  // Training moved something: the last loss differs from the first.
+  CHECK(cpu.losses.front() != cpu.losses.back());
+}
+
+}  // namespace
+
+TEST_CASE("every objective x every prior trains on sim exactly as on the CPU") {
+  for (const std::string& objective : objective_names())
+    for (const std::string& prior : prior_names()) {
+      Config c;
+      c.objective = objective;
+      c.prior = prior;
+      if (prior == "aniso") c.pp = {{"learnable", 1}};
+      if (prior == "mog") c.pp = {{"learnable", 1}};
+      check_equal_runs(c);
+    }
+}
+
+TEST_CASE("every architecture, likelihood, divergence, controller and optimiser: sim equals CPU") {
+  std::vector<Config> cs;
+  for (const auto& info : models::architectures()) {
+    if (info.name == "pinwheel-mlp") continue;  // every pair above
+    Config c;
+    c.arch = info.name;
+    c.latents = 3;
+    c.batch = 2;
+    cs.push_back(c);
+  }
+  for (const char* lik : {"gaussian", "laplace"}) {
+    Config c;
+    c.arch = "dcgan32";
+    c.latents = 3;
+    c.batch = 2;
+    c.likelihood = lik;
+    c.lscale = 0.5;
+    cs.push_back(c);
+  }
+  for (const std::string& d : divergence_names()) {
+    Config c;
+    c.objective = "mathieu";
+    c.divergence = d;
+    c.prior = "student-t";
+    c.pp = {{"df", 2.5}};  // the non-integer df: Gamma draws on the device
+    cs.push_back(c);
+  }
+  const std::pair<std::string, Params> controllers[] = {
+      {"linear-capacity", {{"C_max", 5}, {"C_stop", 10}}},
+      {"controlvae-pi", {{"period", 5}}},
+      {"adaptive-capacity", {{"C_max", 5}, {"t_max", 15}}},
+      {"kl-anneal-monotonic", {{"total_steps", 20}}},
+      {"kl-anneal-cyclical", {{"total_steps", 20}, {"cycles", 3}}},
+  };
+  for (const auto& [name, params] : controllers) {
+    Config c;
+    c.controller = name;
+    c.cp = params;
+    if (name == "linear-capacity") c.objective = "capacity";
+    cs.push_back(c);
+  }
+  for (const std::string& o : names_of(optim::optimizer_entries())) {
+    Config c;
+    c.optimizer = o;
+    cs.push_back(c);
+  }
+  Config k;
+  k.samples = 3;  // K posterior samples (MC KL against the student-t prior)
+  k.prior = "student-t";
+  cs.push_back(k);
+  Config iw = k;
+  iw.objective = "mathieu";
+  iw.divergence = "mmd_full";
+  cs.push_back(iw);
+  for (const Config& c : cs) check_equal_runs(c);
+}
+
+TEST_CASE("a training step reads nothing back from the device; a log read is one transfer") {
+  std::vector<Config> cs;
+  for (const std::string& objective : objective_names()) {
+    Config c;
+    c.objective = objective;
+    cs.push_back(c);
+  }
+  const std::pair<std::string, Params> controllers[] = {
+      {"constant", {{"beta", 2}}},
+      {"linear-capacity", {{"C_max", 5}, {"C_stop", 10}}},
+      {"controlvae-pi", {{"period", 2}}},
+      {"adaptive-capacity", {{"C_max", 5}, {"t_max", 6}}},
+      {"kl-anneal-monotonic", {{"total_steps", 5}}},
+      {"kl-anneal-cyclical", {{"total_steps", 5}, {"cycles", 2}}},
+  };
+  for (const auto& [name, params] : controllers) {
+    Config c;
+    c.controller = name;
+    c.cp = params;
+    cs.push_back(c);
+  }
+  for (const std::string& prior : prior_names()) {
+    Config c;
+    c.objective = "mathieu";
+    c.prior = prior;
+    cs.push_back(c);
+  }
+  for (const Config& c : cs) {
+    CAPTURE(c.label());
+    Built b = build(c, kSim);
+    Generator gen(5);
+    backend(kSim).synchronize();
+    sim_reset_stats();
+    StepResult r;
+    for (int i = 0; i < 6; ++i) r = b.step->step(b.x, gen);  // the first step included
+    SimStats s = sim_stats();
+    CHECK(s.host_reads == 0);
+    CHECK(s.syncs == 0);
+    CHECK(s.kernels > 0);
+    CHECK(s.uploads >= 6);  // the host batch, every step
+    StepLog log = b.step->read_log(r);
+    CHECK(sim_stats().host_reads == 1);
+    CHECK(log.nonfinite_step == 0);
+    CHECK(log.controller.at("step") == 6);
+    CHECK(std::isfinite(log.terms.back().second));
+  }
+}
+
+TEST_CASE("a non-finite loss is flagged on the device with the step it happened at") {
+  for (Device dev : {kCPU, kSim}) {
+    CAPTURE(dev.str());
+    Config c;
+    Built b = build(c, dev);
+    Generator gen(5);
+    StepResult r;
+    for (int i = 0; i < 3; ++i) r = b.step->step(b.x, gen);
+    CHECK(b.step->read_log(r).nonfinite_step == 0);
+    Tensor bad = to(b.x, dev) * std::numeric_limits<double>::quiet_NaN();
+    for (int i = 0; i < 2; ++i) r = b.step->step(i == 0 ? b.x : bad, gen);
+    CHECK(b.step->read_log(r).nonfinite_step == 5);  // the 5th step since the last clear
+    b.step->clear_nonfinite();
+    r = b.step->step(bad, gen);
+    CHECK(b.step->read_log(r).nonfinite_step == 1);
+  }
+}
+
+TEST_CASE("invalid combinations are refused with a message on every device") {
+  for (Device dev : {kCPU, kSim}) {
+    CAPTURE(dev.str());
+    Generator g(1);
+    // Prior of another size than the latents.
+    Config c;
+    Built b = build(c, dev);
+    auto vae = models::make_vae("pinwheel-mlp", 2, g);
+    std::shared_ptr<Prior> p3 = make_prior("iso", {{"dim", 3}});
+    auto state = std::make_shared<TrainState>(vae, p3, b.state->objective_ptr());
+    state->to(dev);
+    auto adam = [](TensorList p) { return optim::make_optimizer("adam", std::move(p)); };
+    TrainStep bad(state, b.controller, adam, adam);
+    CHECK_THROWS_WITH_AS(bad.step(b.x, g), doctest::Contains("vs latent size 3"), Error);
+    // FactorVAE's discriminator for another latent size.
+    Config f;
+    f.objective = "factor-vae";
+    f.op = {{"latent", 3}};
+    Built fb = build(f, dev);
+    CHECK_THROWS_WITH_AS(fb.step->step(fb.x, g), doctest::Contains("must end in 3 features"), Error);
+    // β-TCVAE's dataset smaller than the batch.
+    Config t;
+    t.objective = "beta-tcvae";
+    t.op = {{"dataset_size", 4}};
+    Built tb = build(t, dev);
+    CHECK_THROWS_WITH_AS(tb.step->step(tb.x, g), doctest::Contains("smaller than the batch"), Error);
+    // The controller left on another device than the model.
+    if (!dev.is_cpu()) {
+      std::shared_ptr<Controller> host_ctl = make_controller("constant", {});
+      CHECK_THROWS_WITH_AS(TrainStep(b.state, host_ctl, adam, adam),
+                           doctest::Contains("the controller is on cpu but the model on sim:0"), Error);
+    }
+  }
+  CHECK_THROWS_WITH_AS(make_prior("mog", {{"dim", 3}}), doctest::Contains("2-D pinwheel prior"), Error);
+}
+
+TEST_CASE("a version-1 checkpoint (positional prior.N / disc.N names) loads into today's names") {
+  Config c;
+  c.objective = "factor-vae";
+  c.prior = "aniso";
+  c.pp = {{"learnable", 1}};
+  Built b = build(c, kCPU);
+  Generator gen(3);
+  b.step->step(b.x, gen);
+  // Write the file as version 1 did: "model.vae.*", "model.prior.0", "model.disc.N", no prior
+  // buffers, version "1".
+  std::map<std::string, Tensor> tensors;
+  for (const auto& [n, t] : b.state->vae().named_parameters()) tensors["model.vae." + n] = t;
+  for (const auto& [n, t] : b.state->vae().named_buffers()) tensors["model.vae." + n] = t;
+  TensorList pp = b.state->prior().parameters(), dp = b.state->objective().parameters();
+  for (size_t i = 0; i < pp.size(); ++i) tensors["model.prior." + std::to_string(i)] = pp[i];
+  for (size_t i = 0; i < dp.size(); ++i) tensors["model.disc." + std::to_string(i)] = dp[i];
+  const std::string path = "/tmp/unravel_v1_checkpoint.safetensors";
+  save_safetensors(path, tensors, {{"format", "unravel-checkpoint"}, {"version", "1"}, {"metadata", "{}"}});
+  Built fresh = build(c, kSim);
+  const CheckpointCompat compat = fresh.state->v1_compat();
+  load_checkpoint(path, *fresh.state, nullptr, {}, &compat);
+  auto a = b.state->named_parameters(), l = fresh.state->named_parameters();
+  REQUIRE(a.size() == l.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(a[i].first);
+    CHECK(a[i].second.to_vector<double>() == l[i].second.to_vector<double>());
+  }
+  // Without the map the old names are refused by name.
+  Built other = build(c, kCPU);
+  CHECK_THROWS_WITH_AS(load_checkpoint(path, *other.state), doctest::Contains("prior"), Error);
+  std::remove(path.c_str());
+}
