@@ -1,9 +1,7 @@
 #include "engine/allocator.h"
 
 #include <cstdlib>
-#include <mutex>
-#include <unordered_map>
-#include <vector>
+#include <algorithm>
 
 #include "engine/check.h"
 
@@ -20,67 +18,64 @@ size_t allocator_size_class(size_t nbytes) {
   return (nbytes + step - 1) / step * step;
 }
 
+void* CachingAllocator::allocate(size_t nbytes) {
+  const size_t cls = allocator_size_class(nbytes);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.requests;
+    stats_.in_use += cls;
+    stats_.peak_in_use = std::max(stats_.peak_in_use, stats_.in_use);
+    auto it = free_.find(cls);
+    if (it != free_.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      stats_.cached -= cls;
+      return p;
+    }
+    ++stats_.os_allocs;
+  }
+  void* p = fresh(cls);
+  if (!p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.in_use -= cls;
+    UNRAVEL_CHECK(false, "{} allocator: out of memory allocating {} bytes ({} in use)", what(), cls,
+                  stats_.in_use);
+  }
+  return p;
+}
+
+void CachingAllocator::deallocate(void* p, size_t nbytes) {
+  if (!p) return;
+  const size_t cls = allocator_size_class(nbytes);
+  std::lock_guard<std::mutex> lock(mu_);
+  free_[cls].push_back(p);
+  stats_.in_use -= cls;
+  stats_.cached += cls;
+}
+
+AllocatorStats CachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void CachingAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [cls, v] : free_)
+    for (void* p : v) release(p, cls);
+  free_.clear();
+  stats_.cached = 0;
+}
+
 namespace {
 
-class CachingHostAllocator final : public Allocator {
+class CachingHostAllocator final : public CachingAllocator {
  public:
   ~CachingHostAllocator() override { empty_cache(); }
 
-  void* allocate(size_t nbytes) override {
-    size_t cls = allocator_size_class(nbytes);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++stats_.requests;
-      auto it = free_.find(cls);
-      if (it != free_.end() && !it->second.empty()) {
-        void* p = it->second.back();
-        it->second.pop_back();
-        stats_.cached -= cls;
-        note_in_use(cls);
-        return p;
-      }
-      ++stats_.os_allocs;
-      note_in_use(cls);
-    }
-    void* p = std::aligned_alloc(64, cls);
-    if (!p) {
-      std::lock_guard<std::mutex> lock(mu_);
-      stats_.in_use -= cls;
-      UNRAVEL_CHECK(false, "host allocator: out of memory allocating {} bytes", cls);
-    }
-    return p;
-  }
-
-  void deallocate(void* p, size_t nbytes) override {
-    if (!p) return;
-    size_t cls = allocator_size_class(nbytes);
-    std::lock_guard<std::mutex> lock(mu_);
-    free_[cls].push_back(p);
-    stats_.in_use -= cls;
-    stats_.cached += cls;
-  }
-
-  AllocatorStats stats() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stats_;
-  }
-
-  void empty_cache() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [cls, v] : free_)
-      for (void* p : v) std::free(p);
-    free_.clear();
-    stats_.cached = 0;
-  }
-
- private:
-  void note_in_use(size_t cls) {
-    stats_.in_use += cls;
-    if (stats_.in_use > stats_.peak_in_use) stats_.peak_in_use = stats_.in_use;
-  }
-  mutable std::mutex mu_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
-  AllocatorStats stats_;
+ protected:
+  void* fresh(size_t bytes) override { return std::aligned_alloc(64, bytes); }
+  void release(void* p, size_t) override { std::free(p); }
+  const char* what() const override { return "host"; }
 };
 
 }  // namespace

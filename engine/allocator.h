@@ -4,6 +4,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
 
 namespace unravel {
 
@@ -27,6 +31,31 @@ class Allocator {
   virtual AllocatorStats stats() const = 0;
   /// Gives every cached (unused) block back to the OS.
   virtual void empty_cache() = 0;
+};
+
+/// A caching allocator by size class over a source of fresh blocks: freed blocks are kept per
+/// size class and handed out again; fresh() is asked only on a miss. The host allocator and the
+/// sim device's arena are the two sources.
+class CachingAllocator : public Allocator {
+ public:
+  void* allocate(size_t nbytes) override;
+  void deallocate(void* p, size_t nbytes) override;
+  AllocatorStats stats() const override;
+  /// Gives every cached block back through release().
+  void empty_cache() override;
+
+ protected:
+  /// A new block of exactly `bytes` (a size class), 64-byte aligned; nullptr when out of memory.
+  virtual void* fresh(size_t bytes) = 0;
+  /// Returns a block that fresh() made.
+  virtual void release(void* p, size_t bytes) = 0;
+  /// Names the memory in errors ("host", "sim device").
+  virtual const char* what() const = 0;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  AllocatorStats stats_;
 };
 
 /// The process-wide caching host allocator.

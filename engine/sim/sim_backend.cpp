@@ -11,7 +11,6 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/check.h"
@@ -30,9 +29,10 @@ size_t page_size() {
   return p;
 }
 
-/// Caching allocator over one reserved range. Freed blocks are reused by size class in call
-/// order, which is safe because the queue is one in-order stream (as a stream-ordered CUDA pool).
-class SimArena final : public Allocator {
+/// The sim device's memory: one reserved address range carved by a bump pointer, behind the
+/// caching allocator. Freed blocks are reused by size class in call order, which is safe because
+/// the queue is one in-order stream (as a stream-ordered CUDA pool).
+class SimArena final : public CachingAllocator {
  public:
   SimArena() {
     void* p = mmap(nullptr, kReserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -40,43 +40,7 @@ class SimArena final : public Allocator {
                   kReserve >> 30, std::strerror(errno));
     base_ = static_cast<char*>(p);
   }
-
-  void* allocate(size_t nbytes) override {
-    const size_t cls = allocator_size_class(nbytes);
-    std::lock_guard<std::mutex> lock(mu_);
-    ++stats_.requests;
-    auto& list = free_[cls];
-    void* p;
-    if (!list.empty()) {
-      p = list.back();
-      list.pop_back();
-      stats_.cached -= cls;
-    } else {
-      UNRAVEL_CHECK(top_ + cls <= kReserve, "sim device: out of memory allocating {} bytes ({} in "
-                    "use of {} GiB)", nbytes, stats_.in_use, kReserve >> 30);
-      p = base_ + top_;
-      top_ += cls;
-      ++stats_.os_allocs;
-    }
-    stats_.in_use += cls;
-    stats_.peak_in_use = std::max(stats_.peak_in_use, stats_.in_use);
-    return p;
-  }
-
-  void deallocate(void* p, size_t nbytes) override {
-    if (!p) return;
-    const size_t cls = allocator_size_class(nbytes);
-    std::lock_guard<std::mutex> lock(mu_);
-    free_[cls].push_back(p);
-    stats_.in_use -= cls;
-    stats_.cached += cls;
-  }
-
-  AllocatorStats stats() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stats_;
-  }
-  void empty_cache() override {}  // the range stays reserved; blocks stay cached
+  void empty_cache() override {}  // the range stays reserved: blocks stay cached
 
   bool owns(const void* p) const {
     auto c = static_cast<const char*>(p);
@@ -84,23 +48,24 @@ class SimArena final : public Allocator {
   }
   /// The used part of the range becomes readable and writable (unlock) or inaccessible (lock).
   void protect(bool accessible) {
-    size_t used;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      used = (top_ + page_size() - 1) / page_size() * page_size();
-      if (!accessible) locked_top_ = used;
-    }
+    const size_t used = (top_.load() + page_size() - 1) / page_size() * page_size();
     if (used == 0) return;
     int rc = mprotect(base_, used, accessible ? PROT_READ | PROT_WRITE : PROT_NONE);
     UNRAVEL_CHECK(rc == 0, "sim device: mprotect failed: {}", std::strerror(errno));
   }
 
+ protected:
+  void* fresh(size_t bytes) override {
+    const size_t at = top_.fetch_add(bytes);
+    if (at + bytes > kReserve) return nullptr;
+    return base_ + at;
+  }
+  void release(void*, size_t) override {}
+  const char* what() const override { return "sim device"; }
+
  private:
-  mutable std::mutex mu_;
   char* base_ = nullptr;
-  size_t top_ = 0, locked_top_ = 0;
-  std::unordered_map<size_t, std::vector<void*>> free_;
-  AllocatorStats stats_;
+  std::atomic<size_t> top_{0};
 };
 
 class SimBackend final : public Backend {

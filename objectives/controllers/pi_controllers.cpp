@@ -24,20 +24,25 @@ Tensor PiBetaRule::step(const Tensor& set_point, const Tensor& observed_kl) {
   return maximum(beta, scalar_like(beta_min_, beta));
 }
 
-ControlVaePiController::ControlVaePiController(double c_start, double c_max, double step_val,
-                                               int64_t period, double kp, double ki,
-                                               double beta_min)
-    : pi_(kp, ki, beta_min), c_max_(c_max), step_val_(step_val), period_(period) {
-  UNRAVEL_CHECK(period >= 1, "controlvae-pi: period must be >= 1, got {}", period);
+PiController::PiController(double c_start, double kp, double ki, double beta_min)
+    : pi_(kp, ki, beta_min) {
   c_ = running("C", c_start);
   beta_ = running("beta", beta_min);
   pi_.bind(running("I", 0.0), running("beta_unclamped", beta_min));
-  fixed("C_max", c_max);
-  fixed("step_val", step_val);
-  fixed("period", static_cast<double>(period));
   fixed("Kp", kp);
   fixed("Ki", ki);
   fixed("beta_min", beta_min);
+}
+
+ControlVaePiController::ControlVaePiController(double c_start, double c_max, double step_val,
+                                               int64_t period, double kp, double ki,
+                                               double beta_min)
+    : PiController(c_start, kp, ki, beta_min), c_max_(c_max), step_val_(step_val),
+      period_(period) {
+  UNRAVEL_CHECK(period >= 1, "controlvae-pi: period must be >= 1, got {}", period);
+  fixed("C_max", c_max);
+  fixed("step_val", step_val);
+  fixed("period", static_cast<double>(period));
 }
 
 Schedule ControlVaePiController::update(const Tensor& observed_kl) {
@@ -54,16 +59,10 @@ Schedule ControlVaePiController::update(const Tensor& observed_kl) {
 AdaptiveCapacityController::AdaptiveCapacityController(double c_start, double c_max,
                                                        double t_max, double kp, double ki,
                                                        double beta_min)
-    : pi_(kp, ki, beta_min), c_max_(c_max), t_max_(t_max) {
+    : PiController(c_start, kp, ki, beta_min), c_max_(c_max), t_max_(t_max) {
   UNRAVEL_CHECK(t_max >= 1, "adaptive-capacity: t_max must be >= 1, got {}", t_max);
-  c_ = running("C", c_start);
-  beta_ = running("beta", beta_min);
-  pi_.bind(running("I", 0.0), running("beta_unclamped", beta_min));
   fixed("C_max", c_max);
   fixed("t_max", t_max);
-  fixed("Kp", kp);
-  fixed("Ki", ki);
-  fixed("beta_min", beta_min);
 }
 
 Schedule AdaptiveCapacityController::update(const Tensor& observed_kl) {

@@ -47,8 +47,17 @@ class PiBetaRule {
   Tensor i_, prev_;
 };
 
+/// What both PI controllers hold: the rule, its running values (I, the previous unclamped β),
+/// the set-point C and the returned β, and the rule's parameters reported by state().
+class PiController : public Controller {
+ protected:
+  PiController(double c_start, double kp, double ki, double beta_min);
+  PiBetaRule pi_;
+  Tensor c_, beta_;
+};
+
 /// ControlVAE: stepped set-point + PI controller.
-class ControlVaePiController : public Controller {
+class ControlVaePiController : public PiController {
  public:
   ControlVaePiController(double c_start = 0.5, double c_max = 18.0, double step_val = 0.15,
                          int64_t period = 5000, double kp = 0.01, double ki = -0.001,
@@ -57,14 +66,12 @@ class ControlVaePiController : public Controller {
   Schedule update(const Tensor& observed_kl) override;
 
  private:
-  PiBetaRule pi_;
   double c_max_, step_val_;
   int64_t period_;
-  Tensor c_, beta_;
 };
 
 /// §11's adaptive capacity: C held while β rises, else stepped towards C_max at t_max.
-class AdaptiveCapacityController : public Controller {
+class AdaptiveCapacityController : public PiController {
  public:
   AdaptiveCapacityController(double c_start = 0.5, double c_max = 16.0,
                              double t_max = 1500000.0, double kp = 0.01, double ki = -0.001,
@@ -73,9 +80,7 @@ class AdaptiveCapacityController : public Controller {
   Schedule update(const Tensor& observed_kl) override;
 
  private:
-  PiBetaRule pi_;
   double c_max_, t_max_;
-  Tensor c_, beta_;
 };
 
 }  // namespace unravel

@@ -69,7 +69,7 @@ TEST_CASE("apps: encode, eval, figure on a dSprites run") {
   const std::string run = train_run("dsprites", root + "/run", 4);
 
   // encode: shapes, dtypes, and row 0 equals the model's own encoding of item 0.
-  EncodeOptions eo{run, root + "/enc", 40};
+  EncodeOptions eo{run, root + "/enc", 40, ""};
   REQUIRE(encode_command(eo) == 0);
   Tensor mu = load_npy(root + "/enc/mu.npy"), lv = load_npy(root + "/enc/logvar.npy");
   Tensor f = load_npy(root + "/enc/factors.npy");
@@ -323,7 +323,7 @@ TEST_CASE("apps: eval scores .npy arrays and refuses mismatched ones") {
   EvalOptions missing;
   missing.run = root + "/no_such_run";
   CHECK(error_of([&] { eval_command(missing); }).find("not a run directory") != std::string::npos);
-  EncodeOptions en{root + "/no_such_run", root + "/enc", 0};
+  EncodeOptions en{root + "/no_such_run", root + "/enc", 0, ""};
   CHECK(error_of([&] { encode_command(en); }).find("not a run directory") != std::string::npos);
   fs::remove_all(root);
 }
