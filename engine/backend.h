@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/allocator.h"
@@ -47,7 +48,7 @@ enum class Kernel : uint8_t {
   unary, binary, where, reduce, arg_reduce, gemm, gather, scatter_add, index_select, index_add,
   conv2d_forward, conv2d_forward_relu, conv2d_backward_data, conv2d_backward_weights,
   batch_norm_forward, batch_norm_backward, pairwise_imq, random, random_permutation, arange,
-  optimizer_step, count
+  optimizer_step, layout_convert, count
 };
 inline constexpr int kNumKernels = static_cast<int>(Kernel::count);
 /// "unary", "conv2d_forward", ...
@@ -107,6 +108,20 @@ class Backend {
   /// y[i] = start + i·step for a contiguous 1-D y (any dtype).
   virtual void arange(const TensorView& y, double start, double step);
 
+  // --- memory layouts (engine/layout.h) ------------------------------------------------------
+  /// The id (> 0) of this backend's format `name` ("nChw8c"), or 0 when it has none by that
+  /// name (the default: a backend without layouts).
+  virtual uint32_t find_layout(std::string_view name) const;
+  /// The name of format `format` (for desc() and messages); never throws.
+  virtual std::string layout_name(uint32_t format) const;
+  /// Storage bytes of a `shape` / `dtype` tensor in `format` (padding included); throws when the
+  /// format cannot hold that shape or dtype. Default: unsupported(Kernel::layout_convert).
+  virtual size_t layout_nbytes(uint32_t format, const Shape& shape, DType dtype) const;
+  /// dst = src with the same shape and dtype, each side strided (any strides) or one of this
+  /// backend's formats (Kernel::layout_convert). Bit-exact: values are moved, not recomputed;
+  /// padding of a padded format is written as zeros.
+  virtual void convert_layout(const TensorView& src, const TensorView& dst);
+
   // --- elementwise ---------------------------------------------------------------------------
   /// y = op(x; alpha); x and y same shape (x may carry 0 strides), may alias.
   virtual void unary(UnaryOp op, const TensorView& x, const TensorView& y, double alpha);
@@ -146,6 +161,8 @@ class Backend {
   // --- library-backed neural-network kernels -------------------------------------------------
   /// y = conv2d(x, w) + b (b may be empty: data == nullptr), then p.relu's activation (only
   /// where supports(Kernel::conv2d_forward_relu); ops/conv.cpp applies it separately otherwise).
+  /// A backend with layouts (Kernel::layout_convert) also accepts x and y in its formats; w and
+  /// b are strided. Every other kernel family takes strided views only.
   virtual void conv2d_forward(const TensorView& x, const TensorView& w, const TensorView& b,
                               const TensorView& y, const Conv2dParams& p);
   /// dx = conv2d backward-data(dy, w).

@@ -9,6 +9,10 @@ namespace unravel {
 
 enum class DeviceKind : uint8_t { cpu = 0, cuda = 1, sim = 2 };
 inline constexpr int kNumDeviceKinds = 3;
+/// "cpu", "cuda" or "sim".
+constexpr const char* device_kind_name(DeviceKind k) {
+  return k == DeviceKind::cpu ? "cpu" : k == DeviceKind::cuda ? "cuda" : "sim";
+}
 
 /// A device: kind plus index (index is 0 for the CPU).
 struct Device {

@@ -87,14 +87,18 @@ void Tape::clear() {
 
 namespace {
 
+// Fan-in: a + b. Gradients in a backend layout (engine/layout.h) are summed as strided tensors.
 Tensor sum_grads(const Tensor& a, const Tensor& b) {
   if (!a.defined()) return b;
+  const Tensor as = a.with_layout(kStrided), bs = b.with_layout(kStrided);
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
-  backend(a.device()).binary(BinaryOp::add, a.view(), b.view(), out.view(), 0.0);
+  backend(a.device()).binary(BinaryOp::add, as.view(), bs.view(), out.view(), 0.0);
   return out;
 }
 
+// A leaf's .grad is always a contiguous strided tensor (optimisers read it as one).
 Tensor contiguous_copy(const Tensor& g) {
+  if (!g.is_strided()) return g.with_layout(kStrided);
   if (g.is_contiguous()) return g;
   Tensor c = Tensor::empty(g.shape(), g.dtype(), g.device());
   backend(g.device()).copy(g.view(), c.view());

@@ -9,13 +9,16 @@ namespace unravel {
 void throw_error(std::string msg) { throw Error(std::move(msg)); }
 
 namespace {
-std::shared_ptr<TensorImpl> new_impl(const Shape& shape, DType dtype, Device device) {
+std::shared_ptr<TensorImpl> new_impl(const Shape& shape, DType dtype, Device device,
+                                     Layout layout = kStrided) {
   auto impl = std::make_shared<TensorImpl>();
   size_t bytes = static_cast<size_t>(numel(shape)) * size_of(dtype);
+  if (!layout.is_strided()) bytes = backend(device).layout_nbytes(layout.format, shape, dtype);
   impl->storage = std::make_shared<Storage>(bytes, device);
   impl->shape = shape;
-  impl->strides = contiguous_strides(shape);
+  if (layout.is_strided()) impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
+  impl->layout = layout;
   return impl;
 }
 }  // namespace
@@ -23,6 +26,15 @@ std::shared_ptr<TensorImpl> new_impl(const Shape& shape, DType dtype, Device dev
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t d : shape) UNRAVEL_CHECK(d >= 0, "empty: negative extent in shape {}", shape.str());
   return Tensor(new_impl(shape, dtype, device));
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, Layout layout) {
+  if (layout.is_strided()) return empty(shape, dtype, device);
+  for (int64_t d : shape) UNRAVEL_CHECK(d >= 0, "empty: negative extent in shape {}", shape.str());
+  UNRAVEL_CHECK(layout.backend == device.kind,
+                "empty: layout format {} was assigned by the {} backend, but the tensor is on {}",
+                layout.format, device_kind_name(layout.backend), device.str());
+  return Tensor(new_impl(shape, dtype, device, layout));
 }
 
 Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
@@ -71,7 +83,11 @@ int64_t Tensor::size(int64_t d) const {
 std::string Tensor::desc() const {
   if (!defined()) return "undefined";
   std::string s = std::string(dtype_name(dtype())) + shape().str();
-  if (!device().is_cpu()) s += "@" + device().str();
+  if (!is_strided()) {
+    Backend& be = backend(device());
+    s += fmt::format("{{{}:{}}}", be.name(), be.layout_name(layout().format));
+  }
+  if (!device().is_cpu()) s += fmt::format("@{}", device().str());
   return s;
 }
 
@@ -83,10 +99,32 @@ void Tensor::check_typed_access(DType t) const {
   UNRAVEL_CHECK(defined(), "data<{}>(): tensor is undefined", dtype_name(t));
   UNRAVEL_CHECK(dtype() == t, "data<{}>(): tensor is {}", dtype_name(t), desc());
   UNRAVEL_CHECK(device().is_cpu(), "data<{}>(): tensor {} is not on the CPU", dtype_name(t), desc());
+  if (!is_strided()) refuse_layout("data<T>()");
+}
+
+void Tensor::refuse_layout(const char* what) const {
+  throw_error(fmt::format(
+      "{}: tensor {} is in a backend layout; generic ops read strided tensors only "
+      "(engine/layout.h). Convert it first with to_strided(x) (ops/layout.h)",
+      what, desc()));
 }
 
 TensorView Tensor::view() const {
-  return TensorView{raw_data(), impl_->shape, impl_->strides, impl_->dtype, device()};
+  if (!impl_->layout.is_strided()) [[unlikely]] refuse_layout("view()");
+  return TensorView{raw_data(), impl_->shape, impl_->strides, impl_->dtype, device(), kStrided};
+}
+
+TensorView Tensor::layout_view() const {
+  return TensorView{raw_data(), impl_->shape, impl_->strides, impl_->dtype, device(),
+                    impl_->layout};
+}
+
+Tensor Tensor::with_layout(Layout to) const {
+  UNRAVEL_CHECK(defined(), "with_layout: tensor is undefined");
+  if (layout() == to) return *this;
+  Tensor y = empty(shape(), dtype(), device(), to);
+  if (numel()) backend(device()).convert_layout(layout_view(), y.layout_view());
+  return y;
 }
 
 double Tensor::item() const {
@@ -98,9 +136,11 @@ template <class T> std::vector<T> Tensor::to_vector() const {
   UNRAVEL_CHECK(defined(), "to_vector(): tensor is undefined");
   std::vector<T> out(static_cast<size_t>(numel()));
   if (out.empty()) return out;
-  // Gather (with dtype conversion) into a contiguous host tensor, then copy out.
+  // Logical values (a backend layout converted first), gathered with dtype conversion into a
+  // contiguous tensor, then copied out.
+  const Tensor src = with_layout(kStrided);
   Tensor host = Tensor::empty(shape(), dtype_v<T>, device());
-  backend(device()).copy(view(), host.view());
+  backend(device()).copy(src.view(), host.view());
   backend(device()).copy_to_host(host.raw_data(), out.data(), out.size() * sizeof(T));
   return out;
 }
@@ -152,7 +192,9 @@ void Tensor::backward(const Tensor& seed, bool retain_graph) const {
 
 Tensor Tensor::detach() const {
   if (!defined()) return Tensor();
-  return make_view(impl_->storage, impl_->offset, impl_->shape, impl_->strides, impl_->dtype);
+  Tensor t = make_view(impl_->storage, impl_->offset, impl_->shape, impl_->strides, impl_->dtype);
+  t.impl_->layout = impl_->layout;
+  return t;
 }
 
 }  // namespace unravel

@@ -1,6 +1,8 @@
-// Tensor: a cheap, shared handle to {storage, offset, shape, strides, dtype} plus optional
-// autograd state. Views share storage. Math lives in ops/ as free functions (ops/ops.h), so the
-// engine never depends on ops.
+// Tensor: a cheap, shared handle to {storage, offset, shape, strides, dtype, layout} plus
+// optional autograd state. Views share storage. Math lives in ops/ as free functions
+// (ops/ops.h), so the engine never depends on ops. A tensor whose layout is not strided
+// (engine/layout.h) is readable only by layout-aware code: view(), strides() and data<T>()
+// refuse it.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -9,6 +11,7 @@
 
 #include "engine/device.h"
 #include "engine/dtype.h"
+#include "engine/layout.h"
 #include "engine/shape.h"
 #include "engine/storage.h"
 #include "engine/tensor_view.h"
@@ -33,8 +36,9 @@ struct TensorImpl {
   std::shared_ptr<Storage> storage;
   int64_t offset = 0;  ///< in elements
   Shape shape;
-  Strides strides;
+  Strides strides;  ///< empty when the layout is not strided
   DType dtype = DType::f32;
+  Layout layout;    ///< strided, or a backend format (engine/layout.h)
   AutogradMeta autograd;  ///< inline: recording an op allocates no separate block
 };
 
@@ -46,6 +50,9 @@ class Tensor {
   // --- construction (no autograd) -------------------------------------------------------------
   /// Uninitialised contiguous tensor.
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = kCPU);
+  /// Uninitialised tensor in `layout`: a format of device's backend (storage of
+  /// Backend::layout_nbytes bytes), or strided (the same as the overload above).
+  static Tensor empty(const Shape& shape, DType dtype, Device device, Layout layout);
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = kCPU);
   static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = kCPU);
   static Tensor full(const Shape& shape, double value, DType dtype = DType::f32,
@@ -70,7 +77,13 @@ class Tensor {
   // --- metadata ---------------------------------------------------------------------------------
   bool defined() const { return impl_ != nullptr; }
   const Shape& shape() const { return impl_->shape; }
-  const Strides& strides() const { return impl_->strides; }
+  /// Strides in elements; refuses a non-strided tensor (they would be meaningless).
+  const Strides& strides() const {
+    if (!impl_->layout.is_strided()) [[unlikely]] refuse_layout("strides()");
+    return impl_->strides;
+  }
+  Layout layout() const { return impl_->layout; }
+  bool is_strided() const { return impl_->layout.is_strided(); }
   int64_t offset() const { return impl_->offset; }
   DType dtype() const { return impl_->dtype; }
   Device device() const { return impl_->storage->device(); }
@@ -78,17 +91,22 @@ class Tensor {
   /// Extent of dimension d (negative counts from the end).
   int64_t size(int64_t d) const;
   int64_t numel() const { return unravel::numel(impl_->shape); }
+  /// Logical size numel · size_of(dtype); a non-strided tensor's storage may be larger.
   size_t nbytes() const { return static_cast<size_t>(numel()) * size_of(dtype()); }
-  bool is_contiguous() const { return unravel::is_contiguous(shape(), strides()); }
+  /// Dense row-major strided; false for every non-strided layout.
+  bool is_contiguous() const {
+    return is_strided() && unravel::is_contiguous(impl_->shape, impl_->strides);
+  }
   const std::shared_ptr<Storage>& storage() const { return impl_->storage; }
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   bool is_same(const Tensor& o) const { return impl_ == o.impl_; }
-  /// "f32[64, 1, 64, 64]".
+  /// "f32[64, 1, 64, 64]"; a non-strided layout is named: "f32[2, 16, 8, 8]{cpu:nChw8c}".
   std::string desc() const;
 
   // --- data access (CPU) -------------------------------------------------------------------------
-  /// Pointer to the first element; the tensor must be on the CPU for typed access.
+  /// Pointer to the first element (the storage start for a non-strided layout); the tensor must
+  /// be strided and on the CPU for typed access.
   void* raw_data() const;
   template <class T> T* data() const {
     check_typed_access(dtype_v<T>);
@@ -96,10 +114,19 @@ class Tensor {
   }
   /// The single element of a one-element tensor, converted to double (copies from devices).
   double item() const;
-  /// All elements in row-major order converted to T (copies from devices / strided layouts).
+  /// All elements in row-major order converted to T (copies from devices / strided layouts;
+  /// a backend layout is converted to its logical values first).
   template <class T> std::vector<T> to_vector() const;
-  /// Kernel-facing view.
+  /// Kernel-facing view of a strided tensor. Refuses a non-strided one, naming it and the fix:
+  /// this is the one check that keeps generic ops from misreading a backend layout.
   TensorView view() const;
+  /// Kernel-facing view in any layout (the view's layout says which), for layout-aware code
+  /// only: convert_layout, kernels that accept backend formats (engine/layout.h).
+  TensorView layout_view() const;
+  /// This tensor in layout `to`: *this when it already has it, else a copy converted by its
+  /// backend's convert_layout (a strided result is contiguous). No autograd: ops/layout.h's
+  /// to_layout / to_strided are the differentiable form.
+  Tensor with_layout(Layout to) const;
 
   // --- autograd ---------------------------------------------------------------------------------
   /// True for leaves marked with set_requires_grad and for results of recorded ops.
@@ -126,6 +153,7 @@ class Tensor {
 
  private:
   void check_typed_access(DType t) const;
+  [[noreturn]] void refuse_layout(const char* what) const;
   std::shared_ptr<TensorImpl> impl_;
 };
 

@@ -17,6 +17,11 @@
 // the saved output: dv = dy · (y > 0 ? 1 : s), then the unfused backward with dv. conv2d hands
 // the activation to the backend (a oneDNN post-op on the CPU); conv_transpose2d adds bias and
 // applies it in one elementwise pass over y (BinaryOp::add_relu), in place.
+//
+// Layouts (engine/layout.h): conv2d's forward hands the backend x in its own layout and y in
+// opt.out_layout (the backend reads / writes its formats); the backward converts the saved x,
+// the saved output and the incoming gradient to strided first, so the backward kernels and the
+// gradients they return stay strided. conv_transpose2d reads strided tensors only.
 #include "ops/conv.h"
 
 #include <cmath>
@@ -83,20 +88,23 @@ int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, const T
 
 TensorView no_tensor() { return TensorView{}; }
 
+// y = conv(x, w) + b in layout `out`; x may be in a format of its backend (layout_view).
 Tensor conv_forward_kernel(const Tensor& x, const Tensor& w, const Tensor& b, const Shape& y_shape,
-                           const Conv2dParams& p) {
-  Tensor y = Tensor::empty(y_shape, x.dtype(), x.device());
+                           const Conv2dParams& p, Layout out = kStrided) {
   Backend& be = backend(x.device());
+  const TensorView bv = b.defined() ? b.view() : no_tensor();
   if (p.relu && !be.supports(Kernel::conv2d_forward_relu)) {
     // The backend has no fused activation: convolve, then one in-place activation pass.
+    Tensor y = Tensor::empty(y_shape, x.dtype(), x.device());
     Conv2dParams plain = p;
     plain.relu = false;
-    be.conv2d_forward(x.view(), w.view(), b.defined() ? b.view() : no_tensor(), y.view(), plain);
+    be.conv2d_forward(x.layout_view(), w.view(), bv, y.view(), plain);
     be.unary(p.relu_slope == 0.0 ? UnaryOp::relu : UnaryOp::leaky_relu, y.view(), y.view(),
              p.relu_slope);
-    return y;
+    return y.with_layout(out);
   }
-  be.conv2d_forward(x.view(), w.view(), b.defined() ? b.view() : no_tensor(), y.view(), p);
+  Tensor y = Tensor::empty(y_shape, x.dtype(), x.device(), out);
+  be.conv2d_forward(x.layout_view(), w.view(), bv, y.layout_view(), p);
   return y;
 }
 
@@ -125,8 +133,9 @@ struct FusedActivation {
   SavedTensor y;
   Tensor mask(const Tensor& dy, const char* op) const {
     if (!on) return dy;
-    return slope == 0.0 ? detail::binary_kernel(BinaryOp::relu_grad, dy, y.get(op))
-                        : detail::binary_kernel(BinaryOp::leaky_relu_grad, dy, y.get(op), slope);
+    const Tensor ys = y.get(op).with_layout(kStrided);
+    return slope == 0.0 ? detail::binary_kernel(BinaryOp::relu_grad, dy, ys)
+                        : detail::binary_kernel(BinaryOp::leaky_relu_grad, dy, ys, slope);
   }
 };
 
@@ -144,12 +153,12 @@ struct Conv2dBackward final : Node {
   FusedActivation act;
   const char* name() const override { return act.on ? "conv2d_relu" : "conv2d"; }
   TensorList backward(const TensorList& grads) override {
-    const Tensor g = act.mask(grads[0], name());
+    const Tensor g = act.mask(grads[0].with_layout(kStrided), name());
     TensorList out(next.size());
     if (needs_input_grad(0)) out[0] = conv_data_kernel(g, w.get(name()), x_shape, p);
     const bool nb = next.size() > 2 && needs_input_grad(2);
     if (needs_input_grad(1)) {
-      auto [dw, db] = conv_weights_kernel(x.get(name()), g, w_shape, nb, p);
+      auto [dw, db] = conv_weights_kernel(x.get(name()).with_layout(kStrided), g, w_shape, nb, p);
       out[1] = dw;
       if (nb) out[2] = db;
     } else if (nb) {
@@ -183,13 +192,17 @@ Tensor conv2d_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Conv
   const char* op = relu ? "conv2d_relu" : "conv2d";
   const int64_t out_c = check_args(x, w, b, opt, op, 1);
   if (relu) check_slope(slope, op);
+  UNRAVEL_CHECK(opt.out_layout.is_strided() || opt.out_layout.backend == x.device().kind,
+                "{}: out_layout is format {} of the {} backend, but the input {} is on {}", op,
+                opt.out_layout.format, device_kind_name(opt.out_layout.backend), x.desc(),
+                x.device().str());
   Conv2dParams p = to_params(opt);
   p.relu = relu;
   p.relu_slope = slope;
   const Shape y_shape{x.size(0), out_c,
                       conv_out(x.size(2), w.size(2), p.stride_h, p.pad_h, p.dilation_h, x, w),
                       conv_out(x.size(3), w.size(3), p.stride_w, p.pad_w, p.dilation_w, x, w)};
-  Tensor y = conv_forward_kernel(x, w, b, y_shape, p);
+  Tensor y = conv_forward_kernel(x, w, b, y_shape, p, opt.out_layout);
   if (Tape::needs_grad({&x, &w, &b})) {
     TensorList inputs = b.defined() ? TensorList{x, w, b} : TensorList{x, w};
     auto* n = record<Conv2dBackward>(inputs, {y});
@@ -210,6 +223,7 @@ Tensor conv_transpose2d_impl(const Tensor& x, const Tensor& w, const Tensor& b,
   const char* op = relu ? "conv_transpose2d_relu" : "conv_transpose2d";
   const int64_t out_c = check_args(x, w, b, opt, op, 0);
   if (relu) check_slope(slope, op);
+  UNRAVEL_CHECK(opt.out_layout.is_strided(), "{}: out_layout is supported by conv2d only", op);
   const Conv2dParams p = to_params(opt);
   Shape y_shape{x.size(0), out_c, 0, 0};
   for (int i = 0; i < 2; ++i) {

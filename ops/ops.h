@@ -11,6 +11,7 @@
 #include "ops/conv.h"
 #include "ops/creation.h"
 #include "ops/kernel_sums.h"
+#include "ops/layout.h"
 #include "ops/matmul.h"
 #include "ops/nn_ops.h"
 #include "ops/random_ops.h"

@@ -6,6 +6,7 @@
 #include "ops/binary.h"
 #include "ops/broadcast.h"
 #include "ops/detail.h"
+#include "ops/layout.h"
 #include "ops/reduce.h"
 
 namespace unravel {
@@ -354,6 +355,8 @@ Tensor to(const Tensor& x, DType dtype) {
 Tensor to(const Tensor& x, Device device) {
   detail::check_defined(x, "to", "input");
   if (x.device() == device) return x;
+  // Format ids are per backend (engine/layout.h): a backend layout moves as its logical values.
+  if (!x.is_strided()) return to(to_strided(x), device);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), device);
   Backend& from_be = backend(x.device());
   Backend& to_be = backend(device);

@@ -1,7 +1,7 @@
 // The CPU backend. Memory and copies are defined in engine/cpu/cpu_backend.cpp; each kernel
 // family is defined in ops/cpu/<family>_cpu.cpp (elementwise loops, reductions, OpenBLAS gemm,
-// oneDNN convolution and batch norm, Philox fills, the
-// multi-tensor optimiser loops). Threads: OpenMP, used only when the work is
+// oneDNN convolution and batch norm, Philox fills, the multi-tensor optimiser loops, the
+// blocked memory layouts and their conversions). Threads: OpenMP, used only when the work is
 // large enough to pay for the fork (see ops/cpu/parallel.h).
 #pragma once
 #include "engine/backend.h"
@@ -22,6 +22,12 @@ class CpuBackend final : public Backend {
   void copy_from_host(const void* host_src, void* dst, size_t nbytes) override;
   void fill(const TensorView& y, double value) override;
   void arange(const TensorView& y, double start, double step) override;
+
+  // Layouts: oneDNN's blocked activation formats nChw8c / nChw16c (ops/cpu/layout_cpu.cpp).
+  uint32_t find_layout(std::string_view name) const override;
+  std::string layout_name(uint32_t format) const override;
+  size_t layout_nbytes(uint32_t format, const Shape& shape, DType dtype) const override;
+  void convert_layout(const TensorView& src, const TensorView& dst) override;
 
   void unary(UnaryOp op, const TensorView& x, const TensorView& y, double alpha) override;
   void binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& y,

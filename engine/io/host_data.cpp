@@ -9,8 +9,10 @@
 
 namespace unravel::io_detail {
 
-Tensor host_contiguous(const Tensor& t) {
-  UNRAVEL_CHECK(t.defined(), "host_contiguous: tensor is undefined");
+Tensor host_contiguous(const Tensor& in) {
+  UNRAVEL_CHECK(in.defined(), "host_contiguous: tensor is undefined");
+  // A backend layout (engine/layout.h) is converted first: files hold the logical values.
+  const Tensor t = in.with_layout(kStrided);
   if (t.device().is_cpu() && t.is_contiguous()) return t;
   Backend& be = backend(t.device());
   Tensor dense = t;

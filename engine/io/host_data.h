@@ -9,7 +9,8 @@
 
 namespace unravel::io_detail {
 
-/// `t` itself when it is a contiguous CPU tensor, else a dense row-major copy on the CPU.
+/// `t` itself when it is a contiguous strided CPU tensor, else a dense row-major copy on the CPU
+/// (a tensor in a backend layout is converted to its logical values first).
 Tensor host_contiguous(const Tensor& t);
 
 /// An open read-only file that closes itself; errors name `path`.

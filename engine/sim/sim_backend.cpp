@@ -1,6 +1,9 @@
 // The sim device (see sim_backend.h): a locked arena, a kernel queue and counters around the CPU
 // kernels. Every Backend call checks that its views lie in the arena, then queues a closure that
-// runs the CPU kernel on the same views (retagged as CPU) when the queue is flushed.
+// runs the CPU kernel on the same views (retagged as CPU) when the queue is flushed. Memory
+// layouts are the CPU's: the sim hands out the CPU's format ids under its own kind (a Layout of
+// the sim backend) and retags them with the views, so blocked tensors live in sim memory and the
+// CPU's conversions and layout-aware conv run on them there.
 #include "engine/sim/sim_backend.h"
 
 #include <sys/mman.h>
@@ -115,6 +118,22 @@ class SimBackend final : public Backend {
     check(Kernel::arange);
     mine({&y}, "arange");
     push([=] { cpu().arange(host(y), start, step); });
+  }
+
+  // Layouts: host-side queries answered by the CPU registry (declining layout_convert makes the
+  // sim a backend without layouts); conversions queued like every kernel.
+  uint32_t find_layout(std::string_view name) const override {
+    return declined(Kernel::layout_convert) ? 0 : cpu().find_layout(name);
+  }
+  std::string layout_name(uint32_t format) const override { return cpu().layout_name(format); }
+  size_t layout_nbytes(uint32_t format, const Shape& shape, DType dtype) const override {
+    check(Kernel::layout_convert);
+    return cpu().layout_nbytes(format, shape, dtype);
+  }
+  void convert_layout(const TensorView& src, const TensorView& dst) override {
+    check(Kernel::layout_convert);
+    mine({&src, &dst}, "convert_layout");
+    push([=] { cpu().convert_layout(host(src), host(dst)); });
   }
 
   void unary(UnaryOp op, const TensorView& x, const TensorView& y, double alpha) override {
@@ -264,8 +283,9 @@ class SimBackend final : public Backend {
  private:
   static Backend& cpu() { return backend(kCPU); }
 
+  bool declined(Kernel k) const { return declined_[static_cast<size_t>(k)].load(); }
   void check(Kernel k) const {
-    if (declined_[static_cast<size_t>(k)].load()) unsupported(k);
+    if (declined(k)) unsupported(k);
   }
   /// Refuses views whose memory is not sim memory (a CPU tensor mixed with sim ones).
   void mine(std::initializer_list<const TensorView*> views, const char* op) const {
@@ -275,10 +295,16 @@ class SimBackend final : public Backend {
                     "sim {}: an operand ({}{} on {}) is not in sim device memory; tensors of "
                     "different devices cannot be mixed", op, dtype_name(v->dtype), v->shape.str(),
                     v->device.str());
+      UNRAVEL_CHECK(v->layout.is_strided() || v->layout.backend == DeviceKind::sim,
+                    "sim {}: an operand ({}{}) has a layout format of the {} backend", op,
+                    dtype_name(v->dtype), v->shape.str(), device_kind_name(v->layout.backend));
     }
   }
+  /// The view as the CPU kernels see it: device and layout retagged as the CPU's (the format
+  /// ids are the CPU's, so a blocked view stays blocked).
   static TensorView host(TensorView v) {
     v.device = kCPU;
+    if (!v.layout.is_strided()) v.layout.backend = DeviceKind::cpu;
     return v;
   }
 

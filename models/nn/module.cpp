@@ -108,8 +108,9 @@ void rebind(const Tensor& t, const Tensor& moved) {
   TensorImpl* impl = t.impl();
   impl->storage = moved.storage();
   impl->offset = moved.offset();
-  impl->strides = moved.strides();
+  impl->strides = moved.impl()->strides;
   impl->dtype = moved.dtype();
+  impl->layout = moved.layout();
   impl->autograd.grad.reset();
 }
 }  // namespace

@@ -1,8 +1,13 @@
 // CPU convolution: float32 on oneDNN 2.6 primitives, float64 on the direct reference loops of
 // ops/cpu/conv_ref_cpu.cpp.
 //
-// oneDNN path. The caller always hands plain NCHW activations and OIHW weights (possibly as
-// strided views). For each (kind, shapes, params, bias) a ConvPlan is built once and cached:
+// oneDNN path. The caller hands plain NCHW activations and OIHW weights (possibly as strided
+// views); the forward's input and output may instead be in one of the CPU's blocked formats
+// (ops/cpu/layout_cpu.h, engine/layout.h), which then is the argument's caller layout below:
+// when the primitive runs in that same layout there is no reorder, otherwise the reorder is the
+// exact copy a strided caller would have made, and the primitive is the one a strided call gets
+// (the layout rule reads only the geometry), so the results are bit-identical to a strided call.
+// For each (kind, shapes, params, bias, caller formats) a ConvPlan is built once and cached:
 //  - the primitive, with a user-mode scratchpad;
 //  - for every argument, the caller-layout memory (its handle is set per call) and, when the
 //    primitive prefers another layout (blocked nChw8c, OIhw8i8o, ...), a memory in that layout
@@ -45,7 +50,9 @@
 
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/storage.h"
 #include "ops/cpu/conv_ref.h"
+#include "ops/cpu/layout_cpu.h"
 #include "ops/cpu/parallel.h"
 
 namespace unravel {
@@ -55,10 +62,7 @@ namespace {
 using dnnl::memory;
 using Tag = memory::format_tag;
 
-dnnl::engine& dnnl_engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
+using cpu::dnnl_engine;
 dnnl::stream& dnnl_stream() {
   static dnnl::stream s(dnnl_engine());
   return s;
@@ -78,13 +82,14 @@ struct Geometry {
   int64_t n, c, h, w, o, kh, kw, oh, ow;
   Conv2dParams p;
   bool bias;
-  std::array<int64_t, 20> key(ConvKind kind, int64_t mode) const {
+  uint32_t x_fmt = 0, y_fmt = 0;  // forward only: the caller's CPU formats (0: strided)
+  std::array<int64_t, 22> key(ConvKind kind, int64_t mode) const {
     int64_t slope_bits = 0;
     static_assert(sizeof(slope_bits) == sizeof(p.relu_slope));
     std::memcpy(&slope_bits, &p.relu_slope, sizeof(slope_bits));
     return {static_cast<int64_t>(kind), mode, n, c, h, w, o, kh, kw, oh, ow, p.stride_h, p.stride_w,
             p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, bias ? 1 : 0, p.relu ? 1 : 0,
-            p.relu ? slope_bits : 0};
+            p.relu ? slope_bits : 0, x_fmt, y_fmt};
   }
   memory::dims x_dims() const { return {n, c, h, w}; }
   memory::dims w_dims() const { return {o, c, kh, kw}; }
@@ -179,7 +184,9 @@ std::unique_ptr<ConvPlan> build_plan(ConvKind kind, const Geometry& g, bool bloc
   const memory::desc x_md = plain_md(g.x_dims(), act), y_md = plain_md(g.y_dims(), act);
   const memory::desc w_any = plain_md(g.w_dims(), Tag::any);
   const memory::desc b_md = g.bias ? plain_md({g.o}, Tag::x) : memory::desc();
-  const memory::desc x_user = plain_md(g.x_dims(), Tag::nchw), y_user = plain_md(g.y_dims(), Tag::nchw);
+  const auto f32 = memory::data_type::f32;
+  const memory::desc x_user = cpu::format_desc(g.x_fmt, g.x_dims(), f32);
+  const memory::desc y_user = cpu::format_desc(g.y_fmt, g.y_dims(), f32);
   const memory::desc w_user = plain_md(g.w_dims(), Tag::oihw), b_user = plain_md({g.o}, Tag::x);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -261,11 +268,12 @@ void execute(ConvPlan& plan, const CallArgs& call, CpuBackend& be) {
     if (a.reorder_needed) a.prim.set_data_handle(work + a.arena_offset);
     const TensorView* v = call.find(a.id);
     void* handle = v->data;
-    if (!v->contiguous()) {
+    if (v->strided() && !v->contiguous()) {
       a.staging.resize(static_cast<size_t>(v->numel()));
       handle = a.staging.data();
       if (!a.output) {
-        TensorView dense{handle, v->shape, contiguous_strides(v->shape), DType::f32, v->device};
+        TensorView dense{handle, v->shape, contiguous_strides(v->shape), DType::f32, v->device,
+                         kStrided};
         be.copy(*v, dense);
       }
     }
@@ -277,10 +285,10 @@ void execute(ConvPlan& plan, const CallArgs& call, CpuBackend& be) {
     if (!a.output) continue;
     if (a.reorder_needed) a.reorder.execute(s, a.prim, a.user);
     const TensorView* v = call.find(a.id);
-    if (!v->contiguous()) {
+    if (v->strided() && !v->contiguous()) {
       s.wait();
       TensorView dense{a.staging.data(), v->shape, contiguous_strides(v->shape), DType::f32,
-                       v->device};
+                       v->device, kStrided};
       be.copy(dense, *v);
     }
   }
@@ -308,7 +316,7 @@ bool uses_reorder_on_activations(const ConvPlan& plan) {
 // Returns the cached plan for (kind, g), building it on first use. The caller holds the cache
 // mutex.
 ConvPlan& get_plan(ConvKind kind, const Geometry& g) {
-  static std::map<std::array<int64_t, 20>, std::unique_ptr<ConvPlan>> cache;
+  static std::map<std::array<int64_t, 22>, std::unique_ptr<ConvPlan>> cache;
   // UNRAVEL_CONV_LAYOUT=plain|blocked forces one layout; auto (default) applies layout_rule.
   const char* forced = std::getenv("UNRAVEL_CONV_LAYOUT");
   const std::string mode = forced ? forced : "auto";
@@ -342,9 +350,11 @@ ConvPlan& get_plan(ConvKind kind, const Geometry& g) {
   }
   if (!chosen) chosen = build(false);
   if (const char* v = std::getenv("UNRAVEL_CONV_VERBOSE"); v && v[0] == '1')
-    std::fprintf(stderr, "[unravel conv] %s x[%ld,%ld,%ld,%ld] w[%ld,%ld,%ld,%ld]%s -> %s (%s%s)\n",
-                 kind_name(kind), (long)g.n, (long)g.c, (long)g.h, (long)g.w, (long)g.o,
+    std::fprintf(stderr, "[unravel conv] %s x[%ld,%ld,%ld,%ld]%s%s w[%ld,%ld,%ld,%ld]%s%s%s -> %s "
+                 "(%s%s)\n", kind_name(kind), (long)g.n, (long)g.c, (long)g.h, (long)g.w,
+                 g.x_fmt ? ":" : "", g.x_fmt ? cpu::cpu_format(g.x_fmt).name : "", (long)g.o,
                  (long)g.c, (long)g.kh, (long)g.kw, g.p.relu ? " +relu" : "",
+                 g.y_fmt ? " y:" : "", g.y_fmt ? cpu::cpu_format(g.y_fmt).name : "",
                  chosen->blocked ? "blocked" : "plain", chosen->impl.c_str(),
                  uses_reorder_on_activations(*chosen) ? ", reorders" : "");
   ConvPlan& ref = *chosen;
@@ -357,12 +367,25 @@ std::mutex& conv_mutex() {
   return m;
 }
 
-void check_view(const TensorView& v, int rank, DType dt, const char* fn, const char* what) {
+// `layouts`: v may be in a CPU format (the forward's input and output); else it must be strided.
+void check_view(const TensorView& v, int rank, DType dt, const char* fn, const char* what,
+                bool layouts = false) {
   UNRAVEL_CHECK(v.rank() == rank, "{}: {} must have rank {}, got {}", fn, what, rank,
                 v.shape.str());
+  if (!v.strided()) {
+    UNRAVEL_CHECK(layouts, "{}: {} is in a backend layout ({}); this kernel reads strided "
+                  "tensors only", fn, what, cpu::cpu_format(v.layout.format).name);
+    cpu::check_cpu_layout(v, fn, what);
+  }
   UNRAVEL_CHECK(v.dtype == dt, "{}: {} is {} but the operation runs in {}", fn, what,
                 dtype_name(v.dtype), dtype_name(dt));
   UNRAVEL_CHECK(v.numel() > 0, "{}: {} {} is empty", fn, what, v.shape.str());
+}
+
+// True when the conv input has trailing rows/cols that no window reaches (pad_r < 0).
+bool has_unreached(const Geometry& g) {
+  const auto pr = g.pad_r();
+  return (pr[0] < 0 && g.h + pr[0] >= 1) || (pr[1] < 0 && g.w + pr[1] >= 1);
 }
 
 // Drops trailing input rows/cols that no window reaches (pad_r < 0): oneDNN rejects some such
@@ -374,6 +397,20 @@ TensorView crop_unreached(const TensorView& v, Geometry& g) {
   if (pr[1] < 0 && g.w + pr[1] >= 1) c.shape[3] = g.w += pr[1];
   return c;
 }
+
+// A dense strided stand-in for a view in a CPU format (the view itself when strided); its
+// storage lives as long as the holder. `read`: fill it with the view's values.
+struct StridedCopy {
+  std::unique_ptr<Storage> buf;
+  TensorView v;
+  StridedCopy(const TensorView& src, CpuBackend& be, bool read) : v(src) {
+    if (src.strided()) return;
+    buf = std::make_unique<Storage>(static_cast<size_t>(src.numel()) * size_of(src.dtype), kCPU);
+    v = TensorView{buf->data(), src.shape, contiguous_strides(src.shape), src.dtype, src.device,
+                   kStrided};
+    if (read) be.convert_layout(src, v);
+  }
+};
 
 Geometry geometry(const TensorView& x, const TensorView& w, const TensorView& y,
                   const Conv2dParams& p, bool bias, const char* fn) {
@@ -393,12 +430,22 @@ Geometry geometry(const TensorView& x, const TensorView& w, const TensorView& y,
 void CpuBackend::conv2d_forward(const TensorView& x, const TensorView& w, const TensorView& b,
                                 const TensorView& y, const Conv2dParams& p) {
   const char* fn = "conv2d_forward";
-  check_view(x, 4, x.dtype, fn, "input");
+  check_view(x, 4, x.dtype, fn, "input", true);
   check_view(w, 4, x.dtype, fn, "weight");
-  check_view(y, 4, x.dtype, fn, "output");
+  check_view(y, 4, x.dtype, fn, "output", true);
   const bool bias = b.data != nullptr;
   if (bias) check_view(b, 1, x.dtype, fn, "bias");
   Geometry g = geometry(x, w, y, p, bias, fn);
+  if ((!x.strided() || !y.strided()) &&
+      (x.dtype != DType::f32 || (!x.strided() && has_unreached(g)))) {
+    // The reference loops and the input crop read strided tensors: go through strided copies.
+    StridedCopy xs(x, *this, true), ys(y, *this, false);
+    conv2d_forward(xs.v, w, b, ys.v, p);
+    if (!y.strided()) convert_layout(ys.v, y);
+    return;
+  }
+  g.x_fmt = x.strided() ? 0 : x.layout.format;
+  g.y_fmt = y.strided() ? 0 : y.layout.format;
   if (x.dtype == DType::f64) {
     cpu::conv2d_forward_ref(x, w, b, y, p);
     if (p.relu) unary(p.relu_slope == 0.0 ? UnaryOp::relu : UnaryOp::leaky_relu, y, y, p.relu_slope);

@@ -52,7 +52,8 @@ void reduce_impl(const TensorView& x, const TensorView& y) {
   for (int64_t i = 0; i < out_n; ++i) acc[i] = init;
 
   TensorView av = acc_t.view();
-  TensorView abc{acc, x.shape, broadcast_strides(y.shape, av.strides, x.shape), av.dtype, kCPU};
+  TensorView abc{acc, x.shape, broadcast_strides(y.shape, av.strides, x.shape), av.dtype, kCPU,
+                 kStrided};
   auto L = cpu::make_layout<2>({&abc, &x});
   // Rows may run in parallel only when each output element belongs to exactly one row.
   bool row_reduce = L.rank > 0 && L.stride[0][L.rank - 1] == 0;
