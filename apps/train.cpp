@@ -15,9 +15,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <atomic>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -25,6 +23,7 @@
 #include "apps/common/progress.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/setup.h"
+#include "apps/common/stop_signals.h"
 #include "datasets/batcher.h"
 #include "engine/check.h"
 #include "models/checkpoint.h"
@@ -38,12 +37,6 @@ using nlohmann::json;
 
 namespace {
 
-
-std::atomic<int> g_signal{0};
-extern "C" void on_signal(int sig) {
-  g_signal.store(sig);
-  std::signal(sig, SIG_DFL);  // a second Ctrl-C ends the process at once
-}
 
 struct LoopState {
   int64_t step = 0;
@@ -117,9 +110,7 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps) {
   bool need_header = fs::file_size(log_path(run)) == 0;
   Progress progress(fmt::format("train {}", fs::path(run).filename().string()), steps,
                     static_cast<double>(c.batch));
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  g_signal.store(0);
+  DeferStop defer;  // Ctrl-C now finishes the step and checkpoints (a second one exits at once)
 
   auto t0 = std::chrono::steady_clock::now();
   double base_seconds = s.seconds;
@@ -134,7 +125,7 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps) {
     s.batcher = batcher.state();
     s.seconds = base_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-    const bool interrupted = g_signal.load() != 0;
+    const bool interrupted = stop_signal() != 0;
     const bool log_step = s.step % c.log_every == 0 || s.step == steps;
     const bool save_step = s.step % c.checkpoint_every == 0 || s.step == steps || interrupted;
     if (log_step || save_step) {

@@ -9,6 +9,7 @@
 
 #include "apps/commands.h"
 #include "apps/common/config.h"
+#include "apps/common/stop_signals.h"
 #include "apps/eval.h"
 #include "apps/train.h"
 #include "datasets/registry.h"
@@ -45,6 +46,7 @@ ParamMap merge_params(ParamMap base, const std::vector<std::string>& tokens, con
 }  // namespace
 
 int main(int argc, char** argv) {
+  install_stop_signals();  // first: before any thread starts
   CLI::App app{"unravel: VAEs for disentanglement research on a from-scratch autodiff engine"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every subcommand");
