@@ -259,11 +259,15 @@ void add_(const Tensor& dst, const Tensor& src, double alpha) {
   dst.bump_version();
 }
 
+void add_(const Tensor& dst, double value) {
+  check_inplace(dst, "add_");
+  backend(dst.device()).unary(UnaryOp::add_scalar, dst.view(), dst.view(), value);
+  dst.bump_version();
+}
+
 void mul_(const Tensor& dst, double s) {
   check_inplace(dst, "mul_");
-  Tensor sc = scalar_like(s, dst);
-  backend(dst.device()).binary(BinaryOp::mul, dst.view(), broadcast_view(sc, dst, "mul_"),
-                               dst.view(), 0.0);
+  backend(dst.device()).unary(UnaryOp::scale, dst.view(), dst.view(), s);
   dst.bump_version();
 }
 

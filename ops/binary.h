@@ -50,7 +50,9 @@ Tensor operator/(double a, const Tensor& b);
 // In-place (no autograd; bump the version counter; for optimisers and buffers) -----------------
 /// dst += alpha * src (src broadcast to dst).
 void add_(const Tensor& dst, const Tensor& src, double alpha = 1.0);
-/// dst *= s.
+/// dst += value (one kernel).
+void add_(const Tensor& dst, double value);
+/// dst *= s (one kernel).
 void mul_(const Tensor& dst, double s);
 /// dst = src (broadcast, with dtype conversion).
 void copy_(const Tensor& dst, const Tensor& src);

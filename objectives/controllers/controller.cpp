@@ -24,13 +24,15 @@ Tensor Controller::running(const std::string& key, double init) {
   return register_buffer(key, Tensor::scalar(init, DType::f64, device()));
 }
 
-void Controller::set(const Tensor& buf, const Tensor& value) {
+const Tensor& Controller::set(const Tensor& buf, const Tensor& value) {
   NoGradGuard ng;
   copy_(buf, value);
+  return value;
 }
 
 Tensor Controller::advance() {
-  set(step_, step_ + 1.0);
+  NoGradGuard ng;
+  add_(step_, 1.0);
   return step_;
 }
 

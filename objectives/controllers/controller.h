@@ -16,7 +16,8 @@
 
 namespace unravel {
 
-/// What a controller hands to the objective for one step: 0-d f64 tensors on its device.
+/// What a controller hands to the objective for one step: 0-d f64 tensors on its device, never
+/// overwritten by later updates (a caller may read them after further steps).
 struct Schedule {
   Tensor beta;      ///< weight of the KL (or TC for β-TCVAE) term
   Tensor capacity;  ///< capacity C / KL set-point
@@ -48,8 +49,9 @@ class Controller : public nn::Module {
   Tensor running(const std::string& key, double init);
   /// Records a fixed parameter, reported by state() (not restored).
   void fixed(const std::string& key, double value) { fixed_[key] = value; }
-  /// Writes `value` into the running value `buf` in place (on the device).
-  static void set(const Tensor& buf, const Tensor& value);
+  /// Writes `value` into the running value `buf` in place (on the device); returns `value`
+  /// (a tensor of its own, so a Schedule built from it stays valid after later updates).
+  static const Tensor& set(const Tensor& buf, const Tensor& value);
   /// Adds one to the step counter (1-based, like ControlVAE's and 1Konny's global_iter) and
   /// returns it.
   Tensor advance();

@@ -50,10 +50,8 @@ Schedule ControlVaePiController::update(const Tensor& observed_kl) {
   Tensor t = advance();
   // C += step_val on every step t with t % period == 0, capped at C_max; before the PI step.
   Tensor due = eq(fmod(t, scalar_like(static_cast<double>(period_), t)), scalar_like(0.0, t));
-  Tensor c = where(due, c_ + step_val_, c_);
-  set(c_, minimum(c, scalar_like(c_max_, c)));
-  set(beta_, pi_.step(c_, observed_kl));
-  return {clone(beta_), clone(c_)};
+  Tensor c = set(c_, minimum(where(due, c_ + step_val_, c_), scalar_like(c_max_, t)));
+  return {set(beta_, pi_.step(c, observed_kl)), c};
 }
 
 AdaptiveCapacityController::AdaptiveCapacityController(double c_start, double c_max,

@@ -19,7 +19,9 @@ ConstantController::ConstantController(double beta) {
 Schedule ConstantController::update(const Tensor&) {
   NoGradGuard ng;
   advance();
-  return {clone(beta_), scalar_like(0.0, beta_)};
+  if (!zero_.defined() || zero_.device() != beta_.device()) zero_ = scalar_like(0.0, beta_);
+  // β never changes, so the buffer itself is handed out; neither tensor is written again.
+  return {beta_, zero_};
 }
 
 LinearCapacityController::LinearCapacityController(double c_max, double c_stop_steps,
@@ -38,8 +40,7 @@ Schedule LinearCapacityController::update(const Tensor&) {
   Tensor t = advance();
   // C_start + (C_max − C_start)·t / C_stop, in that operation order, then clamped.
   Tensor c = t * (c_max_ - c_start_) / scalar_like(c_stop_, t) + c_start_;
-  set(c_, clamp(c, c_start_, c_max_));
-  return {scalar_like(1.0, t), clone(c_)};
+  return {scalar_like(1.0, t), set(c_, clamp(c, c_start_, c_max_))};
 }
 
 KlAnnealController::KlAnnealController(bool monotonic, double total_steps, double cycles,
@@ -74,8 +75,7 @@ Schedule KlAnnealController::update(const Tensor&) {
   Tensor p = scalar_like(period, t);
   Tensor tau = monotonic_ ? k / p : fmod(k, p) / p;
   Tensor ramp = minimum(scalar_like(1.0, t), tau / scalar_like(ratio_, t));
-  set(beta_, ramp * (beta_max_ - beta_min_) + beta_min_);
-  return {clone(beta_), scalar_like(0.0, t)};
+  return {set(beta_, ramp * (beta_max_ - beta_min_) + beta_min_), scalar_like(0.0, t)};
 }
 
 }  // namespace unravel

@@ -23,6 +23,7 @@ class ConstantController : public Controller {
 
  private:
   Tensor beta_;
+  Tensor zero_;  ///< C = 0, made once per device
 };
 
 /// Burgess et al.'s linear capacity increase.

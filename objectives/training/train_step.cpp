@@ -1,6 +1,7 @@
 // The library training step (see train_step.h).
 #include "objectives/training/train_step.h"
 
+#include <cmath>
 #include <limits>
 #include <set>
 
@@ -58,7 +59,7 @@ TrainStep::TrainStep(std::shared_ptr<TrainState> state, std::shared_ptr<Controll
   for (AuxiliaryUpdate* a : state_->objective().auxiliary_updates())
     aux_.emplace_back(a, auxiliary(a->parameters()));
   count_ = Tensor::zeros(Shape{}, DType::f64, device_);
-  bad_step_ = Tensor::zeros(Shape{}, DType::f64, device_);
+  first_bad_ = Tensor::full(Shape{}, std::numeric_limits<double>::infinity(), DType::f64, device_);
 }
 
 StepResult TrainStep::step(const Tensor& x, Generator& gen) {
@@ -81,13 +82,14 @@ StepResult TrainStep::step(const Tensor& x, Generator& gen) {
     o->step();
     for (auto& term : t.terms) r.terms.add(term.first, term.second);
   }
-  {  // Non-finite total: remember the first such step, on the device.
+  {  // Non-finite total: remember the first such step, on the device, in a few tiny kernels.
     NoGradGuard ng;
-    copy_(count_, count_ + 1.0);
-    Tensor total = to(r.terms.total.detach(), DType::f64);
-    Tensor finite = lt(abs(total), scalar_like(std::numeric_limits<double>::infinity(), total));
-    Tensor first = where(eq(bad_step_, scalar_like(0.0, bad_step_)), count_, bad_step_);
-    copy_(bad_step_, where(finite, bad_step_, first));
+    add_(count_, 1.0);
+    Tensor d = r.terms.total.detach();
+    d = d - d;                                    // NaN where the total is NaN or ±inf, else 0
+    Tensor bad = to(ne(d, d), DType::f64);        // 1 for a non-finite total
+    // count / bad is this step's index where bad and +inf elsewhere; the minimum keeps the first.
+    copy_(first_bad_, minimum(first_bad_, count_ / bad));
   }
   return r;
 }
@@ -95,7 +97,7 @@ StepResult TrainStep::step(const Tensor& x, Generator& gen) {
 void TrainStep::clear_nonfinite() {
   NoGradGuard ng;
   fill_(count_, 0.0);
-  fill_(bad_step_, 0.0);
+  fill_(first_bad_, std::numeric_limits<double>::infinity());
 }
 
 StepLog TrainStep::read_log(const StepResult& r) const {
@@ -106,7 +108,7 @@ StepLog TrainStep::read_log(const StepResult& r) const {
   ts.push_back(r.schedule.beta);
   ts.push_back(r.schedule.capacity);
   for (const auto& [n, t] : buffers) ts.push_back(t);
-  ts.push_back(bad_step_);
+  ts.push_back(first_bad_);
   std::vector<double> v = read_scalars(ts);
   StepLog log;
   size_t i = 0;
@@ -115,7 +117,7 @@ StepLog TrainStep::read_log(const StepResult& r) const {
   log.capacity = v[i++];
   log.controller = controller_->fixed_values();
   for (const auto& [n, t] : buffers) log.controller[n] = v[i++];
-  log.nonfinite_step = static_cast<int64_t>(v[i]);
+  log.nonfinite_step = std::isinf(v[i]) ? 0 : static_cast<int64_t>(v[i]);
   return log;
 }
 

@@ -81,9 +81,6 @@ class TrainStep {
   /// The step's terms, schedule, controller state and the non-finite flag, read back in one
   /// transfer (the only host read a logging step makes).
   StepLog read_log(const StepResult& r) const;
-  /// 0-d f64 on the device: 0, or the 1-based index (counting this object's steps since the
-  /// last clear_nonfinite()) of the first step whose total was not finite.
-  const Tensor& nonfinite_step() const { return bad_step_; }
   /// Resets the non-finite flag and the step count behind it.
   void clear_nonfinite();
 
@@ -101,7 +98,9 @@ class TrainStep {
   std::vector<std::pair<AuxiliaryUpdate*, std::unique_ptr<optim::Optimizer>>> aux_;
   int64_t samples_;
   Device device_;
-  Tensor count_, bad_step_;  // 0-d f64 on the device
+  // 0-d f64 on the device: steps since clear_nonfinite(), and the first of them whose total was
+  // not finite (+inf while none was).
+  Tensor count_, first_bad_;
 };
 
 }  // namespace unravel
