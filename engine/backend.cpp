@@ -11,7 +11,8 @@ const char* kernel_name(Kernel k) {
       "unary", "binary", "where", "reduce", "arg_reduce", "gemm", "gather", "scatter_add",
       "index_select", "index_add", "conv2d_forward", "conv2d_forward_relu", "conv2d_backward_data",
       "conv2d_backward_weights", "batch_norm_forward", "batch_norm_backward", "pairwise_imq",
-      "random", "random_permutation", "arange", "optimizer_step", "layout_convert"};
+      "random", "random_permutation", "arange", "optimizer_step", "layout_convert", "gemm_bf16",
+      "conv2d_bf16"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == kNumKernels,
                 "kernel_name: one name per Kernel value");
   const int i = static_cast<int>(k);
@@ -47,8 +48,8 @@ void Backend::arg_reduce(bool, const TensorView&, int, const TensorView&) {
   unsupported(Kernel::arg_reduce);
 }
 void Backend::gemm(bool, bool, double, const TensorView&, const TensorView&, double,
-                   const TensorView&) {
-  unsupported(Kernel::gemm);
+                   const TensorView&, Precision p) {
+  unsupported(p == Precision::bf16 ? Kernel::gemm_bf16 : Kernel::gemm);
 }
 void Backend::gather(const TensorView&, int, const TensorView&, const TensorView&) {
   unsupported(Kernel::gather);
@@ -64,7 +65,9 @@ void Backend::index_add(const TensorView&, int, const TensorView&, const TensorV
 }
 void Backend::conv2d_forward(const TensorView&, const TensorView&, const TensorView&,
                              const TensorView&, const Conv2dParams& p) {
-  unsupported(p.relu ? Kernel::conv2d_forward_relu : Kernel::conv2d_forward);
+  unsupported(p.precision == Precision::bf16 ? Kernel::conv2d_bf16
+              : p.relu                          ? Kernel::conv2d_forward_relu
+                                                : Kernel::conv2d_forward);
 }
 void Backend::conv2d_backward_data(const TensorView&, const TensorView&, const TensorView&,
                                    const Conv2dParams&) {

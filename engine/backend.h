@@ -16,6 +16,7 @@
 #include "engine/allocator.h"
 #include "engine/device.h"
 #include "engine/op_kinds.h"
+#include "engine/precision.h"
 #include "engine/tensor_view.h"
 
 namespace unravel {
@@ -30,6 +31,8 @@ struct Conv2dParams {
   /// v > 0 ? v : relu_slope · v of v = conv + bias, fused into the kernel (relu_slope >= 0).
   bool relu = false;
   double relu_slope = 0.0;
+  /// The compute precision (engine/precision.h); bf16 needs supports(Kernel::conv2d_bf16).
+  Precision precision = Precision::fp32;
 };
 
 /// Which pairwise kernel sum Backend::pairwise_imq computes (ops/kernel_sums.h): the additive
@@ -48,7 +51,10 @@ enum class Kernel : uint8_t {
   unary, binary, where, reduce, arg_reduce, gemm, gather, scatter_add, index_select, index_add,
   conv2d_forward, conv2d_forward_relu, conv2d_backward_data, conv2d_backward_weights,
   batch_norm_forward, batch_norm_backward, pairwise_imq, random, random_permutation, arange,
-  optimizer_step, layout_convert, count
+  optimizer_step, layout_convert,
+  gemm_bf16,    // gemm with Precision::bf16 (bf16 inputs, fp32 accumulation and output)
+  conv2d_bf16,  // the three convolution passes with Precision::bf16
+  count
 };
 inline constexpr int kNumKernels = static_cast<int>(Kernel::count);
 /// "unary", "conv2d_forward", ...
@@ -141,8 +147,11 @@ class Backend {
   // --- linear algebra ------------------------------------------------------------------------
   /// C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b] over a batch (rank-3 views; batch stride
   /// may be 0 for broadcasting). Each matrix must have unit stride in one of its two dims.
+  /// With Precision::bf16 (needs supports(Kernel::gemm_bf16)): f32 operands rounded to bf16,
+  /// products accumulated in f32.
   virtual void gemm(bool trans_a, bool trans_b, double alpha, const TensorView& a,
-                    const TensorView& b, double beta, const TensorView& c);
+                    const TensorView& b, double beta, const TensorView& c,
+                    Precision precision = Precision::fp32);
 
   // --- indexing ------------------------------------------------------------------------------
   /// y = x gathered along `axis` by i64 `index` (index has y's shape; torch.gather semantics).

@@ -1,4 +1,8 @@
-// Element types a tensor can hold, and their sizes and names.
+// Element types a tensor can hold, and their sizes and names. bf16 (bfloat16: the upper half of
+// an IEEE float) is a storage type for mixed precision (engine/bf16.h): tensors of it can be made,
+// copied, cast, saved and loaded, and the mixed-precision convolutions and GEMMs read bf16; the
+// generic kernels do not take it (dispatch_dtype refuses it with a message), so arithmetic on
+// bf16 values means converting to f32 first.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -7,8 +11,8 @@
 namespace unravel {
 
 /// Element type of a tensor.
-enum class DType : uint8_t { f32, f64, i32, i64, u8 };
-inline constexpr int kNumDTypes = 5;
+enum class DType : uint8_t { f32, f64, i32, i64, u8, bf16 };
+inline constexpr int kNumDTypes = 6;
 
 /// Bytes per element.
 constexpr size_t size_of(DType t) {
@@ -18,6 +22,7 @@ constexpr size_t size_of(DType t) {
     case DType::i32: return 4;
     case DType::i64: return 8;
     case DType::u8: return 1;
+    case DType::bf16: return 2;
   }
   return 0;
 }
@@ -30,11 +35,15 @@ constexpr std::string_view dtype_name(DType t) {
     case DType::i32: return "i32";
     case DType::i64: return "i64";
     case DType::u8: return "u8";
+    case DType::bf16: return "bf16";
   }
   return "?";
 }
 
-constexpr bool is_floating(DType t) { return t == DType::f32 || t == DType::f64; }
+/// f32, f64 (and bf16, a floating storage type: see above).
+constexpr bool is_floating(DType t) {
+  return t == DType::f32 || t == DType::f64 || t == DType::bf16;
+}
 
 /// Maps a C++ type to its DType.
 template <class T> struct dtype_of;
@@ -45,7 +54,11 @@ template <> struct dtype_of<int64_t> { static constexpr DType value = DType::i64
 template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::u8; };
 template <class T> inline constexpr DType dtype_v = dtype_of<T>::value;
 
-/// Calls f(T{}) with T the C++ type of `t`.
+/// Throws "... has no bf16 implementation ..." (dispatch_dtype on a bf16 tensor).
+[[noreturn]] void refuse_bf16();
+
+/// Calls f(T{}) with T the C++ type of `t`; refuses bf16 (a storage type the generic kernels do
+/// not compute in).
 template <class F> decltype(auto) dispatch_dtype(DType t, F&& f) {
   switch (t) {
     case DType::f32: return f(float{});
@@ -53,6 +66,7 @@ template <class F> decltype(auto) dispatch_dtype(DType t, F&& f) {
     case DType::i32: return f(int32_t{});
     case DType::i64: return f(int64_t{});
     case DType::u8: return f(uint8_t{});
+    case DType::bf16: refuse_bf16();
   }
   return f(float{});
 }

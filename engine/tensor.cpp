@@ -8,6 +8,11 @@ namespace unravel {
 
 void throw_error(std::string msg) { throw Error(std::move(msg)); }
 
+void refuse_bf16() {
+  throw_error("this kernel has no bf16 implementation: bf16 tensors are storage for mixed "
+              "precision; convert with to(x, DType::f32) to compute on them");
+}
+
 namespace {
 std::shared_ptr<TensorImpl> new_impl(const Shape& shape, DType dtype, Device device,
                                      Layout layout = kStrided) {

@@ -23,6 +23,13 @@ namespace unravel {
 
 namespace {
 
+/// The precision of this thread's matrix kernels (engine/precision.h) for an f32 product; f64
+/// products (gradient checks, references) always run in f64.
+Precision gemm_precision(const Tensor& out) {
+  return out.dtype() == DType::f32 ? matmul_precision() : Precision::fp32;
+}
+
+
 // True when a rows x cols matrix with strides (s0, s1) can go to the BLAS without a copy:
 // unit stride along one dim and a leading dimension that covers the other (as gemm_cpu.cpp).
 bool gemm_ready(int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
@@ -146,7 +153,7 @@ Tensor matmul_kernel(const Tensor& a_in, const Tensor& b_in) {
     be.gemm(false, false, 1.0,
             matrix_view(A.t, element_ptr(A.t, 0), 1, 0, nbatch * m, k, as0, as1),
             matrix_view(B.t, element_ptr(B.t, 0), 1, 0, k, n, bs0, bs1), 0.0,
-            matrix_view(C, element_ptr(C, 0), 1, 0, nbatch * m, n, n, 1));
+            matrix_view(C, element_ptr(C, 0), 1, 0, nbatch * m, n, n, 1), gemm_precision(C));
   } else {
     // Collapse batch dims (drop extent-1 dims, merge dims contiguous in all three operands);
     // the innermost becomes gemm's batch, the rest are looped over here.
@@ -184,7 +191,8 @@ Tensor matmul_kernel(const Tensor& a_in, const Tensor& b_in) {
       be.gemm(false, false, 1.0,
               matrix_view(A.t, element_ptr(A.t, oa), ext[outer], da[outer], m, k, as0, as1),
               matrix_view(B.t, element_ptr(B.t, ob), ext[outer], db[outer], k, n, bs0, bs1), 0.0,
-              matrix_view(C, element_ptr(C, oc), ext[outer], dc[outer], m, n, n, 1));
+              matrix_view(C, element_ptr(C, oc), ext[outer], dc[outer], m, n, n, 1),
+              gemm_precision(C));
       for (int i = outer - 1; i >= 0; --i) {
         if (++idx[i] < ext[i]) break;
         idx[i] = 0;
@@ -315,7 +323,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
     be.gemm(false, true, 1.0,
             matrix_view(x2, element_ptr(x2, 0), 1, 0, rows, in, x2.strides()[0], x2.strides()[1]),
             matrix_view(w2, element_ptr(w2, 0), 1, 0, out, in, w2.strides()[0], w2.strides()[1]),
-            beta, yv);
+            beta, yv, gemm_precision(y));
   }
   if (Tape::needs_grad({&x, &w, &b})) {
     auto* node = record<LinearBackward>({x, w, b}, {y});

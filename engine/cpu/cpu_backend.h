@@ -15,7 +15,9 @@ class CpuBackend final : public Backend {
   int device_count(std::string* why = nullptr) const override;
   Allocator& allocator() override;
   void synchronize() override {}
-  bool supports(Kernel) const override { return true; }
+  /// Every family; gemm_bf16 / conv2d_bf16 only on a CPU with AVX512-BF16 or AMX-BF16 (as
+  /// oneDNN reports it), unless UNRAVEL_BF16=0 hides them (to test the refusal).
+  bool supports(Kernel k) const override;
 
   void copy(const TensorView& src, const TensorView& dst) override;
   void copy_to_host(const void* src, void* host_dst, size_t nbytes) override;
@@ -39,7 +41,7 @@ class CpuBackend final : public Backend {
   void arg_reduce(bool is_max, const TensorView& x, int axis, const TensorView& y) override;
 
   void gemm(bool trans_a, bool trans_b, double alpha, const TensorView& a, const TensorView& b,
-            double beta, const TensorView& c) override;
+            double beta, const TensorView& c, Precision precision = Precision::fp32) override;
 
   void gather(const TensorView& x, int axis, const TensorView& index, const TensorView& y) override;
   void scatter_add(const TensorView& src, int axis, const TensorView& index,

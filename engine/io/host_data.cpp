@@ -9,19 +9,19 @@
 
 namespace unravel::io_detail {
 
-Tensor host_contiguous(const Tensor& in) {
+Tensor host_contiguous(const Tensor& in, DType dtype) {
   UNRAVEL_CHECK(in.defined(), "host_contiguous: tensor is undefined");
   // A backend layout (engine/layout.h) is converted first: files hold the logical values.
   const Tensor t = in.with_layout(kStrided);
-  if (t.device().is_cpu() && t.is_contiguous()) return t;
+  if (t.device().is_cpu() && t.is_contiguous() && t.dtype() == dtype) return t;
   Backend& be = backend(t.device());
   Tensor dense = t;
-  if (!t.is_contiguous()) {
-    dense = Tensor::empty(t.shape(), t.dtype(), t.device());
+  if (!t.is_contiguous() || t.dtype() != dtype) {
+    dense = Tensor::empty(t.shape(), dtype, t.device());
     if (t.numel()) be.copy(t.view(), dense.view());
   }
   if (t.device().is_cpu()) return dense;
-  Tensor host = Tensor::empty(t.shape(), t.dtype(), kCPU);
+  Tensor host = Tensor::empty(t.shape(), dtype, kCPU);
   if (t.numel()) be.copy_to_host(dense.raw_data(), host.raw_data(), host.nbytes());
   return host;
 }

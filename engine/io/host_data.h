@@ -9,9 +9,10 @@
 
 namespace unravel::io_detail {
 
-/// `t` itself when it is a contiguous strided CPU tensor, else a dense row-major copy on the CPU
-/// (a tensor in a backend layout is converted to its logical values first).
-Tensor host_contiguous(const Tensor& t);
+/// `t` itself when it is a contiguous strided CPU tensor of `dtype`, else a dense row-major copy
+/// on the CPU in `dtype` (a tensor in a backend layout is converted to its logical values first).
+Tensor host_contiguous(const Tensor& t, DType dtype);
+inline Tensor host_contiguous(const Tensor& t) { return host_contiguous(t, t.dtype()); }
 
 /// An open read-only file that closes itself; errors name `path`.
 class InputFile {

@@ -217,6 +217,7 @@ std::string descr_of(DType t) {
     case DType::i32: return "<i4";
     case DType::i64: return "<i8";
     case DType::u8: return "|u1";
+    case DType::bf16: break;  // written as float32 (save_npy)
   }
   return "";
 }
@@ -296,7 +297,9 @@ std::vector<uint8_t> npy_bytes(const Tensor& t) {
 
 void save_npy(const std::string& path, const Tensor& t) {
   UNRAVEL_CHECK(t.defined(), "save_npy('{}'): tensor is undefined", path);
-  Tensor host = io_detail::host_contiguous(t);
+  // NumPy has no bfloat16: a bf16 tensor is written as float32, which holds every bf16 value
+  // exactly (the documented convention; loading gives f32).
+  Tensor host = io_detail::host_contiguous(t, t.dtype() == DType::bf16 ? DType::f32 : t.dtype());
   std::string head = header_bytes(host);
   AtomicFile out(path);
   out.write(head.data(), head.size());

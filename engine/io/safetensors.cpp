@@ -30,6 +30,7 @@ const char* st_dtype_name(DType t) {
     case DType::i32: return "I32";
     case DType::i64: return "I64";
     case DType::u8: return "U8";
+    case DType::bf16: return "BF16";
   }
   return "?";
 }
@@ -37,7 +38,8 @@ const char* st_dtype_name(DType t) {
 bool parse_st_dtype(const std::string& s, DType* out) {
   static const std::pair<const char*, DType> kTable[] = {{"F32", DType::f32}, {"F64", DType::f64},
                                                          {"I32", DType::i32}, {"I64", DType::i64},
-                                                         {"U8", DType::u8},   {"BOOL", DType::u8}};
+                                                         {"U8", DType::u8},   {"BOOL", DType::u8},
+                                                         {"BF16", DType::bf16}};
   for (const auto& [n, d] : kTable)
     if (s == n) return *out = d, true;
   return false;

@@ -164,10 +164,10 @@ class SimBackend final : public Backend {
     push([=] { cpu().arg_reduce(is_max, host(x), axis, host(y)); });
   }
   void gemm(bool ta, bool tb, double alpha, const TensorView& a, const TensorView& b, double beta,
-            const TensorView& c) override {
-    check(Kernel::gemm);
+            const TensorView& c, Precision precision = Precision::fp32) override {
+    check(precision == Precision::bf16 ? Kernel::gemm_bf16 : Kernel::gemm);
     mine({&a, &b, &c}, "gemm");
-    push([=] { cpu().gemm(ta, tb, alpha, host(a), host(b), beta, host(c)); });
+    push([=] { cpu().gemm(ta, tb, alpha, host(a), host(b), beta, host(c), precision); });
   }
   void gather(const TensorView& x, int axis, const TensorView& index, const TensorView& y) override {
     check(Kernel::gather);
@@ -195,18 +195,21 @@ class SimBackend final : public Backend {
   void conv2d_forward(const TensorView& x, const TensorView& w, const TensorView& b,
                       const TensorView& y, const Conv2dParams& p) override {
     check(p.relu ? Kernel::conv2d_forward_relu : Kernel::conv2d_forward);
+    if (p.precision == Precision::bf16) check(Kernel::conv2d_bf16);
     mine({&x, &w, &b, &y}, "conv2d_forward");
     push([=] { cpu().conv2d_forward(host(x), host(w), host(b), host(y), p); });
   }
   void conv2d_backward_data(const TensorView& dy, const TensorView& w, const TensorView& dx,
                             const Conv2dParams& p) override {
     check(Kernel::conv2d_backward_data);
+    if (p.precision == Precision::bf16) check(Kernel::conv2d_bf16);
     mine({&dy, &w, &dx}, "conv2d_backward_data");
     push([=] { cpu().conv2d_backward_data(host(dy), host(w), host(dx), p); });
   }
   void conv2d_backward_weights(const TensorView& x, const TensorView& dy, const TensorView& dw,
                                const TensorView& db, const Conv2dParams& p) override {
     check(Kernel::conv2d_backward_weights);
+    if (p.precision == Precision::bf16) check(Kernel::conv2d_bf16);
     mine({&x, &dy, &dw, &db}, "conv2d_backward_weights");
     push([=] { cpu().conv2d_backward_weights(host(x), host(dy), host(dw), host(db), p); });
   }

@@ -8,6 +8,7 @@
 
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
+#include "ops/cpu/bf16_cpu.h"
 #include "ops/cpu/loops.h"
 #include "ops/cpu/vec_math.h"
 #include "ops/functors.h"
@@ -25,6 +26,7 @@ void CpuBackend::copy(const TensorView& src, const TensorView& dst) {
     std::memcpy(dst.data, src.data, static_cast<size_t>(dst.numel()) * size_of(dst.dtype));
     return;
   }
+  if (src.dtype == DType::bf16 || dst.dtype == DType::bf16) return cpu::copy_bf16(src, dst);
   auto L = make_layout<2>({&dst, &src});
   dispatch_dtype(dst.dtype, [&](auto to) {
     using To = decltype(to);
@@ -58,6 +60,7 @@ void CpuBackend::arange(const TensorView& y, double start, double step) {
 
 void CpuBackend::fill(const TensorView& y, double value) {
   if (y.numel() == 0) return;
+  if (y.dtype == DType::bf16) return cpu::fill_bf16(y, value);
   auto L = make_layout<1>({&y});
   dispatch_dtype(y.dtype, [&](auto tag) {
     using T = decltype(tag);

@@ -17,6 +17,7 @@
 
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
+#include "ops/cpu/bf16_cpu.h"
 #include "ops/cpu/parallel.h"
 
 namespace unravel {
@@ -149,7 +150,7 @@ void gemm_impl(bool trans_a, bool trans_b, double alpha_d, const TensorView& a,
 }  // namespace
 
 void CpuBackend::gemm(bool trans_a, bool trans_b, double alpha, const TensorView& a,
-                      const TensorView& b, double beta, const TensorView& c) {
+                      const TensorView& b, double beta, const TensorView& c, Precision precision) {
   UNRAVEL_CHECK(a.rank() == 3 && b.rank() == 3 && c.rank() == 3,
                 "gemm: needs rank-3 (batch, rows, cols) views, got A {} B {} C {}", a.shape.str(),
                 b.shape.str(), c.shape.str());
@@ -165,7 +166,10 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, double alpha, const TensorView
   UNRAVEL_CHECK(c.shape[1] == m && c.shape[2] == n,
                 "gemm: op(A) {}{} @ op(B) {}{} gives {} x {} matrices but C is {}", a.shape.str(),
                 trans_a ? "^T" : "", b.shape.str(), trans_b ? "^T" : "", m, n, c.shape.str());
-  if (a.dtype == DType::f32)
+  const bool empty = c.shape[0] == 0 || m == 0 || n == 0 || ka == 0;
+  if (precision == Precision::bf16 && !empty)
+    cpu::gemm_bf16(trans_a, trans_b, alpha, a, b, beta, c);
+  else if (a.dtype == DType::f32)
     gemm_impl<float>(trans_a, trans_b, alpha, a, b, beta, c);
   else
     gemm_impl<double>(trans_a, trans_b, alpha, a, b, beta, c);

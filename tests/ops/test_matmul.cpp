@@ -274,3 +274,52 @@ TEST_CASE("matmul, linear and gemm: error messages name the op and the shapes") 
                                c.view()); })
             .find("gemm: A [1, 2, 4] with strides") != std::string::npos);
 }
+
+TEST_CASE("bf16 precision: products of bf16-rounded operands accumulated in f32") {
+  if (!backend(kCPU).supports(Kernel::gemm_bf16)) {
+    MESSAGE("skipped: this CPU has neither AVX512-BF16 nor AMX (oneDNN), so bf16 GEMMs are refused");
+    PrecisionGuard bf(Precision::bf16);
+    CHECK_THROWS_WITH_AS(matmul(Tensor::ones(Shape{2, 3}), Tensor::ones(Shape{3, 2})),
+                         doctest::Contains("needs a CPU with AVX512-BF16 or AMX"), Error);
+    return;
+  }
+  Generator g(4);
+  auto ref = [](const Tensor& a, const Tensor& b) {  // f64 product of the bf16-rounded values
+    return matmul(to(to(a, DType::bf16), DType::f64), to(to(b, DType::bf16), DType::f64));
+  };
+  const std::pair<Shape, Shape> shapes[] = {{{64, 300}, {300, 40}}, {{3, 17, 33}, {33, 9}},
+                                            {{2, 5, 8}, {2, 8, 6}}, {{1, 1}, {1, 1}}};
+  for (const auto& [sa, sb] : shapes) {
+    CAPTURE(sa.str());
+    Tensor a = normal(sa, g), b = normal(sb, g);
+    Tensor c32 = matmul(a, b), cbf;
+    {
+      PrecisionGuard bf(Precision::bf16);
+      cbf = matmul(a, b);
+    }
+    CHECK(cbf.dtype() == DType::f32);
+    // Against the exact product of the rounded inputs: only f32 accumulation error remains.
+    const double scale = max(abs(ref(a, b))).item() + 1e-30;
+    CHECK(max_abs_diff(cbf, ref(a, b)) < 1e-5 * scale * std::sqrt(double(sa[sa.size() - 1])));
+    // Against f32: the bf16 rounding of the inputs shows (but stays within a few 2^-8).
+    const double d = max_abs_diff(cbf, c32) / scale;
+    CHECK(d > 0);
+    CHECK(d < 0.05);
+  }
+  // Transposed and strided operands, bias, alpha/beta through linear (x @ wᵀ + b).
+  Tensor x = normal(Shape{16, 24}, g), w = normal(Shape{10, 24}, g), bias = normal(Shape{10}, g);
+  Tensor lin;
+  {
+    PrecisionGuard bf(Precision::bf16);
+    lin = linear(transpose(transpose(x, 0, 1).detach(), 0, 1), w, bias);
+  }
+  Tensor lref = add(matmul(to(to(x, DType::bf16), DType::f64),
+                           transpose(to(to(w, DType::bf16), DType::f64), 0, 1)),
+                    to(bias, DType::f64));
+  CHECK(max_abs_diff(lin, lref) < 1e-4);
+  // f64 products never change precision (gradient checks stay exact).
+  Tensor a64 = rand64(Shape{4, 5}, 1), b64 = rand64(Shape{5, 3}, 2);
+  Tensor e64 = matmul(a64, b64);
+  PrecisionGuard bf(Precision::bf16);
+  CHECK(max_abs_diff(matmul(a64, b64), e64) == 0.0);
+}
