@@ -49,6 +49,7 @@ struct ReproduceOptions {
   std::string figure, out, budget = "quick";
   uint64_t seed = 1;
   std::string device = "cpu";  ///< where the figure's runs train and are evaluated
+  std::string precision = "fp32";  ///< the runs' matrix-kernel precision (fp32 | bf16)
 };
 /// `unravel reproduce FIGURE`.
 int reproduce_command(const ReproduceOptions& o);

@@ -49,6 +49,7 @@ TrainConfig budget_config(const ReproduceContext& ctx, const std::string& preset
   }
   c.seed = ctx.seed;
   c.device = ctx.device;
+  c.precision = ctx.precision;
   c.checkpoint_every = std::max<int64_t>(c.steps / 4, 1);
   c.log_every = std::max<int64_t>(1, c.steps / 5000);
   return c;
@@ -172,6 +173,7 @@ int reproduce_command(const ReproduceOptions& o) {
   ctx.budget = o.budget;
   ctx.seed = o.seed;
   ctx.device = Device::parse(o.device).str();
+  ctx.precision = precision_name(parse_precision(o.precision));
   auto t0 = std::chrono::steady_clock::now();
   entry->run(ctx);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

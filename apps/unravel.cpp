@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   add_params(train, "--controller-param", ctl_params, "controller");
   train->add_option("--beta", beta, "shorthand for --controller constant --controller-param beta=B");
   train->add_option("--samples", tc.samples, "posterior samples K per datapoint")->capture_default_str();
+  train->add_option("--precision", tc.precision, "fp32 | bf16: convolutions and GEMMs on bf16-rounded inputs with fp32 accumulation (mixed precision; needs AVX512-BF16 or AMX on a CPU)")->capture_default_str();
   train->add_option("--batch", tc.batch, "batch size")->capture_default_str();
   train->add_option("--steps", tc.steps, "optimisation steps")->capture_default_str();
   train->add_option("--optimizer", tc.optimizer, choices(optim::optimizer_entries()))->capture_default_str();
@@ -127,6 +128,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"smoke", "quick", "paper"}));
   reproduce->add_option("--seed", ro.seed, "seed")->capture_default_str();
   reproduce->add_option("--device", ro.device, "cpu | cuda[:N] | sim: where the runs train")->capture_default_str();
+  reproduce->add_option("--precision", ro.precision, "fp32 | bf16: the runs' matrix-kernel precision")->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -160,6 +162,7 @@ int main(int argc, char** argv) {
           else if (n == "--divergence") c.divergence = tc.divergence;
           else if (n == "--controller") c.controller = tc.controller;
           else if (n == "--samples") c.samples = tc.samples;
+          else if (n == "--precision") c.precision = tc.precision;
           else if (n == "--batch") c.batch = tc.batch;
           else if (n == "--steps") c.steps = tc.steps;
           else if (n == "--optimizer") c.optimizer = tc.optimizer;

@@ -102,7 +102,7 @@ struct Trainer {
   Generator gen{1234};
 
   Trainer(const std::string& model, int64_t batch, const std::string& objective = "beta-vae",
-          Device device = kCPU) {
+          Device device = kCPU, Precision precision = Precision::fp32) {
     Generator init(42);
     int64_t latents = 10;
     if (model == "conv64") {
@@ -133,7 +133,8 @@ struct Trainer {
     auto adam = [](TensorList p) {
       return std::make_unique<optim::Adam>(std::move(p), optim::AdamOptions{.lr = 1e-3});
     };
-    trainer = std::make_unique<TrainStep>(state, controller, adam, adam);
+    trainer = std::make_unique<TrainStep>(state, controller, adam, adam,
+                                          TrainStepOptions{1, precision});
   }
 
   /// One training step, nothing read back.
@@ -177,6 +178,7 @@ struct Options {
   std::string csv;
   std::string objective = "beta-vae";
   std::string device = "cpu";
+  std::string precision = "fp32";
 };
 
 const char* kHeader =
@@ -186,7 +188,7 @@ const char* kHeader =
 
 void run_train(const Options& o, const std::string& model, int64_t batch, double peak,
                bench::Csv& csv) {
-  Trainer tr(model, batch, o.objective, Device::parse(o.device));
+  Trainer tr(model, batch, o.objective, Device::parse(o.device), parse_precision(o.precision));
   // Validation (also the warm-up): 20 steps on the fixed batch must lower the loss.
   double first = tr.step_loss(), last = first;
   for (int i = 1; i < 20; ++i) last = tr.step_loss();
@@ -212,7 +214,8 @@ void run_train(const Options& o, const std::string& model, int64_t batch, double
   bench::require(std::isfinite(last), fmt::format("{}: loss became {}", model, last));
   Rates s = summarise(rates);
   double gflops = s.median * batch * train_flops_per_sample(model) * 1e-9;
-  const std::string mode = o.objective == "beta-vae" ? "train" : "train:" + o.objective;
+  std::string mode = o.objective == "beta-vae" ? "train" : "train:" + o.objective;
+  if (o.precision != "fp32") mode += ":" + o.precision;
   csv.row(fmt::format("{},{},{},{},{},{},{:.3f},{:.3f},{:.3f},{:.1f},{:.2f},{:.4f},{:.1f},{:.1f},"
                       "{:.6g},{:.6g},{:.6g}",
                       model, mode, batch, omp_get_max_threads(), o.reps, steps, s.median, s.min, s.max,
@@ -278,10 +281,11 @@ Options parse(int argc, char** argv) {
     else if (a == "--csv") o.csv = value();
     else if (a == "--objective") o.objective = value();
     else if (a == "--device") o.device = value();
+    else if (a == "--precision") o.precision = value();
     else if (a == "-h" || a == "--help") {
       std::printf("usage: bench_train_step [--model conv64|fashion28|pinwheel|all] [--batch N] "
-                  "[--encode] [--objective NAME] [--device cpu|sim] [--reps R] [--steps S] "
-                  "[--threads T] [--peak GFLOPS] [--first-step] [--csv PATH]\n");
+                  "[--encode] [--objective NAME] [--device cpu|sim] [--precision fp32|bf16] "
+                  "[--reps R] [--steps S] [--threads T] [--peak GFLOPS] [--first-step] [--csv PATH]\n");
       std::exit(0);
     } else {
       bench::require(false, "unknown argument '" + a + "' (see --help)");
@@ -300,7 +304,7 @@ int main(int argc, char** argv) {
   if (o.first_step) {
     std::string model = o.model == "all" ? "conv64" : o.model;
     int64_t batch = o.batch > 0 ? o.batch : default_batch(model, false);
-    Trainer tr(model, batch, o.objective, Device::parse(o.device));
+    Trainer tr(model, batch, o.objective, Device::parse(o.device), parse_precision(o.precision));
     double loss = tr.step_loss();
     double since_start = seconds_since_process_start(), since_main = seconds_since_main();
     bench::require(std::isfinite(loss), "first step: loss is finite");

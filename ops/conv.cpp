@@ -33,8 +33,11 @@ namespace unravel {
 
 namespace {
 
-Conv2dParams to_params(const Conv2dOptions& o) {
+// The kernel parameters of the options; f32 convolutions take this thread's matrix precision
+// (engine/precision.h), which the backward passes then keep (the node saves these params).
+Conv2dParams to_params(const Conv2dOptions& o, DType dtype) {
   Conv2dParams p;
+  p.precision = dtype == DType::f32 ? matmul_precision() : Precision::fp32;
   p.stride_h = o.stride[0];
   p.stride_w = o.stride[1];
   p.pad_h = o.padding[0];
@@ -196,7 +199,7 @@ Tensor conv2d_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Conv
                 "{}: out_layout is format {} of the {} backend, but the input {} is on {}", op,
                 opt.out_layout.format, device_kind_name(opt.out_layout.backend), x.desc(),
                 x.device().str());
-  Conv2dParams p = to_params(opt);
+  Conv2dParams p = to_params(opt, x.dtype());
   p.relu = relu;
   p.relu_slope = slope;
   const Shape y_shape{x.size(0), out_c,
@@ -224,7 +227,7 @@ Tensor conv_transpose2d_impl(const Tensor& x, const Tensor& w, const Tensor& b,
   const int64_t out_c = check_args(x, w, b, opt, op, 0);
   if (relu) check_slope(slope, op);
   UNRAVEL_CHECK(opt.out_layout.is_strided(), "{}: out_layout is supported by conv2d only", op);
-  const Conv2dParams p = to_params(opt);
+  const Conv2dParams p = to_params(opt, x.dtype());
   Shape y_shape{x.size(0), out_c, 0, 0};
   for (int i = 0; i < 2; ++i) {
     const int64_t s = opt.stride[i], d = opt.dilation[i], op_pad = opt.output_padding[i];

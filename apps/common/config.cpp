@@ -178,6 +178,7 @@ void validate(const TrainConfig& c) {
   UNRAVEL_CHECK(c.batch >= 2, "--batch must be at least 2, got {}", c.batch);
   UNRAVEL_CHECK(c.steps >= 1, "--steps must be at least 1, got {}", c.steps);
   UNRAVEL_CHECK(c.samples >= 1, "--samples must be at least 1, got {}", c.samples);
+  parse_precision(c.precision);
   UNRAVEL_CHECK(c.lr > 0, "--lr must be positive, got {}", c.lr);
   UNRAVEL_CHECK(c.checkpoint_every >= 1 && c.log_every >= 1,
                 "--checkpoint-every and --log-every must be at least 1");
@@ -219,7 +220,7 @@ std::string to_json(const TrainConfig& c) {
       {"objective", c.objective}, {"objective_params", params_json(c.objective_params)},
       {"prior", c.prior}, {"prior_params", params_json(c.prior_params)},
       {"divergence", c.divergence}, {"controller", c.controller},
-      {"controller_params", params_json(c.controller_params)}, {"samples", c.samples},
+      {"controller_params", params_json(c.controller_params)}, {"samples", c.samples}, {"precision", c.precision},
       {"batch", c.batch}, {"steps", c.steps}, {"optimizer", c.optimizer}, {"lr", c.lr},
       {"beta1", c.beta1}, {"beta2", c.beta2}, {"disc_lr", c.disc_lr},
       {"disc_beta1", c.disc_beta1}, {"disc_beta2", c.disc_beta2}, {"seed", c.seed},
@@ -249,7 +250,7 @@ TrainConfig config_from_json(const std::string& text, const std::string& where) 
     getp("objective_params", c.objective_params); get("prior", c.prior);
     getp("prior_params", c.prior_params); get("divergence", c.divergence);
     get("controller", c.controller); getp("controller_params", c.controller_params);
-    get("samples", c.samples); get("batch", c.batch); get("steps", c.steps);
+    get("samples", c.samples); get("precision", c.precision); get("batch", c.batch); get("steps", c.steps);
     get("optimizer", c.optimizer); get("lr", c.lr); get("beta1", c.beta1); get("beta2", c.beta2);
     get("disc_lr", c.disc_lr); get("disc_beta1", c.disc_beta1); get("disc_beta2", c.disc_beta2);
     get("seed", c.seed); get("device", c.device); get("out", c.out);

@@ -28,6 +28,7 @@ struct TrainConfig {
   std::string controller = "constant";
   ParamMap controller_params;          ///< e.g. beta for "constant"
   int64_t samples = 1;                 ///< K posterior samples per datapoint
+  std::string precision = "fp32";      ///< matrix kernels: fp32 | bf16 (mixed precision)
   int64_t batch = 64;
   int64_t steps = 1000;
   std::string optimizer = "adam";      ///< a name of optim::optimizer_entries()

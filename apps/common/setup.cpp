@@ -83,7 +83,8 @@ Run build_run(const TrainConfig& c, bool with_data, bool for_training) {
     auto aux = [&c](TensorList p) {
       return optim::make_optimizer("adam", std::move(p), {c.disc_lr, c.disc_beta1, c.disc_beta2});
     };
-    r.trainer = std::make_unique<TrainStep>(r.state, r.controller, main, aux, c.samples);
+    r.trainer = std::make_unique<TrainStep>(r.state, r.controller, main, aux,
+                                            TrainStepOptions{c.samples, parse_precision(c.precision)});
   }
   return r;
 }

@@ -16,6 +16,7 @@ struct ReproduceContext {
   std::string figure, out, budget;  ///< budget: smoke | quick | paper
   uint64_t seed = 1;
   std::string device = "cpu";  ///< where the runs train (and so are evaluated)
+  std::string precision = "fp32";  ///< the runs' --precision
   std::vector<std::string> markdown;  ///< lines after the title
   std::vector<std::string> csv_header;
   std::vector<std::vector<std::string>> csv_rows;

@@ -47,11 +47,18 @@ CheckpointCompat TrainState::v1_compat() const {
 
 TrainStep::TrainStep(std::shared_ptr<TrainState> state, std::shared_ptr<Controller> controller,
                      const OptimizerFactory& main, const OptimizerFactory& auxiliary,
-                     int64_t samples)
-    : state_(std::move(state)), controller_(std::move(controller)), samples_(samples) {
+                     TrainStepOptions options)
+    : state_(std::move(state)), controller_(std::move(controller)), options_(options) {
   UNRAVEL_CHECK(state_ && controller_, "TrainStep: needs a train state and a controller");
-  UNRAVEL_CHECK(samples >= 1, "TrainStep: samples must be >= 1, got {}", samples);
+  UNRAVEL_CHECK(options_.samples >= 1, "TrainStep: samples must be >= 1, got {}", options_.samples);
   device_ = state_->device();
+  if (options_.precision == Precision::bf16) {
+    Backend& be = backend(device_);
+    UNRAVEL_CHECK(be.supports(Kernel::gemm_bf16) && be.supports(Kernel::conv2d_bf16),
+                  "--precision bf16: the {} device cannot compute in bf16 (a CPU needs "
+                  "AVX512-BF16 or AMX, as oneDNN reports it); use --precision fp32",
+                  device_.str());
+  }
   UNRAVEL_CHECK(controller_->device() == device_,
                 "TrainStep: the controller is on {} but the model on {}; move both first",
                 controller_->device().str(), device_.str());
@@ -66,7 +73,8 @@ StepResult TrainStep::step(const Tensor& x, Generator& gen) {
   UNRAVEL_CHECK(x.defined(), "TrainStep::step: the batch is undefined");
   const Tensor xd = x.device() == device_ ? x : to(x, device_);
   state_->train();
-  VaeOutputs out = state_->vae().forward(xd, gen, samples_);
+  PrecisionGuard precision(options_.precision);  // the matrix kernels of forward and backward
+  VaeOutputs out = state_->vae().forward(xd, gen, options_.samples);
   ObjectiveInput in = objective_input(out, state_->prior());
   StepResult r;
   r.schedule = controller_->update(mean(in.kl.detach()));

@@ -17,6 +17,7 @@
 
 #include "models/checkpoint.h"
 #include "models/optim/optimizer.h"
+#include "engine/precision.h"
 #include "models/vae.h"
 #include "objectives/controllers/controller.h"
 #include "objectives/losses/objective.h"
@@ -52,6 +53,12 @@ class TrainState : public nn::Module {
 /// Makes an optimiser for a list of parameters (the run's rule and hyper-parameters).
 using OptimizerFactory = std::function<std::unique_ptr<optim::Optimizer>(TensorList)>;
 
+/// How a step runs.
+struct TrainStepOptions {
+  int64_t samples = 1;                     ///< K posterior samples per datapoint
+  Precision precision = Precision::fp32;   ///< matrix kernels' precision (engine/precision.h)
+};
+
 /// What one step leaves on the device.
 struct StepResult {
   LossTerms terms;    ///< the objective's terms, then each auxiliary update's
@@ -72,8 +79,10 @@ class TrainStep {
  public:
   /// `main` makes the optimiser of state->model_parameters(); `auxiliary` the optimiser of each
   /// auxiliary update's parameters. Build it after moving state and controller to their device.
+  /// bf16 precision is refused with a message where the device cannot compute in it.
   TrainStep(std::shared_ptr<TrainState> state, std::shared_ptr<Controller> controller,
-            const OptimizerFactory& main, const OptimizerFactory& auxiliary, int64_t samples = 1);
+            const OptimizerFactory& main, const OptimizerFactory& auxiliary,
+            TrainStepOptions options = {});
 
   /// One training step on batch x (any device; moved to the model's).
   StepResult step(const Tensor& x, Generator& gen);
@@ -96,7 +105,7 @@ class TrainStep {
   std::shared_ptr<Controller> controller_;
   std::unique_ptr<optim::Optimizer> opt_;
   std::vector<std::pair<AuxiliaryUpdate*, std::unique_ptr<optim::Optimizer>>> aux_;
-  int64_t samples_;
+  TrainStepOptions options_;
   Device device_;
   // 0-d f64 on the device: steps since clear_nonfinite(), and the first of them whose total was
   // not finite (+inf while none was).

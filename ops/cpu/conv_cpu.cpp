@@ -83,13 +83,13 @@ struct Geometry {
   Conv2dParams p;
   bool bias;
   uint32_t x_fmt = 0, y_fmt = 0;  // forward only: the caller's CPU formats (0: strided)
-  std::array<int64_t, 22> key(ConvKind kind, int64_t mode) const {
+  std::array<int64_t, 23> key(ConvKind kind, int64_t mode) const {
     int64_t slope_bits = 0;
     static_assert(sizeof(slope_bits) == sizeof(p.relu_slope));
     std::memcpy(&slope_bits, &p.relu_slope, sizeof(slope_bits));
     return {static_cast<int64_t>(kind), mode, n, c, h, w, o, kh, kw, oh, ow, p.stride_h, p.stride_w,
             p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, bias ? 1 : 0, p.relu ? 1 : 0,
-            p.relu ? slope_bits : 0, x_fmt, y_fmt};
+            p.relu ? slope_bits : 0, x_fmt, y_fmt, static_cast<int64_t>(p.precision)};
   }
   memory::dims x_dims() const { return {n, c, h, w}; }
   memory::dims w_dims() const { return {o, c, kh, kw}; }
@@ -152,8 +152,8 @@ char* arena(size_t bytes) {
   return buf.get();
 }
 
-memory::desc plain_md(const memory::dims& d, Tag t) {
-  return memory::desc(d, memory::data_type::f32, t);
+memory::desc plain_md(const memory::dims& d, Tag t, memory::data_type dt = memory::data_type::f32) {
+  return memory::desc(d, dt, t);
 }
 
 // Adds argument `id` with caller layout `user_md` and primitive layout `prim_md`.
@@ -181,8 +181,16 @@ std::unique_ptr<ConvPlan> build_plan(ConvKind kind, const Geometry& g, bool bloc
   auto& eng = dnnl_engine();
   const auto alg = dnnl::algorithm::convolution_direct;
   const Tag act = blocked ? Tag::any : Tag::nchw;
-  const memory::desc x_md = plain_md(g.x_dims(), act), y_md = plain_md(g.y_dims(), act);
-  const memory::desc w_any = plain_md(g.w_dims(), Tag::any);
+  // Precision::bf16: the operands a pass reads are bf16 (rounded by the input reorders from the
+  // caller's f32), what it writes and the bias stay f32; oneDNN accumulates in f32 (AMX /
+  // AVX512-BF16 kernels). fwd reads x, w; backward-data dy, w; backward-weights x, dy.
+  const bool bf = g.p.precision == Precision::bf16;
+  const auto in_t = bf ? memory::data_type::bf16 : memory::data_type::f32;
+  const auto x_t = bf && kind != ConvKind::bwd_data ? in_t : memory::data_type::f32;
+  const auto y_t = bf && kind != ConvKind::fwd ? in_t : memory::data_type::f32;
+  const auto w_t = bf && kind != ConvKind::bwd_weights ? in_t : memory::data_type::f32;
+  const memory::desc x_md = plain_md(g.x_dims(), act, x_t), y_md = plain_md(g.y_dims(), act, y_t);
+  const memory::desc w_any = plain_md(g.w_dims(), Tag::any, w_t);
   const memory::desc b_md = g.bias ? plain_md({g.o}, Tag::x) : memory::desc();
   const auto f32 = memory::data_type::f32;
   const memory::desc x_user = cpu::format_desc(g.x_fmt, g.x_dims(), f32);
@@ -214,7 +222,12 @@ std::unique_ptr<ConvPlan> build_plan(ConvKind kind, const Geometry& g, bool bloc
     if (g.bias) add_arg(*plan, DNNL_ARG_BIAS, false, b_user, pd.bias_desc());
     add_arg(*plan, DNNL_ARG_DST, true, y_user, pd.dst_desc());
   } else {
-    dnnl::convolution_forward::primitive_desc hint(fwd_desc, eng);
+    // The forward hint in the forward pass's own types (bf16 x, w; f32 y under bf16).
+    dnnl::convolution_forward::desc hint_desc(
+        dnnl::prop_kind::forward_training, alg, plain_md(g.x_dims(), act, in_t),
+        plain_md(g.w_dims(), Tag::any, in_t), b_md, plain_md(g.y_dims(), act), g.strides(),
+        g.dilation(), g.pad_l(), g.pad_r());
+    dnnl::convolution_forward::primitive_desc hint(hint_desc, eng);
     if (kind == ConvKind::bwd_data) {
       dnnl::convolution_backward_data::desc d(alg, x_md, w_any, y_md, g.strides(), g.dilation(),
                                               g.pad_l(), g.pad_r());
@@ -302,6 +315,7 @@ constexpr int64_t kBlockedBwdWeightsMinChannels = 8;
 
 /// The layout rule of the file comment: true when the blocked (library-chosen) layout is used.
 bool layout_rule(ConvKind kind, const Geometry& g) {
+  if (g.p.precision == Precision::bf16) return true;  // the AMX / BF16 kernels run blocked
   if (conv_macs(g) < kPlainMaxMacs) return false;
   if (kind == ConvKind::bwd_weights && g.c < kBlockedBwdWeightsMinChannels) return false;
   return true;
@@ -316,7 +330,7 @@ bool uses_reorder_on_activations(const ConvPlan& plan) {
 // Returns the cached plan for (kind, g), building it on first use. The caller holds the cache
 // mutex.
 ConvPlan& get_plan(ConvKind kind, const Geometry& g) {
-  static std::map<std::array<int64_t, 22>, std::unique_ptr<ConvPlan>> cache;
+  static std::map<std::array<int64_t, 23>, std::unique_ptr<ConvPlan>> cache;
   // UNRAVEL_CONV_LAYOUT=plain|blocked forces one layout; auto (default) applies layout_rule.
   const char* forced = std::getenv("UNRAVEL_CONV_LAYOUT");
   const std::string mode = forced ? forced : "auto";
@@ -412,6 +426,8 @@ struct StridedCopy {
   }
 };
 
+constexpr int64_t kBf16MinChannels = 8;
+
 Geometry geometry(const TensorView& x, const TensorView& w, const TensorView& y,
                   const Conv2dParams& p, bool bias, const char* fn) {
   UNRAVEL_CHECK(p.groups == 1, "{}: groups = {} is not supported (only 1)", fn, p.groups);
@@ -422,6 +438,13 @@ Geometry geometry(const TensorView& x, const TensorView& w, const TensorView& y,
   UNRAVEL_CHECK(w.shape[1] == g.c && y.shape[0] == g.n && y.shape[1] == g.o,
                 "{}: inconsistent shapes: input {}, weight {}, output {}", fn, x.shape.str(),
                 w.shape.str(), y.shape.str());
+  // Precision::bf16 is a request for speed: a convolution with fewer than kBf16MinChannels
+  // input or output channels (an image's first or last layer) gains nothing from the bf16
+  // kernels and pays for the reorders (measured: the 1-channel conv64 layers' AMX
+  // backward-weights were slower than f32's gemm path), so it runs in f32 — a fixed rule of the
+  // geometry, so runs stay reproducible.
+  if (g.p.precision == Precision::bf16 && (g.c < kBf16MinChannels || g.o < kBf16MinChannels))
+    g.p.precision = Precision::fp32;
   return g;
 }
 
