@@ -56,4 +56,8 @@ int reproduce_command(const ReproduceOptions& o);
 /// Reproducible paper figures with one-line descriptions.
 std::vector<RegistryEntry> reproduce_figures();
 
+/// `unravel devices [--require D]`: each device kind this build has and whether it can be used
+/// here (with the reason when not); 1 when `require` is given and cannot be used.
+int list_devices(const std::string& require);
+
 }  // namespace unravel::apps

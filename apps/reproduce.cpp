@@ -64,6 +64,7 @@ std::string ensure_run(const ReproduceContext& ctx, const std::string& name, Tra
     // The same configuration whatever device trained it (every device computes the same run).
     TrainConfig old = config_from_json(read_text((dir / "config.json").string()), c.out);
     old.device = c.device;
+    old.graph = c.graph;
     bool same = to_json(old) == to_json(c);
     if (same && fs::exists(dir / "summary.json")) {
       std::fprintf(stderr, "reproduce: reusing the finished run %s\n", c.out.c_str());

@@ -81,12 +81,17 @@ int main(int argc, char** argv) {
   train->add_option("--lr", tc.lr, "learning rate")->capture_default_str();
   train->add_option("--seed", tc.seed, "seed of every random stream")->capture_default_str();
   train->add_option("--device", tc.device, "cpu | cuda[:N] | sim (the stand-in device that checks device rules)")->capture_default_str();
+  train->add_flag("--graph", tc.graph, "record the step once and replay it (a CUDA graph; cuda and sim): equal results, no per-step host work");
   train->add_option("--out", tc.out, "run directory to create");
   train->add_option("--checkpoint-every", tc.checkpoint_every, "steps between checkpoints")->capture_default_str();
   train->add_option("--log-every", tc.log_every, "steps between log rows (a step that logs nothing reads nothing back from the device)")->capture_default_str();
 
   // --- other subcommands ------------------------------------------------------------------------
   auto* list = app.add_subcommand("list", "every architecture, dataset, objective, prior, divergence, controller, likelihood, optimiser, metric, preset and figure, with its meaning");
+
+  std::string require_device;
+  auto* devices = app.add_subcommand("devices", "the devices this build can use (cpu, sim, cuda), or why one cannot be used");
+  devices->add_option("--require", require_device, "exit with status 1 unless this device (e.g. cuda) can be used");
 
   EvalOptions eo;
   auto* eval = app.add_subcommand("eval", "disentanglement metrics of a run (or of codes given as .npy files)");
@@ -169,6 +174,7 @@ int main(int argc, char** argv) {
           else if (n == "--lr") c.lr = tc.lr;
           else if (n == "--seed") c.seed = tc.seed;
           else if (n == "--device") c.device = tc.device;
+          else if (n == "--graph") c.graph = tc.graph;
           else if (n == "--checkpoint-every") c.checkpoint_every = tc.checkpoint_every;
           else if (n == "--log-every") c.log_every = tc.log_every;
         }
@@ -186,6 +192,7 @@ int main(int argc, char** argv) {
       validate(c);
       return train_new(c);
     }
+    if (devices->parsed()) return list_devices(require_device);
     if (list->parsed()) {
       // One section: a title, then "  name  meaning" lines with the names in one column.
       auto section = [](const char* title, const std::vector<RegistryEntry>& entries) {

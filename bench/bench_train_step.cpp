@@ -18,7 +18,7 @@
 // the sgemm peak measured here (1024³ dnnl_sgemm at the same thread count).
 //
 // Usage: bench_train_step [--model conv64|fashion28|pinwheel|all] [--batch N] [--encode]
-//                         [--objective NAME] [--device cpu|sim] [--reps R] [--steps S]
+//                         [--objective NAME] [--device cpu|sim|cuda] [--graph] [--reps R] [--steps S]
 //                         [--threads T] [--peak GFLOPS] [--first-step] [--csv PATH]
 //   default: every configuration of issue 7 (conv64 64 and 256, fashion28 128, pinwheel 128,
 //   conv64 encode 1024). --first-step builds the model, runs one step on a batch and prints the
@@ -102,7 +102,7 @@ struct Trainer {
   Generator gen{1234};
 
   Trainer(const std::string& model, int64_t batch, const std::string& objective = "beta-vae",
-          Device device = kCPU, Precision precision = Precision::fp32) {
+          Device device = kCPU, Precision precision = Precision::fp32, bool graph = false) {
     Generator init(42);
     int64_t latents = 10;
     if (model == "conv64") {
@@ -134,7 +134,7 @@ struct Trainer {
       return std::make_unique<optim::Adam>(std::move(p), optim::AdamOptions{.lr = 1e-3});
     };
     trainer = std::make_unique<TrainStep>(state, controller, adam, adam,
-                                          TrainStepOptions{1, precision});
+                                          TrainStepOptions{1, precision, graph});
   }
 
   /// One training step, nothing read back.
@@ -179,6 +179,7 @@ struct Options {
   std::string objective = "beta-vae";
   std::string device = "cpu";
   std::string precision = "fp32";
+  bool graph = false;
 };
 
 const char* kHeader =
@@ -188,7 +189,8 @@ const char* kHeader =
 
 void run_train(const Options& o, const std::string& model, int64_t batch, double peak,
                bench::Csv& csv) {
-  Trainer tr(model, batch, o.objective, Device::parse(o.device), parse_precision(o.precision));
+  Trainer tr(model, batch, o.objective, Device::parse(o.device), parse_precision(o.precision),
+             o.graph);
   // Validation (also the warm-up): 20 steps on the fixed batch must lower the loss.
   double first = tr.step_loss(), last = first;
   for (int i = 1; i < 20; ++i) last = tr.step_loss();
@@ -216,6 +218,7 @@ void run_train(const Options& o, const std::string& model, int64_t batch, double
   double gflops = s.median * batch * train_flops_per_sample(model) * 1e-9;
   std::string mode = o.objective == "beta-vae" ? "train" : "train:" + o.objective;
   if (o.precision != "fp32") mode += ":" + o.precision;
+  if (o.graph) mode += ":graph";
   csv.row(fmt::format("{},{},{},{},{},{},{:.3f},{:.3f},{:.3f},{:.1f},{:.2f},{:.4f},{:.1f},{:.1f},"
                       "{:.6g},{:.6g},{:.6g}",
                       model, mode, batch, omp_get_max_threads(), o.reps, steps, s.median, s.min, s.max,
@@ -282,9 +285,10 @@ Options parse(int argc, char** argv) {
     else if (a == "--objective") o.objective = value();
     else if (a == "--device") o.device = value();
     else if (a == "--precision") o.precision = value();
+    else if (a == "--graph") o.graph = true;
     else if (a == "-h" || a == "--help") {
       std::printf("usage: bench_train_step [--model conv64|fashion28|pinwheel|all] [--batch N] "
-                  "[--encode] [--objective NAME] [--device cpu|sim] [--precision fp32|bf16] "
+                  "[--encode] [--objective NAME] [--device cpu|sim|cuda] [--precision fp32|bf16] [--graph] "
                   "[--reps R] [--steps S] [--threads T] [--peak GFLOPS] [--first-step] [--csv PATH]\n");
       std::exit(0);
     } else {
@@ -314,7 +318,8 @@ int main(int argc, char** argv) {
                 since_main, peak_rss_mib());
     return 0;
   }
-  double peak = o.peak > 0 ? o.peak : measure_sgemm_peak();
+  // The CPU sgemm peak is the reference only for CPU runs.
+  double peak = o.peak > 0 ? o.peak : Device::parse(o.device).is_cpu() ? measure_sgemm_peak() : 0.0;
   bench::Csv csv(kHeader, o.csv);
   if (o.model == "all") {
     run_train(o, "conv64", 64, peak, csv);

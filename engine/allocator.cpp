@@ -25,8 +25,9 @@ void* CachingAllocator::allocate(size_t nbytes) {
     ++stats_.requests;
     stats_.in_use += cls;
     stats_.peak_in_use = std::max(stats_.peak_in_use, stats_.in_use);
-    auto it = free_.find(cls);
-    if (it != free_.end() && !it->second.empty()) {
+    FreeLists& lists = active_pool_ ? pools_[active_pool_] : free_;
+    auto it = lists.find(cls);
+    if (it != lists.end() && !it->second.empty()) {
       void* p = it->second.back();
       it->second.pop_back();
       stats_.cached -= cls;
@@ -41,14 +42,54 @@ void* CachingAllocator::allocate(size_t nbytes) {
     UNRAVEL_CHECK(false, "{} allocator: out of memory allocating {} bytes ({} in use)", what(), cls,
                   stats_.in_use);
   }
+  if (active_pool_) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pool_block_[p] = active_pool_;
+  }
   return p;
+}
+
+uint64_t CachingAllocator::begin_pool() {
+  std::lock_guard<std::mutex> lock(mu_);
+  UNRAVEL_CHECK(active_pool_ == 0, "{} allocator: a private pool is already being recorded", what());
+  active_pool_ = next_pool_++;
+  pools_[active_pool_];
+  return active_pool_;
+}
+
+void CachingAllocator::end_pool() {
+  std::lock_guard<std::mutex> lock(mu_);
+  active_pool_ = 0;
+}
+
+void CachingAllocator::release_pool(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pools_.find(id);
+  if (it == pools_.end()) return;
+  for (auto& [cls, v] : it->second)
+    for (void* p : v) {
+      pool_block_.erase(p);
+      free_[cls].push_back(p);
+    }
+  pools_.erase(it);
+  if (active_pool_ == id) active_pool_ = 0;
+  // Blocks still in use keep their pool_block_ entry; deallocate() finds the pool gone.
 }
 
 void CachingAllocator::deallocate(void* p, size_t nbytes) {
   if (!p) return;
   const size_t cls = allocator_size_class(nbytes);
   std::lock_guard<std::mutex> lock(mu_);
-  free_[cls].push_back(p);
+  FreeLists* lists = &free_;
+  if (!pool_block_.empty()) {
+    auto it = pool_block_.find(p);
+    if (it != pool_block_.end()) {
+      auto pool = pools_.find(it->second);
+      if (pool != pools_.end()) lists = &pool->second;
+      else pool_block_.erase(it);  // its graph is gone: the block is ordinary again
+    }
+  }
+  (*lists)[cls].push_back(p);
   stats_.in_use -= cls;
   stats_.cached += cls;
 }

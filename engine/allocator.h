@@ -44,6 +44,17 @@ class CachingAllocator : public Allocator {
   /// Gives every cached block back through release().
   void empty_cache() override;
 
+  // --- private pools: the memory of a recorded graph (Backend::capture_begin) ---------------
+  /// Makes a new pool current: until end_pool(), every allocation comes from it, and every
+  /// block allocated from it returns to it when freed (now or later, while the pool lives), so
+  /// memory a recorded graph's kernels use is never handed to anything else. Returns its id.
+  uint64_t begin_pool();
+  /// Stops allocating from the current pool (its blocks stay reserved).
+  void end_pool();
+  /// The graph is gone: the pool's free blocks return to the shared cache, and so will its
+  /// blocks still in use, when they are freed.
+  void release_pool(uint64_t id);
+
  protected:
   /// A new block of exactly `bytes` (a size class), 64-byte aligned; nullptr when out of memory.
   virtual void* fresh(size_t bytes) = 0;
@@ -53,9 +64,13 @@ class CachingAllocator : public Allocator {
   virtual const char* what() const = 0;
 
  private:
+  using FreeLists = std::unordered_map<size_t, std::vector<void*>>;
   mutable std::mutex mu_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
+  FreeLists free_;
   AllocatorStats stats_;
+  uint64_t active_pool_ = 0, next_pool_ = 1;
+  std::unordered_map<uint64_t, FreeLists> pools_;      // live pools' free blocks
+  std::unordered_map<void*, uint64_t> pool_block_;     // every block that belongs to a pool
 };
 
 /// The process-wide caching host allocator.

@@ -12,7 +12,7 @@ const char* kernel_name(Kernel k) {
       "index_select", "index_add", "conv2d_forward", "conv2d_forward_relu", "conv2d_backward_data",
       "conv2d_backward_weights", "batch_norm_forward", "batch_norm_backward", "pairwise_imq",
       "random", "random_permutation", "arange", "optimizer_step", "layout_convert", "gemm_bf16",
-      "conv2d_bf16"};
+      "conv2d_bf16", "graph"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == kNumKernels,
                 "kernel_name: one name per Kernel value");
   const int i = static_cast<int>(k);
@@ -26,6 +26,8 @@ void Backend::unsupported(Kernel k) const {
 }
 
 void Backend::arange(const TensorView&, double, double) { unsupported(Kernel::arange); }
+void Backend::capture_begin(Device) { unsupported(Kernel::graph); }
+std::unique_ptr<RecordedWork> Backend::capture_end(Device) { unsupported(Kernel::graph); }
 uint32_t Backend::find_layout(std::string_view) const { return 0; }
 std::string Backend::layout_name(uint32_t format) const { return fmt::format("format {}", format); }
 size_t Backend::layout_nbytes(uint32_t, const Shape&, DType) const {

@@ -9,6 +9,7 @@
 // pairwise_imq and the fused convolution activation). engine/README.md has the device rules.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,9 @@ enum class ImqMode : uint8_t { per_dim, full };
 struct PhiloxState {
   uint64_t seed = 0;
   uint64_t offset = 0;
+  /// When set (recorded work, see RecordedWork): a device i64 that kernels add to `offset`
+  /// when they run, so each replay draws new numbers.
+  const int64_t* base = nullptr;
 };
 
 /// The kernel families of Backend, for supports() and the "has no implementation" errors.
@@ -54,6 +58,7 @@ enum class Kernel : uint8_t {
   optimizer_step, layout_convert,
   gemm_bf16,    // gemm with Precision::bf16 (bf16 inputs, fp32 accumulation and output)
   conv2d_bf16,  // the three convolution passes with Precision::bf16
+  graph,        // capture_begin / capture_end: recording work once and replaying it
   count
 };
 inline constexpr int kNumKernels = static_cast<int>(Kernel::count);
@@ -63,6 +68,18 @@ const char* kernel_name(Kernel k);
 /// The update rule of Backend::optimizer_step (formulas in models/optim/adam.h and sgd.h; the
 /// per-element code is ops/optim_functors.h, shared by every backend).
 enum class OptimRule : uint8_t { sgd, adam };
+
+/// Work recorded by Backend::capture_end (a CUDA graph; on sim, the recorded queue): replay()
+/// runs it again — the same kernels with the same arguments on the same memory — with no host
+/// work beyond the launch. Values that change between replays must therefore live in device
+/// memory that the kernels read (the Philox base offset, the optimiser's step counts and lr).
+class RecordedWork {
+ public:
+  virtual ~RecordedWork() = default;
+  virtual void replay() = 0;
+  /// Kernels (nodes) recorded.
+  virtual size_t size() const = 0;
+};
 
 /// Host scalars of one multi-tensor optimiser update. Per-step values (bias corrections) are
 /// computed by the caller from the parameters' step count, which the host knows.
@@ -79,6 +96,10 @@ struct OptimStep {
   double momentum = 0, dampening = 0;
   bool nesterov = false;
   bool first = false;  ///< t == 1: the momentum buffer starts as the first gradient
+  /// When set: a device f64 holding the learning rate, read when the kernel runs (so recorded
+  /// work follows set_lr). lr, step_size, bc2_sqrt and first are then derived in the kernel
+  /// (fn::derive_step) from it and each slot's step count, which the kernel also advances.
+  const double* lr_device = nullptr;
 };
 
 /// One parameter of a multi-tensor update: dense views of the same shape and dtype. Adam:
@@ -86,6 +107,9 @@ struct OptimStep {
 /// Unused states have data == nullptr.
 struct OptimSlot {
   TensorView p, g, s0, s1, s2;
+  /// With OptimStep::lr_device: the device f64 count of steps this parameter has taken; the
+  /// update uses t = *steps + 1 and stores t back.
+  double* steps = nullptr;
 };
 
 class Backend {
@@ -217,6 +241,14 @@ class Backend {
   /// One update of every slot by rule `h` (a multi-tensor launch).
   virtual void optimizer_step(const OptimStep& h, const std::vector<OptimSlot>& slots);
 
+  // --- recording (Kernel::graph) -------------------------------------------------------------
+  /// Starts recording the work issued to `device`: until capture_end nothing runs, memory
+  /// comes from a private pool that the recording keeps (engine/allocator.h), and host reads
+  /// and uploads are refused. Default: unsupported(Kernel::graph).
+  virtual void capture_begin(Device device);
+  /// Ends the recording started by capture_begin and returns it.
+  virtual std::unique_ptr<RecordedWork> capture_end(Device device);
+
  protected:
   /// Throws "<kernel> has no <name()> implementation".
   [[noreturn]] void unsupported(Kernel k) const;
@@ -227,5 +259,8 @@ class Backend {
 Backend& backend(Device device);
 /// True when this build contains a backend for `kind`.
 bool backend_compiled(DeviceKind kind);
+/// Why the backend for `kind` cannot be loaded in this process ("" when it can: always for the
+/// CPU and sim; for CUDA, the plugin and its libraries loaded — devices may still be absent).
+std::string backend_load_error(DeviceKind kind);
 
 }  // namespace unravel

@@ -1,8 +1,17 @@
 // Error type and the one checking macro used across the code base.
 #pragma once
-#include <fmt/format.h>
 #include <stdexcept>
 #include <string>
+#if defined(__CUDACC__)
+// nvcc's front end cannot compile fmt's consteval/constexpr format checks, so CUDA translation
+// units format "{}" placeholders with a small ostream-based formatter (engine/cuda_format.h);
+// the host compiler checks every format string of the CPU build with fmt.
+#include "engine/cuda_format.h"
+#define UNRAVEL_FORMAT ::unravel::detail::brace_format
+#else
+#include <fmt/format.h>
+#define UNRAVEL_FORMAT ::fmt::format
+#endif
 
 namespace unravel {
 
@@ -20,5 +29,5 @@ class Error : public std::runtime_error {
 #define UNRAVEL_CHECK(cond, ...)                                   \
   do {                                                             \
     if (!(cond)) [[unlikely]]                                      \
-      ::unravel::throw_error(::fmt::format(__VA_ARGS__));          \
+      ::unravel::throw_error(UNRAVEL_FORMAT(__VA_ARGS__));         \
   } while (0)

@@ -16,10 +16,14 @@ class Generator {
   void set_offset(uint64_t offset) { offset_ = offset; }
   /// Reserves n counters and returns the state a kernel uses for them.
   PhiloxState reserve(uint64_t n) {
-    PhiloxState s{seed_, offset_};
+    PhiloxState s{seed_, offset_, base_};
     offset_ += n;
     return s;
   }
+  /// For recorded work (engine/backend.h, RecordedWork): kernels add the device i64 at `base`
+  /// to the offsets this generator hands out, read when they run (nullptr: plain offsets).
+  void set_device_base(const int64_t* base) { base_ = base; }
+  const int64_t* device_base() const { return base_; }
   /// One uniform double in [0, 1) (host side, advances by 1).
   double uniform();
   /// One standard normal (host side, advances by 1).
@@ -32,6 +36,7 @@ class Generator {
  private:
   uint64_t seed_;
   uint64_t offset_;
+  const int64_t* base_ = nullptr;
 };
 
 }  // namespace unravel

@@ -11,10 +11,21 @@
 
 namespace unravel::fn {
 
+/// The per-step scalars of `h` from the learning rate and the (1-based) step number t, computed
+/// as Adam::rule and SGD::rule compute them on the host (the same expressions).
+UNRAVEL_HD void derive_step(OptimStep& h, double lr, double t) {
+  using std::pow; using std::sqrt;
+  h.lr = lr;
+  h.step_size = lr / (1 - pow(h.beta1, t));
+  h.bc2_sqrt = sqrt(1 - pow(h.beta2, t));
+  h.first = t == 1;
+}
+
 /// Adam's per-call constants in the element type.
 template <class T> struct AdamConsts {
   T b1w, b1w_c, b2, b2w, wd, decay, eps, bc2, step;
-  explicit AdamConsts(const OptimStep& h)
+  AdamConsts() = default;
+  UNRAVEL_HD explicit AdamConsts(const OptimStep& h)
       : b1w(T(1 - h.beta1)), b1w_c(T(1) - T(1 - h.beta1)), b2(T(h.beta2)), b2w(T(1 - h.beta2)),
         wd(T(h.weight_decay)), decay(T(1 - h.lr * h.weight_decay)), eps(T(h.eps)),
         bc2(T(h.bc2_sqrt)), step(T(h.step_size)) {}
@@ -39,7 +50,8 @@ UNRAVEL_HD void adam_element(T& p, T g, T& m, T& v, T* vmax, const AdamConsts<T>
 /// SGD's per-call constants in the element type.
 template <class T> struct SgdConsts {
   T lr, wd, mu, damp;
-  explicit SgdConsts(const OptimStep& h)
+  SgdConsts() = default;
+  UNRAVEL_HD explicit SgdConsts(const OptimStep& h)
       : lr(T(h.lr)), wd(T(h.weight_decay)), mu(T(h.momentum)), damp(T(1 - h.dampening)) {}
 };
 

@@ -173,7 +173,10 @@ void validate(const TrainConfig& c) {
   check_in(c.controller, controller_names(), "controller");
   check_in(c.optimizer, names_of(optim::optimizer_entries()), "optimizer");
   check_in(c.likelihood, names_of(likelihood_entries()), "likelihood");
-  Device::parse(c.device);
+  const Device dev = Device::parse(c.device);
+  UNRAVEL_CHECK(!c.graph || !dev.is_cpu(), "--graph records the step for replay on a device "
+                "(cuda or sim); the CPU runs each step as it is issued: drop --graph or choose "
+                "--device cuda");
   UNRAVEL_CHECK(c.latents >= 1, "--latents must be at least 1, got {}", c.latents);
   UNRAVEL_CHECK(c.batch >= 2, "--batch must be at least 2, got {}", c.batch);
   UNRAVEL_CHECK(c.steps >= 1, "--steps must be at least 1, got {}", c.steps);
@@ -224,7 +227,7 @@ std::string to_json(const TrainConfig& c) {
       {"batch", c.batch}, {"steps", c.steps}, {"optimizer", c.optimizer}, {"lr", c.lr},
       {"beta1", c.beta1}, {"beta2", c.beta2}, {"disc_lr", c.disc_lr},
       {"disc_beta1", c.disc_beta1}, {"disc_beta2", c.disc_beta2}, {"seed", c.seed},
-      {"device", c.device}, {"out", c.out}, {"checkpoint_every", c.checkpoint_every},
+      {"device", c.device}, {"graph", c.graph}, {"out", c.out}, {"checkpoint_every", c.checkpoint_every},
       {"log_every", c.log_every}, {"keep_checkpoints", c.keep_checkpoints}};
   return j.dump(2);
 }
@@ -253,7 +256,7 @@ TrainConfig config_from_json(const std::string& text, const std::string& where) 
     get("samples", c.samples); get("precision", c.precision); get("batch", c.batch); get("steps", c.steps);
     get("optimizer", c.optimizer); get("lr", c.lr); get("beta1", c.beta1); get("beta2", c.beta2);
     get("disc_lr", c.disc_lr); get("disc_beta1", c.disc_beta1); get("disc_beta2", c.disc_beta2);
-    get("seed", c.seed); get("device", c.device); get("out", c.out);
+    get("seed", c.seed); get("device", c.device); get("graph", c.graph); get("out", c.out);
     get("checkpoint_every", c.checkpoint_every); get("log_every", c.log_every);
     get("keep_checkpoints", c.keep_checkpoints);
   } catch (const std::exception& e) {

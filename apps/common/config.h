@@ -37,6 +37,9 @@ struct TrainConfig {
   double disc_lr = 1e-4, disc_beta1 = 0.5, disc_beta2 = 0.9;  ///< FactorVAE discriminator
   uint64_t seed = 1;
   std::string device = "cpu";
+  /// Record the training step once and replay it (a CUDA graph on cuda; recorded work on sim):
+  /// the same results as eager steps, with no per-step host work (TrainStepOptions::graph).
+  bool graph = false;
   std::string out;                     ///< run directory
   int64_t checkpoint_every = 1000;
   int64_t log_every = 10;              ///< log rows (and the only per-step host reads) every N steps

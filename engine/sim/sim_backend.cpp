@@ -78,12 +78,47 @@ class SimBackend final : public Backend {
   int device_count(std::string*) const override { return 4; }
   Allocator& allocator() override { return arena_; }
   bool supports(Kernel k) const override {
+    if (k == Kernel::graph) return !declined_[static_cast<size_t>(k)].load();
     return cpu().supports(k) && !declined_[static_cast<size_t>(k)].load();
   }
 
   void synchronize() override {
+    UNRAVEL_CHECK(!recording_, "sim: synchronize while recording (a CUDA graph capture cannot wait)");
     ++stats_.syncs;
     flush();
+  }
+
+  // Recording: closures are kept instead of queued, then queued again on each replay, with the
+  // arguments they were recorded with, as a CUDA graph replays its kernels.
+  void capture_begin(Device) override {
+    check(Kernel::graph);
+    std::lock_guard<std::recursive_mutex> lock(queue_mu_);
+    UNRAVEL_CHECK(!recording_, "sim: capture_begin while already recording");
+    run_queue();
+    pool_ = arena_.begin_pool();
+    recording_ = true;
+    recorded_.clear();
+  }
+  std::unique_ptr<RecordedWork> capture_end(Device) override {
+    std::lock_guard<std::recursive_mutex> lock(queue_mu_);
+    UNRAVEL_CHECK(recording_, "sim: capture_end without capture_begin");
+    recording_ = false;
+    arena_.end_pool();
+    struct Recorded final : RecordedWork {
+      SimBackend* be;
+      std::vector<std::function<void()>> work;
+      uint64_t pool;
+      void replay() override {
+        for (const auto& f : work) be->push(f);
+      }
+      size_t size() const override { return work.size(); }
+      ~Recorded() override { be->arena_.release_pool(pool); }
+    };
+    auto r = std::make_unique<Recorded>();
+    r->be = this;
+    r->work.swap(recorded_);
+    r->pool = pool_;
+    return r;
   }
 
   void copy(const TensorView& src, const TensorView& dst) override {
@@ -92,6 +127,8 @@ class SimBackend final : public Backend {
   }
   void copy_to_host(const void* src, void* host_dst, size_t nbytes) override {
     UNRAVEL_CHECK(owns(src, nbytes), "sim copy_to_host: the source is not sim memory");
+    UNRAVEL_CHECK(!recording_, "sim: a host read while recording (recorded work cannot read "
+                  "values back; a CUDA graph capture would fail here)");
     ++stats_.host_reads;
     stats_.host_read_bytes += nbytes;
     ++stats_.syncs;
@@ -104,6 +141,8 @@ class SimBackend final : public Backend {
   void copy_from_host(const void* host_src, void* dst, size_t nbytes) override {
     UNRAVEL_CHECK(owns(dst, nbytes), "sim copy_from_host: the destination is not sim memory");
     UNRAVEL_CHECK(!arena_.owns(host_src), "sim copy_from_host: the source is sim memory, not the host");
+    UNRAVEL_CHECK(!recording_, "sim: an upload from the host while recording (a CUDA graph "
+                  "capture cannot copy from pageable host memory); upload before recording");
     ++stats_.uploads;
     stats_.upload_bytes += nbytes;
     auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(host_src),
@@ -258,8 +297,12 @@ class SimBackend final : public Backend {
     hs.reserve(slots.size());
     for (const OptimSlot& s : slots) {
       mine({&s.p, &s.g, &s.s0, &s.s1, &s.s2}, "optimizer_step");
-      hs.push_back({host(s.p), host(s.g), host(s.s0), host(s.s1), host(s.s2)});
+      UNRAVEL_CHECK(!s.steps || owns(s.steps, sizeof(double)),
+                    "sim optimizer_step: a step count is not in sim device memory");
+      hs.push_back({host(s.p), host(s.g), host(s.s0), host(s.s1), host(s.s2), s.steps});
     }
+    UNRAVEL_CHECK(!h.lr_device || owns(h.lr_device, sizeof(double)),
+                  "sim optimizer_step: the learning rate is not in sim device memory");
     push([=] { cpu().optimizer_step(h, hs); });
   }
 
@@ -314,6 +357,10 @@ class SimBackend final : public Backend {
   void push(std::function<void()> f) {
     std::lock_guard<std::recursive_mutex> lock(queue_mu_);
     ++stats_.kernels;
+    if (recording_) {
+      recorded_.push_back(std::move(f));
+      return;
+    }
     queue_.push_back(std::move(f));
     if (queue_.size() >= kMaxQueued) run_queue();
   }
@@ -344,6 +391,9 @@ class SimBackend final : public Backend {
   SimArena arena_;
   std::recursive_mutex queue_mu_;
   std::vector<std::function<void()>> queue_;
+  bool recording_ = false;
+  uint64_t pool_ = 0;
+  std::vector<std::function<void()>> recorded_;
   Counters stats_;
   std::array<std::atomic<bool>, kNumKernels> declined_{};
 };

@@ -8,6 +8,7 @@
 #include "engine/check.h"
 #include "engine/grad_mode.h"
 #include "ops/binary.h"
+#include "ops/creation.h"
 #include "ops/shape_ops.h"
 
 namespace unravel::optim {
@@ -26,11 +27,36 @@ Optimizer::Optimizer(TensorList params, double lr) : params_(std::move(params)),
   }
   state_.resize(params_.size());
   param_steps_.assign(params_.size(), 0);
+  bool one_device = true;
+  for (const Tensor& p : params_) one_device = one_device && p.device() == params_[0].device();
+  if (one_device) {
+    NoGradGuard guard;
+    const Device dev = params_[0].device();
+    lr_device_ = Tensor::full(Shape{}, lr, DType::f64, dev);
+    steps_device_ = Tensor::zeros(Shape{static_cast<int64_t>(params_.size())}, DType::f64, dev);
+  }
+}
+
+void Optimizer::set_counters(const Counters& c) {
+  UNRAVEL_CHECK(c.param_steps.size() == params_.size(), "{}::set_counters: {} counts for {} "
+                "parameters", type_name(), c.param_steps.size(), params_.size());
+  step_ = c.step;
+  param_steps_ = c.param_steps;
+}
+
+void Optimizer::count_replayed_step() {
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (params_[i].grad().defined()) ++param_steps_[i];
+  ++step_;
 }
 
 void Optimizer::set_lr(double lr) {
   UNRAVEL_CHECK(std::isfinite(lr) && lr >= 0, "{}::set_lr: learning rate must be >= 0, got {}",
                 type_name(), lr);
+  if (lr != lr_ && lr_device_.defined()) {
+    NoGradGuard guard;
+    fill_(lr_device_, lr);
+  }
   lr_ = lr;
 }
 
@@ -78,12 +104,17 @@ void Optimizer::step() {
       s.bump_version();
     }
     const int64_t t = ++param_steps_[i];
-    groups[{static_cast<uint8_t>(p.device().kind), p.device().index, t}].push_back(slot);
+    if (steps_device_.defined()) slot.steps = static_cast<double*>(steps_device_.view().data) + i;
+    // With device counts the kernel derives each slot's step scalars: one group per device.
+    groups[{static_cast<uint8_t>(p.device().kind), p.device().index,
+            steps_device_.defined() ? 0 : t}].push_back(slot);
     p.bump_version();
   }
   for (const auto& [key, slots] : groups) {
     const Device dev{static_cast<DeviceKind>(std::get<0>(key)), std::get<1>(key)};
-    backend(dev).optimizer_step(rule(std::get<2>(key)), slots);
+    OptimStep h = rule(std::max<int64_t>(1, std::get<2>(key)));
+    if (lr_device_.defined()) h.lr_device = static_cast<const double*>(lr_device_.view().data);
+    backend(dev).optimizer_step(h, slots);
   }
   for (const auto& [dense, p] : write_back) backend(p.device()).copy(dense.view(), p.view());
   ++step_;
@@ -146,6 +177,11 @@ void Optimizer::load_state_dict(const OptimizerState& s) {
   param_steps_ = steps.to_vector<int64_t>();
   step_ = s.step;
   lr_ = s.lr;
+  if (steps_device_.defined()) {
+    std::vector<double> v(param_steps_.begin(), param_steps_.end());
+    copy_(steps_device_, unravel::to(Tensor::from_vector(v, steps_device_.shape()), steps_device_.device()));
+    fill_(lr_device_, lr_);
+  }
 }
 
 }  // namespace unravel::optim

@@ -49,6 +49,18 @@ class Optimizer {
 
   /// Copies of the state tensors, the step count and the learning rate.
   OptimizerState state_dict() const;
+  /// The host's step counts (state_dict's "step" and "param_steps").
+  struct Counters {
+    int64_t step = 0;
+    std::vector<int64_t> param_steps;
+  };
+  Counters counters() const { return {step_, param_steps_}; }
+  /// Sets the host's counts (not the device's): for a recorded step, whose recording ran step()
+  /// once without updating anything.
+  void set_counters(const Counters& c);
+  /// Counts one step on the host as step() would (each parameter with a gradient), for a step
+  /// that ran as replayed work: the device advanced its own counts.
+  void count_replayed_step();
   /// Restores a state dict; names, shapes and dtypes must match this optimiser exactly.
   void load_state_dict(const OptimizerState& s);
 
@@ -68,6 +80,9 @@ class Optimizer {
   std::vector<int64_t> param_steps_;
   int64_t step_ = 0;
   double lr_;
+  // On the parameters' device when they share one: the lr and each parameter's step count as
+  // f64, which the update kernel reads and advances, so a recorded step replays correctly.
+  Tensor lr_device_, steps_device_;
 };
 
 }  // namespace unravel::optim

@@ -71,6 +71,70 @@ TrainStep::TrainStep(std::shared_ptr<TrainState> state, std::shared_ptr<Controll
 
 StepResult TrainStep::step(const Tensor& x, Generator& gen) {
   UNRAVEL_CHECK(x.defined(), "TrainStep::step: the batch is undefined");
+  if (!options_.graph) return eager_step(x, gen);
+  if (!graph_) {
+    if (eager_steps_ < kGraphWarmup) {
+      ++eager_steps_;
+      return eager_step(x, gen);
+    }
+    record(x, gen);
+  }
+  // A batch of another shape (an epoch's short last batch) or another stream: an eager step.
+  if (x.shape() != graph_x_.shape() || x.dtype() != graph_x_.dtype() || gen.seed() != graph_seed_)
+    return eager_step(x, gen);
+  // Replay: the batch into the recording's buffer, the base to the generator's offset (only
+  // when something else drew from it since), one launch; then the host's own bookkeeping.
+  NoGradGuard ng;
+  copy_(graph_x_, x.device() == device_ ? x : to(x, device_));
+  if (gen.offset() != base_offset_) fill_(graph_base_, static_cast<double>(gen.offset()));
+  graph_->replay();
+  gen.set_offset(gen.offset() + graph_draws_);
+  base_offset_ = gen.offset();
+  opt_->count_replayed_step();
+  for (auto& [a, o] : aux_) o->count_replayed_step();
+  return graph_result_;
+}
+
+size_t TrainStep::recorded_kernels() const { return graph_ ? graph_->size() : 0; }
+
+void TrainStep::record(const Tensor& x, Generator& gen) {
+  Backend& be = backend(device_);
+  UNRAVEL_CHECK(be.supports(Kernel::graph), "TrainStep: the {} device cannot record work "
+                "(graph steps need cuda or sim); run without graph capture", device_.str());
+  {
+    NoGradGuard ng;
+    graph_x_ = Tensor::empty(x.shape(), x.dtype(), device_);
+    copy_(graph_x_, x.device() == device_ ? x : to(x, device_));
+  }
+  // The base starts at the generator's offset and the recording advances it by what one step
+  // draws, so replay k draws exactly the counters eager step k would.
+  graph_base_ = Tensor::full(Shape{}, static_cast<double>(gen.offset()), DType::i64, device_);
+  Generator g(gen.seed(), 0);
+  g.set_device_base(static_cast<const int64_t*>(graph_base_.view().data));
+  const auto main_counts = opt_->counters();
+  std::vector<optim::Optimizer::Counters> aux_counts;
+  for (auto& [a, o] : aux_) aux_counts.push_back(o->counters());
+  be.synchronize();
+  be.capture_begin(device_);
+  try {
+    graph_result_ = eager_step(graph_x_, g);
+    NoGradGuard ng;
+    add_(graph_base_, static_cast<double>(g.offset()));
+  } catch (...) {
+    try { be.capture_end(device_); } catch (...) {}
+    graph_x_ = Tensor();
+    throw;
+  }
+  graph_ = be.capture_end(device_);
+  graph_draws_ = g.offset();
+  graph_seed_ = gen.seed();
+  base_offset_ = gen.offset();
+  // Recording ran step() on the host without updating anything: undo its counting.
+  opt_->set_counters(main_counts);
+  for (size_t i = 0; i < aux_.size(); ++i) aux_[i].second->set_counters(aux_counts[i]);
+}
+
+StepResult TrainStep::eager_step(const Tensor& x, Generator& gen) {
   const Tensor xd = x.device() == device_ ? x : to(x, device_);
   state_->train();
   PrecisionGuard precision(options_.precision);  // the matrix kernels of forward and backward

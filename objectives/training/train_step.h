@@ -57,6 +57,13 @@ using OptimizerFactory = std::function<std::unique_ptr<optim::Optimizer>(TensorL
 struct TrainStepOptions {
   int64_t samples = 1;                     ///< K posterior samples per datapoint
   Precision precision = Precision::fp32;   ///< matrix kernels' precision (engine/precision.h)
+  /// Record the step once and replay it (a CUDA graph; recorded work on sim): after
+  /// kGraphWarmup eager steps, the next step is recorded, and every later step with a batch of
+  /// the same shape replays it with no host work beyond the upload of the batch and one launch.
+  /// Replays equal eager steps bit for bit (the random streams and optimiser counters live on
+  /// the device). Needs a device that supports(Kernel::graph); a batch of another shape runs
+  /// eagerly.
+  bool graph = false;
 };
 
 /// What one step leaves on the device.
@@ -84,8 +91,15 @@ class TrainStep {
             const OptimizerFactory& main, const OptimizerFactory& auxiliary,
             TrainStepOptions options = {});
 
-  /// One training step on batch x (any device; moved to the model's).
+  /// One training step on batch x (any device; moved to the model's). With options.graph the
+  /// returned tensors are the recording's: the next replay overwrites them, so read them (or
+  /// read_log) before the next step.
   StepResult step(const Tensor& x, Generator& gen);
+  /// Eager steps before a recording (workspaces, algorithm choices and caches settle first).
+  static constexpr int kGraphWarmup = 2;
+  /// Whether the step has been recorded, and how many kernels the recording holds.
+  bool recorded() const { return graph_ != nullptr; }
+  size_t recorded_kernels() const;
 
   /// The step's terms, schedule, controller state and the non-finite flag, read back in one
   /// transfer (the only host read a logging step makes).
@@ -110,6 +124,18 @@ class TrainStep {
   // 0-d f64 on the device: steps since clear_nonfinite(), and the first of them whose total was
   // not finite (+inf while none was).
   Tensor count_, first_bad_;
+
+  StepResult eager_step(const Tensor& x, Generator& gen);
+  void record(const Tensor& x, Generator& gen);
+  // Recorded work (options_.graph): the batch buffer it reads, the Philox base it adds to its
+  // offsets (advanced by the recording itself), the counters it consumes per replay.
+  int eager_steps_ = 0;
+  std::unique_ptr<RecordedWork> graph_;
+  StepResult graph_result_;
+  Tensor graph_x_, graph_base_;
+  uint64_t graph_draws_ = 0;   ///< Philox counters one step consumes
+  uint64_t base_offset_ = 0;   ///< the generator offset graph_base_ holds
+  uint64_t graph_seed_ = 0;
 };
 
 }  // namespace unravel

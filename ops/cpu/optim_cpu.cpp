@@ -24,7 +24,18 @@ void adam_loop(const OptimSlot& s, const fn::AdamConsts<T>& c) {
                                                      kAms ? vmax + j : nullptr, c);
 }
 
-template <class T> void adam_update(const OptimStep& h, const OptimSlot& s) {
+/// h with its per-step scalars taken from the device learning rate and the slot's step count
+/// (which advances), where the caller keeps them on the device.
+OptimStep step_of(const OptimStep& h, const OptimSlot& s) {
+  if (!h.lr_device) return h;
+  OptimStep d = h;
+  fn::derive_step(d, *h.lr_device, *s.steps + 1);
+  *s.steps += 1;
+  return d;
+}
+
+template <class T> void adam_update(const OptimStep& hin, const OptimSlot& s) {
+  const OptimStep h = step_of(hin, s);
   const fn::AdamConsts<T> c(h);
   const bool l2 = !h.decoupled && h.weight_decay != 0, dw = h.decoupled && h.weight_decay != 0;
   const bool low = h.beta1 > 0.5;  // lerp weight 1 - beta1 < 0.5
@@ -41,7 +52,8 @@ template <class T> void adam_update(const OptimStep& h, const OptimSlot& s) {
   l2 ? with_dw(Tr{}) : with_dw(F{});
 }
 
-template <class T> void sgd_update(const OptimStep& h, const OptimSlot& s) {
+template <class T> void sgd_update(const OptimStep& hin, const OptimSlot& s) {
+  const OptimStep h = step_of(hin, s);
   const fn::SgdConsts<T> c(h);
   T* p = s.p.ptr<T>();
   const T* g = s.g.ptr<T>();
@@ -57,6 +69,8 @@ void check_slot(const OptimStep& h, const OptimSlot& s, size_t i) {
     return v.dtype == s.p.dtype && v.shape == s.p.shape && v.contiguous();
   };
   const bool adam = h.rule == OptimRule::adam;
+  UNRAVEL_CHECK(!h.lr_device || s.steps, "optimizer_step: slot {} has no step count (needed with "
+                "a device learning rate)", i);
   UNRAVEL_CHECK(is_floating(s.p.dtype) && dense(s.p, true) && dense(s.g, true) &&
                     dense(s.s0, adam) && dense(s.s1, adam) && dense(s.s2, adam && h.amsgrad),
                 "optimizer_step: slot {} is not a set of dense {} tensors of shape {}", i,

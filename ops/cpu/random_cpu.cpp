@@ -14,6 +14,7 @@
 namespace unravel {
 
 void CpuBackend::random(RandomOp op, PhiloxState st, double a, double b, const TensorView& y) {
+  if (st.base) st.offset += static_cast<uint64_t>(*st.base);  // read when the kernel runs
   const int64_t n = y.numel();
   if (n == 0) return;
   // Generate into a contiguous buffer in row-major order, then copy into y's layout.
@@ -48,6 +49,7 @@ void CpuBackend::random_permutation(PhiloxState st, const TensorView& y) {
   UNRAVEL_CHECK(y.dtype == DType::i64 && y.rank() == 2 && y.contiguous(),
                 "random_permutation: want a contiguous i64 (R, n) output, got {}{}",
                 dtype_name(y.dtype), y.shape.str());
+  if (st.base) st.offset += static_cast<uint64_t>(*st.base);
   const int64_t rows = y.shape[0], n = y.shape[1];
   int64_t* out = y.ptr<int64_t>();
   cpu::parallel_for(rows, std::max<int64_t>(1, 16 * n), [&](int64_t lo, int64_t hi) {

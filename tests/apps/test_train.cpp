@@ -336,6 +336,29 @@ TEST_CASE("train --device sim equals --device cpu in log.csv and checkpoints; ev
     };
     CHECK(meta(da) == meta(db));
   }
+  {  // The step recorded once and replayed (--graph): the same log and checkpoints again.
+    std::string g = temp_dir("dev_sim_graph");
+    auto ga = args(g, "sim");
+    ga.push_back("--graph");
+    ProcResult rg = run_unravel(ga);
+    CAPTURE(rg.err);
+    REQUIRE(rg.code == 0);
+    CHECK(load_config(g).graph);
+    CHECK(log_rows(g) == ra);
+    for (int64_t step : {10, 20}) {
+      SafetensorsData da = load_safetensors(checkpoint_path(a, step));
+      SafetensorsData dg = load_safetensors(checkpoint_path(g, step));
+      REQUIRE(da.tensors.size() == dg.tensors.size());
+      for (const auto& [n, t] : da.tensors) {
+        CAPTURE(n);
+        REQUIRE(dg.tensors.count(n));
+        CHECK(t.to_vector<double>() == dg.tensors.at(n).to_vector<double>());
+      }
+    }
+    CHECK(run_unravel({"train", "--steps", "2", "--graph", "--out", g + "/x"}).err.find(
+              "--graph records the step") != std::string::npos);
+    fs::remove_all(g);
+  }
   // The same metrics and codes whichever device evaluates which run.
   auto metrics = [](const std::string& run, const std::string& device, const std::string& out) {
     ProcResult r = run_unravel({"eval", run, "--budget", "smoke", "--metrics",

@@ -1,0 +1,237 @@
+// CUDA backend: devices, streams, the caching device allocator, host transfers and the error
+// helpers shared by ops/cuda. The kernel families are in ops/cuda/*.cu.
+#include "engine/cuda/cuda_backend.h"
+
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <mutex>
+
+#include "engine/check.h"
+#include "ops/cuda/cuda_common.cuh"
+
+namespace unravel {
+
+namespace cuda {
+
+void throw_cuda_error(cudaError_t e, const char* what, const char* file, int line) {
+  throw_error(UNRAVEL_FORMAT("CUDA error {} ({}) in {} at {}:{}", cudaGetErrorName(e),
+                          cudaGetErrorString(e), what, file, line));
+}
+
+namespace {
+constexpr int kMaxDevices = 16;
+cudaStream_t g_streams[kMaxDevices] = {};
+std::mutex g_stream_mu;
+thread_local int t_current = -1;
+}  // namespace
+
+cudaStream_t stream_for(int device) {
+  UNRAVEL_CHECK(device >= 0 && device < kMaxDevices, "cuda:{}: device index out of range", device);
+  if (t_current != device) {
+    UNRAVEL_CUDA(cudaSetDevice(device));
+    t_current = device;
+  }
+  cudaStream_t s = g_streams[device];
+  if (s == nullptr) {
+    std::lock_guard<std::mutex> lock(g_stream_mu);
+    if (g_streams[device] == nullptr) {
+      UNRAVEL_CUDA(cudaStreamCreateWithFlags(&g_streams[device], cudaStreamNonBlocking));
+    }
+    s = g_streams[device];
+  }
+  return s;
+}
+
+Strided strided_as(const TensorView& v, const Shape& shape, const char* what) {
+  UNRAVEL_CHECK(v.strided(), "{}: the CUDA backend takes strided tensors only (got layout {})",
+                what, v.layout.format);
+  UNRAVEL_CHECK(shape.size() <= kMaxDims, "{}: {} has {} dimensions; the CUDA kernels take at most {}",
+                what, shape.str(), shape.size(), kMaxDims);
+  Strided s;
+  s.rank = shape.size();
+  for (int d = 0; d < s.rank; ++d) {
+    s.shape[d] = shape[d];
+    s.strides[d] = v.strides[d];
+  }
+  return s;
+}
+
+Strided strided_of(const TensorView& v, const char* what) { return strided_as(v, v.shape, what); }
+
+Scratch::Scratch(size_t nbytes) : n_(nbytes == 0 ? 1 : nbytes) {
+  p_ = cuda_backend_instance().allocator().allocate(n_);
+}
+Scratch::~Scratch() { cuda_backend_instance().allocator().deallocate(p_, n_); }
+
+}  // namespace cuda
+
+namespace {
+
+/// Device memory behind the caching allocator: cudaMalloc on a miss only. A freed block is
+/// reused at once by later work: safe because each device has one in-order stream, so a kernel
+/// that reads the old contents is queued before any kernel that writes the new ones.
+class DeviceAllocator final : public CachingAllocator {
+ protected:
+  void* fresh(size_t bytes) override {
+    cuda::stream_for(0);
+    void* p = nullptr;
+    if (cudaMalloc(&p, bytes) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return nullptr;
+    }
+    return p;
+  }
+  void release(void* p, size_t) override { (void)cudaFree(p); }
+  const char* what() const override { return "cuda device"; }
+};
+
+}  // namespace
+
+CudaBackend::CudaBackend() = default;
+CudaBackend::~CudaBackend() = default;
+
+CudaBackend& cuda_backend_instance() {
+  static CudaBackend* b = new CudaBackend();  // never destroyed: kernels may run at exit
+  return *b;
+}
+
+int CudaBackend::device_count(std::string* why) const {
+  static int n = -1;
+  static std::string reason;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+      reason = UNRAVEL_FORMAT("the CUDA runtime found no usable GPU: {} ({})", cudaGetErrorName(e),
+                           cudaGetErrorString(e));
+      (void)cudaGetLastError();
+      n = 0;
+      return;
+    }
+    if (count == 0) {
+      reason = "no CUDA device present";
+      n = 0;
+      return;
+    }
+    const size_t v = cudnnGetVersion();
+    if (v / 10000 != CUDNN_MAJOR) {
+      reason = UNRAVEL_FORMAT("cuDNN {} is loaded but this plugin was built against cuDNN {}.x", v,
+                           CUDNN_MAJOR);
+      n = 0;
+      return;
+    }
+    n = count;
+  });
+  if (n == 0 && why) *why = reason;
+  return n;
+}
+
+Allocator& CudaBackend::allocator() {
+  static DeviceAllocator a;
+  return a;
+}
+
+void CudaBackend::synchronize() {
+  for (int d = 0; d < cuda::kMaxDevices; ++d)
+    if (cuda::g_streams[d] != nullptr) UNRAVEL_CUDA(cudaStreamSynchronize(cuda::g_streams[d]));
+}
+
+bool CudaBackend::supports(Kernel k) const {
+  switch (k) {
+    case Kernel::pairwise_imq:         // composed from primitives by ops/kernel_sums.cpp
+    case Kernel::conv2d_forward_relu:  // ops/conv.cpp applies the activation separately
+    case Kernel::layout_convert:       // no blocked formats: cuDNN takes NCHW
+    case Kernel::gemm_bf16:
+    case Kernel::conv2d_bf16:
+      return false;
+    case Kernel::graph:
+      return true;
+    default:
+      return true;
+  }
+}
+
+void CudaBackend::capture_begin(Device device) {
+  cudaStream_t s = cuda::stream_for(device.index);
+  auto& alloc = static_cast<CachingAllocator&>(allocator());
+  pool_ = alloc.begin_pool();
+  const cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+  if (e != cudaSuccess) {
+    alloc.end_pool();
+    alloc.release_pool(pool_);
+    cuda::throw_cuda_error(e, "cudaStreamBeginCapture", __FILE__, __LINE__);
+  }
+}
+
+namespace {
+
+class CudaGraph final : public RecordedWork {
+ public:
+  CudaGraph(cudaGraph_t g, cudaGraphExec_t exec, int device, uint64_t pool, size_t nodes)
+      : g_(g), exec_(exec), device_(device), pool_(pool), nodes_(nodes) {}
+  ~CudaGraph() override {
+    cudaStreamSynchronize(cuda::stream_for(device_));
+    cudaGraphExecDestroy(exec_);
+    cudaGraphDestroy(g_);
+    static_cast<CachingAllocator&>(cuda_backend_instance().allocator()).release_pool(pool_);
+  }
+  void replay() override { UNRAVEL_CUDA(cudaGraphLaunch(exec_, cuda::stream_for(device_))); }
+  size_t size() const override { return nodes_; }
+
+ private:
+  cudaGraph_t g_;
+  cudaGraphExec_t exec_;
+  int device_;
+  uint64_t pool_;
+  size_t nodes_;
+};
+
+}  // namespace
+
+std::unique_ptr<RecordedWork> CudaBackend::capture_end(Device device) {
+  cudaStream_t s = cuda::stream_for(device.index);
+  auto& alloc = static_cast<CachingAllocator&>(allocator());
+  cudaGraph_t g = nullptr;
+  const cudaError_t e = cudaStreamEndCapture(s, &g);
+  alloc.end_pool();
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    if (g) cudaGraphDestroy(g);
+    alloc.release_pool(pool_);
+    cuda::throw_cuda_error(e, "cudaStreamEndCapture (something in the recorded step synchronised "
+                           "or copied from pageable host memory)", __FILE__, __LINE__);
+  }
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t ie = cudaGraphInstantiate(&exec, g, 0);
+  if (ie != cudaSuccess) {
+    cudaGraphDestroy(g);
+    alloc.release_pool(pool_);
+    cuda::throw_cuda_error(ie, "cudaGraphInstantiate", __FILE__, __LINE__);
+  }
+  size_t nodes = 0;
+  UNRAVEL_CUDA(cudaGraphGetNodes(g, nullptr, &nodes));
+  return std::make_unique<CudaGraph>(g, exec, device.index, pool_, nodes);
+}
+
+void CudaBackend::copy_to_host(const void* src, void* host_dst, size_t nbytes) {
+  if (nbytes == 0) return;
+  cudaPointerAttributes attr{};
+  UNRAVEL_CUDA(cudaPointerGetAttributes(&attr, src));
+  cudaStream_t s = cuda::stream_for(attr.device >= 0 ? attr.device : 0);
+  UNRAVEL_CUDA(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, s));
+  UNRAVEL_CUDA(cudaStreamSynchronize(s));
+}
+
+void CudaBackend::copy_from_host(const void* host_src, void* dst, size_t nbytes) {
+  if (nbytes == 0) return;
+  cudaPointerAttributes attr{};
+  UNRAVEL_CUDA(cudaPointerGetAttributes(&attr, dst));
+  cudaStream_t s = cuda::stream_for(attr.device >= 0 ? attr.device : 0);
+  // From pageable memory the call returns once the bytes are staged, so the caller may reuse
+  // its buffer at once (the Backend contract).
+  UNRAVEL_CUDA(cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, s));
+}
+
+}  // namespace unravel

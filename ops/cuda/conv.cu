@@ -1,0 +1,1 @@
+#include "engine/cuda/cuda_backend.h"

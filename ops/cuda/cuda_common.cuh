@@ -1,0 +1,88 @@
+// Shared by the CUDA kernel files: error checks, the current device's stream and library
+// handles, strided index arithmetic (an element's offset from its linear index), dtype dispatch
+// and launch sizes. Device code only sees plain structs passed by value.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+#include "engine/check.h"
+#include "engine/tensor_view.h"
+
+namespace unravel::cuda {
+
+/// Throws unravel::Error naming the call, file and line and CUDA's message.
+[[noreturn]] void throw_cuda_error(cudaError_t e, const char* what, const char* file, int line);
+
+#define UNRAVEL_CUDA(expr)                                                   \
+  do {                                                                       \
+    cudaError_t unravel_cuda_e_ = (expr);                                    \
+    if (unravel_cuda_e_ != cudaSuccess)                                      \
+      ::unravel::cuda::throw_cuda_error(unravel_cuda_e_, #expr, __FILE__, __LINE__); \
+  } while (0)
+
+/// Checks the last kernel launch.
+#define UNRAVEL_CUDA_LAUNCH() UNRAVEL_CUDA(cudaGetLastError())
+
+/// Makes `device` current (cudaSetDevice when it changes) and returns its stream: the one
+/// in-order stream every kernel, copy and library call of that device runs on.
+cudaStream_t stream_for(int device);
+/// The stream of the device a view lives on (and makes that device current).
+inline cudaStream_t stream_of(const TensorView& v) { return stream_for(v.device.index); }
+
+/// The largest rank a kernel's strided index handles.
+constexpr int kMaxDims = 8;
+
+/// Shape and strides (in elements) of one operand, for index arithmetic on the device.
+struct Strided {
+  int rank = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t strides[kMaxDims] = {};
+  /// Offset (elements) of the element with row-major linear index i.
+  __host__ __device__ __forceinline__ int64_t offset(int64_t i) const {
+    int64_t off = 0;
+    for (int d = rank - 1; d >= 0; --d) {
+      const int64_t n = shape[d];
+      const int64_t q = i / n;
+      off += (i - q * n) * strides[d];
+      i = q;
+    }
+    return off;
+  }
+};
+
+/// v's shape and strides (throws above kMaxDims dimensions or for a non-strided view).
+Strided strided_of(const TensorView& v, const char* what);
+/// v's strides with `shape` (same rank): for broadcast operands the caller has expanded.
+Strided strided_as(const TensorView& v, const Shape& shape, const char* what);
+
+/// Elementwise launch: 256 threads, grid-stride loops, at most 65535·8 blocks.
+constexpr int kThreads = 256;
+inline unsigned blocks_for(int64_t n) {
+  int64_t b = (n + kThreads - 1) / kThreads;
+  if (b < 1) b = 1;
+  if (b > 65535 * 8) b = 65535 * 8;
+  return static_cast<unsigned>(b);
+}
+
+/// Calls f(T{}) for f32, f64, i32, i64, u8 (bf16 refused as on the CPU).
+template <class F> decltype(auto) dispatch(DType t, F&& f) { return dispatch_dtype(t, f); }
+
+/// Device scratch memory from the backend's caching allocator, freed (stream-ordered) on scope
+/// exit.
+class Scratch {
+ public:
+  Scratch(size_t nbytes);
+  ~Scratch();
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  void* get() const { return p_; }
+  template <class T> T* as() const { return static_cast<T*>(p_); }
+
+ private:
+  void* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+}  // namespace unravel::cuda

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Everything that needs a GPU, in one run of under 4 minutes, on a lent GPU machine that has the
+# NVIDIA driver and PyTorch's CUDA libraries but none of our Debian libraries: unpacks the
+# bundle that scripts/gpu-bundle.sh made here, runs our executables through the bundle's own
+# loader (so its glibc and libraries are used, whatever the machine's), with the machine's CUDA
+# libraries (PyTorch's nvidia-* packages) on the library path, and prints one report:
+#   device, parity suite (every op on cuda against the CPU, forward and gradients, float64
+#   gradchecks on the device), CUDA-vs-CPU training, compute-sanitizer memcheck / racecheck on a
+#   subset, 500 training steps of the Burgess beta-VAE, and the benchmark beside PyTorch.
+# Exits 77 without a GPU; otherwise 0 when every stage that ran passed.
+# Usage: scripts/gpu-check.sh [bundle.tar.xz] [report.md]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUNDLE=${1:-.carry/gpu-bundle.tar.xz}
+REPORT=${2:-${OUT:-/tmp}/gpu-report.md}
+T0=$(date +%s)
+exec > >(tee "$REPORT") 2>&1
+
+if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
+  echo "gpu-check: no NVIDIA GPU here (nvidia-smi finds none): nothing to check"
+  exit 77
+fi
+[ -f "$BUNDLE" ] || { echo "gpu-check: no bundle at $BUNDLE (run scripts/gpu-bundle.sh where the project builds)"; exit 1; }
+
+D=/tmp/unravel-gpu
+rm -rf "$D"; mkdir -p "$D"; tar -C "$D" -xJf "$BUNDLE"
+BIN=$D/bin; LIB=$D/lib
+# CUDA runtime, cuBLAS and cuDNN from PyTorch's wheels; the driver from the system.
+CUDALIBS=$(python3 - <<'PY'
+import glob, os, importlib.util
+dirs = []
+try:
+    import nvidia
+    for root in list(nvidia.__path__):
+        dirs += sorted(glob.glob(os.path.join(root, "*", "lib")))
+        dirs += sorted(glob.glob(os.path.join(root, "cu13", "lib")))
+except Exception:
+    pass
+spec = importlib.util.find_spec("torch")
+if spec and spec.origin:
+    dirs.append(os.path.join(os.path.dirname(spec.origin), "lib"))
+print(":".join(d for d in dirs if os.path.isdir(d)))
+PY
+)
+DRV=$(dirname "$(ldconfig -p | awk '/libcuda\.so\.1 .*x86-64/ {print $NF; exit}')" 2>/dev/null)
+LP="$LIB:$CUDALIBS:${DRV:-/usr/lib/x86_64-linux-gnu}:/usr/lib/x86_64-linux-gnu:/usr/local/nvidia/lib64"
+export UNRAVEL_CUDA_PLUGIN=$LIB/libunravel_cuda.so
+run() { "$LIB/ld-linux-x86-64.so.2" --library-path "$LP" "$@"; }
+RUN="$LIB/ld-linux-x86-64.so.2 --library-path $LP"
+
+declare -a SUMMARY
+stage() {  # stage NAME TIMEOUT CMD...: runs with a time limit, records pass / fail and seconds
+  local name=$1 limit=$2; shift 2
+  local t=$(date +%s)
+  echo; echo "## $name"; echo '```'
+  timeout --kill-after=5 "$limit" "$@"; local rc=$?
+  echo '```'
+  local dt=$(( $(date +%s) - t ))
+  local verdict=passed
+  [ $rc -eq 0 ] || verdict="FAILED (exit $rc)"
+  [ $rc -eq 124 ] || [ $rc -eq 137 ] && verdict="TIMED OUT after ${limit}s"
+  [ $rc -eq 77 ] && verdict="skipped"
+  SUMMARY+=("| $name | $verdict | ${dt}s |")
+  echo "-> $name: $verdict (${dt}s)"
+}
+
+echo "# unravel GPU check"
+echo "bundle commit $(cat "$D/COMMIT"), $(date -u +%FT%TZ)"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())" 2>/dev/null
+echo "CUDA libraries from: $CUDALIBS"
+
+stage "plugin loads, device visible" 30 run "$BIN/unravel" devices --require cuda
+stage "parity suite: every op on cuda vs cpu (forward, gradients, f64 gradchecks)" 90 \
+  run "$BIN/test_engine" -tc='*parity*' -d
+stage "training step: cuda vs cpu, first steps" 60 run "$BIN/test_train_step" -tc='*cuda*'
+if command -v compute-sanitizer >/dev/null; then
+  stage "compute-sanitizer memcheck (parity subset)" 75 \
+    compute-sanitizer --tool memcheck --error-exitcode 3 $RUN "$BIN/test_engine" -tc='*parity*' -ts='*quick*'
+  stage "compute-sanitizer racecheck (parity subset)" 60 \
+    compute-sanitizer --tool racecheck --error-exitcode 3 $RUN "$BIN/test_engine" -tc='*parity*' -ts='*quick*'
+else
+  SUMMARY+=("| compute-sanitizer | unavailable (not on PATH) | 0s |")
+fi
+stage "500 training steps, Burgess beta-VAE (dSprites, conv64, batch 64)" 90 \
+  run "$BIN/unravel" train --dataset dsprites --objective capacity --steps 500 --batch 64 \
+  --lr 5e-4 --device cuda --log-every 100 --checkpoint-every 500 --out /tmp/gpu-run
+left=$(( 225 - ($(date +%s) - T0) ))
+[ $left -lt 40 ] && left=40
+stage "benchmark beside PyTorch (budget ${left}s)" $((left + 20)) \
+  python3 bench/gpu_compare_pytorch.py --bench "$RUN $BIN/bench_train_step" --budget "$left" \
+  --csv "${OUT:-/tmp}/gpu-bench.csv"
+
+echo; echo "## Summary ($(( $(date +%s) - T0 ))s)"
+echo "| stage | result | time |"; echo "|---|---|---|"
+printf '%s\n' "${SUMMARY[@]}"
+printf '%s\n' "${SUMMARY[@]}" | grep -q -E "FAILED|TIMED OUT" && exit 1
+exit 0
