@@ -72,13 +72,15 @@ echo "CUDA libraries from: $CUDALIBS"
 
 stage "plugin loads, device visible" 30 run "$BIN/unravel" devices --require cuda
 stage "parity suite: every op on cuda vs cpu (forward, gradients, f64 gradchecks)" 90 \
-  run "$BIN/test_engine" -tc='*parity*' -d
+  run "$BIN/test_engine" -ts='device parity'
+stage "parity suite: optimiser steps on cuda vs cpu" 30 run "$BIN/test_objectives" -ts='device parity'
+stage "cuda plugin test" 30 run "$BIN/test_cuda_plugin"
 stage "training step: cuda vs cpu, first steps" 60 run "$BIN/test_train_step" -tc='*cuda*'
 if command -v compute-sanitizer >/dev/null; then
   stage "compute-sanitizer memcheck (parity subset)" 75 \
-    compute-sanitizer --tool memcheck --error-exitcode 3 $RUN "$BIN/test_engine" -tc='*parity*' -ts='*quick*'
+    compute-sanitizer --tool memcheck --error-exitcode 3 $RUN "$BIN/test_engine" -tc='*finite-difference*'
   stage "compute-sanitizer racecheck (parity subset)" 60 \
-    compute-sanitizer --tool racecheck --error-exitcode 3 $RUN "$BIN/test_engine" -tc='*parity*' -ts='*quick*'
+    compute-sanitizer --tool racecheck --error-exitcode 3 $RUN "$BIN/test_engine" -tc='*finite-difference*'
 else
   SUMMARY+=("| compute-sanitizer | unavailable (not on PATH) | 0s |")
 fi

@@ -455,6 +455,28 @@ TEST_CASE("cuda: the training step follows the CPU step by step (every objective
   Trace a = run(c, gpu, 3), b = run(c, gpu, 3);
   CHECK(a.losses == b.losses);
   for (size_t i = 0; i < a.tensors.size(); ++i) CHECK(a.tensors[i].second == b.tensors[i].second);
+  // A CUDA graph replays exactly the eager steps (conv net; FactorVAE with its permutations and
+  // discriminator; a controller with state).
+  Config f;
+  f.objective = "factor-vae";
+  Config p = c;
+  p.controller = "controlvae-pi";
+  p.cp = {};
+  for (Config g : {c, f, p}) {
+    CAPTURE(g.label());
+    Trace eager = run(g, gpu, 6);
+    g.graph = true;
+    Trace graph = run(g, gpu, 6);
+    for (size_t i = 0; i < eager.losses.size(); ++i) {
+      CAPTURE(i);
+      CHECK(eager.losses[i] == graph.losses[i]);
+    }
+    for (size_t i = 0; i < eager.tensors.size(); ++i) {
+      CAPTURE(eager.tensors[i].first);
+      CHECK(eager.tensors[i].second == graph.tensors[i].second);
+    }
+    CHECK(eager.gen_offset == graph.gen_offset);
+  }
 }
 
 TEST_CASE("graph steps: a recorded step replays exactly as eager steps run (sim)") {
