@@ -101,6 +101,7 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps) {
   TrainStep& trainer = *r.trainer;
   BatcherOptions bo;
   bo.batch_size = c.batch;
+  bo.device = trainer.device();  // a dataset that fits stays on the device: batches gathered there
   UNRAVEL_CHECK(r.data->size() >= c.batch, "dataset '{}' has {} items, fewer than --batch {}",
                 c.dataset, r.data->size(), c.batch);
   Batcher batcher(*r.data, bo, Generator(c.seed + 0x5eed));

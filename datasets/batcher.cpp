@@ -5,7 +5,7 @@
 #include <numeric>
 
 #include "engine/check.h"
-#include "ops/random_ops.h"
+#include "ops/ops.h"
 
 namespace unravel {
 
@@ -35,6 +35,24 @@ Batcher::Batcher(const Dataset& data, const BatcherOptions& opts, Generator gen)
     if (tail_.defined()) labels_tail_ = leading_view(labels_full_, n % cap);
   }
   perm_.resize(static_cast<size_t>(n));
+  const size_t bytes = static_cast<size_t>(n) * static_cast<size_t>(data.item_numel()) * sizeof(float);
+  if (!opts.device.is_cpu() && bytes <= opts.resident_limit_bytes) {
+    // Upload every item once, in chunks of up to 64 MiB assembled on the host.
+    Shape s = data.item_shape();
+    s.insert(0, n);
+    resident_ = Tensor::empty(s, DType::f32, opts.device);
+    const int64_t chunk = std::max<int64_t>(1, (int64_t{64} << 20) / (data.item_numel() * 4));
+    Tensor host = data.make_batch_tensor(std::min(chunk, n));
+    std::vector<int64_t> idx;
+    for (int64_t lo = 0; lo < n; lo += chunk) {
+      const int64_t m = std::min(chunk, n - lo);
+      idx.resize(static_cast<size_t>(m));
+      std::iota(idx.begin(), idx.end(), lo);
+      Tensor part = m == host.size(0) ? host : leading_view(host, m);
+      data.get_batch(idx, part);
+      copy_(slice(resident_, 0, lo, lo + m), to(part, opts.device));
+    }
+  }
   start_epoch();
 }
 
@@ -48,6 +66,8 @@ void Batcher::start_epoch() {
   } else {
     std::iota(perm_.begin(), perm_.end(), int64_t{0});
   }
+  if (resident_.defined())  // one upload per epoch
+    perm_device_ = to(Tensor::from_vector(perm_, Shape{n}), opts_.device);
 }
 
 int64_t Batcher::batches_per_epoch() const {
@@ -72,14 +92,18 @@ const Tensor& Batcher::next() {
   last_was_tail_ = count < full_.size(0);
   Tensor& out = last_was_tail_ ? tail_ : full_;
   const std::span<const int64_t> idx = indices();
-  data_.get_batch(idx, out);
+  if (resident_.defined()) {
+    batch_device_ = index_select(resident_, 0, slice(perm_device_, 0, last_start_, last_start_ + count));
+  } else {
+    data_.get_batch(idx, out);
+  }
   if (labels_full_.defined()) {
     Tensor& lab = last_was_tail_ ? labels_tail_ : labels_full_;
     int64_t* l = lab.data<int64_t>();
     for (int64_t i = 0; i < count; ++i) l[i] = data_.label(idx[i]);
     lab.bump_version();
   }
-  return out;
+  return resident_.defined() ? batch_device_ : out;
 }
 
 const Tensor& Batcher::labels() const {

@@ -24,6 +24,12 @@ struct BatcherOptions {
   int64_t batch_size = 64;
   bool shuffle = true;     ///< false: items in index order every epoch
   bool drop_last = true;   ///< skip the last partial batch of each epoch
+  /// Where batches are wanted. Not the CPU: a dataset whose f32 items fit in
+  /// resident_limit_bytes is uploaded once and stays there; each epoch's permutation is uploaded
+  /// once; a batch is gathered on the device (index_select) with no host work. Larger datasets
+  /// are assembled on the host and uploaded per batch.
+  Device device = kCPU;
+  size_t resident_limit_bytes = size_t{2} << 30;  // pinwheel, (Fashion-)MNIST; not dSprites as f32
 };
 
 /// What a checkpoint stores to resume a Batcher.
@@ -67,6 +73,7 @@ class Batcher {
   int64_t last_start_ = 0, last_count_ = 0;
   std::vector<int64_t> perm_;
   Tensor full_, tail_, labels_full_, labels_tail_;
+  Tensor resident_, perm_device_, batch_device_;  ///< device-resident data (opts_.device)
   bool last_was_tail_ = false;
 };
 

@@ -348,3 +348,32 @@ TEST_CASE("batcher: each index once per epoch, drop-last, reproducible, resumabl
   CHECK_THROWS_WITH_AS(Batcher(data, BatcherOptions{.batch_size = 11}, Generator(1)),
                        doctest::Contains("drop_last"), Error);
 }
+
+TEST_CASE("batcher on a device: the dataset stays resident there and batches equal the host's") {
+  Generator g(3);
+  Pinwheel pw(PinwheelOptions{}, g);
+  BatcherOptions host_opts;
+  host_opts.batch_size = 37;  // not a divisor: epochs roll over mid-way
+  host_opts.drop_last = false;
+  BatcherOptions dev_opts = host_opts;
+  dev_opts.device = sim_device(0);
+  Batcher a(pw, host_opts, Generator(9)), b(pw, dev_opts, Generator(9));
+  const int64_t per_epoch = a.batches_per_epoch();
+  for (int64_t i = 0; i < 2 * per_epoch + 3; ++i) {
+    const Tensor& xa = a.next();
+    const Tensor& xb = b.next();
+    CAPTURE(i);
+    REQUIRE(xb.device() == sim_device(0));
+    CHECK(xa.shape() == xb.shape());
+    CHECK(xa.to_vector<float>() == xb.to_vector<float>());
+    CHECK(a.labels().to_vector<int64_t>() == b.labels().to_vector<int64_t>());
+  }
+  // Resume lands on the same batch.
+  Batcher c(pw, dev_opts, Generator(9));
+  c.restore(b.state());
+  CHECK(c.next().to_vector<float>() == a.next().to_vector<float>());
+  // Over the residency limit: assembled on the host (the step uploads it).
+  dev_opts.resident_limit_bytes = 16;
+  Batcher d(pw, dev_opts, Generator(9));
+  CHECK(d.next().device() == kCPU);
+}
