@@ -45,23 +45,10 @@ CONFIGS = [
 # FLOPs per step come from bench_train_step's CSV (column flops_per_step), one source of truth.
 
 # --------------------------------------------------------------------------------------------
-# The PyTorch side (runs in a child process with torch importable).
-WORKER = r'''
-import os, sys, time, resource
-T0 = time.monotonic()
-def since_process_start():
-    with open("/proc/self/stat") as f:
-        s = f.read()
-    start_ticks = int(s[s.rfind(")") + 2:].split()[19])
-    return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-model_name, mode, batch, threads, reps, first_only = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6] == "1"
-torch.set_num_threads(threads)
-torch.manual_seed(42)
-
+# The PyTorch models (layer for layer as models/architectures.cpp), their loss and the fixed batch,
+# as source text that needs torch, nn and F in scope: the worker below runs it in its child
+# process, bench/gpu_compare_pytorch.py gets the same definitions through torch_models().
+MODELS = r'''
 def conv(i, o): return nn.Conv2d(i, o, 4, 2, 1)
 def deconv(i, o): return nn.ConvTranspose2d(i, o, 4, 2, 1)
 
@@ -105,23 +92,58 @@ class Vae(nn.Module):
         mu, logvar = both[:, :self.D], both[:, self.D:]
         return mu, logvar, torch.exp(0.5 * logvar)
 
-    def step_loss(self, x, beta=4.0):
+    def step_loss(self, x, beta=4.0, read_kl=True):
         mu, logvar, scale = self.encode(x)
         z = mu + scale * torch.randn_like(mu)
         out = self.dec(z)
         kl = 0.5 * (mu * mu + scale * scale - 1.0 - logvar).sum(1)
-        with torch.no_grad():
-            kl.mean().item()  # the controller reads the batch KL, as unravel's train loop does
+        if read_kl:  # the controller reads the batch KL, as unravel's train loop does
+            with torch.no_grad():
+                kl.mean().item()
         if self.name == "pinwheel":
             rec = (-0.5 * (x - out) ** 2 - 0.5 * 1.8378770664093453).sum(1)
         else:
             rec = -F.binary_cross_entropy_with_logits(out, x, reduction="none").sum((1, 2, 3))
         return (beta * kl - rec).mean()
 
+def make_batch(model, batch):
+    """The fixed random batch: N(0, 1) points for pinwheel, Bernoulli(0.5) pixels otherwise."""
+    gen = torch.Generator().manual_seed(7)
+    shape = (batch,) + model.shape
+    return torch.randn(shape, generator=gen) if model.name == "pinwheel" else torch.bernoulli(torch.full(shape, 0.5), generator=gen)
+'''
+
+
+def torch_models():
+    """(Vae, make_batch) from MODELS, for a caller that can import torch."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    ns = {"torch": torch, "nn": nn, "F": F}
+    exec(MODELS, ns)
+    return ns["Vae"], ns["make_batch"]
+
+
+# --------------------------------------------------------------------------------------------
+# The PyTorch side (runs in a child process with torch importable).
+WORKER = r'''
+import os, sys, time, resource
+T0 = time.monotonic()
+def since_process_start():
+    with open("/proc/self/stat") as f:
+        s = f.read()
+    start_ticks = int(s[s.rfind(")") + 2:].split()[19])
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+model_name, mode, batch, threads, reps, first_only = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6] == "1"
+torch.set_num_threads(threads)
+torch.manual_seed(42)
+''' + MODELS + r'''
 model = Vae(model_name)
-gen = torch.Generator().manual_seed(7)
-shape = (batch,) + model.shape
-x = torch.randn(shape, generator=gen) if model_name == "pinwheel" else torch.bernoulli(torch.full(shape, 0.5), generator=gen)
+x = make_batch(model, batch)
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
 def step():
