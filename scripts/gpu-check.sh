@@ -70,24 +70,25 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())" 2>/dev/null
 echo "CUDA libraries from: $CUDALIBS"
 
-stage "plugin loads, device visible" 30 run "$BIN/unravel" devices --require cuda
-stage "parity suite: every op on cuda vs cpu (forward, gradients, f64 gradchecks)" 90 \
+stage "plugin loads, device visible" 20 run "$BIN/unravel" devices --require cuda
+stage "parity suite: every op on cuda vs cpu (forward, gradients, f64 gradchecks)" 60 \
   run "$BIN/test_engine" -ts='device parity'
-stage "parity suite: optimiser steps on cuda vs cpu" 30 run "$BIN/test_objectives" -ts='device parity'
-stage "cuda plugin test" 30 run "$BIN/test_cuda_plugin"
+stage "parity suite: optimiser steps on cuda vs cpu" 20 run "$BIN/test_objectives" -ts='device parity'
+stage "cuda plugin test" 20 run "$BIN/test_cuda_plugin"
 stage "training step: cuda vs cpu, first steps" 60 run "$BIN/test_train_step" -tc='*cuda*'
 if command -v compute-sanitizer >/dev/null; then
-  stage "compute-sanitizer memcheck (parity subset)" 75 \
+  stage "compute-sanitizer memcheck (parity subset)" 45 \
     compute-sanitizer --tool memcheck --error-exitcode 3 $RUN "$BIN/test_engine" -tc='*finite-difference*'
-  stage "compute-sanitizer racecheck (parity subset)" 60 \
+  stage "compute-sanitizer racecheck (parity subset)" 30 \
     compute-sanitizer --tool racecheck --error-exitcode 3 $RUN "$BIN/test_engine" -tc='*finite-difference*'
 else
   SUMMARY+=("| compute-sanitizer | unavailable (not on PATH) | 0s |")
 fi
-stage "500 training steps, Burgess beta-VAE (dSprites, conv64, batch 64)" 90 \
-  run "$BIN/unravel" train --dataset dsprites --objective capacity --steps 500 --batch 64 \
-  --lr 5e-4 --device cuda --log-every 100 --checkpoint-every 500 --out /tmp/gpu-run
-left=$(( 225 - ($(date +%s) - T0) ))
+stage "500 training steps, Burgess beta-VAE (dSprites, capacity gamma|KL-C|, batch 64), CUDA graph" 45 \
+  run "$BIN/unravel" train --preset burgess-dsprites --steps 500 --batch 64 --device cuda --graph \
+  --log-every 100 --checkpoint-every 500 --out /tmp/gpu-run
+[ -f /tmp/gpu-run/log.csv ] && cat /tmp/gpu-run/log.csv
+left=$(( 250 - ($(date +%s) - T0) ))
 [ $left -lt 40 ] && left=40
 stage "benchmark beside PyTorch (budget ${left}s)" $((left + 20)) \
   python3 bench/gpu_compare_pytorch.py --bench "$RUN $BIN/bench_train_step" --budget "$left" \
