@@ -200,6 +200,9 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated configs: " + ",".join(c[0] for c in CONFIGS))
     ap.add_argument("--csv", default="", help="write the measurements here")
     ap.add_argument("--json", default="", help="write the measurements and versions here")
+    ap.add_argument("--torch-tf32", action="store_true",
+                    help="leave PyTorch's TF32 defaults (convolutions in TF32); default: strict fp32 on "
+                         "both sides, as ours computes without UNRAVEL_ALLOW_TF32=1")
     ap.add_argument("--our-device", default="cuda", help="--device for bench_train_step (default cuda)")
     ap.add_argument("--torch-device", default="cuda", help=argparse.SUPPRESS)   # cpu: to test this script
     a = ap.parse_args()
@@ -229,6 +232,9 @@ def main():
         device_name = "CPU (%s), a test of this script only" % (platform.processor() or platform.machine())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if not a.torch_tf32:   # the same arithmetic as ours: fp32 products, no TF32 tensor cores
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
         tf32 = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
     meta = dict(device=device_name, torch=torch.__version__, cuda=torch.version.cuda,
                 cudnn=torch.backends.cudnn.version() if dev.type == "cuda" else None,
@@ -308,7 +314,7 @@ def main():
     elapsed = time.monotonic() - T0
     print("\n## unravel vs PyTorch, training steps/s on %s\n" % device_name)
     print("torch %s, CUDA %s, cuDNN %s, Python %s; ours: `bench_train_step --device %s`; %.0f s of a %.0f s "
-          "budget. PyTorch defaults: Adam foreach, cudnn.allow_tf32=%s (fp32 convolutions may run in TF32), "
+          "budget. PyTorch: Adam foreach, cudnn.allow_tf32=%s (True: its fp32 convolutions run in TF32), "
           "matmul allow_tf32=%s; torch.compile default mode on forward + loss. Medians over the reps; the "
           "same full step on a fixed random batch, nothing read back while timing.\n" % (
               meta["torch"], meta["cuda"], meta["cudnn"], meta["python"], a.our_device, elapsed, a.budget,

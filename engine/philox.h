@@ -56,6 +56,13 @@ UNRAVEL_HD double normal(uint64_t seed, uint64_t counter) {
   return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+/// a + (b − a)·u and mean + stddev·n as single fused multiply-adds, so every backend and
+/// compiler (contracting or not) produces the same bits from the same uniform / normal.
+UNRAVEL_HD double affine(double a, double scale, double v) {
+  using std::fma;
+  return fma(scale, v, a);
+}
+
 /// 64 random bits for element `i` (permutation keys).
 UNRAVEL_HD uint64_t bits64(uint64_t seed, uint64_t counter) {
   Block b = block(seed, counter);

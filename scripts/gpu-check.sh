@@ -70,30 +70,35 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())" 2>/dev/null
 echo "CUDA libraries from: $CUDALIBS"
 
-stage "plugin loads, device visible" 20 run "$BIN/unravel" devices --require cuda
+stage "plugin loads, device visible" 20 $RUN "$BIN/unravel" devices --require cuda
 stage "parity suite: every op on cuda vs cpu (forward, gradients, f64 gradchecks)" 60 \
-  run "$BIN/test_engine" -ts='device parity'
-stage "parity suite: optimiser steps on cuda vs cpu" 20 run "$BIN/test_objectives" -ts='device parity'
-stage "cuda plugin test" 20 run "$BIN/test_cuda_plugin"
-stage "training step: cuda vs cpu, first steps" 60 run "$BIN/test_train_step" -tc='*cuda*'
+  $RUN "$BIN/test_engine" -ts='device parity'
+stage "parity suite: optimiser steps on cuda vs cpu" 20 $RUN "$BIN/test_objectives" -ts='device parity'
+stage "cuda plugin test" 20 $RUN "$BIN/test_cuda_plugin"
+stage "training step: cuda vs cpu, first steps" 60 $RUN "$BIN/test_train_step" -tc='*cuda*'
 if command -v compute-sanitizer >/dev/null; then
   stage "compute-sanitizer memcheck (parity subset)" 45 \
     compute-sanitizer --tool memcheck --error-exitcode 3 $RUN "$BIN/test_engine" -tc='*finite-difference*'
-  stage "compute-sanitizer racecheck (parity subset)" 30 \
+  stage "compute-sanitizer racecheck (parity subset)" 60 \
     compute-sanitizer --tool racecheck --error-exitcode 3 $RUN "$BIN/test_engine" -tc='*finite-difference*'
 else
   SUMMARY+=("| compute-sanitizer | unavailable (not on PATH) | 0s |")
 fi
 stage "500 training steps, Burgess beta-VAE (dSprites, capacity gamma|KL-C|, batch 64), CUDA graph" 45 \
-  run "$BIN/unravel" train --preset burgess-dsprites --steps 500 --batch 64 --device cuda --graph \
+  $RUN "$BIN/unravel" train --preset burgess-dsprites --steps 500 --batch 64 --device cuda --graph \
   --log-every 100 --checkpoint-every 500 --out /tmp/gpu-run
 [ -f /tmp/gpu-run/log.csv ] && cat /tmp/gpu-run/log.csv
+stage "GPU time per kernel family, conv64 batch 256 eager (UNRAVEL_CUDA_TIMING=1)" 40 \
+  env UNRAVEL_CUDA_TIMING=1 $RUN "$BIN/bench_train_step" --model conv64 --batch 256 --device cuda \
+  --reps 2 --steps 20 --peak 1
+if [ "${GPU_CHECK_BENCH:-1}" != 0 ]; then
 left=$(( 250 - ($(date +%s) - T0) ))
 [ $left -lt 40 ] && left=40
 stage "benchmark beside PyTorch (budget ${left}s)" $((left + 20)) \
   python3 bench/gpu_compare_pytorch.py --bench "$RUN $BIN/bench_train_step" --budget "$left" \
   --csv "${OUT:-/tmp}/gpu-bench.csv"
 
+fi
 echo; echo "## Summary ($(( $(date +%s) - T0 ))s)"
 echo "| stage | result | time |"; echo "|---|---|---|"
 printf '%s\n' "${SUMMARY[@]}"

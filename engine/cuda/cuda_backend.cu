@@ -5,7 +5,14 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "engine/check.h"
 #include "ops/cuda/cuda_common.cuh"
@@ -58,6 +65,74 @@ Strided strided_as(const TensorView& v, const Shape& shape, const char* what) {
 }
 
 Strided strided_of(const TensorView& v, const char* what) { return strided_as(v, v.shape, what); }
+
+namespace {
+
+struct TimingLog {
+  std::mutex mu;
+  std::vector<std::tuple<const char*, cudaEvent_t, cudaEvent_t>> events;
+  static constexpr size_t kMax = 400000;
+};
+
+TimingLog* timing_log() {
+  static TimingLog* log = [] () -> TimingLog* {
+    const char* e = std::getenv("UNRAVEL_CUDA_TIMING");
+    if (!e || std::string(e) != "1") return nullptr;
+    auto* l = new TimingLog();
+    std::atexit([] {
+      TimingLog* t = timing_log();
+      if (cudaDeviceSynchronize() != cudaSuccess) return;
+      std::map<std::string, std::pair<double, int64_t>> sum;
+      double total = 0;
+      for (auto& [name, a, b] : t->events) {
+        float ms = 0;
+        if (cudaEventElapsedTime(&ms, a, b) == cudaSuccess) {
+          sum[name].first += ms;
+          sum[name].second += 1;
+        }
+      }
+      for (auto& [n, v] : sum) total += v.first;
+      std::vector<std::pair<double, std::string>> order;
+      for (auto& [n, v] : sum) order.emplace_back(-v.first, n);
+      std::sort(order.begin(), order.end());
+      std::fprintf(stderr, "\nUNRAVEL_CUDA_TIMING: GPU time per Backend family (inclusive), %zu calls\n",
+                   t->events.size());
+      for (auto& [neg, n] : order)
+        std::fprintf(stderr, "  %-26s %10.3f ms  %8lld calls  %8.2f us/call\n", n.c_str(), -neg,
+                     static_cast<long long>(sum[n].second), -neg * 1000.0 / sum[n].second);
+    });
+    return l;
+  }();
+  return log;
+}
+
+}  // namespace
+
+FamilyTimer::FamilyTimer(const char* family, int device) {
+  TimingLog* log = timing_log();
+  if (!log) return;
+  cudaStream_t s = stream_for(device);
+  cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(s, &st) != cudaSuccess || st != cudaStreamCaptureStatusNone) return;
+  {
+    std::lock_guard<std::mutex> lock(log->mu);
+    if (log->events.size() >= TimingLog::kMax) return;
+  }
+  if (cudaEventCreate(&start_) != cudaSuccess) return;
+  cudaEventRecord(start_, s);
+  family_ = family;
+  device_ = device;
+}
+
+FamilyTimer::~FamilyTimer() {
+  if (!start_) return;
+  cudaEvent_t end = nullptr;
+  if (cudaEventCreate(&end) != cudaSuccess) return;
+  cudaEventRecord(end, stream_for(device_));
+  TimingLog* log = timing_log();
+  std::lock_guard<std::mutex> lock(log->mu);
+  log->events.emplace_back(family_, start_, end);
+}
 
 Scratch::Scratch(size_t nbytes) : n_(nbytes == 0 ? 1 : nbytes) {
   p_ = cuda_backend_instance().allocator().allocate(n_);

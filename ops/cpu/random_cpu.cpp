@@ -27,11 +27,11 @@ void CpuBackend::random(RandomOp op, PhiloxState st, double a, double b, const T
       switch (op) {
         case RandomOp::uniform:
           for (int64_t i = lo; i < hi; ++i)
-            o[i] = static_cast<T>(a + (b - a) * philox::uniform(st.seed, st.offset + i));
+            o[i] = static_cast<T>(philox::affine(a, b - a, philox::uniform(st.seed, st.offset + i)));
           break;
         case RandomOp::normal:
           for (int64_t i = lo; i < hi; ++i)
-            o[i] = static_cast<T>(a + b * philox::normal(st.seed, st.offset + i));
+            o[i] = static_cast<T>(philox::affine(a, b, philox::normal(st.seed, st.offset + i)));
           break;
         case RandomOp::bernoulli:
           for (int64_t i = lo; i < hi; ++i)

@@ -1,21 +1,48 @@
-// CUDA convolutions on cuDNN (NCHW activations with any strides, contiguous OIHW weights, f32 and
-// f64) and batch normalisation in our own kernels.
+// CUDA convolutions (NCHW activations, OIHW weights, f32 and f64, any strides, groups) on cuDNN,
+// and batch normalisation in our own kernels.
 //
-// Convolutions: per (pass, shapes, strides, parameters, dtype) the algorithm is chosen once from
-// cuDNN's heuristics (cudnnGet*Algorithm_v7: no timing runs, nothing executed, so it is safe
-// during CUDA-graph capture) as the first one that is deterministic (two runs give the same
-// bits) and accepts the math type, and cached with its workspace size; the workspace comes from
-// the caching allocator. Math: CUDNN_FMA_MATH (no tensor-core TF32) unless UNRAVEL_ALLOW_TF32=1.
-// Bias (forward) is a broadcast add, its gradient a sum over N, H, W: both our own kernels.
+// Convolutions. cuDNN runs on dense NCHW buffers: a view that is not contiguous (a transposed
+// input, a strided weight, a gradient view) is copied into dense scratch first, and an output
+// that is not is computed densely and copied into the view after. Per (pass, dtype, device,
+// shapes, parameters) a list of candidate algorithms is built once from cuDNN's heuristics
+// (cudnnGetConvolution*Algorithm_v7: no timing runs, nothing executed, no host synchronisation,
+// so it is safe during CUDA-graph capture) — those that report CUDNN_DETERMINISTIC (two runs give
+// the same bits), the allowed math type and a workspace within kMaxWorkspace, in cuDNN's order;
+// f64 also skips the FFT / Winograd transforms (f64 is for references, where the direct sum's
+// accuracy matters) — followed by the algorithms PyTorch uses in deterministic mode (forward
+// IMPLICIT_PRECOMP_GEMM / IMPLICIT_GEMM, backward ALGO_1) and then any over the workspace cap.
+// A call runs the cached candidate; one that cuDNN refuses (a status, returned before anything
+// is queued) moves the cache to the next. When cuDNN refuses them all, or the output extent is
+// not the one cuDNN derives from symmetric padding (conv_transpose2d with output_padding ≥
+// stride, possible when dilation > stride), or a tensor exceeds cuDNN's 32-bit element counts,
+// the convolution runs in our own direct kernels (any strides, double accumulation, fixed order).
+// Workspaces come from the caching allocator (cuda::Scratch).
 //
-// Batch norm: one block per channel reduces in double in a fixed order (deterministic), as the
-// CPU computes it (ops/cpu/batch_norm_cpu.cpp); saved statistics are stored in the element type.
+// Math: f32 uses CUDNN_FMA_MATH — plain FMA kernels, no tensor-core TF32 (CUDNN_DEFAULT_MATH
+// would allow TF32 on Ampere and later) — and accepts only candidates whose math type is FMA;
+// with UNRAVEL_ALLOW_TF32=1 it uses CUDNN_DEFAULT_MATH (TF32 allowed, as PyTorch's allow_tf32;
+// CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which may down-convert to FP16, is never accepted). f64
+// uses CUDNN_DEFAULT_MATH. Bias (forward) is a broadcast add, its gradient a sum over N, H, W:
+// both our own deterministic kernels (CudaBackend::binary / reduce).
+//
+// Environment: UNRAVEL_CONV_VERBOSE=1 prints each convolution's choice once to stderr;
+// UNRAVEL_CUDA_CONV=direct skips cuDNN (the direct kernels only), for diagnosis.
+//
+// Batch norm: one block per channel reduces in double in a fixed order (deterministic), with the
+// CPU's formulas (ops/cpu/batch_norm_cpu.cpp); saved statistics are stored in the element type.
+// Running statistics are updated by the op (ops/nn_ops.cpp), not here, as on the CPU.
 #include <cudnn.h>
 
+#include <algorithm>
+#include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "engine/cuda/cuda_backend.h"
@@ -25,172 +52,655 @@ namespace unravel {
 
 namespace {
 
-#define UNRAVEL_CUDNN(expr)                                                                    \
-  do {                                                                                         \
-    cudnnStatus_t unravel_st_ = (expr);                                                        \
-    UNRAVEL_CHECK(unravel_st_ == CUDNN_STATUS_SUCCESS, "cuDNN error {} in {} at {}:{}",        \
-                  cudnnGetErrorString(unravel_st_), #expr, __FILE__, __LINE__);                \
+#define UNRAVEL_CUDNN(expr)                                                                   \
+  do {                                                                                        \
+    const cudnnStatus_t unravel_cudnn_st_ = (expr);                                           \
+    UNRAVEL_CHECK(unravel_cudnn_st_ == CUDNN_STATUS_SUCCESS, "cuDNN error {} in {} at {}:{}", \
+                  cudnnGetErrorString(unravel_cudnn_st_), #expr, __FILE__, __LINE__);         \
   } while (0)
 
+constexpr int kMaxDevices = 16;
+/// Candidates needing more workspace than this go after the small-workspace ones.
+constexpr size_t kMaxWorkspace = size_t{1} << 30;
+
+bool env_is(const char* name, const char* value) {
+  const char* e = std::getenv(name);
+  return e != nullptr && std::strcmp(e, value) == 0;
+}
 bool allow_tf32() {
-  static const bool v = [] {
-    const char* e = std::getenv("UNRAVEL_ALLOW_TF32");
-    return e && std::strcmp(e, "1") == 0;
-  }();
+  static const bool v = env_is("UNRAVEL_ALLOW_TF32", "1");
+  return v;
+}
+bool verbose() {
+  static const bool v = env_is("UNRAVEL_CONV_VERBOSE", "1");
+  return v;
+}
+bool force_direct() {
+  static const bool v = env_is("UNRAVEL_CUDA_CONV", "direct");
   return v;
 }
 
+/// The device's cuDNN handle, bound to its stream (makes the device current).
 cudnnHandle_t handle_for(int device) {
   static std::mutex mu;
-  static cudnnHandle_t handles[16] = {};
-  cudaStream_t s = cuda::stream_for(device);
+  static cudnnHandle_t handles[kMaxDevices] = {};
+  cudaStream_t s = cuda::stream_for(device);  // checks the index, sets the device
   std::lock_guard<std::mutex> lock(mu);
-  if (!handles[device]) UNRAVEL_CUDNN(cudnnCreate(&handles[device]));
+  if (handles[device] == nullptr) UNRAVEL_CUDNN(cudnnCreate(&handles[device]));
   UNRAVEL_CUDNN(cudnnSetStream(handles[device], s));
   return handles[device];
 }
 
+// --- shared device helpers ------------------------------------------------------------------
+
+/// Threads of the direct backward-weights kernel's blocks and of the batch-norm blocks (one
+/// block per channel, so a large block keeps enough warps per SM).
+constexpr int kBlock = 256;
+constexpr int kBnBlock = 512;
+
+/// Sum over the block in a fixed pairing (every thread gets the result). blockDim.x == N, a
+/// power of two; shared holds N doubles.
+template <int N> __device__ double block_sum(double v, double* shared) {
+  shared[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = N / 2; s > 0; s >>= 1) {
+    if (static_cast<int>(threadIdx.x) < s) shared[threadIdx.x] += shared[threadIdx.x + s];
+    __syncthreads();
+  }
+  const double r = shared[0];
+  __syncthreads();
+  return r;
+}
+
+// --- convolution geometry and checks ---------------------------------------------------------
+
+enum class Pass : int { fwd = 0, bwd_data = 1, bwd_filter = 2 };
+
+const char* pass_name(Pass p) {
+  switch (p) {
+    case Pass::fwd: return "conv2d_forward";
+    case Pass::bwd_data: return "conv2d_backward_data";
+    default: return "conv2d_backward_weights";
+  }
+}
+
+/// One convolution in the forward sense: x (n, c, h, w) ⋆ w (o, cg, kh, kw) → y (n, o, oh, ow),
+/// cg = c / groups input and og = o / groups output channels per group. Plain values, passed to
+/// the direct kernels by value.
+struct Geom {
+  int64_t n, c, h, w, o, cg, og, kh, kw, oh, ow;
+  int64_t sh, sw, ph, pw, dh, dw, groups;
+};
+
+/// Checks x, w, y (in the forward sense; for a backward pass x or y is the gradient) against
+/// each other and p, the CPU's rules plus groups. Returns the geometry; *symmetric tells whether
+/// y's extent is the one floor((in + 2·pad − span) / stride) + 1 gives (cuDNN derives it so).
+Geom check_conv(const TensorView& x, const TensorView& w, const TensorView& y,
+                const Conv2dParams& p, const char* fn, const char* xn, const char* yn,
+                bool* symmetric) {
+  UNRAVEL_CHECK(p.precision != Precision::bf16,
+                "{}: bf16 precision is not implemented on CUDA yet (use --precision fp32)", fn);
+  UNRAVEL_CHECK(x.rank() == 4 && w.rank() == 4 && y.rank() == 4,
+                "{}: want 4-D {}, weight and {}, got {} {} {}", fn, xn, yn, x.shape.str(),
+                w.shape.str(), y.shape.str());
+  UNRAVEL_CHECK(x.dtype == DType::f32 || x.dtype == DType::f64,
+                "{}: dtype {} is not supported (f32, f64)", fn, dtype_name(x.dtype));
+  UNRAVEL_CHECK(w.dtype == x.dtype && y.dtype == x.dtype,
+                "{}: dtypes differ ({} {}, weight {}, {} {})", fn, xn, dtype_name(x.dtype),
+                dtype_name(w.dtype), yn, dtype_name(y.dtype));
+  UNRAVEL_CHECK(x.strided() && w.strided() && y.strided(),
+                "{}: the CUDA backend takes strided tensors only (no layouts)", fn);
+  UNRAVEL_CHECK(w.device == x.device && y.device == x.device,
+                "{}: tensors on different devices ({} {}, {})", fn, x.device.str(), w.device.str(),
+                y.device.str());
+  UNRAVEL_CHECK(p.stride_h >= 1 && p.stride_w >= 1 && p.dilation_h >= 1 && p.dilation_w >= 1 &&
+                    p.pad_h >= 0 && p.pad_w >= 0 && p.groups >= 1,
+                "{}: stride ({}, {}) and dilation ({}, {}) must be >= 1, padding ({}, {}) >= 0 and "
+                "groups ({}) >= 1",
+                fn, p.stride_h, p.stride_w, p.dilation_h, p.dilation_w, p.pad_h, p.pad_w, p.groups);
+  Geom g{};
+  g.n = x.shape[0], g.c = x.shape[1], g.h = x.shape[2], g.w = x.shape[3];
+  g.o = w.shape[0], g.cg = w.shape[1], g.kh = w.shape[2], g.kw = w.shape[3];
+  g.oh = y.shape[2], g.ow = y.shape[3];
+  g.sh = p.stride_h, g.sw = p.stride_w, g.ph = p.pad_h, g.pw = p.pad_w;
+  g.dh = p.dilation_h, g.dw = p.dilation_w, g.groups = p.groups;
+  UNRAVEL_CHECK(g.o % g.groups == 0 && g.c == g.cg * g.groups,
+                "{}: {} {} has {} channels but weight {} with {} groups expects {} (and {} output "
+                "channels divisible by the groups)",
+                fn, xn, x.shape.str(), g.c, w.shape.str(), g.groups, g.cg * g.groups, g.o);
+  g.og = g.o / g.groups;
+  UNRAVEL_CHECK(y.shape[0] == g.n && y.shape[1] == g.o,
+                "{}: {} {} does not match {} {} and weight {}", fn, yn, y.shape.str(), xn,
+                x.shape.str(), w.shape.str());
+  *symmetric = true;
+  const int64_t in[2] = {g.h, g.w}, k[2] = {g.kh, g.kw}, s[2] = {g.sh, g.sw}, pad[2] = {g.ph, g.pw},
+                d[2] = {g.dh, g.dw}, out[2] = {g.oh, g.ow};
+  for (int i = 0; i < 2; ++i) {
+    if (k[i] == 0) continue;  // an empty weight: y is 0 (+ bias) whatever its extent
+    const int64_t span = d[i] * (k[i] - 1) + 1;
+    UNRAVEL_CHECK(in[i] + 2 * pad[i] >= span,
+                  "{}: kernel of extent {} (dilated) does not fit the padded {} {} (weight {})", fn,
+                  span, xn, x.shape.str(), w.shape.str());
+    const int64_t full = (in[i] + 2 * pad[i] - span) / s[i] + 1;
+    UNRAVEL_CHECK(out[i] <= full,
+                  "{}: {} {} is larger than the {} x {} output that {} {} and weight {} give", fn,
+                  yn, y.shape.str(), i == 0 ? full : g.oh, i == 0 ? g.ow : full, xn, x.shape.str(),
+                  w.shape.str());
+    if (out[i] != full) *symmetric = false;
+  }
+  return g;
+}
+
+// --- direct kernels (the fallback) -----------------------------------------------------------
+
+/// Strides (elements) of a 4-D view, by value for the kernels.
+struct S4 {
+  int64_t s0, s1, s2, s3;
+  __host__ __device__ int64_t at(int64_t a, int64_t b, int64_t c, int64_t d) const {
+    return a * s0 + b * s1 + c * s2 + d * s3;
+  }
+};
+S4 s4(const TensorView& v) { return {v.strides[0], v.strides[1], v.strides[2], v.strides[3]}; }
+
+/// y[n, o, r, q] = Σ_{c, a, b} x[n, g·cg + c, r·sh − ph + a·dh, q·sw − pw + b·dw] · w[o, c, a, b]
+/// for the output element of row-major index i; *at = its offset in y.
+template <class T> __host__ __device__ double forward_element(const T* x, S4 xs, const T* w, S4 ws,
+                                                              S4 ys, const Geom& g, int64_t i,
+                                                              int64_t* at) {
+  const int64_t q = i % g.ow, t1 = i / g.ow, r = t1 % g.oh, t2 = t1 / g.oh, o = t2 % g.o,
+                n = t2 / g.o;
+  const int64_t c0 = (o / g.og) * g.cg;
+  double acc = 0;
+  for (int64_t c = 0; c < g.cg; ++c)
+    for (int64_t a = 0; a < g.kh; ++a) {
+      const int64_t ih = r * g.sh - g.ph + a * g.dh;
+      if (ih < 0 || ih >= g.h) continue;
+      for (int64_t b = 0; b < g.kw; ++b) {
+        const int64_t iw = q * g.sw - g.pw + b * g.dw;
+        if (iw < 0 || iw >= g.w) continue;
+        acc += static_cast<double>(x[xs.at(n, c0 + c, ih, iw)]) *
+               static_cast<double>(w[ws.at(o, c, a, b)]);
+      }
+    }
+  *at = ys.at(n, o, r, q);
+  return acc;
+}
+
+/// dx[n, ci, ih, iw] = Σ over the windows that read it of dy[n, o, r, q] · w[o, ci − g·cg, a, b]
+/// for the input element of row-major index i; *at = its offset in dx.
+template <class T> __host__ __device__ double backward_data_element(const T* dy, S4 ys, const T* w,
+                                                                    S4 ws, S4 xs, const Geom& g,
+                                                                    int64_t i, int64_t* at) {
+  const int64_t iw = i % g.w, t1 = i / g.w, ih = t1 % g.h, t2 = t1 / g.h, ci = t2 % g.c,
+                n = t2 / g.c;
+  const int64_t grp = ci / g.cg, c = ci % g.cg;
+  double acc = 0;
+  for (int64_t o = grp * g.og; o < (grp + 1) * g.og; ++o)
+    for (int64_t a = 0; a < g.kh; ++a) {
+      const int64_t rn = ih + g.ph - a * g.dh;
+      if (rn < 0 || rn % g.sh != 0) continue;
+      const int64_t r = rn / g.sh;
+      if (r >= g.oh) continue;
+      for (int64_t b = 0; b < g.kw; ++b) {
+        const int64_t qn = iw + g.pw - b * g.dw;
+        if (qn < 0 || qn % g.sw != 0) continue;
+        const int64_t q = qn / g.sw;
+        if (q >= g.ow) continue;
+        acc +=
+            static_cast<double>(dy[ys.at(n, o, r, q)]) * static_cast<double>(w[ws.at(o, c, a, b)]);
+      }
+    }
+  *at = xs.at(n, ci, ih, iw);
+  return acc;
+}
+
+/// Part of dw[o, c, a, b] = Σ_{n, r, q} dy[n, o, r, q] · x[n, g·cg + c, r·sh − ph + a·dh,
+/// q·sw − pw + b·dw] for the weight element of row-major index e: the terms j = j0, j0 + step, ...
+/// of the N·OH·OW; *at = the element's offset in dw.
+template <class T> __host__ __device__ double backward_weights_part(const T* x, S4 xs, const T* dy,
+                                                                    S4 ys, S4 ws, const Geom& g,
+                                                                    int64_t e, int64_t j0,
+                                                                    int64_t step, int64_t* at) {
+  const int64_t b = e % g.kw, t1 = e / g.kw, a = t1 % g.kh, t2 = t1 / g.kh, c = t2 % g.cg,
+                o = t2 / g.cg;
+  const int64_t ci = (o / g.og) * g.cg + c;
+  const int64_t m = g.n * g.oh * g.ow;
+  double acc = 0;
+  for (int64_t j = j0; j < m; j += step) {
+    const int64_t q = j % g.ow, u = j / g.ow, r = u % g.oh, n = u / g.oh;
+    const int64_t ih = r * g.sh - g.ph + a * g.dh, iw = q * g.sw - g.pw + b * g.dw;
+    if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
+    acc +=
+        static_cast<double>(dy[ys.at(n, o, r, q)]) * static_cast<double>(x[xs.at(n, ci, ih, iw)]);
+  }
+  *at = ws.at(o, c, a, b);
+  return acc;
+}
+
+template <class T> __global__ void direct_forward_kernel(const T* x, S4 xs, const T* w, S4 ws, T* y,
+                                                         S4 ys, Geom g, int64_t total) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t at = 0;
+    const double v = forward_element(x, xs, w, ws, ys, g, i, &at);
+    y[at] = static_cast<T>(v);
+  }
+}
+
+template <class T> __global__ void direct_backward_data_kernel(const T* dy, S4 ys, const T* w,
+                                                               S4 ws, T* dx, S4 xs, Geom g,
+                                                               int64_t total) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t at = 0;
+    const double v = backward_data_element(dy, ys, w, ws, xs, g, i, &at);
+    dx[at] = static_cast<T>(v);
+  }
+}
+
+/// One block per weight element (grid-stride over them), a fixed-order block reduction.
+template <class T> __global__ void direct_backward_weights_kernel(const T* x, S4 xs, const T* dy,
+                                                                  S4 ys, T* dw, S4 ws, Geom g,
+                                                                  int64_t total) {
+  __shared__ double shared[kBlock];
+  for (int64_t e = blockIdx.x; e < total; e += gridDim.x) {
+    int64_t at = 0;
+    const double part = backward_weights_part(x, xs, dy, ys, ws, g, e, threadIdx.x, kBlock, &at);
+    const double sum = block_sum<kBlock>(part, shared);
+    if (threadIdx.x == 0) dw[at] = static_cast<T>(sum);
+  }
+}
+
+template <class F> void dispatch_float(DType t, F&& f) {
+  if (t == DType::f32)
+    f(float{});
+  else
+    f(double{});
+}
+
+void direct_conv(Pass pass, const TensorView& x, const TensorView& w, const TensorView& y,
+                 const Geom& g) {
+  cudaStream_t s = cuda::stream_of(x);
+  dispatch_float(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if (pass == Pass::fwd) {
+      const int64_t total = y.numel();
+      direct_forward_kernel<T><<<cuda::blocks_for(total), cuda::kThreads, 0, s>>>(
+          x.ptr<T>(), s4(x), w.ptr<T>(), s4(w), y.ptr<T>(), s4(y), g, total);
+    } else if (pass == Pass::bwd_data) {
+      const int64_t total = x.numel();
+      direct_backward_data_kernel<T><<<cuda::blocks_for(total), cuda::kThreads, 0, s>>>(
+          y.ptr<T>(), s4(y), w.ptr<T>(), s4(w), x.ptr<T>(), s4(x), g, total);
+    } else {
+      const int64_t total = w.numel();
+      const unsigned grid = static_cast<unsigned>(std::min<int64_t>(total, int64_t{1} << 20));
+      direct_backward_weights_kernel<T><<<grid, kBlock, 0, s>>>(x.ptr<T>(), s4(x), y.ptr<T>(),
+                                                                s4(y), w.ptr<T>(), s4(w), g, total);
+    }
+    UNRAVEL_CUDA_LAUNCH();
+  });
+}
+
+// --- cuDNN --------------------------------------------------------------------------------------
+
 cudnnDataType_t cudnn_type(DType t) {
-  UNRAVEL_CHECK(t == DType::f32 || t == DType::f64, "conv2d: dtype {} is not supported (f32, f64)",
-                dtype_name(t));
   return t == DType::f32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_DOUBLE;
 }
 
-/// RAII descriptors of one convolution call.
+/// The math type set on the convolution descriptor (see the file comment).
+cudnnMathType_t base_math(DType t) {
+  return t == DType::f32 && !allow_tf32() ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+}
+/// Whether a candidate's math type keeps the precision promised.
+bool math_ok(DType t, cudnnMathType_t m) {
+  if (m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return false;
+  if (t == DType::f32 && !allow_tf32()) return m == CUDNN_FMA_MATH;
+  return true;
+}
+
+const char* math_name(cudnnMathType_t m) {
+  switch (m) {
+    case CUDNN_DEFAULT_MATH: return "DEFAULT";
+    case CUDNN_TENSOR_OP_MATH: return "TENSOR_OP";
+    case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: return "TENSOR_OP_ALLOW_CONVERSION";
+    case CUDNN_FMA_MATH: return "FMA";
+  }
+  return "?";
+}
+
+/// Descriptors of one call: dense NCHW x / y, NCHW (OIHW) filter, the convolution.
 struct Descs {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
-  Descs(const TensorView& xv, const TensorView& wv, const TensorView& yv, const Conv2dParams& p,
-        const char* fn) {
-    const cudnnDataType_t dt = cudnn_type(xv.dtype);
-    UNRAVEL_CHECK(xv.rank() == 4 && wv.rank() == 4 && yv.rank() == 4,
-                  "{}: want 4-D input, weight and output, got {} {} {}", fn, xv.shape.str(),
-                  wv.shape.str(), yv.shape.str());
-    UNRAVEL_CHECK(xv.dtype == wv.dtype && xv.dtype == yv.dtype, "{}: dtypes differ", fn);
-    UNRAVEL_CHECK(xv.strided() && yv.strided() && wv.contiguous(),
-                  "{}: cuDNN takes strided activations and a contiguous weight (weight {} strides {})",
-                  fn, wv.shape.str(), wv.strides.str());
-    UNRAVEL_CHECK(!p.relu, "{}: the fused activation is not offered on CUDA (supports() says so)", fn);
-    UNRAVEL_CHECK(p.groups >= 1 && xv.shape[1] == wv.shape[1] * p.groups,
-                  "{}: input {} has {} channels but weight {} with {} groups expects {}", fn,
-                  xv.shape.str(), xv.shape[1], wv.shape.str(), p.groups, wv.shape[1] * p.groups);
-    for (const TensorView* v : {&xv, &wv, &yv})
-      for (int d = 0; d < 4; ++d)
-        UNRAVEL_CHECK(v->shape[d] <= INT32_MAX && v->strides[d] <= INT32_MAX,
-                      "{}: {} exceeds cuDNN's int range", fn, v->shape.str());
-    auto tensor = [&](const TensorView& v, cudnnTensorDescriptor_t& d) {
-      UNRAVEL_CUDNN(cudnnCreateTensorDescriptor(&d));
-      int dims[4], strides[4];
-      for (int i = 0; i < 4; ++i) {
-        dims[i] = static_cast<int>(v.shape[i]);
-        strides[i] = static_cast<int>(v.strides[i] == 0 ? 1 : v.strides[i]);
-      }
-      UNRAVEL_CUDNN(cudnnSetTensorNdDescriptor(d, dt, 4, dims, strides));
-    };
-    tensor(xv, x);
-    tensor(yv, y);
-    UNRAVEL_CUDNN(cudnnCreateFilterDescriptor(&w));
-    UNRAVEL_CUDNN(cudnnSetFilter4dDescriptor(w, dt, CUDNN_TENSOR_NCHW, static_cast<int>(wv.shape[0]),
-                                             static_cast<int>(wv.shape[1]), static_cast<int>(wv.shape[2]),
-                                             static_cast<int>(wv.shape[3])));
-    UNRAVEL_CUDNN(cudnnCreateConvolutionDescriptor(&conv));
-    UNRAVEL_CUDNN(cudnnSetConvolution2dDescriptor(
-        conv, static_cast<int>(p.pad_h), static_cast<int>(p.pad_w), static_cast<int>(p.stride_h),
-        static_cast<int>(p.stride_w), static_cast<int>(p.dilation_h), static_cast<int>(p.dilation_w),
-        CUDNN_CROSS_CORRELATION, dt));
-    UNRAVEL_CUDNN(cudnnSetConvolutionGroupCount(conv, static_cast<int>(p.groups)));
-    UNRAVEL_CUDNN(cudnnSetConvolutionMathType(
-        conv, allow_tf32() ? CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION : CUDNN_FMA_MATH));
-    int out[4];
-    UNRAVEL_CUDNN(cudnnGetConvolutionNdForwardOutputDim(conv, x, w, 4, out));
-    for (int i = 0; i < 4; ++i)
-      UNRAVEL_CHECK(out[i] == yv.shape[i], "{}: input {} and weight {} give output [{}, {}, {}, {}], "
-                    "not {}", fn, xv.shape.str(), wv.shape.str(), out[0], out[1], out[2], out[3],
-                    yv.shape.str());
+  Descs(const Geom& g, DType t) {
+    try {
+      set(g, t);
+    } catch (...) {
+      destroy();
+      throw;
+    }
   }
-  ~Descs() {
-    if (x) cudnnDestroyTensorDescriptor(x);
-    if (y) cudnnDestroyTensorDescriptor(y);
-    if (w) cudnnDestroyFilterDescriptor(w);
-    if (conv) cudnnDestroyConvolutionDescriptor(conv);
-  }
+  ~Descs() { destroy(); }
   Descs(const Descs&) = delete;
   Descs& operator=(const Descs&) = delete;
+
+ private:
+  void set(const Geom& g, DType t) {
+    const cudnnDataType_t dt = cudnn_type(t);
+    auto i32 = [](int64_t v) { return static_cast<int>(v); };
+    UNRAVEL_CUDNN(cudnnCreateTensorDescriptor(&x));
+    UNRAVEL_CUDNN(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, dt, i32(g.n), i32(g.c), i32(g.h),
+                                             i32(g.w)));
+    UNRAVEL_CUDNN(cudnnCreateTensorDescriptor(&y));
+    UNRAVEL_CUDNN(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, dt, i32(g.n), i32(g.o),
+                                             i32(g.oh), i32(g.ow)));
+    UNRAVEL_CUDNN(cudnnCreateFilterDescriptor(&w));
+    UNRAVEL_CUDNN(cudnnSetFilter4dDescriptor(w, dt, CUDNN_TENSOR_NCHW, i32(g.o), i32(g.cg),
+                                             i32(g.kh), i32(g.kw)));
+    UNRAVEL_CUDNN(cudnnCreateConvolutionDescriptor(&conv));
+    UNRAVEL_CUDNN(cudnnSetConvolution2dDescriptor(conv, i32(g.ph), i32(g.pw), i32(g.sh), i32(g.sw),
+                                                  i32(g.dh), i32(g.dw), CUDNN_CROSS_CORRELATION,
+                                                  dt));
+    UNRAVEL_CUDNN(cudnnSetConvolutionGroupCount(conv, i32(g.groups)));
+    UNRAVEL_CUDNN(cudnnSetConvolutionMathType(conv, base_math(t)));
+  }
+  void destroy() {
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (x) cudnnDestroyTensorDescriptor(x);
+    conv = nullptr, w = nullptr, y = nullptr, x = nullptr;
+  }
 };
 
-enum class Pass : int { fwd, bwd_data, bwd_filter };
-
-struct Choice {
+/// One way to run a pass: algorithm (of the pass's enum), math type and workspace bytes.
+struct Candidate {
   int algo = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   size_t workspace = 0;
 };
 
-std::vector<int64_t> key_of(Pass pass, const TensorView& x, const TensorView& w, const TensorView& y,
-                            const Conv2dParams& p) {
-  std::vector<int64_t> k{static_cast<int64_t>(pass), static_cast<int64_t>(x.dtype), x.device.index,
-                         p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w,
-                         p.groups, allow_tf32() ? 1 : 0};
-  for (const TensorView* v : {&x, &w, &y})
-    for (int d = 0; d < 4; ++d) {
-      k.push_back(v->shape[d]);
-      k.push_back(v->strides[d]);
-    }
-  return k;
+/// The cached plan of one convolution: candidates in order of preference and the one in use;
+/// direct once cuDNN has refused them all (or none exists).
+struct Plan {
+  std::vector<Candidate> cands;
+  size_t pos = 0;
+  bool direct = false;
+  bool reported = false;
+};
+
+bool transform_algo(Pass pass, int algo) {
+  switch (pass) {
+    case Pass::fwd:
+      return algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT ||
+             algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+             algo == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD ||
+             algo == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+    case Pass::bwd_data:
+      return algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT ||
+             algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+             algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
+             algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+    default:
+      return algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT ||
+             algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+             algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD ||
+             algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+  }
 }
 
-/// The cached algorithm of this call's shapes, chosen on first use.
-Choice choose(Pass pass, cudnnHandle_t h, const Descs& d, const std::vector<int64_t>& key,
-              const char* fn) {
-  static std::mutex mu;
-  static std::map<std::vector<int64_t>, Choice> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  constexpr int kMax = 16;
-  int returned = 0;
-  Choice c;
-  bool found = false;
-  if (pass == Pass::fwd) {
-    cudnnConvolutionFwdAlgoPerf_t perf[kMax];
-    UNRAVEL_CUDNN(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, kMax, &returned, perf));
-    for (int i = 0; i < returned && !found; ++i) {
-      if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].determinism != CUDNN_DETERMINISTIC) continue;
-      size_t ws = 0;
-      if (cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, perf[i].algo, &ws) !=
-          CUDNN_STATUS_SUCCESS)
-        continue;
-      c = {static_cast<int>(perf[i].algo), ws};
-      found = true;
-    }
-  } else if (pass == Pass::bwd_data) {
-    cudnnConvolutionBwdDataAlgoPerf_t perf[kMax];
-    UNRAVEL_CUDNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, kMax, &returned, perf));
-    for (int i = 0; i < returned && !found; ++i) {
-      if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].determinism != CUDNN_DETERMINISTIC) continue;
-      size_t ws = 0;
-      if (cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, perf[i].algo, &ws) !=
-          CUDNN_STATUS_SUCCESS)
-        continue;
-      c = {static_cast<int>(perf[i].algo), ws};
-      found = true;
-    }
-  } else {
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[kMax];
-    UNRAVEL_CUDNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, kMax, &returned, perf));
-    for (int i = 0; i < returned && !found; ++i) {
-      if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].determinism != CUDNN_DETERMINISTIC) continue;
-      size_t ws = 0;
-      if (cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, perf[i].algo, &ws) !=
-          CUDNN_STATUS_SUCCESS)
-        continue;
-      c = {static_cast<int>(perf[i].algo), ws};
-      found = true;
-    }
+/// Workspace bytes of `algo` under math type `math` (sets it on d.conv); false when refused.
+bool workspace_of(Pass pass, cudnnHandle_t h, const Descs& d, int algo, cudnnMathType_t math,
+                  size_t* bytes) {
+  if (cudnnSetConvolutionMathType(d.conv, math) != CUDNN_STATUS_SUCCESS) return false;
+  cudnnStatus_t st;
+  switch (pass) {
+    case Pass::fwd:
+      st = cudnnGetConvolutionForwardWorkspaceSize(
+          h, d.x, d.w, d.conv, d.y, static_cast<cudnnConvolutionFwdAlgo_t>(algo), bytes);
+      break;
+    case Pass::bwd_data:
+      st = cudnnGetConvolutionBackwardDataWorkspaceSize(
+          h, d.w, d.y, d.conv, d.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), bytes);
+      break;
+    default:
+      st = cudnnGetConvolutionBackwardFilterWorkspaceSize(
+          h, d.x, d.y, d.conv, d.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), bytes);
+      break;
   }
-  UNRAVEL_CHECK(found, "{}: cuDNN offers no deterministic algorithm for this convolution", fn);
-  cache.emplace(key, c);
-  return c;
+  return st == CUDNN_STATUS_SUCCESS;
+}
+
+/// The heuristic results of one pass as (algo, status, determinism, math) rows.
+struct Heuristic {
+  int algo;
+  cudnnStatus_t status;
+  cudnnDeterminism_t determinism;
+  cudnnMathType_t math;
+};
+
+template <class Perf> void collect(const Perf* perf, int n, std::vector<Heuristic>* out) {
+  for (int i = 0; i < n; ++i)
+    out->push_back(
+        {static_cast<int>(perf[i].algo), perf[i].status, perf[i].determinism, perf[i].mathType});
+}
+
+std::vector<Heuristic> heuristics(Pass pass, cudnnHandle_t h, const Descs& d) {
+  std::vector<Heuristic> out;
+  int n = 0;
+  if (pass == Pass::fwd) {
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    if (cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y,
+                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n,
+                                               perf) == CUDNN_STATUS_SUCCESS)
+      collect(perf, n, &out);
+  } else if (pass == Pass::bwd_data) {
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    if (cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x,
+                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n,
+                                                    perf) == CUDNN_STATUS_SUCCESS)
+      collect(perf, n, &out);
+  } else {
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    if (cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w,
+                                                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
+                                                      perf) == CUDNN_STATUS_SUCCESS)
+      collect(perf, n, &out);
+  }
+  return out;
+}
+
+/// The candidate list of one convolution (see the file comment). Leaves d.conv's math type set
+/// to an arbitrary candidate's: run_cudnn() sets the one it uses.
+std::vector<Candidate> candidates(Pass pass, cudnnHandle_t h, const Descs& d, DType t) {
+  std::vector<Candidate> small, large;
+  auto known = [&](int algo, cudnnMathType_t math) {
+    for (const auto* v : {&small, &large})
+      for (const Candidate& c : *v)
+        if (c.algo == algo && c.math == math) return true;
+    return false;
+  };
+  for (const Heuristic& r : heuristics(pass, h, d)) {
+    if (r.status != CUDNN_STATUS_SUCCESS || r.determinism != CUDNN_DETERMINISTIC ||
+        !math_ok(t, r.math) || (t == DType::f64 && transform_algo(pass, r.algo)) ||
+        known(r.algo, r.math))
+      continue;
+    size_t ws = 0;
+    if (!workspace_of(pass, h, d, r.algo, r.math, &ws)) continue;
+    (ws <= kMaxWorkspace ? small : large).push_back({r.algo, r.math, ws});
+  }
+  // PyTorch's deterministic-mode algorithms: implicit GEMM forward, ALGO_1 backward.
+  std::vector<int> defaults;
+  if (pass == Pass::fwd)
+    defaults = {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+                CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM};
+  else if (pass == Pass::bwd_data)
+    defaults = {CUDNN_CONVOLUTION_BWD_DATA_ALGO_1};
+  else
+    defaults = {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1};
+  const cudnnMathType_t math = base_math(t);
+  for (int algo : defaults) {
+    size_t ws = 0;
+    if (known(algo, math) || !workspace_of(pass, h, d, algo, math, &ws)) continue;
+    small.push_back({algo, math, ws});
+  }
+  small.insert(small.end(), large.begin(), large.end());
+  return small;
+}
+
+std::vector<int64_t> plan_key(Pass pass, DType t, int device, const Geom& g) {
+  return {static_cast<int64_t>(pass),
+          static_cast<int64_t>(t),
+          device,
+          allow_tf32() ? 1 : 0,
+          g.n,
+          g.c,
+          g.h,
+          g.w,
+          g.o,
+          g.cg,
+          g.kh,
+          g.kw,
+          g.oh,
+          g.ow,
+          g.sh,
+          g.sw,
+          g.ph,
+          g.pw,
+          g.dh,
+          g.dw,
+          g.groups};
+}
+
+std::string geom_str(const Geom& g, DType t) {
+  return UNRAVEL_FORMAT(
+      "{} x [{}, {}, {}, {}] w [{}, {}, {}, {}] y [{}, {}, {}, {}] stride ({}, {}) "
+      "pad ({}, {}) dilation ({}, {}) groups {}",
+      dtype_name(t), g.n, g.c, g.h, g.w, g.o, g.cg, g.kh, g.kw, g.n, g.o, g.oh, g.ow, g.sh, g.sw,
+      g.ph, g.pw, g.dh, g.dw, g.groups);
+}
+
+std::mutex g_plan_mu;
+std::map<std::vector<int64_t>, Plan>& plans() {
+  static auto* m = new std::map<std::vector<int64_t>, Plan>();  // never destroyed (exit order)
+  return *m;
+}
+
+/// A dense stand-in for a view: the view itself when contiguous, else dense scratch (filled from
+/// the view for an input; written back to it by store() for an output).
+class Dense {
+ public:
+  Dense(CudaBackend& be, const TensorView& v, bool input) : be_(be), orig_(v), view_(v) {
+    if (v.contiguous()) return;
+    scratch_.emplace(static_cast<size_t>(v.numel()) * size_of(v.dtype));
+    view_.data = scratch_->get();
+    view_.strides = contiguous_strides(v.shape);
+    if (input) be_.copy(orig_, view_);
+  }
+  void* data() const { return view_.data; }
+  void store() {
+    if (scratch_) be_.copy(view_, orig_);
+  }
+
+ private:
+  CudaBackend& be_;
+  TensorView orig_, view_;
+  std::optional<cuda::Scratch> scratch_;
+};
+
+/// Runs `pass` on cuDNN: in = the two inputs, out = the output, all in the pass's own roles
+/// (fwd: x, w → y; bwd_data: dy, w → dx; bwd_filter: x, dy → dw). False when the convolution is
+/// to run in the direct kernels instead (nothing has been written then).
+bool run_cudnn(CudaBackend& be, Pass pass, const Geom& g, const TensorView& in0,
+               const TensorView& in1, const TensorView& out) {
+  const DType t = out.dtype;
+  const int device = out.device.index;
+  cudnnHandle_t h = handle_for(device);
+  Descs d(g, t);
+  std::lock_guard<std::mutex> lock(g_plan_mu);
+  auto [it, fresh] = plans().try_emplace(plan_key(pass, t, device, g));
+  Plan& plan = it->second;
+  if (fresh) {
+    plan.cands = candidates(pass, h, d, t);
+    plan.direct = plan.cands.empty();
+  }
+  if (plan.direct) {
+    if (verbose() && !plan.reported) {
+      plan.reported = true;
+      std::fprintf(stderr,
+                   "unravel cuda: %s %s: direct kernels (cuDNN offers no usable algorithm)\n",
+                   pass_name(pass), geom_str(g, t).c_str());
+    }
+    return false;
+  }
+  Dense a(be, in0, true), b(be, in1, true), y(be, out, false);
+  const float one_f = 1.0f, zero_f = 0.0f;
+  const double one_d = 1.0, zero_d = 0.0;
+  const void* one = t == DType::f32 ? static_cast<const void*>(&one_f) : &one_d;
+  const void* zero = t == DType::f32 ? static_cast<const void*>(&zero_f) : &zero_d;
+  std::string refused;
+  for (; plan.pos < plan.cands.size(); ++plan.pos) {
+    const Candidate& c = plan.cands[plan.pos];
+    std::optional<cuda::Scratch> ws;
+    try {
+      ws.emplace(c.workspace);
+    } catch (const std::exception& e) {  // out of memory for this one's workspace: try the next
+      refused += UNRAVEL_FORMAT(" algo {}: workspace {} bytes: {};", c.algo, c.workspace, e.what());
+      continue;
+    }
+    cudnnStatus_t st = cudnnSetConvolutionMathType(d.conv, c.math);
+    if (st == CUDNN_STATUS_SUCCESS) {
+      switch (pass) {
+        case Pass::fwd:
+          st = cudnnConvolutionForward(h, one, d.x, a.data(), d.w, b.data(), d.conv,
+                                       static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws->get(),
+                                       c.workspace, zero, d.y, y.data());
+          break;
+        case Pass::bwd_data:
+          st = cudnnConvolutionBackwardData(h, one, d.w, b.data(), d.y, a.data(), d.conv,
+                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo),
+                                            ws->get(), c.workspace, zero, d.x, y.data());
+          break;
+        default:
+          st = cudnnConvolutionBackwardFilter(h, one, d.x, a.data(), d.y, b.data(), d.conv,
+                                              static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
+                                              ws->get(), c.workspace, zero, d.w, y.data());
+          break;
+      }
+    }
+    if (st == CUDNN_STATUS_SUCCESS) {
+      if (verbose() && !plan.reported) {
+        plan.reported = true;
+        std::fprintf(stderr, "unravel cuda: %s %s: cuDNN algo %d, math %s, workspace %zu bytes%s\n",
+                     pass_name(pass), geom_str(g, t).c_str(), c.algo, math_name(c.math),
+                     c.workspace, refused.c_str());
+      }
+      y.store();
+      return true;
+    }
+    refused += UNRAVEL_FORMAT(" algo {} refused: {};", c.algo, cudnnGetErrorString(st));
+    // A refusal leaves nothing queued; drop a non-sticky launch error it may have left, so the
+    // next kernel's check does not report it. (A sticky error persists and is reported there.)
+    (void)cudaGetLastError();
+  }
+  plan.direct = true;
+  if (verbose()) {
+    plan.reported = true;
+    std::fprintf(stderr, "unravel cuda: %s %s: direct kernels (cuDNN refused every candidate:%s)\n",
+                 pass_name(pass), geom_str(g, t).c_str(), refused.c_str());
+  }
+  return false;
+}
+
+/// Whether cuDNN may take this convolution at all (else the direct kernels do).
+bool cudnn_fits(const Geom& g, const TensorView& x, const TensorView& w, const TensorView& y) {
+  if (force_direct()) return false;
+  for (const TensorView* v : {&x, &w, &y})
+    if (v->numel() > INT_MAX) return false;
+  for (int64_t v : {g.ph, g.pw, g.sh, g.sw, g.dh, g.dw, g.groups})
+    if (v > INT_MAX) return false;
+  return true;
 }
 
 /// A [C] vector viewed as [1, C, 1, 1] broadcast to `like`'s 4-D shape (strides 0 elsewhere).
@@ -203,9 +713,8 @@ TensorView channel_broadcast(const TensorView& v, const TensorView& like) {
 
 // --- batch norm ---------------------------------------------------------------------------------
 
-constexpr int kBnThreads = 256;
-
-/// Offset of element e (0 ≤ e < N·H·W) of channel c in a rank-2 / rank-4 view.
+/// Offset of element e (0 ≤ e < N·H·W, row-major over n, h, w) of channel c in a rank-2 / rank-4
+/// view.
 struct ChannelMap {
   int64_t h = 1, w = 1, sn = 0, sc = 0, sh = 0, sw = 0;
   __host__ __device__ int64_t at(int64_t c, int64_t e) const {
@@ -227,168 +736,173 @@ ChannelMap channel_map(const TensorView& v) {
   return m;
 }
 
-/// Sum over the block in a fixed order (every thread gets the result).
-__device__ double block_sum(double v, double* shared) {
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = kBnThreads / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double r = shared[0];
-  __syncthreads();
-  return r;
+/// Element c of an optional per-channel vector (fallback when absent).
+template <class T> __device__ double opt(const T* p, int64_t stride, int64_t c, double fallback) {
+  return p != nullptr ? static_cast<double>(p[c * stride]) : fallback;
 }
 
-template <class T>
-__device__ double opt(const T* p, int64_t stride, int64_t c, double fallback) {
-  return p ? static_cast<double>(p[c * stride]) : fallback;
-}
-
-template <class T>
-__global__ void bn_forward_kernel(const T* x, ChannelMap xm, T* y, ChannelMap ym, int64_t M,
-                                  const T* gamma, int64_t sg, const T* beta, int64_t sb,
-                                  const T* mean, int64_t smu, const T* var, int64_t sv, bool training,
-                                  double eps, T* save_mean, int64_t ssm, T* save_invstd, int64_t ssi) {
-  __shared__ double shared[kBnThreads];
+/// One block per channel c:
+///   training: μ = Σx / M, σ² = Σ(x − μ)² / M (two passes), r = 1 / √(σ² + ε);
+///   eval: μ, σ² from mean / var;
+///   y = x·(γ·r) + (β − μ·γ·r), with γ = 1, β = 0 when absent (the CPU's expression).
+template <class T> __global__ void __launch_bounds__(kBnBlock)
+    bn_forward_kernel(const T* x, ChannelMap xm, T* y, ChannelMap ym, int64_t M, const T* gamma,
+                      int64_t sg, const T* beta, int64_t sb, const T* mean, int64_t smu,
+                      const T* var, int64_t sv, bool training, double eps, T* save_mean,
+                      int64_t ssm, T* save_invstd, int64_t ssi) {
+  __shared__ double shared[kBnBlock];
   const int64_t c = blockIdx.x;
   double mu, invstd;
   if (training) {
     double s = 0;
-    for (int64_t e = threadIdx.x; e < M; e += kBnThreads) s += static_cast<double>(x[xm.at(c, e)]);
-    mu = block_sum(s, shared) / static_cast<double>(M);
+    for (int64_t e = threadIdx.x; e < M; e += kBnBlock) s += static_cast<double>(x[xm.at(c, e)]);
+    mu = block_sum<kBnBlock>(s, shared) / static_cast<double>(M);
     double ss = 0;
-    for (int64_t e = threadIdx.x; e < M; e += kBnThreads) {
-      const double d = static_cast<double>(x[xm.at(c, e)]) - mu;
-      ss += d * d;
+    for (int64_t e = threadIdx.x; e < M; e += kBnBlock) {
+      const double dv = static_cast<double>(x[xm.at(c, e)]) - mu;
+      ss += dv * dv;
     }
-    invstd = 1.0 / sqrt(block_sum(ss, shared) / static_cast<double>(M) + eps);
+    invstd = 1.0 / sqrt(block_sum<kBnBlock>(ss, shared) / static_cast<double>(M) + eps);
   } else {
     mu = opt(mean, smu, c, 0.0);
     invstd = 1.0 / sqrt(opt(var, sv, c, 1.0) + eps);
   }
   if (threadIdx.x == 0) {
-    if (save_mean) save_mean[c * ssm] = static_cast<T>(mu);
-    if (save_invstd) save_invstd[c * ssi] = static_cast<T>(invstd);
+    if (save_mean != nullptr) save_mean[c * ssm] = static_cast<T>(mu);
+    if (save_invstd != nullptr) save_invstd[c * ssi] = static_cast<T>(invstd);
   }
   const double scale = opt(gamma, sg, c, 1.0) * invstd;
   const double shift = opt(beta, sb, c, 0.0) - mu * scale;
-  for (int64_t e = threadIdx.x; e < M; e += kBnThreads)
+  for (int64_t e = threadIdx.x; e < M; e += kBnBlock)
     y[ym.at(c, e)] = static_cast<T>(static_cast<double>(x[xm.at(c, e)]) * scale + shift);
 }
 
-template <class T>
-__global__ void bn_backward_kernel(const T* dy, ChannelMap gm, const T* x, ChannelMap xm, int64_t M,
-                                   const T* gamma, int64_t sg, const T* save_mean, int64_t ssm,
-                                   const T* save_invstd, int64_t ssi, T* dx, ChannelMap dm,
-                                   T* dgamma, int64_t sdg, T* dbeta, int64_t sdb) {
-  __shared__ double shared[kBnThreads];
+/// One block per channel c (training-mode backward), μ and r the saved statistics:
+///   x̂ = (x − μ)·r, dβ = Σdy, dγ = Σdy·x̂ = r·Σdy·(x − μ), dx = γ·r·(dy − dβ/M − x̂·dγ/M).
+template <class T> __global__ void __launch_bounds__(kBnBlock)
+    bn_backward_kernel(const T* dy, ChannelMap gm, const T* x, ChannelMap xm, int64_t M,
+                       const T* gamma, int64_t sg, const T* save_mean, int64_t ssm,
+                       const T* save_invstd, int64_t ssi, T* dx, ChannelMap dm, T* dgamma,
+                       int64_t sdg, T* dbeta, int64_t sdb) {
+  __shared__ double shared[kBnBlock];
   const int64_t c = blockIdx.x;
-  const double mu = static_cast<double>(save_mean[c * ssm]), r = static_cast<double>(save_invstd[c * ssi]);
+  const double mu = static_cast<double>(save_mean[c * ssm]);
+  const double r = static_cast<double>(save_invstd[c * ssi]);
   double s1 = 0, s2 = 0;
-  for (int64_t e = threadIdx.x; e < M; e += kBnThreads) {
+  for (int64_t e = threadIdx.x; e < M; e += kBnBlock) {
     const double g = static_cast<double>(dy[gm.at(c, e)]);
     s1 += g;
     s2 += g * (static_cast<double>(x[xm.at(c, e)]) - mu);
   }
-  const double sum_dy = block_sum(s1, shared);
-  const double dg = block_sum(s2, shared) * r;
+  const double sum_dy = block_sum<kBnBlock>(s1, shared);
+  const double dg = block_sum<kBnBlock>(s2, shared) * r;
   if (threadIdx.x == 0) {
-    if (dgamma) dgamma[c * sdg] = static_cast<T>(dg);
-    if (dbeta) dbeta[c * sdb] = static_cast<T>(sum_dy);
+    if (dgamma != nullptr) dgamma[c * sdg] = static_cast<T>(dg);
+    if (dbeta != nullptr) dbeta[c * sdb] = static_cast<T>(sum_dy);
   }
-  if (!dx) return;
+  if (dx == nullptr) return;  // uniform over the block
   const double k = opt(gamma, sg, c, 1.0) * r, inv_m = 1.0 / static_cast<double>(M);
-  for (int64_t e = threadIdx.x; e < M; e += kBnThreads) {
+  for (int64_t e = threadIdx.x; e < M; e += kBnBlock) {
     const double xhat = (static_cast<double>(x[xm.at(c, e)]) - mu) * r;
-    dx[dm.at(c, e)] = static_cast<T>(k * (static_cast<double>(dy[gm.at(c, e)]) - sum_dy * inv_m -
-                                          xhat * dg * inv_m));
+    dx[dm.at(c, e)] = static_cast<T>(
+        k * (static_cast<double>(dy[gm.at(c, e)]) - sum_dy * inv_m - xhat * dg * inv_m));
   }
 }
 
-void check_channel(const TensorView& v, int64_t C, DType dt, const char* fn, const char* what) {
-  if (!v.data) return;
-  UNRAVEL_CHECK(v.rank() == 1 && v.shape[0] == C && v.dtype == dt, "{}: {} must be {} [{}], got {} {}",
-                fn, what, dtype_name(dt), C, dtype_name(v.dtype), v.shape.str());
+void check_bn_view(const TensorView& v, const TensorView& x, const char* fn, const char* what) {
+  UNRAVEL_CHECK(v.shape == x.shape && v.dtype == x.dtype, "{}: {} {} {} must match the input {} {}",
+                fn, what, dtype_name(v.dtype), v.shape.str(), dtype_name(x.dtype), x.shape.str());
+  UNRAVEL_CHECK(v.strided() && v.device == x.device,
+                "{}: {} must be a strided tensor on the input's device {}", fn, what,
+                x.device.str());
+}
+void check_channel_view(const TensorView& v, const TensorView& x, int64_t C, const char* fn,
+                        const char* what) {
+  if (v.data == nullptr) return;
+  UNRAVEL_CHECK(v.rank() == 1 && v.shape[0] == C && v.dtype == x.dtype,
+                "{}: {} must be {} [{}], got {} {}", fn, what, dtype_name(x.dtype), C,
+                dtype_name(v.dtype), v.shape.str());
+  UNRAVEL_CHECK(v.strided() && v.device == x.device,
+                "{}: {} must be a strided tensor on the input's device {}", fn, what,
+                x.device.str());
 }
 
 template <class T> const T* cptr(const TensorView& v) { return static_cast<const T*>(v.data); }
 template <class T> T* mptr(const TensorView& v) { return static_cast<T*>(v.data); }
-int64_t s0(const TensorView& v) { return v.data ? v.strides[0] : 0; }
+/// Element stride of an optional 1-D view (0 when absent).
+int64_t stride0(const TensorView& v) { return v.data != nullptr ? v.strides[0] : 0; }
+
+unsigned channel_grid(int64_t C, const char* fn) {
+  UNRAVEL_CHECK(C <= INT_MAX, "{}: {} channels exceed the grid", fn, C);
+  return static_cast<unsigned>(C);
+}
 
 }  // namespace
+
+// --- convolutions
+// ---------------------------------------------------------------------------------
 
 void CudaBackend::conv2d_forward(const TensorView& x, const TensorView& w, const TensorView& b,
                                  const TensorView& y, const Conv2dParams& p) {
   const char* fn = "conv2d_forward";
-  if (y.numel() == 0) return;
-  Descs d(x, w, y, p, fn);
-  cudnnHandle_t h = handle_for(y.device.index);
-  const Choice c = choose(Pass::fwd, h, d, key_of(Pass::fwd, x, w, y, p), fn);
-  cuda::Scratch ws(c.workspace);
-  const float af = 1.0f, bf = 0.0f;
-  const double ad = 1.0, bd = 0.0;
-  const bool f32 = x.dtype == DType::f32;
-  UNRAVEL_CUDNN(cudnnConvolutionForward(h, f32 ? static_cast<const void*>(&af) : &ad, d.x, x.data, d.w,
-                                        w.data, d.conv, static_cast<cudnnConvolutionFwdAlgo_t>(c.algo),
-                                        ws.get(), c.workspace, f32 ? static_cast<const void*>(&bf) : &bd,
-                                        d.y, y.data));
-  if (b.data) {
-    UNRAVEL_CHECK(b.rank() == 1 && b.shape[0] == y.shape[1] && b.dtype == y.dtype,
-                  "{}: bias {} does not match {} output channels", fn, b.shape.str(), y.shape[1]);
-    binary(BinaryOp::add, y, channel_broadcast(b, y), y, 0.0);
+  UNRAVEL_CUDA_TIMED(fn, y.device.index);
+  UNRAVEL_CHECK(!p.relu,
+                "{}: the fused activation is not implemented on CUDA "
+                "(supports(conv2d_forward_relu) is false; ops/conv.cpp applies it separately)",
+                fn);
+  bool symmetric = true;
+  const Geom g = check_conv(x, w, y, p, fn, "input", "output", &symmetric);
+  if (b.data != nullptr) {
+    UNRAVEL_CHECK(b.rank() == 1 && b.shape[0] == g.o && b.dtype == y.dtype && b.strided() &&
+                      b.device == y.device,
+                  "{}: bias must be a strided {} [{}] on {}, got {} {}", fn, dtype_name(y.dtype),
+                  g.o, y.device.str(), dtype_name(b.dtype), b.shape.str());
   }
+  if (y.numel() == 0) return;
+  if (x.numel() == 0 || w.numel() == 0) {
+    fill(y, 0.0);  // an empty sum
+  } else if (!symmetric || !cudnn_fits(g, x, w, y) || !run_cudnn(*this, Pass::fwd, g, x, w, y)) {
+    direct_conv(Pass::fwd, x, w, y, g);
+  }
+  if (b.data != nullptr) binary(BinaryOp::add, y, channel_broadcast(b, y), y, 0.0);
 }
 
 void CudaBackend::conv2d_backward_data(const TensorView& dy, const TensorView& w,
                                        const TensorView& dx, const Conv2dParams& p) {
   const char* fn = "conv2d_backward_data";
+  UNRAVEL_CUDA_TIMED(fn, dx.device.index);
+  bool symmetric = true;
+  const Geom g = check_conv(dx, w, dy, p, fn, "input gradient", "output gradient", &symmetric);
   if (dx.numel() == 0) return;
-  Conv2dParams q = p;
-  q.relu = false;
-  if (dy.numel() == 0) return fill(dx, 0.0);
-  Descs d(dx, w, dy, q, fn);
-  cudnnHandle_t h = handle_for(dx.device.index);
-  const Choice c = choose(Pass::bwd_data, h, d, key_of(Pass::bwd_data, dx, w, dy, q), fn);
-  cuda::Scratch ws(c.workspace);
-  const float af = 1.0f, bf = 0.0f;
-  const double ad = 1.0, bd = 0.0;
-  const bool f32 = dy.dtype == DType::f32;
-  UNRAVEL_CUDNN(cudnnConvolutionBackwardData(
-      h, f32 ? static_cast<const void*>(&af) : &ad, d.w, w.data, d.y, dy.data, d.conv,
-      static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), ws.get(), c.workspace,
-      f32 ? static_cast<const void*>(&bf) : &bd, d.x, dx.data));
+  if (dy.numel() == 0 || w.numel() == 0) return fill(dx, 0.0);
+  if (!symmetric || !cudnn_fits(g, dx, w, dy) || !run_cudnn(*this, Pass::bwd_data, g, dy, w, dx))
+    direct_conv(Pass::bwd_data, dx, w, dy, g);
 }
 
 void CudaBackend::conv2d_backward_weights(const TensorView& x, const TensorView& dy,
                                           const TensorView& dw, const TensorView& db,
                                           const Conv2dParams& p) {
   const char* fn = "conv2d_backward_weights";
-  Conv2dParams q = p;
-  q.relu = false;
-  if (db.data) {
-    UNRAVEL_CHECK(db.rank() == 1 && db.shape[0] == dy.shape[1] && db.dtype == dy.dtype,
-                  "{}: bias gradient {} does not match {} output channels", fn, db.shape.str(),
-                  dy.shape[1]);
-    TensorView db4 = db;
-    db4.shape = Shape{1, db.shape[0], 1, 1};
-    db4.strides = Strides{db.shape[0] * db.strides[0], db.strides[0], 1, 1};
+  UNRAVEL_CUDA_TIMED(fn, dw.device.index);
+  bool symmetric = true;
+  const Geom g = check_conv(x, dw, dy, p, fn, "input", "output gradient", &symmetric);
+  if (db.data != nullptr) {
+    UNRAVEL_CHECK(db.rank() == 1 && db.shape[0] == g.o && db.dtype == dy.dtype && db.strided() &&
+                      db.device == dy.device,
+                  "{}: bias gradient must be a strided {} [{}] on {}, got {} {}", fn,
+                  dtype_name(dy.dtype), g.o, dy.device.str(), dtype_name(db.dtype), db.shape.str());
+    TensorView db4 = db;  // [O] as [1, O, 1, 1]: reduce sums dy over N, H, W into it
+    db4.shape = Shape{1, g.o, 1, 1};
+    db4.strides = Strides{g.o * db.strides[0], db.strides[0], 1, 1};
     reduce(ReduceOp::sum, dy, db4);
   }
   if (dw.numel() == 0) return;
   if (dy.numel() == 0 || x.numel() == 0) return fill(dw, 0.0);
-  Descs d(x, dw, dy, q, fn);
-  cudnnHandle_t h = handle_for(dw.device.index);
-  const Choice c = choose(Pass::bwd_filter, h, d, key_of(Pass::bwd_filter, x, dw, dy, q), fn);
-  cuda::Scratch ws(c.workspace);
-  const float af = 1.0f, bf = 0.0f;
-  const double ad = 1.0, bd = 0.0;
-  const bool f32 = x.dtype == DType::f32;
-  UNRAVEL_CUDNN(cudnnConvolutionBackwardFilter(
-      h, f32 ? static_cast<const void*>(&af) : &ad, d.x, x.data, d.y, dy.data, d.conv,
-      static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), ws.get(), c.workspace,
-      f32 ? static_cast<const void*>(&bf) : &bd, d.w, dw.data));
+  if (!symmetric || !cudnn_fits(g, x, dw, dy) || !run_cudnn(*this, Pass::bwd_filter, g, x, dy, dw))
+    direct_conv(Pass::bwd_filter, x, dw, dy, g);
 }
+
+// --- batch norm ---------------------------------------------------------------------------------
 
 void CudaBackend::batch_norm_forward(const TensorView& x, const TensorView& gamma,
                                      const TensorView& beta, const TensorView& mean,
@@ -396,36 +910,40 @@ void CudaBackend::batch_norm_forward(const TensorView& x, const TensorView& gamm
                                      const TensorView& y, const TensorView& save_mean,
                                      const TensorView& save_invstd) {
   const char* fn = "batch_norm_forward";
+  UNRAVEL_CUDA_TIMED(fn, x.device.index);
   UNRAVEL_CHECK(x.rank() == 2 || x.rank() == 4, "{}: input must be (N, C) or (N, C, H, W), got {}",
                 fn, x.shape.str());
-  UNRAVEL_CHECK(y.shape == x.shape && y.dtype == x.dtype, "{}: output {} must match the input {}", fn,
-                y.shape.str(), x.shape.str());
+  UNRAVEL_CHECK(x.strided(), "{}: the CUDA backend takes strided tensors only (no layouts)", fn);
+  check_bn_view(y, x, fn, "output");
   const int64_t C = x.shape[1];
-  check_channel(gamma, C, x.dtype, fn, "weight (gamma)");
-  check_channel(beta, C, x.dtype, fn, "bias (beta)");
-  check_channel(save_mean, C, x.dtype, fn, "save_mean");
-  check_channel(save_invstd, C, x.dtype, fn, "save_invstd");
+  check_channel_view(gamma, x, C, fn, "weight (gamma)");
+  check_channel_view(beta, x, C, fn, "bias (beta)");
+  check_channel_view(save_mean, x, C, fn, "save_mean");
+  check_channel_view(save_invstd, x, C, fn, "save_invstd");
   if (!training) {
     UNRAVEL_CHECK(mean.data && var.data, "{}: eval mode needs running mean and var", fn);
-    check_channel(mean, C, x.dtype, fn, "running mean");
-    check_channel(var, C, x.dtype, fn, "running var");
+    check_channel_view(mean, x, C, fn, "running mean");
+    check_channel_view(var, x, C, fn, "running var");
   }
   UNRAVEL_CHECK(x.dtype == DType::f32 || x.dtype == DType::f64,
                 "{}: dtype {} is not supported (f32, f64)", fn, dtype_name(x.dtype));
   if (C == 0) return;
   const int64_t M = x.numel() / C;
+  const unsigned grid = channel_grid(C, fn);
   cudaStream_t s = cuda::stream_of(x);
   const ChannelMap xm = channel_map(x), ym = channel_map(y);
-  auto go = [&](auto tag) {
+  // Eval reads only the given statistics; training ignores them (the op updates running stats).
+  const TensorView no;
+  const TensorView& mu = training ? no : mean;
+  const TensorView& va = training ? no : var;
+  dispatch_float(x.dtype, [&](auto tag) {
     using T = decltype(tag);
-    bn_forward_kernel<T><<<static_cast<unsigned>(C), kBnThreads, 0, s>>>(
-        cptr<T>(x), xm, mptr<T>(y), ym, M, cptr<T>(gamma), s0(gamma), cptr<T>(beta), s0(beta),
-        cptr<T>(mean), s0(mean), cptr<T>(var), s0(var), training, eps, mptr<T>(save_mean),
-        s0(save_mean), mptr<T>(save_invstd), s0(save_invstd));
+    bn_forward_kernel<T><<<grid, kBnBlock, 0, s>>>(
+        cptr<T>(x), xm, mptr<T>(y), ym, M, cptr<T>(gamma), stride0(gamma), cptr<T>(beta),
+        stride0(beta), cptr<T>(mu), stride0(mu), cptr<T>(va), stride0(va), training, eps,
+        mptr<T>(save_mean), stride0(save_mean), mptr<T>(save_invstd), stride0(save_invstd));
     UNRAVEL_CUDA_LAUNCH();
-  };
-  if (x.dtype == DType::f32) go(float{});
-  else go(double{});
+  });
 }
 
 void CudaBackend::batch_norm_backward(const TensorView& dy, const TensorView& x,
@@ -433,34 +951,32 @@ void CudaBackend::batch_norm_backward(const TensorView& dy, const TensorView& x,
                                       const TensorView& save_invstd, const TensorView& dx,
                                       const TensorView& dgamma, const TensorView& dbeta) {
   const char* fn = "batch_norm_backward";
+  UNRAVEL_CUDA_TIMED(fn, x.device.index);
   UNRAVEL_CHECK(x.rank() == 2 || x.rank() == 4, "{}: input must be (N, C) or (N, C, H, W), got {}",
                 fn, x.shape.str());
-  UNRAVEL_CHECK(dy.shape == x.shape && dy.dtype == x.dtype, "{}: output gradient {} must match the "
-                "input {}", fn, dy.shape.str(), x.shape.str());
-  if (dx.data)
-    UNRAVEL_CHECK(dx.shape == x.shape && dx.dtype == x.dtype, "{}: input gradient {} must match the "
-                  "input {}", fn, dx.shape.str(), x.shape.str());
+  UNRAVEL_CHECK(x.strided(), "{}: the CUDA backend takes strided tensors only (no layouts)", fn);
+  check_bn_view(dy, x, fn, "output gradient");
+  if (dx.data != nullptr) check_bn_view(dx, x, fn, "input gradient");
   const int64_t C = x.shape[1];
   UNRAVEL_CHECK(save_mean.data && save_invstd.data, "{}: needs the saved mean and invstd", fn);
   for (const TensorView* v : {&gamma, &save_mean, &save_invstd, &dgamma, &dbeta})
-    check_channel(*v, C, x.dtype, fn, "per-channel tensor");
+    check_channel_view(*v, x, C, fn, "per-channel tensor");
   UNRAVEL_CHECK(x.dtype == DType::f32 || x.dtype == DType::f64,
                 "{}: dtype {} is not supported (f32, f64)", fn, dtype_name(x.dtype));
   if (C == 0) return;
   const int64_t M = x.numel() / C;
+  const unsigned grid = channel_grid(C, fn);
   cudaStream_t s = cuda::stream_of(x);
   const ChannelMap xm = channel_map(x), gm = channel_map(dy);
-  const ChannelMap dm = dx.data ? channel_map(dx) : xm;
-  auto go = [&](auto tag) {
+  const ChannelMap dm = dx.data != nullptr ? channel_map(dx) : xm;
+  dispatch_float(x.dtype, [&](auto tag) {
     using T = decltype(tag);
-    bn_backward_kernel<T><<<static_cast<unsigned>(C), kBnThreads, 0, s>>>(
-        cptr<T>(dy), gm, cptr<T>(x), xm, M, cptr<T>(gamma), s0(gamma), cptr<T>(save_mean),
-        s0(save_mean), cptr<T>(save_invstd), s0(save_invstd), mptr<T>(dx), dm, mptr<T>(dgamma),
-        s0(dgamma), mptr<T>(dbeta), s0(dbeta));
+    bn_backward_kernel<T><<<grid, kBnBlock, 0, s>>>(
+        cptr<T>(dy), gm, cptr<T>(x), xm, M, cptr<T>(gamma), stride0(gamma), cptr<T>(save_mean),
+        stride0(save_mean), cptr<T>(save_invstd), stride0(save_invstd), mptr<T>(dx), dm,
+        mptr<T>(dgamma), stride0(dgamma), mptr<T>(dbeta), stride0(dbeta));
     UNRAVEL_CUDA_LAUNCH();
-  };
-  if (x.dtype == DType::f32) go(float{});
-  else go(double{});
+  });
 }
 
 }  // namespace unravel

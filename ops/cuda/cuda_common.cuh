@@ -69,6 +69,24 @@ inline unsigned blocks_for(int64_t n) {
 /// Calls f(T{}) for f32, f64, i32, i64, u8 (bf16 refused as on the CPU).
 template <class F> decltype(auto) dispatch(DType t, F&& f) { return dispatch_dtype(t, f); }
 
+/// UNRAVEL_CUDA_TIMING=1: the GPU time of each Backend call, measured with CUDA events recorded
+/// on the device's stream around it (inclusive: a convolution's bias add also counts as a
+/// binary call), summed per family and printed to stderr at exit. Off (no cost beyond one
+/// branch) otherwise, and never during graph capture.
+class FamilyTimer {
+ public:
+  FamilyTimer(const char* family, int device);
+  ~FamilyTimer();
+  FamilyTimer(const FamilyTimer&) = delete;
+  FamilyTimer& operator=(const FamilyTimer&) = delete;
+
+ private:
+  const char* family_ = nullptr;
+  int device_ = 0;
+  cudaEvent_t start_ = nullptr;
+};
+#define UNRAVEL_CUDA_TIMED(family, device) ::unravel::cuda::FamilyTimer unravel_timer_(family, device)
+
 /// Device scratch memory from the backend's caching allocator, freed (stream-ordered) on scope
 /// exit.
 class Scratch {

@@ -95,6 +95,7 @@ __global__ void where_kernel(T* y, Strided ys, const uint8_t* c, Strided cs, con
 }  // namespace
 
 void CudaBackend::copy(const TensorView& src, const TensorView& dst) {
+  UNRAVEL_CUDA_TIMED("copy", dst.device.index);
   UNRAVEL_CHECK(src.shape == dst.shape, "copy: source {} and destination {} differ in shape",
                 src.shape.str(), dst.shape.str());
   const int64_t n = dst.numel();
@@ -126,6 +127,7 @@ void CudaBackend::copy(const TensorView& src, const TensorView& dst) {
 }
 
 void CudaBackend::fill(const TensorView& y, double value) {
+  UNRAVEL_CUDA_TIMED("fill", y.device.index);
   const int64_t n = y.numel();
   if (n == 0) return;
   cudaStream_t s = cuda::stream_of(y);
@@ -142,6 +144,7 @@ void CudaBackend::fill(const TensorView& y, double value) {
 }
 
 void CudaBackend::arange(const TensorView& y, double start, double step) {
+  UNRAVEL_CUDA_TIMED("arange", y.device.index);
   UNRAVEL_CHECK(y.rank() == 1 && y.contiguous(), "arange: want a contiguous 1-D output, got {}",
                 y.shape.str());
   const int64_t n = y.numel();
@@ -155,6 +158,7 @@ void CudaBackend::arange(const TensorView& y, double start, double step) {
 }
 
 void CudaBackend::unary(UnaryOp op, const TensorView& x, const TensorView& y, double alpha) {
+  UNRAVEL_CUDA_TIMED("unary", y.device.index);
   UNRAVEL_CHECK(x.dtype == y.dtype, "{}: input {} and output {} dtypes differ", fn::unary_name(op),
                 dtype_name(x.dtype), dtype_name(y.dtype));
   const int64_t n = y.numel();
@@ -181,6 +185,7 @@ void CudaBackend::unary(UnaryOp op, const TensorView& x, const TensorView& y, do
 
 void CudaBackend::binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& y,
                          double alpha) {
+  UNRAVEL_CUDA_TIMED("binary", y.device.index);
   UNRAVEL_CHECK(a.dtype == b.dtype, "{}: operand dtypes differ ({} vs {})", fn::binary_name(op),
                 dtype_name(a.dtype), dtype_name(b.dtype));
   const int64_t n = y.numel();
@@ -216,6 +221,7 @@ void CudaBackend::binary(BinaryOp op, const TensorView& a, const TensorView& b, 
 
 void CudaBackend::where(const TensorView& cond, const TensorView& a, const TensorView& b,
                         const TensorView& y) {
+  UNRAVEL_CUDA_TIMED("where", y.device.index);
   UNRAVEL_CHECK(cond.dtype == DType::u8, "where: condition must be u8 (bool), got {}",
                 dtype_name(cond.dtype));
   UNRAVEL_CHECK(a.dtype == b.dtype && a.dtype == y.dtype, "where: branch dtypes differ");

@@ -280,6 +280,7 @@ Strided rest_of(const Shape& shape, const TensorView& v, int axis) {
 
 void CudaBackend::gather(const TensorView& x, int axis, const TensorView& index,
                          const TensorView& y) {
+  UNRAVEL_CUDA_TIMED("gather", y.device.index);
   check_gather_shapes("gather", y, axis, index, x);
   UNRAVEL_CHECK(y.shape == index.shape, "gather: output {} must have the index's shape {}",
                 y.shape.str(), index.shape.str());
@@ -297,6 +298,7 @@ void CudaBackend::gather(const TensorView& x, int axis, const TensorView& index,
 
 void CudaBackend::scatter_add(const TensorView& src, int axis, const TensorView& index,
                               const TensorView& y) {
+  UNRAVEL_CUDA_TIMED("scatter_add", y.device.index);
   check_gather_shapes("scatter_add", src, axis, index, y);
   const int64_t n = index.numel();
   if (n == 0) return;
@@ -325,6 +327,7 @@ void CudaBackend::scatter_add(const TensorView& src, int axis, const TensorView&
 
 void CudaBackend::index_select(const TensorView& x, int axis, const TensorView& index,
                                const TensorView& y) {
+  UNRAVEL_CUDA_TIMED("index_select", y.device.index);
   check_select_shapes("index_select", y, axis, index, x);
   const int64_t n = y.numel();
   if (n == 0) return;
@@ -346,6 +349,7 @@ void CudaBackend::index_select(const TensorView& x, int axis, const TensorView& 
 
 void CudaBackend::index_add(const TensorView& src, int axis, const TensorView& index,
                             const TensorView& y) {
+  UNRAVEL_CUDA_TIMED("index_add", y.device.index);
   check_select_shapes("index_add", src, axis, index, y);
   const int64_t n_idx = index.numel();
   if (src.numel() == 0) return;  // also covers n_idx == 0

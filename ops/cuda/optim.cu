@@ -170,6 +170,7 @@ void launch_group(const OptimStep& h, const std::vector<OptimSlot>& all,
 }  // namespace
 
 void CudaBackend::optimizer_step(const OptimStep& h, const std::vector<OptimSlot>& slots) {
+  UNRAVEL_CUDA_TIMED("optimizer_step", slots.empty() ? 0 : slots[0].p.device.index);
   UNRAVEL_CHECK(h.rule == OptimRule::adam || h.rule == OptimRule::sgd,
                 "optimizer_step: unknown rule");
   for (size_t i = 0; i < slots.size(); ++i) check_slot(h, slots[i], i);

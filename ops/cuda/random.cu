@@ -38,10 +38,10 @@ __global__ void random_kernel(RandomOp op, uint64_t seed, uint64_t offset, const
     double v;
     switch (op) {
       case RandomOp::uniform:
-        v = __dadd_rn(a, __dmul_rn(span, philox::uniform(seed, counter)));
+        v = philox::affine(a, span, philox::uniform(seed, counter));
         break;
       case RandomOp::normal:
-        v = __dadd_rn(a, __dmul_rn(b, philox::normal(seed, counter)));
+        v = philox::affine(a, b, philox::normal(seed, counter));
         break;
       default:  // bernoulli (the host refuses other ops)
         v = philox::uniform(seed, counter) < a ? 1.0 : 0.0;
@@ -76,6 +76,7 @@ constexpr int64_t kLongRow = int64_t{1} << 16;
 }  // namespace
 
 void CudaBackend::random(RandomOp op, PhiloxState st, double a, double b, const TensorView& y) {
+  UNRAVEL_CUDA_TIMED("random", y.device.index);
   UNRAVEL_CHECK(op == RandomOp::uniform || op == RandomOp::normal || op == RandomOp::bernoulli,
                 "random: unknown op");
   const int64_t n = y.numel();
@@ -92,6 +93,7 @@ void CudaBackend::random(RandomOp op, PhiloxState st, double a, double b, const 
 }
 
 void CudaBackend::random_permutation(PhiloxState st, const TensorView& y) {
+  UNRAVEL_CUDA_TIMED("random_permutation", y.device.index);
   UNRAVEL_CHECK(y.dtype == DType::i64 && y.rank() == 2 && y.contiguous(),
                 "random_permutation: want a contiguous i64 (R, n) output, got {}{}",
                 dtype_name(y.dtype), y.shape.str());

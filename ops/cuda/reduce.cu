@@ -306,6 +306,7 @@ __global__ void arg_block_kernel(const T* x, Strided kept, int64_t xs, int64_t n
 }  // namespace
 
 void CudaBackend::reduce(ReduceOp op, const TensorView& x, const TensorView& y) {
+  UNRAVEL_CUDA_TIMED("reduce", y.device.index);
   UNRAVEL_CHECK(x.rank() == y.rank(), "reduce: output rank {} differs from input rank {}", y.rank(),
                 x.rank());
   UNRAVEL_CHECK(x.dtype == y.dtype, "reduce: dtypes differ");
@@ -328,6 +329,7 @@ void CudaBackend::reduce(ReduceOp op, const TensorView& x, const TensorView& y) 
 }
 
 void CudaBackend::arg_reduce(bool is_max, const TensorView& x, int axis, const TensorView& y) {
+  UNRAVEL_CUDA_TIMED("arg_reduce", y.device.index);
   const char* what = is_max ? "argmax" : "argmin";
   UNRAVEL_CHECK(y.dtype == DType::i64, "arg_reduce: output must be i64");
   UNRAVEL_CHECK(axis >= 0 && axis < x.rank() && y.rank() == x.rank(),
