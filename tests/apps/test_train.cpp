@@ -431,3 +431,23 @@ TEST_CASE("the anisotropic prior is initialised from the data's principal compon
   c.prior_params["df"] = 3;
   CHECK_THROWS_WITH_AS(build_run(c), doctest::Contains("'df' is not valid with it"), Error);
 }
+
+TEST_CASE("--device cuda where no GPU can be used: refused before any work, saying why") {
+  std::string why;
+  try {
+    backend(cuda_device(0));
+  } catch (const Error& e) {
+    why = e.what();
+  }
+  if (why.empty()) {
+    MESSAGE("skipped: a usable GPU is present (the GPU check covers training on it)");
+    return;
+  }
+  std::string out = temp_dir("nocuda");
+  ProcResult r = run_unravel({"train", "--steps", "2", "--device", "cuda", "--out", out});
+  CHECK(r.code != 0);
+  CHECK(r.err.find("cuda:0") != std::string::npos);
+  CHECK(r.err.find(why.substr(0, 40)) != std::string::npos);
+  CHECK(!fs::exists(out + "/log.csv"));
+  fs::remove_all(out);
+}
