@@ -50,22 +50,6 @@ cudaStream_t stream_for(int device) {
   return s;
 }
 
-Strided strided_as(const TensorView& v, const Shape& shape, const char* what) {
-  UNRAVEL_CHECK(v.strided(), "{}: the CUDA backend takes strided tensors only (got layout {})",
-                what, v.layout.format);
-  UNRAVEL_CHECK(shape.size() <= kMaxDims, "{}: {} has {} dimensions; the CUDA kernels take at most {}",
-                what, shape.str(), shape.size(), kMaxDims);
-  Strided s;
-  s.rank = shape.size();
-  for (int d = 0; d < s.rank; ++d) {
-    s.shape[d] = shape[d];
-    s.strides[d] = v.strides[d];
-  }
-  return s;
-}
-
-Strided strided_of(const TensorView& v, const char* what) { return strided_as(v, v.shape, what); }
-
 namespace {
 
 struct TimingLog {

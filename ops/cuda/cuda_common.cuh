@@ -1,6 +1,7 @@
 // Shared by the CUDA kernel files: error checks, the current device's stream and library
-// handles, strided index arithmetic (an element's offset from its linear index), dtype dispatch
-// and launch sizes. Device code only sees plain structs passed by value.
+// handles, dtype dispatch and scratch memory; the CUDA-free part (strided index arithmetic,
+// launch sizes, kernel contexts) is ops/cuda/kernel_common.h. Device code only sees plain
+// structs passed by value.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -9,6 +10,7 @@
 
 #include "engine/check.h"
 #include "engine/tensor_view.h"
+#include "ops/cuda/kernel_common.h"
 
 namespace unravel::cuda {
 
@@ -30,41 +32,6 @@ namespace unravel::cuda {
 cudaStream_t stream_for(int device);
 /// The stream of the device a view lives on (and makes that device current).
 inline cudaStream_t stream_of(const TensorView& v) { return stream_for(v.device.index); }
-
-/// The largest rank a kernel's strided index handles.
-constexpr int kMaxDims = 8;
-
-/// Shape and strides (in elements) of one operand, for index arithmetic on the device.
-struct Strided {
-  int rank = 0;
-  int64_t shape[kMaxDims] = {};
-  int64_t strides[kMaxDims] = {};
-  /// Offset (elements) of the element with row-major linear index i.
-  __host__ __device__ __forceinline__ int64_t offset(int64_t i) const {
-    int64_t off = 0;
-    for (int d = rank - 1; d >= 0; --d) {
-      const int64_t n = shape[d];
-      const int64_t q = i / n;
-      off += (i - q * n) * strides[d];
-      i = q;
-    }
-    return off;
-  }
-};
-
-/// v's shape and strides (throws above kMaxDims dimensions or for a non-strided view).
-Strided strided_of(const TensorView& v, const char* what);
-/// v's strides with `shape` (same rank): for broadcast operands the caller has expanded.
-Strided strided_as(const TensorView& v, const Shape& shape, const char* what);
-
-/// Elementwise launch: 256 threads, grid-stride loops, at most 65535·8 blocks.
-constexpr int kThreads = 256;
-inline unsigned blocks_for(int64_t n) {
-  int64_t b = (n + kThreads - 1) / kThreads;
-  if (b < 1) b = 1;
-  if (b > 65535 * 8) b = 65535 * 8;
-  return static_cast<unsigned>(b);
-}
 
 /// Calls f(T{}) for f32, f64, i32, i64, u8 (bf16 refused as on the CPU).
 template <class F> decltype(auto) dispatch(DType t, F&& f) { return dispatch_dtype(t, f); }

@@ -8,88 +8,54 @@
 #include "engine/bf16.h"
 #include "engine/cuda/cuda_backend.h"
 #include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/elementwise_body.h"
 #include "ops/functors.h"
 
 namespace unravel {
 
-using cuda::blocks_for;
-using cuda::kThreads;
+using cuda::DeviceCtx;
+using cuda::dispatch_all;
+using cuda::elementwise_dims;
 using cuda::Strided;
 
 namespace {
 
-/// bf16 storage as a distinct type for the cast kernel.
-struct Bf16 {
-  uint16_t bits;
-};
-
-template <class To, class From> __device__ __forceinline__ To convert(From v) {
-  if constexpr (std::is_same_v<From, Bf16>) {
-    const float f = bf16_to_float(v.bits);
-    if constexpr (std::is_same_v<To, Bf16>) return Bf16{v.bits};
-    else return static_cast<To>(f);
-  } else if constexpr (std::is_same_v<To, Bf16>) {
-    return Bf16{float_to_bf16(static_cast<float>(v))};
-  } else {
-    return static_cast<To>(v);
-  }
-}
-
-/// f(T{}) over every dtype, bf16 included (as Bf16).
-template <class F> void dispatch_all(DType t, F&& f) {
-  if (t == DType::bf16) return f(Bf16{});
-  dispatch_dtype(t, f);
-}
-
+// Thin wrappers: the bodies are in ops/cuda/elementwise_body.h.
 template <class To, class From>
 __global__ void cast_kernel(To* y, Strided ys, const From* x, Strided xs, int64_t n, bool dense) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    if (dense) y[i] = convert<To>(x[i]);
-    else y[ys.offset(i)] = convert<To>(x[xs.offset(i)]);
-  }
+  DeviceCtx c;
+  cuda::cast_body<To, From>(c, y, ys, x, xs, n, dense);
 }
 
 template <class T> __global__ void fill_kernel(T* y, Strided ys, int64_t n, bool dense, T v) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    y[dense ? i : ys.offset(i)] = v;
+  DeviceCtx c;
+  cuda::fill_body<T>(c, y, ys, n, dense, v);
 }
 
 template <class T> __global__ void arange_kernel(T* y, int64_t n, double start, double step) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = static_cast<T>(start + static_cast<double>(i) * step);
+  DeviceCtx c;
+  cuda::arange_body<T>(c, y, n, start, step);
 }
 
 template <class T, class F>
 __global__ void unary_kernel(T* y, Strided ys, const T* x, Strided xs, int64_t n, bool dense,
                              double alpha) {
-  F f;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    if (dense) y[i] = f(x[i], alpha);
-    else y[ys.offset(i)] = f(x[xs.offset(i)], alpha);
-  }
+  DeviceCtx c;
+  cuda::unary_body<T, F>(c, y, ys, x, xs, n, dense, alpha);
 }
 
 template <class T, class R, class F>
 __global__ void binary_kernel(R* y, Strided ys, const T* a, Strided as, const T* b, Strided bs,
                               int64_t n, bool dense, double alpha) {
-  F f;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    if (dense) y[i] = static_cast<R>(f(a[i], b[i], alpha));
-    else y[ys.offset(i)] = static_cast<R>(f(a[as.offset(i)], b[bs.offset(i)], alpha));
-  }
+  DeviceCtx c;
+  cuda::binary_body<T, R, F>(c, y, ys, a, as, b, bs, n, dense, alpha);
 }
 
 template <class T>
 __global__ void where_kernel(T* y, Strided ys, const uint8_t* c, Strided cs, const T* a, Strided as,
                              const T* b, Strided bs, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    y[ys.offset(i)] = c[cs.offset(i)] ? a[as.offset(i)] : b[bs.offset(i)];
+  DeviceCtx ctx;
+  cuda::where_body<T>(ctx, y, ys, c, cs, a, as, b, bs, n);
 }
 
 }  // namespace
@@ -113,14 +79,13 @@ void CudaBackend::copy(const TensorView& src, const TensorView& dst) {
   UNRAVEL_CHECK(src.device == dst.device,
                 "copy: a strided or converting copy between {} and {} (copy contiguously first)",
                 src.device.str(), dst.device.str());
-  const Strided ys = cuda::strided_of(dst, "copy"), xs = cuda::strided_of(src, "copy");
-  const bool dense = src.contiguous() && dst.contiguous();
+  const cuda::CastArgs g = cuda::cast_args(src, dst);
   dispatch_all(dst.dtype, [&](auto to) {
     using To = decltype(to);
     dispatch_all(src.dtype, [&](auto from) {
       using From = decltype(from);
-      cast_kernel<To, From><<<blocks_for(n), kThreads, 0, s>>>(
-          static_cast<To*>(dst.data), ys, static_cast<const From*>(src.data), xs, n, dense);
+      cast_kernel<To, From><<<UNRAVEL_LAUNCH_DIMS(elementwise_dims(n), s)>>>(
+          static_cast<To*>(dst.data), g.ys, static_cast<const From*>(src.data), g.xs, n, g.dense);
       UNRAVEL_CUDA_LAUNCH();
     });
   });
@@ -134,11 +99,8 @@ void CudaBackend::fill(const TensorView& y, double value) {
   const Strided ys = cuda::strided_of(y, "fill");
   dispatch_all(y.dtype, [&](auto tag) {
     using T = decltype(tag);
-    T v;
-    if constexpr (std::is_same_v<T, Bf16>) v = Bf16{float_to_bf16(static_cast<float>(value))};
-    else v = static_cast<T>(value);
-    fill_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(static_cast<T*>(y.data), ys, n,
-                                                       y.contiguous(), v);
+    fill_kernel<T><<<UNRAVEL_LAUNCH_DIMS(elementwise_dims(n), s)>>>(
+        static_cast<T*>(y.data), ys, n, y.contiguous(), cuda::fill_value<T>(value));
     UNRAVEL_CUDA_LAUNCH();
   });
 }
@@ -152,7 +114,7 @@ void CudaBackend::arange(const TensorView& y, double start, double step) {
   cudaStream_t s = cuda::stream_of(y);
   dispatch_dtype(y.dtype, [&](auto tag) {
     using T = decltype(tag);
-    arange_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(y.ptr<T>(), n, start, step);
+    arange_kernel<T><<<UNRAVEL_LAUNCH_DIMS(elementwise_dims(n), s)>>>(y.ptr<T>(), n, start, step);
     UNRAVEL_CUDA_LAUNCH();
   });
 }
@@ -164,16 +126,14 @@ void CudaBackend::unary(UnaryOp op, const TensorView& x, const TensorView& y, do
   const int64_t n = y.numel();
   if (n == 0) return;
   cudaStream_t s = cuda::stream_of(y);
-  const Strided ys = cuda::strided_of(y, fn::unary_name(op));
-  const Strided xs = cuda::strided_as(x, y.shape, fn::unary_name(op));
-  const bool dense = x.contiguous() && y.contiguous() && x.shape == y.shape;
+  const cuda::UnaryArgs g = cuda::unary_args(x, y, fn::unary_name(op));
   fn::visit_unary(op, [&](auto f) {
     using F = decltype(f);
     dispatch_dtype(x.dtype, [&](auto tag) {
       using T = decltype(tag);
       if constexpr (std::is_floating_point_v<T> || F::kInt) {
-        unary_kernel<T, F><<<blocks_for(n), kThreads, 0, s>>>(y.ptr<T>(), ys, x.ptr<T>(), xs, n,
-                                                              dense, alpha);
+        unary_kernel<T, F><<<UNRAVEL_LAUNCH_DIMS(elementwise_dims(n), s)>>>(
+            y.ptr<T>(), g.ys, x.ptr<T>(), g.xs, n, g.dense, alpha);
         UNRAVEL_CUDA_LAUNCH();
       } else {
         UNRAVEL_CHECK(false, "{}: not defined for {} tensors", fn::unary_name(op),
@@ -192,10 +152,7 @@ void CudaBackend::binary(BinaryOp op, const TensorView& a, const TensorView& b, 
   if (n == 0) return;
   cudaStream_t s = cuda::stream_of(y);
   const char* name = fn::binary_name(op);
-  const Strided ys = cuda::strided_of(y, name);
-  const Strided as = cuda::strided_as(a, y.shape, name), bs = cuda::strided_as(b, y.shape, name);
-  const bool dense = y.contiguous() && a.contiguous() && b.contiguous() && a.shape == y.shape &&
-                     b.shape == y.shape;
+  const cuda::BinaryArgs g = cuda::binary_args(a, b, y, name);
   fn::visit_binary(op, [&](auto f) {
     using F = decltype(f);
     dispatch_dtype(a.dtype, [&](auto tag) {
@@ -203,13 +160,13 @@ void CudaBackend::binary(BinaryOp op, const TensorView& a, const TensorView& b, 
       if constexpr (std::is_floating_point_v<T> || F::kInt) {
         if constexpr (F::kCompare) {
           UNRAVEL_CHECK(y.dtype == DType::u8, "{}: output must be u8", name);
-          binary_kernel<T, uint8_t, F><<<blocks_for(n), kThreads, 0, s>>>(
-              y.ptr<uint8_t>(), ys, a.ptr<T>(), as, b.ptr<T>(), bs, n, dense, alpha);
+          binary_kernel<T, uint8_t, F><<<UNRAVEL_LAUNCH_DIMS(elementwise_dims(n), s)>>>(
+              y.ptr<uint8_t>(), g.ys, a.ptr<T>(), g.as, b.ptr<T>(), g.bs, n, g.dense, alpha);
         } else {
           UNRAVEL_CHECK(y.dtype == a.dtype, "{}: output dtype {} differs from inputs' {}", name,
                         dtype_name(y.dtype), dtype_name(a.dtype));
-          binary_kernel<T, T, F><<<blocks_for(n), kThreads, 0, s>>>(
-              y.ptr<T>(), ys, a.ptr<T>(), as, b.ptr<T>(), bs, n, dense, alpha);
+          binary_kernel<T, T, F><<<UNRAVEL_LAUNCH_DIMS(elementwise_dims(n), s)>>>(
+              y.ptr<T>(), g.ys, a.ptr<T>(), g.as, b.ptr<T>(), g.bs, n, g.dense, alpha);
         }
         UNRAVEL_CUDA_LAUNCH();
       } else {
@@ -228,12 +185,11 @@ void CudaBackend::where(const TensorView& cond, const TensorView& a, const Tenso
   const int64_t n = y.numel();
   if (n == 0) return;
   cudaStream_t s = cuda::stream_of(y);
-  const Strided ys = cuda::strided_of(y, "where"), cs = cuda::strided_as(cond, y.shape, "where");
-  const Strided as = cuda::strided_as(a, y.shape, "where"), bs = cuda::strided_as(b, y.shape, "where");
+  const cuda::WhereArgs g = cuda::where_args(cond, a, b, y);
   dispatch_dtype(y.dtype, [&](auto tag) {
     using T = decltype(tag);
-    where_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(y.ptr<T>(), ys, cond.ptr<uint8_t>(), cs,
-                                                       a.ptr<T>(), as, b.ptr<T>(), bs, n);
+    where_kernel<T><<<UNRAVEL_LAUNCH_DIMS(elementwise_dims(n), s)>>>(
+        y.ptr<T>(), g.ys, cond.ptr<uint8_t>(), g.cs, a.ptr<T>(), g.as, b.ptr<T>(), g.bs, n);
     UNRAVEL_CUDA_LAUNCH();
   });
 }

@@ -1,8 +1,7 @@
-// CUDA indexing kernels with the CPU's (torch) semantics (ops/cpu/index_cpu.cpp):
-//   gather:       y[i][j][k] = x[index[i][j][k]][j][k]            (axis 0; index has y's shape)
-//   scatter_add:  y[index[i][j][k]][j][k] += src[i][j][k]         (the adjoint of gather)
-//   index_select: y[..., i, ...] = x[..., index[i], ...]          (1-D index)
-//   index_add:    y[..., index[i], ...] += src[..., i, ...]       (the adjoint of index_select)
+// CUDA indexing kernels with the CPU's (torch) semantics (ops/cpu/index_cpu.cpp): gather,
+// scatter_add, index_select, index_add. The per-thread bodies and the launch geometry are in
+// ops/cuda/index_body.h (the kernels here are thin wrappers); the sort between the keys and the
+// apply steps of scatter_add / index_add is CUB's.
 //
 // Index values. The CPU checks every index before writing and throws on a bad one; here the
 // index lives on the device and the host may not read it (no synchronisation in a training
@@ -20,57 +19,17 @@
 #include <cub/device/device_radix_sort.cuh>
 
 #include <cstdint>
-#include <limits>
 
 #include "engine/check.h"
 #include "engine/cuda/cuda_backend.h"
-#include "engine/hd.h"
 #include "ops/cuda/cuda_common.cuh"
+#include "ops/cuda/index_body.h"
 
 namespace unravel {
 
-namespace cuda {
-
-/// Geometry of gather / scatter_add, walked over index's shape: `dense` (y of gather, src of
-/// scatter_add) is addressed at the element's own coordinates, `indexed` (x of gather, y of
-/// scatter_add) at them with the axis coordinate replaced by the index value.
-struct GatherGeom {
-  int rank = 0, axis = 0;
-  int64_t shape[kMaxDims] = {};  // index's shape
-  int64_t dense[kMaxDims] = {}, index[kMaxDims] = {}, indexed[kMaxDims] = {};  // strides
-  int64_t extent = 0;       // indexed.shape[axis]
-  int64_t axis_stride = 0;  // indexed.strides[axis]
-};
-
-struct GatherOffsets {
-  int64_t dense, index, indexed_base;  // indexed_base: without the axis term
-};
-
-/// Offsets of the element with row-major linear index i of index's shape (host and device).
-UNRAVEL_HD GatherOffsets gather_offsets(const GatherGeom& g, int64_t i) {
-  GatherOffsets o{0, 0, 0};
-  for (int d = g.rank - 1; d >= 0; --d) {
-    const int64_t n = g.shape[d], q = i / n, c = i - q * n;
-    i = q;
-    o.dense += c * g.dense[d];
-    o.index += c * g.index[d];
-    if (d != g.axis) o.indexed_base += c * g.indexed[d];
-  }
-  return o;
-}
-
-/// Which fiber (all coordinates but the axis one) linear index i of index's shape lies in:
-/// `len` = index's extent on the axis, `inner` = the product of its extents after the axis.
-UNRAVEL_HD int64_t gather_fiber(int64_t i, int64_t len, int64_t inner) {
-  return (i / (len * inner)) * inner + i % inner;
-}
-
-}  // namespace cuda
-
-using cuda::blocks_for;
+using cuda::DeviceCtx;
+using cuda::elementwise_dims;
 using cuda::GatherGeom;
-using cuda::GatherOffsets;
-using cuda::kThreads;
 using cuda::Strided;
 
 namespace {
@@ -124,29 +83,6 @@ void check_select_shapes(const char* op, const TensorView& dense, int axis,
   check_common(op, dense, index, indexed);
 }
 
-GatherGeom gather_geom(const TensorView& dense, int axis, const TensorView& index,
-                       const TensorView& indexed) {
-  GatherGeom g;
-  g.rank = index.rank();
-  g.axis = axis;
-  for (int d = 0; d < g.rank; ++d) {
-    g.shape[d] = index.shape[d];
-    g.dense[d] = dense.strides[d];
-    g.index[d] = index.strides[d];
-    g.indexed[d] = indexed.strides[d];
-  }
-  g.extent = indexed.shape[axis];
-  g.axis_stride = indexed.strides[axis];
-  return g;
-}
-
-/// The fewest low bits that hold every value <= max_key (at least 1).
-int key_bits(uint64_t max_key) {
-  int b = 1;
-  while (b < 64 && (max_key >> b) != 0) ++b;
-  return b;
-}
-
 /// Keys and positions, sorted: keys_out / pos_out hold the pairs (key, position) ordered by key
 /// and, within equal keys, by position (the input order: CUB's radix sort is stable).
 struct SortedKeys {
@@ -167,113 +103,49 @@ struct SortedKeys {
   }
 };
 
-// --- kernels -------------------------------------------------------------------------------
-
-__device__ __forceinline__ bool in_range(int64_t v, int64_t extent) { return v >= 0 && v < extent; }
+// --- kernels: thin wrappers of the bodies in ops/cuda/index_body.h ---------------------------
 
 template <class T>
 __global__ void gather_kernel(const T* x, const int64_t* index, GatherGeom g, int64_t n, T* y) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const GatherOffsets o = cuda::gather_offsets(g, i);
-    const int64_t v = index[o.index];
-    y[o.dense] = in_range(v, g.extent) ? x[o.indexed_base + v * g.axis_stride] : T(0);
-  }
+  DeviceCtx c;
+  cuda::gather_body<T>(c, x, index, g, n, y);
 }
 
-/// Key of index element i: fiber·(extent + 1) + index value (extent for an out-of-range one).
 __global__ void scatter_keys_kernel(const int64_t* index, GatherGeom g, int64_t n, int64_t inner,
                                     uint64_t* keys, int64_t* pos) {
-  const int64_t len = g.shape[g.axis];
-  const uint64_t span = static_cast<uint64_t>(g.extent) + 1;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t v = index[cuda::gather_offsets(g, i).index];
-    const uint64_t vv = in_range(v, g.extent) ? static_cast<uint64_t>(v)
-                                              : static_cast<uint64_t>(g.extent);
-    keys[i] = static_cast<uint64_t>(cuda::gather_fiber(i, len, inner)) * span + vv;
-    pos[i] = i;
-  }
+  DeviceCtx c;
+  cuda::scatter_keys_body(c, index, g, n, inner, keys, pos);
 }
 
-/// The first position p of each run of equal keys adds the run's src values, in position
-/// order, into the run's target.
 template <class T>
 __global__ void scatter_apply_kernel(const T* src, const uint64_t* keys, const int64_t* pos,
                                      GatherGeom g, int64_t n, T* y) {
-  const uint64_t span = static_cast<uint64_t>(g.extent) + 1;
-  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < n;
-       p += int64_t(gridDim.x) * blockDim.x) {
-    const uint64_t key = keys[p];
-    if (p > 0 && keys[p - 1] == key) continue;
-    const int64_t v = static_cast<int64_t>(key % span);
-    if (v == g.extent) continue;  // out-of-range indices: skipped
-    const GatherOffsets o = cuda::gather_offsets(g, pos[p]);
-    T* target = y + o.indexed_base + v * g.axis_stride;
-    T acc = *target;
-    for (int64_t q = p; q < n && keys[q] == key; ++q)
-      acc += src[cuda::gather_offsets(g, pos[q]).dense];
-    *target = acc;
-  }
+  DeviceCtx c;
+  cuda::scatter_apply_body<T>(c, src, keys, pos, g, n, y);
 }
 
-/// index_select: t walks dense (y) row-major; `xrest` has dense's shape with x's strides and 0
-/// on the axis; the axis coordinate of t is (t / inner) % n_idx.
 template <class T>
 __global__ void index_select_kernel(const T* x, Strided xrest, int64_t x_axis, int64_t extent,
                                     const int64_t* index, int64_t is, int64_t n_idx,
                                     int64_t inner, T* y, Strided ys, int64_t n) {
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < n;
-       t += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t j = (t / inner) % n_idx;
-    const int64_t v = index[j * is];
-    y[ys.offset(t)] = in_range(v, extent) ? x[xrest.offset(t) + v * x_axis] : T(0);
-  }
+  DeviceCtx c;
+  cuda::index_select_body<T>(c, x, xrest, x_axis, extent, index, is, n_idx, inner, y, ys, n);
 }
 
-/// Key of index position j: its value (extent for an out-of-range one).
 __global__ void select_keys_kernel(const int64_t* index, int64_t is, int64_t n, int64_t extent,
                                    uint64_t* keys, int64_t* pos) {
-  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < n;
-       j += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t v = index[j * is];
-    keys[j] = in_range(v, extent) ? static_cast<uint64_t>(v) : static_cast<uint64_t>(extent);
-    pos[j] = j;
-  }
+  DeviceCtx c;
+  cuda::select_keys_body(c, index, is, n, extent, keys, pos);
 }
 
-/// index_add: item t = (sorted position p, rest element r), r fastest. The first p of each run
-/// of equal keys adds src[rest r, axis pos[q]] for the run's q, in order, into y[rest r, key].
 template <class T>
 __global__ void index_add_apply_kernel(const T* src, Strided srest, int64_t s_axis, T* y,
                                        Strided yrest, int64_t y_axis, const uint64_t* keys,
                                        const int64_t* pos, int64_t n_idx, int64_t rest_n,
                                        int64_t extent) {
-  const int64_t n = n_idx * rest_n;
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < n;
-       t += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t p = t / rest_n, r = t - p * rest_n;
-    const uint64_t key = keys[p];
-    if (p > 0 && keys[p - 1] == key) continue;
-    const int64_t v = static_cast<int64_t>(key);
-    if (v == extent) continue;  // out-of-range indices: skipped
-    T* target = y + yrest.offset(r) + v * y_axis;
-    const int64_t sbase = srest.offset(r);
-    T acc = *target;
-    for (int64_t q = p; q < n_idx && keys[q] == key; ++q) acc += src[sbase + pos[q] * s_axis];
-    *target = acc;
-  }
-}
-
-/// dense's shape without `axis`, with v's strides (the rest of an index_add).
-Strided rest_of(const Shape& shape, const TensorView& v, int axis) {
-  Strided s;
-  for (int d = 0; d < shape.size(); ++d) {
-    if (d == axis) continue;
-    s.shape[s.rank] = shape[d];
-    s.strides[s.rank++] = v.strides[d];
-  }
-  return s;
+  DeviceCtx c;
+  cuda::index_add_apply_body<T>(c, src, srest, s_axis, y, yrest, y_axis, keys, pos, n_idx, rest_n,
+                                extent);
 }
 
 }  // namespace
@@ -287,11 +159,11 @@ void CudaBackend::gather(const TensorView& x, int axis, const TensorView& index,
   const int64_t n = index.numel();
   if (n == 0) return;
   cudaStream_t s = cuda::stream_of(y);
-  const GatherGeom g = gather_geom(y, axis, index, x);
+  const GatherGeom g = cuda::gather_geom(y, axis, index, x);
   dispatch_dtype(x.dtype, [&](auto tag) {
     using T = decltype(tag);
-    gather_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(x.ptr<T>(), index.ptr<int64_t>(), g, n,
-                                                        y.ptr<T>());
+    gather_kernel<T><<<UNRAVEL_LAUNCH_DIMS(elementwise_dims(n), s)>>>(
+        x.ptr<T>(), index.ptr<int64_t>(), g, n, y.ptr<T>());
     UNRAVEL_CUDA_LAUNCH();
   });
 }
@@ -303,24 +175,18 @@ void CudaBackend::scatter_add(const TensorView& src, int axis, const TensorView&
   const int64_t n = index.numel();
   if (n == 0) return;
   cudaStream_t s = cuda::stream_of(y);
-  const GatherGeom g = gather_geom(src, axis, index, y);
-  const int64_t len = index.shape[axis];
-  int64_t inner = 1;
-  for (int d = axis + 1; d < index.rank(); ++d) inner *= index.shape[d];
-  const uint64_t fibers = static_cast<uint64_t>(n / len);
-  const uint64_t span = static_cast<uint64_t>(g.extent) + 1;
-  UNRAVEL_CHECK(span <= std::numeric_limits<uint64_t>::max() / fibers,
-                "scatter_add: {} fibers of extent {} overflow the 64-bit sort keys", fibers,
-                g.extent);
+  const cuda::ScatterPlan p = cuda::scatter_add_plan(src, axis, index, y);
   SortedKeys keys(n);
-  scatter_keys_kernel<<<blocks_for(n), kThreads, 0, s>>>(
-      index.ptr<int64_t>(), g, n, inner, keys.keys_in.as<uint64_t>(), keys.pos_in.as<int64_t>());
+  scatter_keys_kernel<<<UNRAVEL_LAUNCH_DIMS(elementwise_dims(n), s)>>>(
+      index.ptr<int64_t>(), p.g, n, p.inner, keys.keys_in.as<uint64_t>(),
+      keys.pos_in.as<int64_t>());
   UNRAVEL_CUDA_LAUNCH();
-  keys.sort(n, key_bits(fibers * span - 1), s);
+  keys.sort(n, p.bits, s);
   dispatch_dtype(y.dtype, [&](auto tag) {
     using T = decltype(tag);
-    scatter_apply_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(
-        src.ptr<T>(), keys.keys_out.as<uint64_t>(), keys.pos_out.as<int64_t>(), g, n, y.ptr<T>());
+    scatter_apply_kernel<T><<<UNRAVEL_LAUNCH_DIMS(elementwise_dims(n), s)>>>(
+        src.ptr<T>(), keys.keys_out.as<uint64_t>(), keys.pos_out.as<int64_t>(), p.g, n,
+        y.ptr<T>());
     UNRAVEL_CUDA_LAUNCH();
   });
 }
@@ -332,17 +198,12 @@ void CudaBackend::index_select(const TensorView& x, int axis, const TensorView& 
   const int64_t n = y.numel();
   if (n == 0) return;
   cudaStream_t s = cuda::stream_of(y);
-  const Strided ys = cuda::strided_of(y, "index_select");
-  Strided xrest = cuda::strided_as(x, y.shape, "index_select");
-  xrest.strides[axis] = 0;
-  int64_t inner = 1;
-  for (int d = axis + 1; d < y.rank(); ++d) inner *= y.shape[d];
-  const int64_t is = index.rank() == 0 ? 0 : index.strides[0];
+  const cuda::SelectArgs g = cuda::index_select_args(x, axis, index, y);
   dispatch_dtype(x.dtype, [&](auto tag) {
     using T = decltype(tag);
-    index_select_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(
-        x.ptr<T>(), xrest, x.strides[axis], x.shape[axis], index.ptr<int64_t>(), is,
-        index.numel(), inner, y.ptr<T>(), ys, n);
+    index_select_kernel<T><<<UNRAVEL_LAUNCH_DIMS(elementwise_dims(n), s)>>>(
+        x.ptr<T>(), g.xrest, g.x_axis, g.extent, index.ptr<int64_t>(), g.is, g.n_idx, g.inner,
+        y.ptr<T>(), g.ys, n);
     UNRAVEL_CUDA_LAUNCH();
   });
 }
@@ -354,21 +215,18 @@ void CudaBackend::index_add(const TensorView& src, int axis, const TensorView& i
   const int64_t n_idx = index.numel();
   if (src.numel() == 0) return;  // also covers n_idx == 0
   cudaStream_t s = cuda::stream_of(y);
-  const Strided srest = rest_of(src.shape, src, axis), yrest = rest_of(src.shape, y, axis);
-  const int64_t rest_n = src.numel() / n_idx;
-  const int64_t extent = y.shape[axis];
-  const int64_t is = index.rank() == 0 ? 0 : index.strides[0];
+  const cuda::IndexAddPlan p = cuda::index_add_plan(src, axis, index, y);
   SortedKeys keys(n_idx);
-  select_keys_kernel<<<blocks_for(n_idx), kThreads, 0, s>>>(
-      index.ptr<int64_t>(), is, n_idx, extent, keys.keys_in.as<uint64_t>(),
+  select_keys_kernel<<<UNRAVEL_LAUNCH_DIMS(elementwise_dims(n_idx), s)>>>(
+      index.ptr<int64_t>(), p.is, n_idx, p.extent, keys.keys_in.as<uint64_t>(),
       keys.pos_in.as<int64_t>());
   UNRAVEL_CUDA_LAUNCH();
-  keys.sort(n_idx, key_bits(static_cast<uint64_t>(extent)), s);
+  keys.sort(n_idx, p.bits, s);
   dispatch_dtype(y.dtype, [&](auto tag) {
     using T = decltype(tag);
-    index_add_apply_kernel<T><<<blocks_for(n_idx * rest_n), kThreads, 0, s>>>(
-        src.ptr<T>(), srest, src.strides[axis], y.ptr<T>(), yrest, y.strides[axis],
-        keys.keys_out.as<uint64_t>(), keys.pos_out.as<int64_t>(), n_idx, rest_n, extent);
+    index_add_apply_kernel<T><<<UNRAVEL_LAUNCH_DIMS(elementwise_dims(n_idx * p.rest_n), s)>>>(
+        src.ptr<T>(), p.srest, p.s_axis, y.ptr<T>(), p.yrest, p.y_axis,
+        keys.keys_out.as<uint64_t>(), keys.pos_out.as<int64_t>(), n_idx, p.rest_n, p.extent);
     UNRAVEL_CUDA_LAUNCH();
   });
 }
