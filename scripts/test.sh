@@ -4,11 +4,16 @@
 # doctest test cases over every test executable.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+t0=$(date +%s); t=$t0
+stage_done() { local now; now=$(date +%s); echo "== $1: $((now - t)) s (total $((now - t0)) s)"; t=$now; }
 bash scripts/deps.sh || exit 1
+stage_done "dependencies"
 if [ ! -f build/build.ninja ]; then
   meson setup build --buildtype=release || exit 1
 fi
+stage_done "configure"
 ninja -C build || exit 1
+stage_done "build (CUDA plugin included where nvcc is found)"
 # Test executables run two at a time on 2 cores: OpenMP threads must sleep, not spin, while they
 # wait, or each parallel region can stall for a scheduler time slice.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
@@ -22,6 +27,7 @@ read -r passed failed < <(awk -F'|' '/\[doctest\] test cases:/ {
 # An executable that crashed or timed out prints no doctest summary: count it as a failure.
 meson_failed=$(awk '/^Fail:/ {f=$2} /^Timeout:/ {t=$2} END {print f+t}' "$summary")
 rm -f "$summary"
+stage_done "tests"
 if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then failed=$((meson_failed > 0 ? meson_failed : 1)); fi
 echo "${passed} passed, ${failed} failed"
 exit $rc
