@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "engine/check.h"
+#include "ops/kernel_checks.h"
 #include "engine/cpu/cpu_backend.h"
 #include "ops/cpu/bf16_cpu.h"
 #include "ops/cpu/parallel.h"
@@ -151,21 +152,8 @@ void gemm_impl(bool trans_a, bool trans_b, double alpha_d, const TensorView& a,
 
 void CpuBackend::gemm(bool trans_a, bool trans_b, double alpha, const TensorView& a,
                       const TensorView& b, double beta, const TensorView& c, Precision precision) {
-  UNRAVEL_CHECK(a.rank() == 3 && b.rank() == 3 && c.rank() == 3,
-                "gemm: needs rank-3 (batch, rows, cols) views, got A {} B {} C {}", a.shape.str(),
-                b.shape.str(), c.shape.str());
-  UNRAVEL_CHECK(a.dtype == b.dtype && a.dtype == c.dtype,
-                "gemm: dtypes differ (A {}, B {}, C {})", dtype_name(a.dtype), dtype_name(b.dtype),
-                dtype_name(c.dtype));
-  UNRAVEL_CHECK(a.dtype == DType::f32 || a.dtype == DType::f64,
-                "gemm: supports f32 and f64 only, got {}", dtype_name(a.dtype));
-  const int64_t m = trans_a ? a.shape[2] : a.shape[1], ka = trans_a ? a.shape[1] : a.shape[2];
-  const int64_t kb = trans_b ? b.shape[2] : b.shape[1], n = trans_b ? b.shape[1] : b.shape[2];
-  UNRAVEL_CHECK(ka == kb, "gemm: op(A) {}{} and op(B) {}{}: inner dimensions {} and {} differ",
-                a.shape.str(), trans_a ? "^T" : "", b.shape.str(), trans_b ? "^T" : "", ka, kb);
-  UNRAVEL_CHECK(c.shape[1] == m && c.shape[2] == n,
-                "gemm: op(A) {}{} @ op(B) {}{} gives {} x {} matrices but C is {}", a.shape.str(),
-                trans_a ? "^T" : "", b.shape.str(), trans_b ? "^T" : "", m, n, c.shape.str());
+  const checks::GemmDims dims = checks::gemm(trans_a, trans_b, a, b, c);
+  const int64_t m = dims.m, n = dims.n, ka = dims.k;
   const bool empty = c.shape[0] == 0 || m == 0 || n == 0 || ka == 0;
   // bf16 is a request for speed: products below kBf16MinMacs multiply-adds (the pinwheel MLP's,
   // a VAE head's) run in f32, where the bf16 reorders would cost more than they save (pinwheel

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/check.h"
+#include "ops/kernel_checks.h"
 #include "engine/cpu/cpu_backend.h"
 #include "ops/cpu/parallel.h"
 
@@ -72,11 +73,6 @@ void check_indices(const TensorView& index, int64_t extent, const char* op, int 
   });
 }
 
-void check_axis(int axis, int rank, const char* op) {
-  UNRAVEL_CHECK(rank >= 1 && axis >= 0 && axis < rank,
-                "{}: axis {} is out of range for a tensor of rank {}", op, axis, rank);
-}
-
 // Shared walk of gather (Accumulate = false) and scatter_add (true) over index's shape:
 // `dense` is addressed at the element's own position, `indexed` with the axis coordinate
 // replaced by the index value. gather reads indexed -> dense, scatter_add adds dense -> indexed.
@@ -134,39 +130,11 @@ void select_add(const TensorView& dense, int axis, const TensorView& index,
   });
 }
 
-void check_gather_shapes(const char* op, const TensorView& dense, int axis,
-                         const TensorView& index, const TensorView& indexed) {
-  check_axis(axis, indexed.rank(), op);
-  UNRAVEL_CHECK(dense.dtype == indexed.dtype, "{}: dtypes differ ({} vs {})", op,
-                dtype_name(dense.dtype), dtype_name(indexed.dtype));
-  UNRAVEL_CHECK(index.rank() == indexed.rank() && dense.rank() == indexed.rank(),
-                "{}: index {} must have the rank of {} and {}", op, index.shape.str(),
-                dense.shape.str(), indexed.shape.str());
-  for (int d = 0; d < index.rank(); ++d) {
-    UNRAVEL_CHECK(index.shape[d] <= dense.shape[d] &&
-                      (d == axis || index.shape[d] <= indexed.shape[d]),
-                  "{}: index {} does not fit {} and {} along dim {} (axis {})", op,
-                  index.shape.str(), dense.shape.str(), indexed.shape.str(), d, axis);
-  }
-}
-
-void check_select_shapes(const char* op, const TensorView& dense, int axis,
-                         const TensorView& index, const TensorView& indexed) {
-  check_axis(axis, indexed.rank(), op);
-  UNRAVEL_CHECK(dense.dtype == indexed.dtype, "{}: dtypes differ ({} vs {})", op,
-                dtype_name(dense.dtype), dtype_name(indexed.dtype));
-  UNRAVEL_CHECK(index.rank() <= 1, "{}: index must be 1-D, got {}", op, index.shape.str());
-  Shape expect = indexed.shape;
-  expect[axis] = index.numel();
-  UNRAVEL_CHECK(dense.shape == expect, "{}: {} indices along axis {} of {} need {}, got {}", op,
-                index.numel(), axis, indexed.shape.str(), expect.str(), dense.shape.str());
-}
-
 }  // namespace
 
 void CpuBackend::gather(const TensorView& x, int axis, const TensorView& index,
                         const TensorView& y) {
-  check_gather_shapes("gather", y, axis, index, x);
+  checks::gather_shapes("gather", y, axis, index, x);
   UNRAVEL_CHECK(y.shape == index.shape, "gather: output {} must have the index's shape {}",
                 y.shape.str(), index.shape.str());
   check_indices(index, x.shape[axis], "gather", axis, x.shape);
@@ -175,21 +143,21 @@ void CpuBackend::gather(const TensorView& x, int axis, const TensorView& index,
 
 void CpuBackend::scatter_add(const TensorView& src, int axis, const TensorView& index,
                              const TensorView& y) {
-  check_gather_shapes("scatter_add", src, axis, index, y);
+  checks::gather_shapes("scatter_add", src, axis, index, y);
   check_indices(index, y.shape[axis], "scatter_add", axis, y.shape);
   dispatch_dtype(y.dtype, [&](auto t) { gather_scatter<decltype(t), true>(src, axis, index, y); });
 }
 
 void CpuBackend::index_select(const TensorView& x, int axis, const TensorView& index,
                               const TensorView& y) {
-  check_select_shapes("index_select", y, axis, index, x);
+  checks::select_shapes("index_select", y, axis, index, x);
   check_indices(index, x.shape[axis], "index_select", axis, x.shape);
   dispatch_dtype(x.dtype, [&](auto t) { select_add<decltype(t), false>(y, axis, index, x); });
 }
 
 void CpuBackend::index_add(const TensorView& src, int axis, const TensorView& index,
                            const TensorView& y) {
-  check_select_shapes("index_add", src, axis, index, y);
+  checks::select_shapes("index_add", src, axis, index, y);
   check_indices(index, y.shape[axis], "index_add", axis, y.shape);
   dispatch_dtype(y.dtype, [&](auto t) { select_add<decltype(t), true>(src, axis, index, y); });
 }

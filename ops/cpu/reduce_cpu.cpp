@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "engine/check.h"
+#include "ops/kernel_checks.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/tensor.h"
 #include "ops/cpu/loops.h"
@@ -103,12 +104,7 @@ void reduce_impl(const TensorView& x, const TensorView& y) {
 }  // namespace
 
 void CpuBackend::reduce(ReduceOp op, const TensorView& x, const TensorView& y) {
-  UNRAVEL_CHECK(x.rank() == y.rank(), "reduce: output rank {} differs from input rank {}", y.rank(),
-                x.rank());
-  UNRAVEL_CHECK(x.dtype == y.dtype, "reduce: dtypes differ");
-  if ((op == ReduceOp::max || op == ReduceOp::min) && x.numel() == 0)
-    UNRAVEL_CHECK(false, "{}: reduction over an empty tensor has no identity",
-                  op == ReduceOp::max ? "max" : "min");
+  checks::reduce(op, x, y);
   dispatch_dtype(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     switch (op) {

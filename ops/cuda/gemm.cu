@@ -24,6 +24,7 @@
 
 #include "engine/cuda/cuda_backend.h"
 #include "ops/cuda/cuda_common.cuh"
+#include "ops/kernel_checks.h"
 
 namespace unravel {
 
@@ -179,14 +180,7 @@ GemmPlan plan_gemm(bool trans_a, bool trans_b, const TensorView& a, const Tensor
 void CudaBackend::gemm(bool trans_a, bool trans_b, double alpha, const TensorView& a,
                        const TensorView& b, double beta, const TensorView& c, Precision precision) {
   UNRAVEL_CUDA_TIMED("gemm", c.device.index);
-  UNRAVEL_CHECK(a.rank() == 3 && b.rank() == 3 && c.rank() == 3,
-                "gemm: needs rank-3 (batch, rows, cols) views, got A {} B {} C {}", a.shape.str(),
-                b.shape.str(), c.shape.str());
-  UNRAVEL_CHECK(a.dtype == b.dtype && a.dtype == c.dtype,
-                "gemm: dtypes differ (A {}, B {}, C {})", dtype_name(a.dtype), dtype_name(b.dtype),
-                dtype_name(c.dtype));
-  UNRAVEL_CHECK(a.dtype == DType::f32 || a.dtype == DType::f64,
-                "gemm: supports f32 and f64 only, got {}", dtype_name(a.dtype));
+  const checks::GemmDims dims = checks::gemm(trans_a, trans_b, a, b, c);
   UNRAVEL_CHECK(precision != Precision::bf16,
                 "gemm: bf16 precision is not implemented on CUDA yet (use --precision fp32)");
   UNRAVEL_CHECK(a.strided() && b.strided() && c.strided(),
@@ -194,13 +188,7 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, double alpha, const TensorVie
   UNRAVEL_CHECK(a.device == c.device && b.device == c.device,
                 "gemm: operands on different devices (A {}, B {}, C {})", a.device.str(),
                 b.device.str(), c.device.str());
-  const int64_t m = trans_a ? a.shape[2] : a.shape[1], ka = trans_a ? a.shape[1] : a.shape[2];
-  const int64_t kb = trans_b ? b.shape[2] : b.shape[1], n = trans_b ? b.shape[1] : b.shape[2];
-  UNRAVEL_CHECK(ka == kb, "gemm: op(A) {}{} and op(B) {}{}: inner dimensions {} and {} differ",
-                a.shape.str(), trans_a ? "^T" : "", b.shape.str(), trans_b ? "^T" : "", ka, kb);
-  UNRAVEL_CHECK(c.shape[1] == m && c.shape[2] == n,
-                "gemm: op(A) {}{} @ op(B) {}{} gives {} x {} matrices but C is {}", a.shape.str(),
-                trans_a ? "^T" : "", b.shape.str(), trans_b ? "^T" : "", m, n, c.shape.str());
+  const int64_t m = dims.m, n = dims.n, ka = dims.k;
   const int64_t batch = c.shape[0], k = ka;
   if (batch == 0 || m == 0 || n == 0) return;
   if (k == 0) {  // an empty sum: C = beta·C (0 when beta is 0, even over NaN, as on the CPU)

@@ -23,6 +23,7 @@
 #include "engine/check.h"
 #include "engine/cuda/cuda_backend.h"
 #include "ops/cuda/cuda_common.cuh"
+#include "ops/kernel_checks.h"
 #include "ops/cuda/index_body.h"
 
 namespace unravel {
@@ -34,12 +35,8 @@ using cuda::Strided;
 
 namespace {
 
-// --- host-side validation (the CPU's shape checks; index values are not readable here) -------
-
-void check_axis(int axis, int rank, const char* op) {
-  UNRAVEL_CHECK(rank >= 1 && axis >= 0 && axis < rank,
-                "{}: axis {} is out of range for a tensor of rank {}", op, axis, rank);
-}
+// --- host-side validation (ops/kernel_checks.h, plus this backend's own; index values are not
+// readable here) ------------------------------------------------------------------------------
 
 void check_common(const char* op, const TensorView& dense, const TensorView& index,
                   const TensorView& indexed) {
@@ -55,31 +52,13 @@ void check_common(const char* op, const TensorView& dense, const TensorView& ind
 
 void check_gather_shapes(const char* op, const TensorView& dense, int axis,
                          const TensorView& index, const TensorView& indexed) {
-  check_axis(axis, indexed.rank(), op);
-  UNRAVEL_CHECK(dense.dtype == indexed.dtype, "{}: dtypes differ ({} vs {})", op,
-                dtype_name(dense.dtype), dtype_name(indexed.dtype));
-  UNRAVEL_CHECK(index.rank() == indexed.rank() && dense.rank() == indexed.rank(),
-                "{}: index {} must have the rank of {} and {}", op, index.shape.str(),
-                dense.shape.str(), indexed.shape.str());
-  for (int d = 0; d < index.rank(); ++d) {
-    UNRAVEL_CHECK(index.shape[d] <= dense.shape[d] &&
-                      (d == axis || index.shape[d] <= indexed.shape[d]),
-                  "{}: index {} does not fit {} and {} along dim {} (axis {})", op,
-                  index.shape.str(), dense.shape.str(), indexed.shape.str(), d, axis);
-  }
+  checks::gather_shapes(op, dense, axis, index, indexed);
   check_common(op, dense, index, indexed);
 }
 
 void check_select_shapes(const char* op, const TensorView& dense, int axis,
                          const TensorView& index, const TensorView& indexed) {
-  check_axis(axis, indexed.rank(), op);
-  UNRAVEL_CHECK(dense.dtype == indexed.dtype, "{}: dtypes differ ({} vs {})", op,
-                dtype_name(dense.dtype), dtype_name(indexed.dtype));
-  UNRAVEL_CHECK(index.rank() <= 1, "{}: index must be 1-D, got {}", op, index.shape.str());
-  Shape expect = indexed.shape;
-  expect[axis] = index.numel();
-  UNRAVEL_CHECK(dense.shape == expect, "{}: {} indices along axis {} of {} need {}, got {}", op,
-                index.numel(), axis, indexed.shape.str(), expect.str(), dense.shape.str());
+  checks::select_shapes(op, dense, axis, index, indexed);
   check_common(op, dense, index, indexed);
 }
 

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "engine/check.h"
+#include "ops/kernel_checks.h"
 #include "engine/cuda/cuda_backend.h"
 #include "ops/cuda/cuda_common.cuh"
 #include "ops/cuda/reduce_body.h"
@@ -91,14 +92,9 @@ __global__ void arg_block_kernel(const T* x, Strided kept, int64_t xs, int64_t n
 
 void CudaBackend::reduce(ReduceOp op, const TensorView& x, const TensorView& y) {
   UNRAVEL_CUDA_TIMED("reduce", y.device.index);
-  UNRAVEL_CHECK(x.rank() == y.rank(), "reduce: output rank {} differs from input rank {}", y.rank(),
-                x.rank());
-  UNRAVEL_CHECK(x.dtype == y.dtype, "reduce: dtypes differ");
+  checks::reduce(op, x, y);
   UNRAVEL_CHECK(x.device == y.device, "reduce: input on {} and output on {}", x.device.str(),
                 y.device.str());
-  if ((op == ReduceOp::max || op == ReduceOp::min) && x.numel() == 0)
-    UNRAVEL_CHECK(false, "{}: reduction over an empty tensor has no identity",
-                  op == ReduceOp::max ? "max" : "min");
   dispatch_dtype(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     switch (op) {
