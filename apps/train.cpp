@@ -205,6 +205,7 @@ int train_new(TrainConfig c) {
                 "run directory '{}' already holds a run; use --resume {} to continue it or choose "
                 "another --out", c.out, c.out);
   Run r = build_run(c, true, true);
+  c = r.config;  // as resolved against the data (e.g. β-TCVAE's dataset_size)
   fs::create_directories(run);
   write_text_atomic(config_path(c.out), to_json(c));
   { std::ofstream(log_path(c.out), std::ios::trunc); }

@@ -66,12 +66,17 @@ Run build_run(const TrainConfig& c, bool with_data, bool for_training) {
                   "dataset '{}' gives items of shape {} but architecture '{}' expects {}",
                   c.dataset, r.data->item_shape().str(), c.arch, info.data_shape.str());
   }
+  // β-TCVAE's estimators weigh the minibatch by the dataset's size: the dataset gives it
+  // unless the user set it (recorded in the run's config).
+  if (r.data && r.config.objective == "beta-tcvae" &&
+      !r.config.objective_params.count("dataset_size"))
+    r.config.objective_params["dataset_size"] = static_cast<double>(r.data->size());
   Generator init(c.seed);
   int64_t channels = r.data ? (r.data->item_shape().size() == 3 ? r.data->item_shape()[0] : 1) : 1;
   r.vae = models::make_vae(c.arch, c.latents, init, channels, c.likelihood, c.likelihood_scale);
   r.prior = make_run_prior(c, r.data.get());
   std::shared_ptr<Objective> objective =
-      make_objective(c.objective, c.objective_params, c.divergence, &init);
+      make_objective(c.objective, r.config.objective_params, c.divergence, &init);
   r.controller = make_controller(c.controller, c.controller_params);
   r.state = std::make_shared<TrainState>(r.vae, r.prior, objective);
   r.state->to(r.device);

@@ -156,6 +156,22 @@ static void check_same_run(const std::string& a, const std::string& b) {
   }
 }
 
+TEST_CASE("beta-tcvae takes the dataset's size from the data unless given; config.json records it") {
+  std::string run = temp_dir("tcvae");
+  TrainConfig c = pinwheel_config(run, 2);
+  c.objective = "beta-tcvae";
+  c.prior = "iso";
+  c.prior_params = {{"dim", 2.0}};
+  c.objective_params.clear();
+  REQUIRE(train_new(c) == 0);
+  CHECK(load_config(run).objective_params.at("dataset_size") == 400.0);  // the pinwheel's points
+  fs::remove_all(run);
+  c.objective_params = {{"dataset_size", 1000.0}};
+  REQUIRE(train_new(c) == 0);
+  CHECK(load_config(run).objective_params.at("dataset_size") == 1000.0);
+  fs::remove_all(run);
+}
+
 TEST_CASE("resume continues the same random streams: equals an uninterrupted run") {
   std::string a = temp_dir("straight"), b = temp_dir("resumed");
   REQUIRE(train_new(pinwheel_config(a, 40)) == 0);
