@@ -22,6 +22,7 @@ OPENBLAS_CORETYPE unset (its best), unravel with the caller's environment (what 
 
 Usage: bench/compare_pytorch.py [--bench build-i/bench/bench_train_step] [--python PY]
                                  [--rounds 3] [--reps 3] [--only conv64-64,...] [--csv out.csv]
+                                 [--extra compile,bf16]
 The script itself needs no torch: it looks for a python with torch in --python, $TORCH_PYTHON,
 .venv-bench/bin/python, /usr/bin/python3, in that order.
 """
@@ -139,6 +140,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 model_name, mode, batch, threads, reps, first_only = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6] == "1"
+variant = sys.argv[7] if len(sys.argv) > 7 else "eager"   # eager | compile | autocast
 torch.set_num_threads(threads)
 torch.manual_seed(42)
 ''' + MODELS + r'''
@@ -146,8 +148,14 @@ model = Vae(model_name)
 x = make_batch(model, batch)
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
+loss_fn = torch.compile(model.step_loss) if variant == "compile" else model.step_loss
+
 def step():
-    loss = model.step_loss(x)
+    if variant == "autocast":
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = loss_fn(x)
+    else:
+        loss = loss_fn(x)
     v = loss.item()
     opt.zero_grad()
     loss.backward()
@@ -170,9 +178,13 @@ if mode == "train":
     fn = step
 else:
     model.eval()
+    enc = torch.compile(model.encode) if variant == "compile" else model.encode
     def fn():
         with torch.no_grad():
-            return model.encode(x)[0]
+            if variant == "autocast":
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return enc(x)[0]
+            return enc(x)[0]
     for _ in range(2):
         fn()
 t = time.perf_counter(); fn(); dt = time.perf_counter() - t
@@ -220,9 +232,9 @@ def run(cmd, env):
     return p.stdout
 
 
-def ours(bench, cfg, threads, reps, peak, first=False):
+def ours(bench, cfg, threads, reps, peak, first=False, precision="fp32"):
     name, model, mode, batch = cfg[:4]
-    cmd = [bench, "--model", model, "--batch", str(batch), "--reps", str(reps)]
+    cmd = [bench, "--model", model, "--batch", str(batch), "--reps", str(reps), "--precision", precision]
     if first:
         out = run([bench, "--first-step", "--model", model, "--batch", str(batch)], child_env(False, threads))
         row = list(csv.DictReader(io.StringIO(out)))[0]
@@ -237,9 +249,9 @@ def ours(bench, cfg, threads, reps, peak, first=False):
                 peak=float(row["sgemm_peak_gflops"]), flops=float(row["flops_per_step"]))
 
 
-def theirs(py, cfg, threads, reps, first=False):
+def theirs(py, cfg, threads, reps, first=False, variant="eager"):
     name, model, mode, batch = cfg[:4]
-    out = run([py, "-c", WORKER, model, mode, str(batch), str(threads), str(reps), "1" if first else "0"],
+    out = run([py, "-c", WORKER, model, mode, str(batch), str(threads), str(reps), "1" if first else "0", variant],
               child_env(True, threads))
     f = out.strip().splitlines()[-1].split(",")
     if first:
@@ -256,7 +268,14 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", default="", help="comma-separated config names")
     ap.add_argument("--csv", default="", help="write every measurement here")
+    ap.add_argument("--extra", default="", help="comma-separated extra columns, at the engine's default "
+                    "threads and PyTorch's 2: compile (torch.compile of the step), bf16 (ours --precision "
+                    "bf16 and PyTorch's torch.autocast('cpu', torch.bfloat16); needs AVX512-BF16 or AMX)")
     a = ap.parse_args()
+    extra = [e for e in a.extra.split(",") if e]
+    for e in extra:
+        if e not in ("compile", "bf16"):
+            sys.exit("--extra: unknown column '%s' (valid: compile, bf16)" % e)
     py = find_torch_python(a.python)
     if py is None:
         sys.exit("no python with torch found (try: python3 -m venv .venv-bench && .venv-bench/bin/pip install torch, "
@@ -288,6 +307,11 @@ def main():
                 version = m["version"]
                 rates.setdefault(("torch", cfg[0], t), []).append(m["rate"])
                 rss.setdefault(("torch", cfg[0], t), []).append(m["rss"])
+            if "compile" in extra:
+                rates.setdefault(("torch-compile", cfg[0], 2), []).append(theirs(py, cfg, 2, a.reps, variant="compile")["rate"])
+            if "bf16" in extra:
+                rates.setdefault(("ours-bf16", cfg[0], 0), []).append(ours(a.bench, cfg, 0, a.reps, None, precision="bf16")["rate"])
+                rates.setdefault(("torch-autocast", cfg[0], 2), []).append(theirs(py, cfg, 2, a.reps, variant="autocast")["rate"])
             print("# round %d %s: ours %s | torch %s" % (
                 r + 1, cfg[0],
                 " ".join("%s=%.2f" % ("default" if t == 0 else "%dt" % t, rates[("ours", cfg[0], t)][-1]) for t in ours_threads),
@@ -336,6 +360,24 @@ def main():
     print("| first step from process start, conv64 b64 (s) | %.3f | | %.3f | | %.2f× | ≤ 0.2 s | %s | |" % (
         med(first_ours), med(first_torch), med(first_ours) / med(first_torch),
         "yes" if med(first_ours) <= 0.2 else "no"))
+    if extra:
+        print("\n| workload | ours fp32 | PyTorch eager (best) | %s |" % " | ".join(
+            (["torch.compile 2 threads", "ours / compile"] if "compile" in extra else []) +
+            (["ours bf16", "PyTorch autocast bf16 2 threads", "ours bf16 / autocast", "ours bf16 / ours fp32"]
+             if "bf16" in extra else [])))
+        print("|---|---|---|%s" % ("---|" * ((2 if "compile" in extra else 0) + (4 if "bf16" in extra else 0))))
+        for cfg in cfgs:
+            name = cfg[0]
+            od = med(rates[("ours", name, 0)])
+            best = max(med(rates[("torch", name, t)]) for t in torch_threads)
+            cells = []
+            if "compile" in extra:
+                tc = med(rates[("torch-compile", name, 2)])
+                cells += ["%.2f" % tc, "%.2f×" % (od / tc)]
+            if "bf16" in extra:
+                ob, ta = med(rates[("ours-bf16", name, 0)]), med(rates[("torch-autocast", name, 2)])
+                cells += ["%.2f" % ob, "%.2f" % ta, "%.2f× (target ≥ 2×)" % (ob / ta), "%.2f× (target ≥ 2×)" % (ob / od)]
+            print("| %s | %.2f | %.2f | %s |" % (name, od, best, " | ".join(cells)))
     print("\nsgemm peak (1024³ dnnl_sgemm, default threads, best over rounds): %.1f GFLOP/s" % (peak or 0))
     for name, target, ceiling in over_ceiling:
         print("%s: the target %.1f× exceeds the ceiling %.2f× (peak / PyTorch's GFLOP/s): not reachable "

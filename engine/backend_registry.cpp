@@ -89,9 +89,11 @@ std::string backend_load_error(DeviceKind kind) {
 Backend& backend(Device device) {
   if (device.kind == DeviceKind::cpu) {
     static CpuBackend cpu;
+    cpu_flush_denormals();
     return cpu;
   }
   if (device.kind == DeviceKind::sim) {
+    cpu_flush_denormals();  // its kernels are the CPU's
     Backend& sim = sim_backend();
     UNRAVEL_CHECK(device.index >= 0 && device.index < sim.device_count(),
                   "device {}: the stand-in device has indices 0..{}", device.str(),

@@ -61,7 +61,7 @@ std::vector<Preset> make_presets() {
     c.objective = "beta-tcvae";
     c.objective_params = {{"dataset_size", 737280}};
     c.controller_params = {{"beta", 6}};
-    p.push_back({"betatcvae-dsprites", "Chen et al. 2018: beta-TCVAE (beta=6, MSS), batch 2048, 50 epochs", c});
+    p.push_back({"betatcvae-dsprites", "Chen et al. 2018: beta-TCVAE (beta=6, MWS), MLP, batch 2048, 50 epochs", c});
   }
   {
     TrainConfig c = base("dsprites", "konny-h", 300000, 1e-4);

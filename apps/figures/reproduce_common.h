@@ -52,6 +52,7 @@ std::string fmt_value(const std::map<std::string, double>& m, const std::string&
 void reproduce_higgins_traversal(ReproduceContext& ctx);
 void reproduce_higgins_metric(ReproduceContext& ctx);
 void reproduce_burgess_capacity(ReproduceContext& ctx);
+void reproduce_chen_tcvae(ReproduceContext& ctx);
 void reproduce_controlvae(ReproduceContext& ctx);
 void reproduce_mathieu_priors(ReproduceContext& ctx);
 void reproduce_mathieu_pinwheel(ReproduceContext& ctx);

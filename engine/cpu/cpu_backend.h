@@ -8,6 +8,17 @@
 
 namespace unravel {
 
+/// Subnormal floats on the CPU: every thread that runs CPU kernels flushes subnormal results to
+/// zero and reads subnormal operands as zero (x86 MXCSR FTZ + DAZ; a no-op elsewhere), as
+/// TensorFlow and oneDNN's own benchmarks run. Without it a training run slows down as it
+/// converges: collapsed latents and small Adam updates fill the convolutions with subnormals,
+/// which cost microcode assists (a Burgess β-TCVAE step fell from 27 to 12 steps/s over 6 000
+/// steps; the same late checkpoint ran 12.4 steps/s as before and 32.7 with FTZ + DAZ).
+/// Called by backend(cpu) and backend(sim) (cheap after the first call in a thread): sets the
+/// calling thread and, outside a parallel region, every OpenMP worker of its team (workers
+/// created later inherit the caller's setting). Deterministic: the same inputs flush the same way.
+void cpu_flush_denormals();
+
 class CpuBackend final : public Backend {
  public:
   DeviceKind kind() const override { return DeviceKind::cpu; }

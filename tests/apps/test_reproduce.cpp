@@ -92,6 +92,23 @@ TEST_CASE("apps: reproduce the other paper figures at smoke budget: PNGs, tables
     CHECK(std::stod(t["final C"][0]) == doctest::Approx(std::stod(t["C_max"][0])));
     CHECK(std::stod(t["C_stop (steps)"][0]) < std::stod(t["steps"][0]));
   }
+  SUBCASE("chen-tcvae") {
+    std::string out = run("chen-tcvae");
+    CHECK(png_size(out + "/beta-tcvae_traversals.png") == traversals);
+    CHECK(png_size(out + "/beta-tcvae_reconstructions.png") == reconstructions);
+    CHECK(png_size(out + "/beta-tcvae_traces.png") == traces);
+    auto t = read_csv(out + "/chen-tcvae.csv");
+    // One row per dSprites factor with more than one class.
+    CHECK(t["factor"] == std::vector<std::string>{"shape", "scale", "orientation", "posX", "posY"});
+    for (double v : numbers(t["normalised MI"])) CHECK((v >= 0 && v <= 1.0001));
+    for (double g : numbers(t["gap"])) CHECK(g >= 0);
+    for (const auto& z : t["best latent"]) CHECK((z.size() == 2 && z[0] == 'z'));
+    const std::string md = read_text(out + "/chen-tcvae.md");
+    CHECK(md.find("Position and scale each in a latent of its own") != std::string::npos);
+    const TrainConfig c = load_config(out + "/runs/beta-tcvae");
+    CHECK(c.arch == "burgess");  // the conv net below the paper budget
+    CHECK(c.objective == "beta-tcvae");
+  }
   SUBCASE("controlvae-linear-vs-adaptive") {
     std::string out = run("controlvae-linear-vs-adaptive");
     CHECK(png_size(out + "/traces.png") == traces);
@@ -137,7 +154,7 @@ TEST_CASE("apps: reproduce the other paper figures at smoke budget: PNGs, tables
 TEST_CASE("apps: reproduce --device sim trains, evaluates and draws exactly as on the CPU") {
   // Every step of a figure (training, metrics, encodings, images) runs on the stand-in device;
   // tables and PNGs come out byte-identical.
-  for (const std::string figure : {"mathieu-pinwheel", "controlvae-linear-vs-adaptive"}) {
+  for (const std::string figure : {"mathieu-pinwheel", "controlvae-linear-vs-adaptive", "chen-tcvae"}) {
     CAPTURE(figure);
     std::map<std::string, std::string> out;
     for (const std::string device : {"cpu", "sim"}) {

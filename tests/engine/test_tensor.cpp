@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <thread>
 
 #include "engine/allocator.h"
 #include "engine/philox.h"
@@ -132,4 +134,27 @@ TEST_CASE("permutation is a seeded permutation") {
   int fixed = 0;
   for (int64_t i = 0; i < 1000; ++i) fixed += p[i] == i;
   CHECK(fixed < 10);
+}
+
+TEST_CASE("CPU kernels flush subnormals to zero on every thread (FTZ + DAZ), new threads included") {
+  // Big enough for the elementwise loop to use every OpenMP thread (ops/cpu/parallel.h).
+  const int64_t n = int64_t{1} << 20;
+  auto check = [n] {
+    Tensor x = Tensor::full({n}, -100.0, DType::f32);  // exp(-100) ≈ 3.7e-44 is subnormal in f32
+    std::vector<float> y = exp(x).to_vector<float>();
+    int64_t nonzero = 0;
+    for (float v : y) nonzero += v != 0.0f;
+    CHECK(nonzero == 0);
+    // A subnormal operand reads as zero: x * 2^100 would be normal if x were kept.
+    Tensor d = Tensor::from_vector<float>(
+        std::vector<float>(static_cast<size_t>(n), std::numeric_limits<float>::denorm_min()), {n});
+    REQUIRE(d.to_vector<float>()[0] == std::numeric_limits<float>::denorm_min());  // bits kept
+    std::vector<float> z = mul(d, Tensor::full({n}, std::ldexp(1.0, 100), DType::f32)).to_vector<float>();
+    int64_t kept = 0;
+    for (float v : z) kept += v != 0.0f;
+    CHECK(kept == 0);
+  };
+  check();
+  std::thread other(check);  // a thread of the caller's own
+  other.join();
 }
