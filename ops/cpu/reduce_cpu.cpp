@@ -11,29 +11,12 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/tensor.h"
 #include "ops/cpu/loops.h"
+#include "ops/reduce_rules.h"
 
 namespace unravel {
 
 namespace {
 
-template <class T> struct AccType { using type = T; };
-template <> struct AccType<float> { using type = double; };
-template <> struct AccType<int32_t> { using type = int64_t; };
-template <> struct AccType<uint8_t> { using type = int64_t; };
-
-template <class Acc> Acc identity(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::sum: case ReduceOp::mean: return Acc(0);
-    case ReduceOp::prod: return Acc(1);
-    case ReduceOp::max:
-      return std::numeric_limits<Acc>::has_infinity ? -std::numeric_limits<Acc>::infinity()
-                                                    : std::numeric_limits<Acc>::lowest();
-    case ReduceOp::min:
-      return std::numeric_limits<Acc>::has_infinity ? std::numeric_limits<Acc>::infinity()
-                                                    : std::numeric_limits<Acc>::max();
-    default: return Acc(0);
-  }
-}
 
 template <ReduceOp Op, class Acc> inline Acc combine(Acc acc, Acc v) {
   if constexpr (Op == ReduceOp::sum || Op == ReduceOp::mean) return acc + v;
@@ -49,7 +32,7 @@ void reduce_impl(const TensorView& x, const TensorView& y) {
   // Accumulator buffer with y's shape (contiguous), from the caching allocator.
   Tensor acc_t = Tensor::empty(y.shape, dtype_v<Acc>, kCPU);
   Acc* acc = acc_t.data<Acc>();
-  const Acc init = identity<Acc>(Op);
+  const Acc init = reduce_identity<Acc>(Op);
   for (int64_t i = 0; i < out_n; ++i) acc[i] = init;
 
   TensorView av = acc_t.view();

@@ -30,6 +30,7 @@
 #include "engine/op_kinds.h"
 #include "engine/tensor_view.h"
 #include "ops/cuda/kernel_common.h"
+#include "ops/reduce_rules.h"
 
 namespace unravel::cuda {
 
@@ -42,24 +43,8 @@ UNRAVEL_HD int64_t reduce_input_offset(const Strided& kept, const Strided& red, 
 /// Reductions at most this long run one thread per output.
 constexpr int64_t kSerialMax = 32;
 
-template <class T> struct AccType { using type = T; };
-template <> struct AccType<float> { using type = double; };
-template <> struct AccType<int32_t> { using type = int64_t; };
-template <> struct AccType<uint8_t> { using type = int64_t; };
-
-template <class Acc> Acc reduce_identity(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::sum: case ReduceOp::mean: return Acc(0);
-    case ReduceOp::prod: return Acc(1);
-    case ReduceOp::max:
-      return std::numeric_limits<Acc>::has_infinity ? -std::numeric_limits<Acc>::infinity()
-                                                    : std::numeric_limits<Acc>::lowest();
-    case ReduceOp::min:
-      return std::numeric_limits<Acc>::has_infinity ? std::numeric_limits<Acc>::infinity()
-                                                    : std::numeric_limits<Acc>::max();
-    default: return Acc(0);
-  }
-}
+using unravel::AccType;  // the accumulator and identity every backend shares (ops/reduce_rules.h)
+using unravel::reduce_identity;
 
 /// The mean of an empty reduction: NaN, or for integers what x86 makes of the CPU's Acc(NAN).
 template <class Acc> Acc reduce_empty_mean() {
