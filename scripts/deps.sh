@@ -2,9 +2,13 @@
 # Installs the Debian packages unravel needs, only those missing. Root or sudo required when
 # something is missing. Used by scripts/run.sh and scripts/test.sh.
 set -euo pipefail
+# The Python module and its tests (issue 23) need the build's Python: Debian's /usr/bin/python3.
 PKGS=(meson ninja-build pkg-config g++ libopenblas-dev libdnnl-dev libfmt-dev doctest-dev
       libcli11-dev nlohmann-json3-dev libpng-dev libzip-dev zlib1g-dev
-      libplplot-dev plplot-driver-cairo dataset-fashion-mnist)
+      libplplot-dev plplot-driver-cairo dataset-fashion-mnist
+      # The Python module and its tests (scripts/pyenv.sh adds tensorboard and safetensors).
+      python3-dev python3-venv pybind11-dev libdlpack-dev python3-numpy python3-pytest
+      python3-torch python3-matplotlib)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 t0=$(date +%s); t=$t0
 stage_done() { local now; now=$(date +%s); echo "== $1: $((now - t)) s (total $((now - t0)) s)"; t=$now; }
 bash scripts/deps.sh || exit 1
-stage_done "dependencies"
+bash scripts/pyenv.sh >/dev/null || exit 1
+stage_done "dependencies (Debian packages, .venv for the Python tests)"
 if [ ! -f build/build.ninja ]; then
   meson setup build --buildtype=release || exit 1
 fi
@@ -21,8 +22,16 @@ summary=$(mktemp)
 meson test -C build --print-errorlogs --num-processes 2 "$@" | tee "$summary"
 rc=${PIPESTATUS[0]}
 log=build/meson-logs/testlog.txt
+# doctest's "[doctest] test cases: N | N passed | N failed" lines, plus pytest's final line
+# ("3 passed, 1 failed in 2.10s"; errors count as failed) from tests/python.
 read -r passed failed < <(awk -F'|' '/\[doctest\] test cases:/ {
-    gsub(/[^0-9]/, "", $2); gsub(/[^0-9]/, "", $3); p += $2; f += $3 }
+    gsub(/[^0-9]/, "", $2); gsub(/[^0-9]/, "", $3); p += $2; f += $3; next }
+  /^(=+ )?[0-9]+ (passed|failed|error|errors|skipped)(,.*)? in [0-9.]+s/ {
+    n = split($0, w, /[ ,]+/)
+    for (i = 2; i <= n; i++) {
+      if (w[i] == "passed") p += w[i-1]
+      if (w[i] == "failed" || w[i] == "error" || w[i] == "errors") f += w[i-1]
+    } }
   END { printf "%d %d\n", p, f }' "$log")
 # An executable that crashed or timed out prints no doctest summary: count it as a failure.
 meson_failed=$(awk '/^Fail:/ {f=$2} /^Timeout:/ {t=$2} END {print f+t}' "$summary")
