@@ -18,6 +18,7 @@ struct EvalOptions {
   int64_t heldout = -1;            ///< held-out items for recon / ELBO / IWAE (-1 = budget's)
   uint64_t seed = 0;
   std::string device;              ///< "" = the run's own
+  bool write = true;               ///< a run's metrics JSON is written (Python: only if asked)
 };
 /// `unravel eval`: metrics as a table on stdout and JSON.
 int eval_command(const EvalOptions& o);

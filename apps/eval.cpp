@@ -287,6 +287,10 @@ EvalResult evaluate_run(const EvalOptions& o, bool print) {
     }
   }
   std::string out = o.out.empty() ? (fs::path(o.run) / "metrics.json").string() : o.out;
+  if (!o.write) {
+    if (print) print_table(res, fmt::format("metrics of {} (step {}, budget {})", o.run, step, budget.name));
+    return res;
+  }
   json info = {{"run", o.run},          {"step", step},
                {"dataset", data.name()}, {"budget", budget.name},
                {"seed", o.seed},         {"table_rows", budget.table_rows},
@@ -300,9 +304,21 @@ EvalResult evaluate_run(const EvalOptions& o, bool print) {
   return res;
 }
 
-EvalResult evaluate_arrays(const EvalOptions& o, bool print) {
-  UNRAVEL_CHECK(!o.codes.empty() && !o.factors.empty(),
-                "eval: scoring arrays needs both --codes Z.npy and --factors F.npy");
+namespace {
+
+/// Refuses a NaN or Inf in a host float array, naming its row and column.
+void check_finite(const Tensor& t, const std::string& what) {
+  Tensor h = contiguous(to(to(t, kCPU), DType::f64));
+  const double* v = h.data<double>();
+  const int64_t cols = h.dim() == 2 ? h.size(1) : 1;
+  for (int64_t i = 0; i < h.numel(); ++i)
+    UNRAVEL_CHECK(std::isfinite(v[i]), "eval: {} holds {} at row {}, column {} (every value must "
+                  "be finite)", what, std::isnan(v[i]) ? "NaN" : "Inf", i / cols, i % cols);
+}
+
+}  // namespace
+
+EvalResult score_arrays(const ArrayScoreInputs& in, const EvalOptions& o) {
   const EvalBudget budget = eval_budget(o.budget);
   std::set<std::string> wanted = parse_metric_list(o.metrics);
   // The run-level metrics (no score_representation switch) need a run, not arrays.
@@ -313,32 +329,40 @@ EvalResult evaluate_arrays(const EvalOptions& o, bool print) {
                   "eval: --metrics {} needs a run directory, not arrays", n);
     wanted.erase(n);
   }
-  Tensor z = load_npy(o.codes), f = load_npy(o.factors);
-  UNRAVEL_CHECK(z.dim() == 2, "eval: --codes {} must be a 2-D array [N, D], got shape {}", o.codes,
+  Tensor z = in.codes, f = in.factors;
+  const std::string &zn = in.codes_name, &fn = in.factors_name;
+  UNRAVEL_CHECK(z.dim() == 2, "eval: {} must be a 2-D array [N, D], got shape {}", zn,
                 z.shape().str());
   UNRAVEL_CHECK(z.dtype() == DType::f32 || z.dtype() == DType::f64,
-                "eval: --codes {} must hold float32/float64, got {}", o.codes, z.desc());
+                "eval: {} must hold float32/float64, got {}", zn, z.desc());
   if (f.dim() == 1) f = reshape(f, Shape{f.size(0), 1});
-  UNRAVEL_CHECK(f.dim() == 2, "eval: --factors {} must be [N, K] class indices, got shape {}",
-                o.factors, f.shape().str());
+  UNRAVEL_CHECK(f.dim() == 2, "eval: {} must be [N, K] class indices, got shape {}", fn,
+                f.shape().str());
   UNRAVEL_CHECK(f.dtype() == DType::i64 || f.dtype() == DType::i32 || f.dtype() == DType::u8,
-                "eval: --factors {} must hold integer class indices, got {}", o.factors, f.desc());
+                "eval: {} must hold integer class indices, got {}", fn, f.desc());
   UNRAVEL_CHECK(f.size(0) == z.size(0),
-                "eval: rows of --codes {} ({}) and --factors {} ({}) must be aligned (same N)",
-                o.codes, z.shape().str(), o.factors, f.shape().str());
+                "eval: rows of {} ({}) and {} ({}) must be aligned (same N)", zn, z.shape().str(),
+                fn, f.shape().str());
+  UNRAVEL_CHECK(z.size(0) >= 2 && z.size(1) >= 1,
+                "eval: {} needs at least 2 rows and 1 column, got shape {}", zn, z.shape().str());
+  // Refused up front, before any metric runs (a NaN would otherwise fail the sixth metric).
+  check_finite(z, zn);
   CodeTable t;
   t.codes = z;
   t.factors = contiguous(to(f, DType::i64));
-  if (!o.logvar.empty()) {
-    Tensor lv = load_npy(o.logvar);
+  if (in.logvar.defined()) {
+    const Tensor& lv = in.logvar;
     UNRAVEL_CHECK(lv.shape() == z.shape(),
-                  "eval: --logvar {} has shape {} but --codes {} has shape {} (they must match)",
-                  o.logvar, lv.shape().str(), o.codes, z.shape().str());
+                  "eval: {} has shape {} but {} has shape {} (they must match)", in.logvar_name,
+                  lv.shape().str(), zn, z.shape().str());
+    UNRAVEL_CHECK(lv.dtype() == DType::f32 || lv.dtype() == DType::f64,
+                  "eval: {} must hold float32/float64, got {}", in.logvar_name, lv.desc());
+    check_finite(lv, in.logvar_name);
     t.logvars = lv;
   }
   std::vector<int64_t> fv = t.factors.to_vector<int64_t>();
   for (int64_t v : fv)
-    UNRAVEL_CHECK(v >= 0, "eval: --factors {} holds a negative class index {}", o.factors, v);
+    UNRAVEL_CHECK(v >= 0, "eval: {} holds a negative class index {}", fn, v);
   if (f.size(1) == 5) {
     std::vector<int64_t> mx(5, 0);
     for (size_t i = 0; i < fv.size(); ++i) mx[i % 5] = std::max(mx[i % 5], fv[i] + 1);
@@ -347,12 +371,29 @@ EvalResult evaluate_arrays(const EvalOptions& o, bool print) {
   }
   EvalResult res;
   score_table(t, wanted, o.seed, budget.metrics, res.values);
+  return res;
+}
+
+EvalResult evaluate_arrays(const EvalOptions& o, bool print) {
+  UNRAVEL_CHECK(!o.codes.empty() && !o.factors.empty(),
+                "eval: scoring arrays needs both --codes Z.npy and --factors F.npy");
+  ArrayScoreInputs in;
+  in.codes = load_npy(o.codes);
+  in.factors = load_npy(o.factors);
+  in.codes_name = "--codes " + o.codes;
+  in.factors_name = "--factors " + o.factors;
+  if (!o.logvar.empty()) {
+    in.logvar = load_npy(o.logvar);
+    in.logvar_name = "--logvar " + o.logvar;
+  }
+  EvalResult res = score_arrays(in, o);
+  const Tensor& z = in.codes;
   json info = {{"codes", o.codes}, {"factors", o.factors}, {"logvar", o.logvar},
-               {"rows", z.size(0)}, {"latents", z.size(1)}, {"budget", budget.name},
+               {"rows", z.size(0)}, {"latents", z.size(1)}, {"budget", eval_budget(o.budget).name},
                {"seed", o.seed}};
   if (!o.out.empty()) write_json(o.out, res, info);
   if (print) print_table(res, fmt::format("metrics of {} ({} rows x {} dims, budget {}){}", o.codes,
-                                          z.size(0), z.size(1), budget.name,
+                                          z.size(0), z.size(1), eval_budget(o.budget).name,
                                           o.out.empty() ? "" : " -> " + o.out));
   return res;
 }

@@ -34,6 +34,20 @@ struct EvalResult {
 /// held-out size overridable by o.heldout); writes the JSON to o.out (default RUN/metrics.json).
 EvalResult evaluate_run(const EvalOptions& o, bool print_table = true);
 
+/// A representation given as arrays, with the names its errors use ("--codes Z.npy", "codes").
+struct ArrayScoreInputs {
+  Tensor codes;     ///< [N, D] float32/float64
+  Tensor factors;   ///< [N, K] or [N] integer class indices
+  Tensor logvar;    ///< [N, D] float, or undefined
+  std::string codes_name = "codes", factors_name = "factors", logvar_name = "logvar";
+};
+
+/// Validates the arrays (shapes, dtypes, alignment, finite values, non-negative classes: each
+/// refused up front naming the array and the place) and scores them with the metrics and budget
+/// of `o` (o.metrics, o.budget, o.seed). The one path behind `eval --codes` and Python's
+/// unravel.metrics.
+EvalResult score_arrays(const ArrayScoreInputs& in, const EvalOptions& o);
+
 /// Scores arrays Z [N, D] (+ LV [N, D]) against factor classes F [N, K].
 EvalResult evaluate_arrays(const EvalOptions& o, bool print_table = true);
 

@@ -48,11 +48,13 @@ TrainConfig load_config(const std::string& run) {
   return c;
 }
 
-Run load_trained(const std::string& run, bool with_data, int64_t* step, const std::string& device) {
+Run load_trained(const std::string& run, bool with_data, int64_t* step, const std::string& device,
+                 const std::string& checkpoint) {
   TrainConfig c = load_config(run);
   if (!device.empty()) c.device = Device::parse(device).str();
-  std::string ckpt = last_checkpoint_path(run);
-  UNRAVEL_CHECK(fs::exists(ckpt), "run '{}' has no checkpoint yet ({} is missing)", run, ckpt);
+  std::string ckpt = checkpoint.empty() ? last_checkpoint_path(run) : checkpoint;
+  UNRAVEL_CHECK(fs::exists(ckpt), "run '{}' has no checkpoint {}({} is missing)", run,
+                checkpoint.empty() ? "yet " : "", ckpt);
   Run r = build_run(c, with_data);
   const CheckpointCompat compat = r.state->v1_compat();
   std::string meta = load_checkpoint(ckpt, *r.state, nullptr, {}, &compat);

@@ -21,9 +21,9 @@ std::string checkpoint_path(const std::string& run, int64_t step);
 TrainConfig load_config(const std::string& run);
 /// Builds the run's model from its config and loads the newest checkpoint into it (weights only),
 /// on `device` ("" = the device the run was trained on). Returns the checkpoint's step in *step
-/// when given.
+/// when given. `checkpoint` picks another checkpoint file of the run ("" = last.safetensors).
 Run load_trained(const std::string& run, bool with_data = true, int64_t* step = nullptr,
-                 const std::string& device = "");
+                 const std::string& device = "", const std::string& checkpoint = "");
 
 /// Writes text to path atomically (temporary file, fsync, rename).
 void write_text_atomic(const std::string& path, const std::string& text);
