@@ -289,7 +289,7 @@ void bind_tensor(py::module_& m) {
       .def_property_readonly("device", [](const Tensor& t) { return t.device().str(); })
       .def("numpy", &numpy_from_tensor, "A NumPy array over this (host) tensor's memory, no copy.")
       .def("to", [](const Tensor& t, const std::string& device) {
-             py::gil_scoped_release nogil;
+             Compute compute;
              return to(t, Device::parse(device));
            }, py::arg("device"), "A copy on `device` (\"cpu\", \"cuda:N\", \"sim\").")
       .def("__array__", [](const Tensor& t, py::object dtype) {

@@ -13,11 +13,20 @@
 
 #include <string>
 
+#include "engine/cpu/cpu_backend.h"
 #include "engine/tensor.h"
 
 namespace unravel::python {
 
 namespace py = pybind11;
+
+/// Around every computation: the GIL released (other Python threads run meanwhile) and the
+/// engine's float mode (FTZ + DAZ) on this thread only until the call returns, so NumPy's
+/// arithmetic in the same thread keeps IEEE subnormals.
+struct Compute {
+  py::gil_scoped_release nogil;
+  DenormalsFlushedScope fp;
+};
 
 /// What an argument must be: its dtype, and where it must hold only finite values.
 struct ArraySpec {

@@ -44,7 +44,7 @@ py::dict score(py::handle codes, py::handle factors, py::handle logvar, const st
   o.seed = seed;
   apps::EvalResult r;
   {
-    py::gil_scoped_release nogil;
+    Compute compute;
     r = apps::score_arrays(in, o);
   }
   return py::cast(r.values);
@@ -56,6 +56,9 @@ PYBIND11_MODULE(unravel, m) {
   m.doc() = "unravel: disentangled-VAE runs, models and metrics from Python (NumPy in and out).";
   m.attr("__version__") = UNRAVEL_VERSION;
   py::register_exception<Error>(m, "Error", PyExc_ValueError);
+  // The CPU backend flushes subnormals on the threads that first use it; this marks the importing
+  // thread as set up while the scope restores its float mode (see Compute).
+  { DenormalsFlushedScope once; }
 
   bind_tensor(m);
   bind_run(m);

@@ -29,7 +29,7 @@ namespace {
 class PyRun {
  public:
   PyRun(std::string path, std::string device, std::string checkpoint) : path_(std::move(path)) {
-    py::gil_scoped_release nogil;
+    Compute compute;
     run_ = apps::load_trained(path_, false, &step_, device, checkpoint);
     checkpoint_ = checkpoint.empty() ? apps::last_checkpoint_path(path_) : checkpoint;
   }
@@ -111,7 +111,7 @@ class PyRun {
     Tensor x = items_argument(images, "encode: images");
     Tensor mu, lv;
     {
-      py::gil_scoped_release nogil;
+      Compute compute;
       std::lock_guard<std::mutex> lock(mu_);
       NoGradGuard ng;
       run_.vae->eval();
@@ -134,7 +134,7 @@ class PyRun {
     Tensor z = codes_argument(codes, "decode: z");
     Tensor out;
     {
-      py::gil_scoped_release nogil;
+      Compute compute;
       std::lock_guard<std::mutex> lock(mu_);
       if (raw) {
         NoGradGuard ng;
@@ -152,7 +152,7 @@ class PyRun {
     UNRAVEL_CHECK(n >= 1, "sample_prior: n must be at least 1, got {}", n);
     Tensor z;
     {
-      py::gil_scoped_release nogil;
+      Compute compute;
       std::lock_guard<std::mutex> lock(mu_);
       NoGradGuard ng;
       Generator g(seed);
@@ -165,7 +165,7 @@ class PyRun {
     UNRAVEL_CHECK(n >= 1, "sample: n must be at least 1, got {}", n);
     Tensor imgs;
     {
-      py::gil_scoped_release nogil;
+      Compute compute;
       std::lock_guard<std::mutex> lock(mu_);
       NoGradGuard ng;
       Generator g(seed);
@@ -197,7 +197,7 @@ class PyRun {
     }
     Tensor imgs;
     {
-      py::gil_scoped_release nogil;
+      Compute compute;
       std::lock_guard<std::mutex> lock(mu_);
       NoGradGuard ng;
       run_.vae->eval();
@@ -246,7 +246,7 @@ class PyRun {
     o.write = write;
     apps::EvalResult r;
     {
-      py::gil_scoped_release nogil;
+      Compute compute;
       std::lock_guard<std::mutex> lock(mu_);
       r = apps::evaluate_run(o, false);
     }
@@ -259,9 +259,10 @@ class PyRun {
   }
 
  private:
+  /// The run's dataset, loaded on first use; call with the GIL held (never inside Compute).
   const Dataset& data() {
     if (!run_.data) {
-      py::gil_scoped_release nogil;
+      Compute compute;
       run_.data = apps::make_dataset(run_.config);
     }
     return *run_.data;
@@ -275,9 +276,10 @@ class PyRun {
   }
 
   Tensor items_tensor(const std::vector<int64_t>& idx, const char* who) {
+    const Dataset& d = data();  // loads it (releasing the GIL itself) before the scope below
     check_indices(idx, who);
-    py::gil_scoped_release nogil;
-    return apps::gather_items(data(), idx);
+    Compute compute;
+    return apps::gather_items(d, idx);
   }
 
   /// float32 [N, *data_shape] (one item without the N axis is refused: the shapes say which).

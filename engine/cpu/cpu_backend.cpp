@@ -33,6 +33,20 @@ void cpu_flush_denormals() {
   done = true;
 }
 
+DenormalsFlushedScope::DenormalsFlushedScope() {
+#if defined(__SSE2__)
+  saved_ = _mm_getcsr();
+#endif
+  set_this_thread();
+  cpu_flush_denormals();  // the OpenMP team, once per thread
+}
+
+DenormalsFlushedScope::~DenormalsFlushedScope() {
+#if defined(__SSE2__)
+  _mm_setcsr(saved_);
+#endif
+}
+
 int CpuBackend::device_count(std::string*) const { return 1; }
 Allocator& CpuBackend::allocator() { return host_allocator(); }
 void CpuBackend::copy_to_host(const void* src, void* host_dst, size_t nbytes) {

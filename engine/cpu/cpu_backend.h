@@ -19,6 +19,21 @@ namespace unravel {
 /// created later inherit the caller's setting). Deterministic: the same inputs flush the same way.
 void cpu_flush_denormals();
 
+/// For a host program that calls the library from its own thread (the Python module): FTZ + DAZ
+/// on the calling thread (and its OpenMP team, as above) for the scope's lifetime, then the
+/// thread's previous floating-point control word back, so the caller's own arithmetic (NumPy's)
+/// keeps IEEE subnormals. The OpenMP workers keep the flushing mode.
+class DenormalsFlushedScope {
+ public:
+  DenormalsFlushedScope();
+  ~DenormalsFlushedScope();
+  DenormalsFlushedScope(const DenormalsFlushedScope&) = delete;
+  DenormalsFlushedScope& operator=(const DenormalsFlushedScope&) = delete;
+
+ private:
+  unsigned saved_ = 0;
+};
+
 class CpuBackend final : public Backend {
  public:
   DeviceKind kind() const override { return DeviceKind::cpu; }

@@ -210,3 +210,28 @@ def test_calls_release_the_gil(run):
     took = time.perf_counter() - t0
     # Holding the GIL for the whole call would leave one gap as long as the call itself.
     assert took > 0.05 and max(gaps) < took / 2, (took, max(gaps))
+
+
+def test_numpy_keeps_ieee_subnormals_after_calls(run):
+    """The engine flushes subnormals (FTZ + DAZ) only while it computes, not in the caller's
+    thread afterwards: NumPy's arithmetic here must be unchanged."""
+    run.encode(run.items([0, 1]))
+    codes = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+    unravel.metrics.hoyer(codes, np.zeros((64, 1), np.int64), budget="smoke")
+    tiny = np.array([1e-310, 3e-320])
+    assert (tiny * 1.0 > 0).all() and tiny.sum() > 1e-310
+
+
+def test_point_data_run(pinwheel_run, tmp_path):
+    """A run without images: the pinwheel MLP with its learned-scale Gaussian likelihood."""
+    r = unravel.Run(str(pinwheel_run))
+    assert r.data_shape == (2,) and r.latents == 2
+    out = tmp_path / "enc"
+    run_cli("encode", pinwheel_run, "--out", out, "--limit", 300)
+    mu, logvar = r.encode(r.items(list(range(300))))
+    np.testing.assert_array_equal(mu, np.load(out / "mu.npy"))
+    np.testing.assert_array_equal(logvar, np.load(out / "logvar.npy"))
+    assert r.sample(7, seed=3).shape == (7, 2)
+    assert r.decode(mu[:5], raw=True).shape[0] == 5
+    with pytest.raises(unravel.Error, match="has no ground-truth factors"):
+        r.factors([0])
