@@ -235,3 +235,23 @@ def test_point_data_run(pinwheel_run, tmp_path):
     assert r.decode(mu[:5], raw=True).shape[0] == 5
     with pytest.raises(unravel.Error, match="has no ground-truth factors"):
         r.factors([0])
+
+
+def test_readme_example_runs(dsprites_run, tmp_path):
+    """The README's notebook example, as printed there, on a run of this session."""
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    text = readme.read_text()
+    start = text.index("<!-- python-example")
+    block = text[text.index("```python\n", start) + len("```python\n"):]
+    block = block[:block.index("```")]
+    assert block.count("\n") >= 10 and 'unravel.Run("runs/bvae")' in block
+    code = f"import sys; sys.path.insert(0, {os.environ['UNRAVEL_PYTHONPATH']!r})\n"
+    code += block.replace('"runs/bvae"', repr(str(dsprites_run)))
+    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "'mig_chen':" in p.stdout and "'sap.continuous':" in p.stdout
+    import matplotlib.image as mpimg
+    img = mpimg.imread(tmp_path / "traversal.png")
+    assert img.shape[0] > 200 and img.shape[1] > 200 and (tmp_path / "kl.png").stat().st_size > 0
