@@ -52,6 +52,26 @@ struct ReproduceOptions {
   std::string device = "cpu";  ///< where the figure's runs train and are evaluated
   std::string precision = "fp32";  ///< the runs' matrix-kernel precision (fp32 | bf16)
 };
+/// `unravel sweep plan|run|status|collect|task` (apps/sweep/).
+struct SweepOptions {
+  std::string action;           ///< plan | run | status | collect | task
+  std::string target;           ///< the sweep file, or (status/collect/task) its output folder
+  std::string executor = "local";  ///< run: local | slurm
+  int64_t jobs = 0;             ///< local: concurrent runs (0 = cores / threads)
+  int64_t threads = 1;          ///< threads per run (local pinning; Slurm --cpus-per-task)
+  bool measure = true;          ///< plan/run: time a few steps of each distinct model
+  int64_t index = -1;           ///< task: which run
+  // Slurm
+  std::string partition, account, time, mem, unravel_exe;
+  int64_t max_parallel = 0;     ///< the array's % throttle (0 = none)
+  std::vector<std::string> sbatch_args;  ///< extra #SBATCH lines, e.g. --qos=short
+  bool dry_run = false;         ///< write the sbatch script, do not submit
+  bool wait = false;            ///< wait until the submitted jobs leave the queue
+  // collect
+  std::string plot_metric, plot_x;
+};
+int sweep_command(const SweepOptions& o);
+
 /// `unravel reproduce FIGURE`.
 int reproduce_command(const ReproduceOptions& o);
 /// Reproducible paper figures with one-line descriptions.

@@ -22,6 +22,7 @@
 
 #include "apps/common/progress.h"
 #include "apps/common/run_dir.h"
+#include "apps/common/run_lock.h"
 #include "apps/common/setup.h"
 #include "apps/common/stop_signals.h"
 #include "datasets/batcher.h"
@@ -204,9 +205,12 @@ int train_new(TrainConfig c) {
   UNRAVEL_CHECK(!fs::exists(run / "config.json"),
                 "run directory '{}' already holds a run; use --resume {} to continue it or choose "
                 "another --out", c.out, c.out);
+  fs::create_directories(run);
+  RunLock lock(c.out);  // one writer per run directory
+  UNRAVEL_CHECK(!fs::exists(run / "config.json"),
+                "run directory '{}' was started by another process meanwhile", c.out);
   Run r = build_run(c, true, true);
   c = r.config;  // as resolved against the data (e.g. β-TCVAE's dataset_size)
-  fs::create_directories(run);
   write_text_atomic(config_path(c.out), to_json(c));
   { std::ofstream(log_path(c.out), std::ios::trunc); }
   LoopState s;
@@ -222,6 +226,7 @@ int train_new(TrainConfig c) {
 
 int train_resume(const std::string& run, int64_t steps) {
   TrainConfig c = load_config(run);
+  RunLock lock(run);  // one writer per run directory
   if (steps > 0) c.steps = steps;
   validate(c);
   std::string ckpt = last_checkpoint_path(run);
@@ -248,6 +253,27 @@ int train_resume(const std::string& run, int64_t steps) {
   std::fprintf(stderr, "unravel train: resuming %s at step %lld of %lld\n", run.c_str(),
                static_cast<long long>(s.step), static_cast<long long>(c.steps));
   return loop(run, r, s, c.steps);
+}
+
+double measure_steps_per_second(const TrainConfig& config, int64_t steps, int64_t warmup) {
+  UNRAVEL_CHECK(steps >= 1 && warmup >= 0, "measure_steps_per_second: steps {} warmup {}", steps, warmup);
+  Run r = build_run(config, true, true);
+  BatcherOptions bo;
+  bo.batch_size = config.batch;
+  bo.device = r.trainer->device();
+  UNRAVEL_CHECK(r.data->size() >= config.batch, "dataset '{}' has {} items, fewer than batch {}",
+                config.dataset, r.data->size(), config.batch);
+  Batcher batcher(*r.data, bo, Generator(config.seed + 0x5eed));
+  Generator gen(config.seed);
+  StepResult res;
+  for (int64_t i = 0; i < warmup; ++i) res = r.trainer->step(batcher.next(), gen);
+  if (warmup > 0) r.trainer->read_log(res);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < steps; ++i) res = r.trainer->step(batcher.next(), gen);
+  r.trainer->read_log(res);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  tape().clear();
+  return static_cast<double>(steps) / std::max(s, 1e-9);
 }
 
 }  // namespace unravel::apps

@@ -10,4 +10,8 @@ int train_new(TrainConfig config);
 /// Continues the run in `run_dir` from its newest checkpoint up to `steps` (0 = the config's).
 int train_resume(const std::string& run_dir, int64_t steps);
 
+/// Training speed of `config`'s model on this machine: builds the run (no directory), takes
+/// `warmup` steps, then times `steps` steps (synchronised by a read of the last step's log).
+double measure_steps_per_second(const TrainConfig& config, int64_t steps = 5, int64_t warmup = 2);
+
 }  // namespace unravel::apps

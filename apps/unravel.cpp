@@ -135,6 +135,38 @@ int main(int argc, char** argv) {
   reproduce->add_option("--device", ro.device, "cpu | cuda[:N] | sim: where the runs train")->capture_default_str();
   reproduce->add_option("--precision", ro.precision, "fp32 | bf16: the runs' matrix-kernel precision")->capture_default_str();
 
+  SweepOptions so;
+  auto* sweep = app.add_subcommand("sweep", "sweeps of runs from a TOML file: plan | run (local "
+                                   "cores or Slurm) | status | collect (README: Sweeps)");
+  sweep->require_subcommand(1);
+  auto* sw_plan = sweep->add_subcommand("plan", "list the runs, what is done and the measured cost");
+  auto* sw_run = sweep->add_subcommand("run", "train every unfinished run (local worker pool or a Slurm job array)");
+  auto* sw_status = sweep->add_subcommand("status", "each run's state (and the Slurm queue)");
+  auto* sw_collect = sweep->add_subcommand("collect", "every run's final numbers and metrics into OUT/collect.csv (+ a figure)");
+  auto* sw_task = sweep->add_subcommand("task", "train run INDEX of a planned sweep (what the executors start)");
+  for (auto* c : {sw_plan, sw_run, sw_status, sw_collect, sw_task})
+    c->add_option("sweep", so.target, "the sweep file (TOML), or its output folder")->required();
+  sw_task->add_option("index", so.index, "run index in OUT/plan.json")->required();
+  for (auto* c : {sw_plan, sw_run}) {
+    c->add_option("--threads", so.threads, "threads per run")->capture_default_str();
+    c->add_flag("!--no-measure", so.measure, "skip timing a few steps of each model");
+  }
+  sw_plan->add_option("--jobs", so.jobs, "concurrent runs assumed by the estimate (default: cores / threads)");
+  sw_run->add_option("--executor", so.executor, "local | slurm")->capture_default_str()
+      ->check(CLI::IsMember({"local", "slurm"}));
+  sw_run->add_option("--jobs", so.jobs, "local: concurrent runs (default: cores / threads)");
+  sw_run->add_option("--partition", so.partition, "slurm: partition");
+  sw_run->add_option("--account", so.account, "slurm: account");
+  sw_run->add_option("--time", so.time, "slurm: time limit per task (default: from the measured plan)");
+  sw_run->add_option("--mem", so.mem, "slurm: memory per task, e.g. 4G (default: from the measured plan)");
+  sw_run->add_option("--max-parallel", so.max_parallel, "slurm: at most this many tasks at once (array %)");
+  sw_run->add_option("--sbatch", so.sbatch_args, "slurm: an extra #SBATCH line, e.g. --sbatch=--qos=short (repeatable)");
+  sw_run->add_option("--unravel", so.unravel_exe, "slurm: the program path the nodes run (default: this one)");
+  sw_run->add_flag("--dry-run", so.dry_run, "slurm: write and print the sbatch script, submit nothing");
+  sw_run->add_flag("--wait", so.wait, "slurm: wait until the jobs leave the queue and report");
+  sw_collect->add_option("--plot", so.plot_metric, "also draw this column against --x (mean ± std over seeds)");
+  sw_collect->add_option("--x", so.plot_x, "the axis on the figure's x axis");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -218,6 +250,13 @@ int main(int argc, char** argv) {
       section("figures (unravel figure KIND)", figure_kinds());
       section("paper figures (unravel reproduce FIGURE)", reproduce_figures());
       return 0;
+    }
+    if (sweep->parsed()) {
+      for (auto* c : {sw_plan, sw_run, sw_status, sw_collect, sw_task})
+        if (c->parsed()) so.action = c->get_name();
+      UNRAVEL_CHECK(so.action != "collect" || so.plot_metric.empty() == so.plot_x.empty(),
+                    "sweep collect: --plot and --x go together");
+      return sweep_command(so);
     }
     if (eval->parsed()) return eval_command(eo);
     if (encode->parsed()) return encode_command(no);
