@@ -2,7 +2,8 @@
 // figure in-process (DIR/runs/NAME), evaluates them, draws the PNGs into DIR and writes
 // DIR/FIGURE.md (command, budget, time, images with captions, table) and DIR/FIGURE.csv.
 // Budgets: smoke = a few steps (seconds, for tests), quick = minutes on 2 CPU cores, paper = the
-// presets' step counts. Finished runs are reused when the command is repeated.
+// presets' step counts. Finished runs are reused when the command is repeated, and an
+// interrupted one resumes from its last checkpoint (kill it at any point and run it again).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 #include "apps/commands.h"
 #include "apps/common/progress.h"
 #include "apps/common/run_dir.h"
+#include "apps/common/run_lock.h"
 #include "apps/figures/reproduce_common.h"
 #include "apps/train.h"
 #include "engine/check.h"
@@ -70,8 +72,19 @@ std::string ensure_run(const ReproduceContext& ctx, const std::string& name, Tra
       std::fprintf(stderr, "reproduce: reusing the finished run %s\n", c.out.c_str());
       return c.out;
     }
-    std::fprintf(stderr, "reproduce: %s is %s; training it again\n", c.out.c_str(),
-                 same ? "unfinished" : "from another configuration");
+    if (same && fs::exists(last_checkpoint_path(c.out))) {
+      // An interrupted run continues from its last checkpoint: the same result as an
+      // uninterrupted one (train_resume replays the generator and batcher streams).
+      std::fprintf(stderr, "reproduce: resuming the unfinished run %s\n", c.out.c_str());
+      int rc = train_resume(c.out, 0);
+      UNRAVEL_CHECK(rc == 0, "reproduce {}: resuming run '{}' failed (exit code {}); see its log in {}",
+                    ctx.figure, name, rc, c.out);
+      return c.out;
+    }
+    UNRAVEL_CHECK(!RunLock::held_by_live_writer(c.out), "reproduce: run directory '{}' is being "
+                  "written by another process ({})", c.out, RunLock::holder(c.out));
+    std::fprintf(stderr, "reproduce: %s is %s; training it from the start\n", c.out.c_str(),
+                 same ? "unfinished without a checkpoint" : "from another configuration");
     fs::remove_all(dir);
   }
   int rc = train_new(c);

@@ -15,6 +15,19 @@ fi
 stage_done "configure"
 ninja -C build || exit 1
 stage_done "build (CUDA plugin included where nvcc is found)"
+# A real single-node Slurm for the sweep tests (tests/python/test_sweep.py), stopped on exit.
+slurm_dir=$(mktemp -d /tmp/unravel-slurm.XXXXXX)
+trap 'bash scripts/slurm-local.sh down "$slurm_dir"; rm -rf "$slurm_dir"' EXIT
+if slurm_env=$(bash scripts/slurm-local.sh up "$slurm_dir"); then
+  eval "$slurm_env"
+  echo "== Slurm: single-node cluster up ($SLURM_CONF)"
+elif [ "$(id -u)" = 0 ]; then
+  echo "scripts/test.sh: the single-node Slurm did not start (above); the sweep tests need it" >&2
+  exit 1
+else
+  echo "== Slurm: not started (the recipe needs root); its tests will skip" >&2
+fi
+stage_done "services"
 # Test executables run two at a time on 2 cores: OpenMP threads must sleep, not spin, while they
 # wait, or each parallel region can stall for a scheduler time slice.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"

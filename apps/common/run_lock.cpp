@@ -68,11 +68,20 @@ double age_seconds(const std::string& path) {
 }
 
 /// Dead: same host and the pid is gone, or (any host) no heartbeat for kStaleSeconds.
+/// A process of this host that is gone, or a zombie (killed, not yet reaped: an orphan waits
+/// for PID 1, which may reap late).
+bool process_gone(long pid) {
+  if (kill(static_cast<pid_t>(pid), 0) != 0) return errno == ESRCH;
+  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  size_t close = text.rfind(')');  // "pid (comm) S ...": comm may hold spaces
+  return close != std::string::npos && close + 2 < text.size() &&
+         (text[close + 2] == 'Z' || text[close + 2] == 'X');
+}
+
 /// (A live pid of this host whose lock went untouched is a reused pid: stale as well.)
 bool is_stale(const std::string& path, const Holder& h) {
-  if (h.valid && h.host == this_host() && h.pid > 0 && kill(static_cast<pid_t>(h.pid), 0) != 0 &&
-      errno == ESRCH)
-    return true;
+  if (h.valid && h.host == this_host() && h.pid > 0 && process_gone(h.pid)) return true;
   return age_seconds(path) > RunLock::kStaleSeconds;
 }
 

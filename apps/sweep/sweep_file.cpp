@@ -86,13 +86,13 @@ void apply_config_field(TrainConfig& c, const std::string& key, const std::strin
       apply_config_field(c, key + "." + it.key(), it.value().dump());
     return;
   }
+  // (Ranges are validate()'s: it names what each field accepts.)
   bool ok = d.is_boolean() ? v.is_boolean()
-            : d.is_number_integer() ? v.is_number_integer() && (!d.is_number_unsigned() || v.get<int64_t>() >= 0)
+            : d.is_number_integer() ? v.is_number_integer()
             : d.is_number() ? v.is_number()
             : d.is_string() ? v.is_string()
             : false;
-  UNRAVEL_CHECK(ok, "{} must be {}, got {} ({})", key,
-                d.is_number_unsigned() ? "a non-negative integer" : type_name(d), type_name(v), v.dump());
+  UNRAVEL_CHECK(ok, "{} must be {}, got {} ({})", key, type_name(d), type_name(v), v.dump());
   json j = json::parse(to_json(c));
   j[key] = v;
   c = config_from_json(j.dump(), key);
