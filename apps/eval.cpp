@@ -31,6 +31,8 @@
 #include "apps/common/encoding.h"
 #include "apps/common/progress.h"
 #include "apps/common/run_dir.h"
+#include "apps/common/tensorboard.h"
+#include "apps/train_tensorboard.h"
 #include "engine/check.h"
 #include "engine/io/npy.h"
 #include "objectives/losses/iwae.h"
@@ -299,6 +301,18 @@ EvalResult evaluate_run(const EvalOptions& o, bool print) {
                {"mig_reported", "mig_chen = Chen et al.'s estimator (shape excluded on dSprites); "
                                 "mig_histogram = disentanglement_lib's"}};
   write_json(out, res, info);
+  if (r.config.tensorboard) {
+    // Beside the training curves: metrics/<name> at the checkpoint's step, in a file of its own.
+    // Best effort: a run folder we may not write to (--out elsewhere) still gets its metrics.
+    try {
+      EventWriter tb(tensorboard_dir(o.run));
+      TbSummary s;
+      for (const auto& [name, v] : res.values) s.scalar("metrics/" + name, v);
+      tb.write(step, s);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "warning: the metrics were not added to TensorBoard: %s\n", e.what());
+    }
+  }
   if (print) print_table(res, fmt::format("metrics of {} (step {}, budget {}) -> {}", o.run, step,
                                           budget.name, out));
   return res;

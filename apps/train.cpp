@@ -5,11 +5,12 @@
 //
 // Host reads: a step reads nothing back unless it logs (every --log-every steps), checkpoints
 // (every --checkpoint-every steps), is the last, or was interrupted; those read the step's
-// terms, β, C, the controller's state and the device's non-finite flag in one transfer. The
-// progress line redraws every step from the values of the last read. A non-finite loss is
-// therefore noticed at the next read (at most log_every − 1 steps late); the checkpoint written
-// at a read step is written only after the flag was read clean, so the last good checkpoint
-// stays the newest one.
+// terms, β, C, the controller's state, the KL per latent and the device's non-finite flag in
+// one transfer. The progress line redraws every step from the values of the last read. A
+// non-finite loss is therefore noticed at the next read (at most log_every − 1 steps late); the
+// checkpoint written at a read step is written only after the flag was read clean, so the last
+// good checkpoint stays the newest one. TensorBoard (apps/train_tensorboard.h) gets each log
+// row's values; its checkpoint images encode and decode a few items without the tape.
 #include "apps/train.h"
 
 #include <fmt/format.h>
@@ -25,6 +26,7 @@
 #include "apps/common/run_lock.h"
 #include "apps/common/setup.h"
 #include "apps/common/stop_signals.h"
+#include "apps/train_tensorboard.h"
 #include "datasets/batcher.h"
 #include "engine/check.h"
 #include "models/checkpoint.h"
@@ -79,6 +81,15 @@ void save(const std::string& run, Run& r, const LoopState& s, const StepLog& log
   for (int64_t i = 0; i < excess; ++i) fs::remove(files[i]);
 }
 
+/// A log.csv cell: the epoch as an integer, seconds to the millisecond, the controller's state
+/// to 9 digits, the rest to 6.
+std::string csv_cell(const std::string& column, double v) {
+  if (column == "epoch") return fmt::format("{}", static_cast<int64_t>(v));
+  if (column == "seconds") return fmt::format("{:.3f}", v);
+  if (column.rfind("ctl.", 0) == 0) return fmt::format("{:.9g}", v);
+  return fmt::format("{:.6g}", v);
+}
+
 /// Keeps the log's header and rows with step <= `upto` (a resumed run rewrites what followed).
 void truncate_log(const std::string& path, int64_t upto) {
   if (!fs::exists(path)) return;
@@ -97,7 +108,15 @@ void truncate_log(const std::string& path, int64_t upto) {
   write_text_atomic(path, out);
 }
 
-int loop(const std::string& run, Run& r, LoopState& s, int64_t steps) {
+/// The run's TensorBoard writer (none with --no-tensorboard or nothing left to train); made
+/// before the run's files change, so an unwritable RUN/tb stops it with nothing written.
+std::unique_ptr<TrainBoard> make_board(const std::string& run, Run& r, const LoopState& s,
+                                       int64_t steps) {
+  if (!r.config.tensorboard || s.step >= steps) return nullptr;
+  return std::make_unique<TrainBoard>(run, r, s.step);
+}
+
+int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard* board) {
   const TrainConfig& c = r.config;
   TrainStep& trainer = *r.trainer;
   BatcherOptions bo;
@@ -153,20 +172,25 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps) {
       for (auto& nv : last.terms)
         if (nv.first != "beta" && nv.first != "C" && nv.first != "capacity") values.push_back(nv);
       if (log_step) {
-        // The controller's whole state (integrator, previous β, ...) follows as ctl.<key> columns.
+        // The row after `step`, named: log.csv's columns and TensorBoard's scalar tags. The
+        // controller's whole state (integrator, previous β, ...) follows as ctl.<key> columns.
+        std::vector<std::pair<std::string, double>> row = {
+            {"epoch", static_cast<double>(batcher.epoch())}, {"seconds", s.seconds}};
+        row.insert(row.end(), values.begin(), values.end());
+        row.insert(row.end(), {{"beta", last.beta}, {"C", last.capacity},
+                               {"lr", trainer.optimizer().lr()}});
+        for (auto& [k, v] : last.controller) row.emplace_back("ctl." + k, v);
+        // TensorBoard first: a process killed in between leaves TensorBoard a step ahead of
+        // log.csv, never behind (what a resume purges either way).
+        if (board) board->log(s.step, row, last.kl_per_latent);
         if (need_header) {
-          log << "step,epoch,seconds";
-          for (auto& [n, v] : values) log << "," << n;
-          log << ",beta,C,lr";
-          for (auto& [k, v] : last.controller) log << ",ctl." << k;
+          log << "step";
+          for (auto& [n, v] : row) log << "," << n;
           log << "\n";
           need_header = false;
         }
-        log << s.step << "," << batcher.epoch() << "," << fmt::format("{:.3f}", s.seconds);
-        for (auto& [n, v] : values) log << "," << fmt::format("{:.6g}", v);
-        log << "," << fmt::format("{:.6g},{:.6g},{:.6g}", last.beta, last.capacity,
-                                  trainer.optimizer().lr());
-        for (auto& [k, v] : last.controller) log << "," << fmt::format("{:.9g}", v);
+        log << s.step;
+        for (auto& [n, v] : row) log << "," << csv_cell(n, v);
         log << "\n";
         log.flush();
       }
@@ -181,6 +205,7 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps) {
     if (save_step) {
       save(run, r, s, last);
       last_saved = s.step;
+      if (board) board->checkpoint(s.step);
     }
     if (interrupted) {
       std::fprintf(stderr, "\ninterrupted at step %lld: checkpoint saved to %s; continue with "
@@ -193,6 +218,7 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps) {
   json summary = {{"steps", s.step}, {"seconds", s.seconds},
                   {"steps_per_second", s.seconds > 0 ? s.step / s.seconds : 0.0},
                   {"beta", last.beta}, {"capacity", last.capacity}};
+  if (board) summary["tensorboard_seconds"] = board->seconds();  // this process's share
   for (auto& [n, v] : last.terms) summary["final"][n] = v;
   write_text_atomic((fs::path(run) / "summary.json").string(), summary.dump(2));
   return 0;
@@ -211,17 +237,18 @@ int train_new(TrainConfig c) {
                 "run directory '{}' was started by another process meanwhile", c.out);
   Run r = build_run(c, true, true);
   c = r.config;  // as resolved against the data (e.g. β-TCVAE's dataset_size)
-  write_text_atomic(config_path(c.out), to_json(c));
-  { std::ofstream(log_path(c.out), std::ios::trunc); }
   LoopState s;
   s.gen = Generator(c.seed);
+  std::unique_ptr<TrainBoard> board = make_board(c.out, r, s, c.steps);
+  write_text_atomic(config_path(c.out), to_json(c));
+  { std::ofstream(log_path(c.out), std::ios::trunc); }
   std::fprintf(stderr, "unravel train: %s on %s (%lld items), %s, objective %s, prior %s, "
                        "controller %s, %lld steps of batch %lld → %s\n",
                c.arch.c_str(), c.dataset.c_str(), static_cast<long long>(r.data->size()),
                fmt::format("{} latents, {} parameters", c.latents, r.state->num_parameters()).c_str(),
                c.objective.c_str(), c.prior.c_str(), c.controller.c_str(),
                static_cast<long long>(c.steps), static_cast<long long>(c.batch), c.out.c_str());
-  return loop(c.out, r, s, c.steps);
+  return loop(c.out, r, s, c.steps, board.get());
 }
 
 int train_resume(const std::string& run, int64_t steps) {
@@ -248,11 +275,12 @@ int train_resume(const std::string& run, int64_t steps) {
   s.seconds = meta.value("seconds", 0.0);
   UNRAVEL_CHECK(s.step <= c.steps, "run '{}' is already at step {} (asked to train to {})", run,
                 s.step, c.steps);
+  std::unique_ptr<TrainBoard> board = make_board(run, r, s, c.steps);
   if (steps > 0) write_text_atomic(config_path(run), to_json(c));
   truncate_log(log_path(run), s.step);
   std::fprintf(stderr, "unravel train: resuming %s at step %lld of %lld\n", run.c_str(),
                static_cast<long long>(s.step), static_cast<long long>(c.steps));
-  return loop(run, r, s, c.steps);
+  return loop(run, r, s, c.steps, board.get());
 }
 
 double measure_steps_per_second(const TrainConfig& config, int64_t steps, int64_t warmup) {

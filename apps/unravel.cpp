@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   std::string preset_name, resume;
   std::vector<std::string> obj_params, prior_params, ctl_params;
   double beta = -1;
-  auto* train = app.add_subcommand("train", "train a VAE (writes config.json, log.csv, checkpoints)");
+  auto* train = app.add_subcommand("train", "train a VAE (writes config.json, log.csv, checkpoints, TensorBoard events in RUN/tb)");
   train->add_option("--preset", preset_name, "start from a paper configuration (see `unravel list`)");
   train->add_option("--resume", resume, "continue the run in this directory from its last checkpoint");
   train->add_option("--dataset", tc.dataset, choices(dataset_entries()))->capture_default_str();
@@ -84,6 +84,8 @@ int main(int argc, char** argv) {
   train->add_flag("--graph", tc.graph, "record the step once and replay it (a CUDA graph; cuda and sim): equal results, no per-step host work");
   train->add_option("--out", tc.out, "run directory to create");
   train->add_option("--checkpoint-every", tc.checkpoint_every, "steps between checkpoints")->capture_default_str();
+  bool no_tensorboard = false;
+  train->add_flag("--no-tensorboard", no_tensorboard, "do not write TensorBoard event files to RUN/tb (scalars of log.csv, KL per latent, images and histograms at checkpoints)");
   train->add_option("--log-every", tc.log_every, "steps between log rows (a step that logs nothing reads nothing back from the device)")->capture_default_str();
 
   // --- other subcommands ------------------------------------------------------------------------
@@ -176,7 +178,8 @@ int main(int argc, char** argv) {
   try {
     if (train->parsed()) {
       if (!resume.empty()) {
-        for (const char* f : {"--preset", "--dataset", "--arch", "--objective", "--prior", "--out"})
+        for (const char* f : {"--preset", "--dataset", "--arch", "--objective", "--prior", "--out",
+                              "--no-tensorboard"})
           UNRAVEL_CHECK(train->count(f) == 0, "--resume continues a run as configured; {} cannot be "
                         "combined with it (only --steps can)", f);
         return train_resume(resume, train->count("--steps") ? tc.steps : 0);
@@ -212,6 +215,7 @@ int main(int argc, char** argv) {
         }
         c.out = tc.out;
       }
+      c.tensorboard = !no_tensorboard;
       c.objective_params = merge_params(c.objective_params, obj_params, "--objective-param");
       c.prior_params = merge_params(c.prior_params, prior_params, "--prior-param");
       c.controller_params = merge_params(c.controller_params, ctl_params, "--controller-param");

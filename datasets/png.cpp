@@ -38,6 +38,30 @@ void write_png_rgb(const std::string& path, int w, int h, const uint8_t* bytes) 
   write_png(path, w, h, bytes, PNG_FORMAT_RGB);
 }
 
+std::vector<uint8_t> encode_png(int w, int h, int channels, const uint8_t* bytes) {
+  UNRAVEL_CHECK(w > 0 && h > 0 && bytes != nullptr && (channels == 1 || channels == 3),
+                "encode_png: bad image {}x{} with {} channels (1 or 3)", w, h, channels);
+  png_image img;
+  std::memset(&img, 0, sizeof img);
+  img.version = PNG_IMAGE_VERSION;
+  img.width = static_cast<png_uint_32>(w);
+  img.height = static_cast<png_uint_32>(h);
+  img.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+  // First call sizes the buffer (an upper bound), the second writes and sets the true size.
+  png_alloc_size_t size = 0;
+  int ok = png_image_write_to_memory(&img, nullptr, &size, 0, bytes, 0, nullptr);
+  std::vector<uint8_t> out;
+  if (ok) {
+    out.resize(size);
+    ok = png_image_write_to_memory(&img, out.data(), &size, 0, bytes, 0, nullptr);
+    out.resize(size);
+  }
+  const std::string msg = img.message;
+  png_image_free(&img);
+  UNRAVEL_CHECK(ok != 0, "encode_png: cannot encode a {}x{} image: {}", w, h, msg);
+  return out;
+}
+
 Image8 read_png(const std::string& path, int channels) {
   UNRAVEL_CHECK(channels == 1 || channels == 3, "read_png '{}': channels must be 1 or 3, got {}",
                 path, channels);

@@ -1,5 +1,6 @@
-// PNG reading and writing with libpng, plus a helper that tiles images into a grid (for sample
-// sheets such as docs/images/dsprites_samples.png). Errors name the file.
+// PNG reading and writing (files, or PNG bytes in memory) with libpng, plus a helper that tiles
+// images into a grid (for sample sheets such as docs/images/dsprites_samples.png). Errors name
+// the file.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -17,6 +18,9 @@ struct Image8 {
 void write_png_gray(const std::string& path, int w, int h, const uint8_t* bytes);
 /// Writes an 8-bit RGB PNG (w × h × 3 bytes, row-major, interleaved).
 void write_png_rgb(const std::string& path, int w, int h, const uint8_t* bytes);
+/// Encodes an 8-bit grey (channels = 1) or RGB (channels = 3) image of w × h pixels (row-major,
+/// interleaved) as PNG file bytes in memory (e.g. for a TensorBoard image summary).
+std::vector<uint8_t> encode_png(int w, int h, int channels, const uint8_t* bytes);
 /// Reads any PNG (palette, grey, grey+alpha, RGB, RGBA, 1–16 bits) and converts it to 8-bit
 /// grey (channels = 1, ITU-R BT.601 luma) or RGB (channels = 3); alpha is composited onto black.
 Image8 read_png(const std::string& path, int channels);

@@ -228,7 +228,8 @@ std::string to_json(const TrainConfig& c) {
       {"beta1", c.beta1}, {"beta2", c.beta2}, {"disc_lr", c.disc_lr},
       {"disc_beta1", c.disc_beta1}, {"disc_beta2", c.disc_beta2}, {"seed", c.seed},
       {"device", c.device}, {"graph", c.graph}, {"out", c.out}, {"checkpoint_every", c.checkpoint_every},
-      {"log_every", c.log_every}, {"keep_checkpoints", c.keep_checkpoints}};
+      {"log_every", c.log_every}, {"keep_checkpoints", c.keep_checkpoints},
+      {"tensorboard", c.tensorboard}};
   return j.dump(2);
 }
 
@@ -258,7 +259,7 @@ TrainConfig config_from_json(const std::string& text, const std::string& where) 
     get("disc_lr", c.disc_lr); get("disc_beta1", c.disc_beta1); get("disc_beta2", c.disc_beta2);
     get("seed", c.seed); get("device", c.device); get("graph", c.graph); get("out", c.out);
     get("checkpoint_every", c.checkpoint_every); get("log_every", c.log_every);
-    get("keep_checkpoints", c.keep_checkpoints);
+    get("keep_checkpoints", c.keep_checkpoints); get("tensorboard", c.tensorboard);
   } catch (const std::exception& e) {
     UNRAVEL_CHECK(false, "{}: bad field type ({})", where, e.what());
   }

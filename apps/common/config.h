@@ -44,6 +44,9 @@ struct TrainConfig {
   int64_t checkpoint_every = 1000;
   int64_t log_every = 10;              ///< log rows (and the only per-step host reads) every N steps
   int64_t keep_checkpoints = 3;
+  /// Write TensorBoard event files to RUN/tb (apps/train_tensorboard.h); a config.json from
+  /// before the field existed reads as true.
+  bool tensorboard = true;
 };
 
 /// A named configuration from a paper.

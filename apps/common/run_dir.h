@@ -4,6 +4,7 @@
 //   RUN/checkpoints/step-N.safetensors   periodic checkpoints (the last few kept)
 //   RUN/last.safetensors            symlink to the newest checkpoint (replaced atomically)
 //   RUN/summary.json                final numbers of a finished run
+//   RUN/tb/events.out.tfevents.*    TensorBoard event files, one per process (train_tensorboard.h)
 #pragma once
 #include <string>
 

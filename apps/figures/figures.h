@@ -55,8 +55,10 @@ struct TileGrid {
   std::vector<int> row_gap_after;      ///< thicker separators after these rows
   std::vector<int> col_gap_after;      ///< thicker separators after these columns
 };
-/// Composes the grid (separators 1 px at scale 1, gaps 6 px) upscaled by `scale` (0 = auto:
-/// tiles at least 96 px) and writes a grey or RGB PNG; returns the image written.
+/// Composes the grid (separators 2 px, gaps 8 px) upscaled by `scale` (0 = auto: tiles at least
+/// 96 px) into a grey or RGB image; `what` names it in errors.
+Image8 compose_tile_grid(const TileGrid& g, int scale = 0, const std::string& what = "");
+/// compose_tile_grid written as a PNG; returns the image written.
 Image8 write_tile_grid(const TileGrid& g, const std::string& png, int scale = 0);
 
 /// Default PNG path RUN/figures/KIND.png.

@@ -25,11 +25,11 @@ std::string default_figure_path(const std::string& run, const std::string& kind)
   return (fs::path(run) / "figures" / (kind + ".png")).string();
 }
 
-Image8 write_tile_grid(const TileGrid& g, const std::string& png, int scale) {
+Image8 compose_tile_grid(const TileGrid& g, int scale, const std::string& what) {
   UNRAVEL_CHECK(g.rows > 0 && g.cols > 0 && g.h > 0 && g.w > 0 && (g.c == 1 || g.c == 3),
-                "figure {}: bad tile grid {}x{} of {}x{}x{}", png, g.rows, g.cols, g.c, g.h, g.w);
+                "figure {}: bad tile grid {}x{} of {}x{}x{}", what, g.rows, g.cols, g.c, g.h, g.w);
   UNRAVEL_CHECK(g.pixels.size() == static_cast<size_t>(g.rows) * g.cols * g.c * g.h * g.w,
-                "figure {}: tile grid holds {} values, expected {}", png, g.pixels.size(),
+                "figure {}: tile grid holds {} values, expected {}", what, g.pixels.size(),
                 static_cast<size_t>(g.rows) * g.cols * g.c * g.h * g.w);
   if (scale <= 0) scale = std::max(1, (96 + g.h - 1) / g.h);
   const int sep = 2, gap = 8, th = g.h * scale, tw = g.w * scale;
@@ -62,6 +62,12 @@ Image8 write_tile_grid(const TileGrid& g, const std::string& png, int scale) {
                 static_cast<uint8_t>(std::lround(v * 255.0f));
           }
     }
+  return img;
+}
+
+Image8 write_tile_grid(const TileGrid& g, const std::string& png, int scale) {
+  Image8 img = compose_tile_grid(g, scale, png);
+  const int W = img.width, H = img.height;
   fs::path p(png);
   if (p.has_parent_path()) fs::create_directories(p.parent_path());
   if (g.c == 1) write_png_gray(png, W, H, img.data.data());

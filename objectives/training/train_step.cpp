@@ -143,6 +143,7 @@ StepResult TrainStep::eager_step(const Tensor& x, Generator& gen) {
   StepResult r;
   r.schedule = controller_->update(mean(in.kl.detach()));
   r.terms = state_->objective().compute(in, r.schedule, gen);
+  r.posterior = out.posterior.detach();
   opt_->zero_grad();
   for (auto& [a, o] : aux_) o->zero_grad();
   r.terms.total.backward();
@@ -181,6 +182,19 @@ StepLog TrainStep::read_log(const StepResult& r) const {
   ts.push_back(r.schedule.capacity);
   for (const auto& [n, t] : buffers) ts.push_back(t);
   ts.push_back(first_bad_);
+  // KL per latent, computed here (a few kernels at a log step, none in the step itself) and
+  // read in the same transfer, one element at a time.
+  int64_t latents = 0;
+  if (r.posterior.mean().defined()) {
+    NoGradGuard ng;
+    const DiagonalGaussian& q = r.posterior;
+    Tensor kl = state_->prior().analytic_kl(q);
+    if (!kl.defined()) kl = (square(q.mean()) + exp(q.logvar()) - q.logvar() - 1.0) * 0.5;
+    if (kl.dim() > 1) kl = mean(kl, {0});
+    kl = to(kl, DType::f64);
+    latents = kl.numel();
+    for (int64_t d = 0; d < latents; ++d) ts.push_back(slice(kl, 0, d, d + 1));
+  }
   std::vector<double> v = read_scalars(ts);
   StepLog log;
   size_t i = 0;
@@ -190,6 +204,9 @@ StepLog TrainStep::read_log(const StepResult& r) const {
   log.controller = controller_->fixed_values();
   for (const auto& [n, t] : buffers) log.controller[n] = v[i++];
   log.nonfinite_step = std::isinf(v[i]) ? 0 : static_cast<int64_t>(v[i]);
+  ++i;
+  log.kl_per_latent.assign(v.begin() + static_cast<std::ptrdiff_t>(i),
+                           v.begin() + static_cast<std::ptrdiff_t>(i + latents));
   return log;
 }
 

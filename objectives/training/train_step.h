@@ -70,6 +70,8 @@ struct TrainStepOptions {
 struct StepResult {
   LossTerms terms;    ///< the objective's terms, then each auxiliary update's
   Schedule schedule;  ///< the β and C the step used
+  /// The step's q(z|x) (B, D), detached: read_log reports its KL per latent from it.
+  DiagonalGaussian posterior;
 };
 
 /// A step's values on the host (TrainStep::read_log).
@@ -77,6 +79,10 @@ struct StepLog {
   std::vector<std::pair<std::string, double>> terms;  ///< per datapoint, "total" last
   double beta = 0, capacity = 0;                       ///< the schedule the step used
   ControllerState controller;                          ///< running values and fixed parameters
+  /// Per latent d, the batch mean of KL(q(z_d|x) ‖ p(z_d)) where the prior has a closed form
+  /// (these sum to the objective's KL per datapoint), else of KL(q(z_d|x) ‖ N(0, 1)) (how much
+  /// each latent is used). Empty when the result holds no posterior.
+  std::vector<double> kl_per_latent;
   /// 0, or the 1-based index (steps since the last clear_nonfinite()) of the first step whose
   /// total was not finite.
   int64_t nonfinite_step = 0;
@@ -101,8 +107,8 @@ class TrainStep {
   bool recorded() const { return graph_ != nullptr; }
   size_t recorded_kernels() const;
 
-  /// The step's terms, schedule, controller state and the non-finite flag, read back in one
-  /// transfer (the only host read a logging step makes).
+  /// The step's terms, schedule, controller state, KL per latent and the non-finite flag, read
+  /// back in one transfer (the only host read a logging step makes).
   StepLog read_log(const StepResult& r) const;
   /// Resets the non-finite flag and the step count behind it.
   void clear_nonfinite();

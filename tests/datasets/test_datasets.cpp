@@ -286,6 +286,33 @@ TEST_CASE("png: write/read round trip and a folder dataset") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("png: encode_png in memory round trips through read_png (grey and RGB)") {
+  const fs::path dir = temp_dir("png_mem");
+  std::vector<uint8_t> grey(13 * 7), rgb(9 * 5 * 3);
+  for (size_t i = 0; i < grey.size(); ++i) grey[i] = static_cast<uint8_t>(i * 37 % 256);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>(i * 11 % 256);
+  std::vector<uint8_t> g = encode_png(13, 7, 1, grey.data());
+  std::vector<uint8_t> c = encode_png(9, 5, 3, rgb.data());
+  const std::string sig = "\x89PNG\r\n\x1a\n";
+  REQUIRE(g.size() > sig.size());
+  CHECK(std::string(g.begin(), g.begin() + 8) == sig);
+  spit((dir / "g.png").string(), std::string(g.begin(), g.end()));
+  spit((dir / "c.png").string(), std::string(c.begin(), c.end()));
+  Image8 gb = read_png((dir / "g.png").string(), 1);
+  CHECK(gb.width == 13);
+  CHECK(gb.height == 7);
+  CHECK(gb.data == grey);
+  Image8 cb = read_png((dir / "c.png").string(), 3);
+  CHECK(cb.width == 9);
+  CHECK(cb.height == 5);
+  CHECK(cb.data == rgb);
+  // The same bytes as the file writer's.
+  write_png_gray((dir / "f.png").string(), 13, 7, grey.data());
+  CHECK(slurp((dir / "f.png").string()) == std::string(g.begin(), g.end()));
+  CHECK_THROWS_WITH_AS(encode_png(4, 4, 2, grey.data()), doctest::Contains("1 or 3"), Error);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("batcher: each index once per epoch, drop-last, reproducible, resumable") {
   CountingDataset data(10);
   {

@@ -121,6 +121,7 @@ Trace run(const Config& c, Device dev, int steps = 20) {
     v.push_back(log.beta);
     v.push_back(log.capacity);
     v.push_back(static_cast<double>(log.nonfinite_step));
+    v.insert(v.end(), log.kl_per_latent.begin(), log.kl_per_latent.end());
     t.losses.push_back(v);
     t.totals.push_back(log.terms.back().second);
   }
@@ -268,6 +269,40 @@ TEST_CASE("a training step reads nothing back from the device; a log read is one
     CHECK(log.nonfinite_step == 0);
     CHECK(log.controller.at("step") == 6);
     CHECK(std::isfinite(log.terms.back().second));
+    CHECK(log.kl_per_latent.size() == static_cast<size_t>(c.latents));
+  }
+}
+
+TEST_CASE("read_log: KL per latent, the logged KL split or KL to N(0, 1) without a closed form") {
+  for (const std::string prior : {"iso", "aniso", "student-t"}) {
+    CAPTURE(prior);
+    Config c;
+    c.arch = "burgess";
+    c.latents = 4;
+    c.batch = 4;
+    c.prior = prior;
+    Built b = build(c, kCPU);
+    Generator gen(5);
+    StepResult r = b.step->step(b.x, gen);
+    StepLog log = b.step->read_log(r);
+    REQUIRE(log.kl_per_latent.size() == 4);
+    double sum = 0;
+    for (double v : log.kl_per_latent) {
+      CHECK(v >= 0);
+      sum += v;
+    }
+    // By hand from the step's posterior: KL(N(mu, s^2) || N(0, 1)) per dimension, batch mean.
+    std::vector<double> mu = r.posterior.mean().to_vector<double>();
+    std::vector<double> lv = r.posterior.logvar().to_vector<double>();
+    double standard = 0;
+    for (size_t i = 0; i < mu.size(); ++i)
+      standard += 0.5 * (mu[i] * mu[i] + std::exp(lv[i]) - lv[i] - 1.0) / c.batch;
+    double kl_term = 0;
+    for (const auto& [n, v] : log.terms)
+      if (n == "kl") kl_term = v;
+    if (prior == "student-t") CHECK(sum == doctest::Approx(standard).epsilon(1e-5));
+    else CHECK(sum == doctest::Approx(kl_term).epsilon(1e-5));
+    if (prior == "iso") CHECK(sum == doctest::Approx(standard).epsilon(1e-5));
   }
 }
 
