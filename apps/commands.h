@@ -27,9 +27,19 @@ struct EncodeOptions {
   std::string run, out;
   int64_t limit = 0;  ///< 0 = the whole dataset
   std::string device;  ///< "" = the run's own
+  bool items = false;  ///< also x.npy: the items encoded
+  bool recon = false;  ///< also recon.npy (+ log_scale.npy): the decoder's output at mu
 };
-/// `unravel encode`: mu.npy, logvar.npy (+ factors.npy, labels.npy).
+/// `unravel encode`: mu.npy, logvar.npy (+ factors.npy, labels.npy, x.npy, recon.npy).
 int encode_command(const EncodeOptions& o);
+
+struct ExportOptions {
+  std::string run, to, out;  ///< run directory, target framework (torch), output folder
+  bool force = false;        ///< overwrite the export files in a non-empty folder
+};
+/// `unravel export RUN --to torch DIR` (apps/export.cpp): model.py, model.safetensors,
+/// config.json (+ prior.safetensors when the prior has tensors).
+int export_command(const ExportOptions& o);
 
 struct FigureOptions {
   std::string kind;

@@ -115,6 +115,16 @@ int main(int argc, char** argv) {
   encode->add_option("--out", no.out, "output folder")->required();
   encode->add_option("--limit", no.limit, "encode only the first N items (0 = all)")->capture_default_str();
   encode->add_option("--device", no.device, "cpu | cuda[:N] | sim (default: the run's)");
+  encode->add_flag("--items", no.items, "also write x.npy: the items as the encoder saw them");
+  encode->add_flag("--recon", no.recon, "also write recon.npy: the decoder's output at mu (logits or means; log_scale.npy with a learned scale)");
+
+  ExportOptions xo;
+  auto* exporter = app.add_subcommand("export", "write a run's VAE for another framework: --to torch "
+                                 "gives model.py (torch.nn), model.safetensors and config.json");
+  exporter->add_option("run", xo.run, "run directory")->required();
+  exporter->add_option("--to", xo.to, "target framework: torch")->required();
+  exporter->add_option("dir", xo.out, "output folder (created; must be empty unless --force)")->required();
+  exporter->add_flag("--force", xo.force, "overwrite the export files in a non-empty folder");
 
   FigureOptions fo;
   auto* figure = app.add_subcommand("figure", "draw a PNG figure from one or more runs");
@@ -264,6 +274,7 @@ int main(int argc, char** argv) {
     }
     if (eval->parsed()) return eval_command(eo);
     if (encode->parsed()) return encode_command(no);
+    if (exporter->parsed()) return export_command(xo);
     if (figure->parsed()) return figure_command(fo);
     if (reproduce->parsed()) return reproduce_command(ro);
     return 1;

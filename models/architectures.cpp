@@ -34,8 +34,6 @@ using nn::Module;
 using nn::Sequential;
 using MP = std::shared_ptr<Module>;
 
-enum class ScaleParam { logvar, softplus, exp_half };
-
 /// trunk → one head emitting (μ, p) side by side, or two heads; p is mapped to σ per ScaleParam.
 class TrunkEncoder final : public Encoder {
  public:
@@ -62,6 +60,9 @@ class TrunkEncoder final : public Encoder {
     }
     return {};
   }
+  std::optional<EncoderSpec> export_spec() const override {
+    return EncoderSpec{"trunk", "mu", p_head_ ? "scale" : "", param_};
+  }
 
  private:
   MP trunk_, mu_head_, p_head_;
@@ -73,6 +74,7 @@ class NetDecoder final : public Decoder {
  public:
   explicit NetDecoder(MP net) : net_(register_module("net", std::move(net))) {}
   Tensor decode(const Tensor& z) override { return (*net_)(z); }
+  std::optional<std::string> export_net() const override { return "net"; }
 
  private:
   MP net_;

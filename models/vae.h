@@ -4,6 +4,7 @@
 // objectives/: the distribution types both use live in ops/.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,11 +29,26 @@ struct VaeOutputs {
 
 namespace unravel::models {
 
+/// How an encoder's second output p becomes σ: logvar = p; σ = softplus(p) + 1e-6;
+/// σ = exp(½p) + 1e-6.
+enum class ScaleParam { logvar, softplus, exp_half };
+
+/// What an encoder computes around its child modules, for exporters to other frameworks
+/// (apps/export.cpp), which rebuild the children layer by layer but cannot read a forward():
+/// h = trunk(x); μ = flatten(mu(h), 1) and p = flatten(scale(h), 1), or, without a scale head,
+/// (μ, p) = the two halves of flatten(mu(h), 1); then σ from p per `param`.
+struct EncoderSpec {
+  std::string trunk, mu, scale;  ///< child names; scale "" = one head emitting (μ, p)
+  ScaleParam param = ScaleParam::logvar;
+};
+
 /// x (B, ...) → q(z|x) with (B, D) parameters.
 class Encoder : public nn::Module {
  public:
   virtual DiagonalGaussian encode(const Tensor& x) = 0;
   std::string type_name() const override { return "Encoder"; }
+  /// The computation for exporters; none (the default) = this encoder cannot be exported.
+  virtual std::optional<EncoderSpec> export_spec() const { return std::nullopt; }
 };
 
 /// z (N, D) → decoder output (N, ...): logits or means, with the learned-scale channels after
@@ -41,6 +57,9 @@ class Decoder : public nn::Module {
  public:
   virtual Tensor decode(const Tensor& z) = 0;
   std::string type_name() const override { return "Decoder"; }
+  /// For exporters: the name of the one child that decode() applies to z, or none (the
+  /// default) when decode() does more and this decoder cannot be exported.
+  virtual std::optional<std::string> export_net() const { return std::nullopt; }
 };
 
 class Vae : public nn::Module {
@@ -62,6 +81,8 @@ class Vae : public nn::Module {
   int64_t latents() const { return latents_; }
   const Shape& data_shape() const { return data_shape_; }
   const Likelihood& likelihood() const { return likelihood_; }
+  /// Whether the decoder also emits the learned scale (decode's log_scale).
+  bool learned_scale() const { return learned_scale_; }
   Encoder& encoder() { return *enc_; }
   Decoder& decoder() { return *dec_; }
 

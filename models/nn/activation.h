@@ -56,6 +56,8 @@ class Flatten : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Flatten"; }
   std::string describe() const override;
+  int64_t start_dim() const { return start_; }
+  int64_t end_dim() const { return end_; }
 
  private:
   int64_t start_, end_;
@@ -68,6 +70,8 @@ class Unflatten : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Unflatten"; }
   std::string describe() const override;
+  int64_t dim() const { return dim_; }
+  const std::vector<int64_t>& sizes() const { return sizes_; }
 
  private:
   int64_t dim_;
@@ -82,6 +86,8 @@ class Reshape : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Reshape"; }
   std::string describe() const override;
+  /// The shape after the batch dim.
+  const std::vector<int64_t>& shape() const { return shape_; }
 
  private:
   std::vector<int64_t> shape_;

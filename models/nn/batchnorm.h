@@ -29,6 +29,7 @@ class BatchNormBase : public Module {
   const Tensor& running_var() const { return running_var_; }
   const Tensor& num_batches_tracked() const { return num_batches_; }
   int64_t num_features() const { return c_; }
+  const BatchNormOptions& options() const { return opt_; }
 
  protected:
   BatchNormBase(int64_t num_features, const BatchNormOptions& opt, int min_rank, int max_rank);

@@ -31,6 +31,9 @@ class Conv2d : public Module {
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   const Conv2dOptions& options() const { return opt_; }
+  int64_t in_channels() const { return in_; }
+  int64_t out_channels() const { return out_; }
+  const Kernel2d& kernel() const { return kernel_; }
 
  private:
   int64_t in_, out_;
@@ -57,6 +60,9 @@ class ConvTranspose2d : public Module {
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   const Conv2dOptions& options() const { return opt_; }
+  int64_t in_channels() const { return in_; }
+  int64_t out_channels() const { return out_; }
+  const Kernel2d& kernel() const { return kernel_; }
 
  private:
   int64_t in_, out_;

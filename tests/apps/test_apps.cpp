@@ -1,8 +1,9 @@
 // `unravel eval`, `encode`, `figure` and `reproduce` end to end at smoke scale: files, shapes and
 // values (mu.npy equals the model's encoding of item 0, metrics.json keys and ranges, PNG pixel
 // sizes), scoring .npy arrays, the messages of bad inputs (missing run, mismatched arrays,
-// unknown figure kind / paper figure, unknown registry names), and `unravel list` against the
-// registries. Runs train in-process for a few steps.
+// unknown figure kind / paper figure, unknown registry names), `unravel list` against the
+// registries, and the torch exporter's module walk (tests/python/test_export.py runs the export
+// in torch). Runs train in-process for a few steps.
 #include <doctest/doctest.h>
 #include <fmt/ranges.h>
 #include <unistd.h>
@@ -21,10 +22,12 @@
 #include "apps/common/plot.h"
 #include "apps/common/run_dir.h"
 #include "apps/eval.h"
+#include "apps/export.h"
 #include "apps/train.h"
 #include "datasets/png.h"
 #include "datasets/registry.h"
 #include "engine/io/npy.h"
+#include "models/nn/nn.h"
 #include "models/optim/registry.h"
 #include "models/vae.h"
 #include "ops/likelihoods.h"
@@ -429,4 +432,88 @@ TEST_CASE("apps: unknown names are refused with every registered name, from the 
   CHECK(rc == 0);
   for (const auto* entries : {&dataset_entries(), &optim::optimizer_entries(), &likelihood_entries()})
     CHECK(help.find(fmt::format("{}", fmt::join(names_of(*entries), " | "))) != std::string::npos);
+}
+
+namespace {
+// Layers and an encoder the torch exporter must refuse (apps/export.cpp).
+class Swish : public nn::Module {
+ public:
+  Tensor forward(const Tensor& x) override { return x * sigmoid(x); }
+  std::string type_name() const override { return "Swish"; }
+};
+class MyReLU : public nn::ReLU {};
+class NetDecoder : public models::Decoder {
+ public:
+  explicit NetDecoder(std::shared_ptr<nn::Module> net) : net_(register_module("net", net)) {}
+  Tensor decode(const Tensor& z) override { return (*net_)(z); }
+  std::optional<std::string> export_net() const override { return "net"; }
+
+ private:
+  std::shared_ptr<nn::Module> net_;
+};
+class OpaqueEncoder : public models::Encoder {  // no export_spec
+ public:
+  DiagonalGaussian encode(const Tensor& x) override {
+    return DiagonalGaussian::from_logvar(x, x);
+  }
+};
+}  // namespace
+
+TEST_CASE("apps: the torch export rebuilds every layer and refuses what it does not know") {
+  Generator g(1);
+  auto vae = models::make_vae("dcgan32", 3, g);
+  TorchExport ex = export_torch(*vae);
+  CHECK(ex.source.find("nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)") != std::string::npos);
+  CHECK(ex.source.find("nn.LeakyReLU(0.2)") != std::string::npos);
+  // The +1e-6 of σ is below the value check's tolerance for σ of order 1 (test_export.py), so the
+  // formulas are checked here as written: softplus (dcgan32), exp(½h) (mathieu-dsprites).
+  CHECK(ex.source.find("return mu, torch.log(F.softplus(p) + 1e-6) * 2.0") != std::string::npos);
+  CHECK(export_torch(*models::make_vae("mathieu-dsprites", 3, g))
+            .source.find("return mu, torch.log(torch.exp(p * 0.5) + 1e-6) * 2.0") !=
+        std::string::npos);
+  // Every parameter and buffer, renamed enc → encoder and dec → decoder, f32 but the counters.
+  size_t n = vae->named_parameters().size() + vae->named_buffers().size();
+  CHECK(ex.tensors.size() == n);
+  REQUIRE(ex.tensors.count("encoder.trunk.3.num_batches_tracked"));
+  CHECK(ex.tensors.at("encoder.trunk.3.num_batches_tracked").dtype() == DType::i64);
+  CHECK(ex.tensors.at("decoder.net.1.weight").shape() == Shape{3, 128, 4, 4});  // (in, out, k, k)
+
+  auto refused = [&](std::shared_ptr<models::Encoder> enc, std::shared_ptr<nn::Module> net) {
+    models::Vae v(enc, std::make_shared<NetDecoder>(net), 2, Shape{2}, Likelihood{}, false);
+    try {
+      export_torch(v);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(not refused)");
+  };
+  auto good_enc = [&] {  // the pinwheel encoder (2-D points), which exports
+    return std::dynamic_pointer_cast<models::Encoder>(
+        models::make_vae("pinwheel-mlp", 2, g)->children()[0].second);
+  };
+  auto seq = [&](std::shared_ptr<nn::Module> m) {
+    return std::make_shared<nn::Sequential>(
+        std::initializer_list<std::shared_ptr<nn::Module>>{std::make_shared<nn::Linear>(2, 2, g),
+                                                           m});
+  };
+  // Named children need an OrderedDict; Reshape has no torch.nn layer and gets a helper class.
+  auto named = std::make_shared<nn::Sequential>();
+  named->add("lin", std::make_shared<nn::Linear>(2, 4, g));
+  named->add("act", std::make_shared<nn::Softplus>());
+  named->add("shape", std::make_shared<nn::Reshape>(std::vector<int64_t>{2, 2}));
+  named->add("flat", std::make_shared<nn::Flatten>());
+  models::Vae v(good_enc(), std::make_shared<NetDecoder>(named), 2, Shape{2}, Likelihood{}, false);
+  std::string src = export_torch(v).source;
+  CHECK(src.find("import collections\n") != std::string::npos);
+  CHECK(src.find("class Reshape(nn.Module)") != std::string::npos);
+  CHECK(src.find("(\"lin\", nn.Linear(2, 4, bias=True)),") != std::string::npos);
+  CHECK(src.find("(\"shape\", Reshape((2, 2))),") != std::string::npos);
+
+  std::string msg = refused(good_enc(), seq(std::make_shared<Swish>()));
+  CHECK(msg.find("'vae.dec.net.1' is a Swish") != std::string::npos);
+  CHECK(msg.find("knows exactly (Sequential, Linear") != std::string::npos);
+  CHECK(refused(good_enc(), seq(std::make_shared<MyReLU>())).find("'vae.dec.net.1' is a ReLU") !=
+        std::string::npos);
+  msg = refused(std::make_shared<OpaqueEncoder>(), seq(std::make_shared<nn::ReLU>()));
+  CHECK(msg.find("does not describe its forward") != std::string::npos);
 }
