@@ -391,6 +391,8 @@ EvalResult score_arrays(const ArrayScoreInputs& in, const EvalOptions& o) {
 EvalResult evaluate_arrays(const EvalOptions& o, bool print) {
   UNRAVEL_CHECK(!o.codes.empty() && !o.factors.empty(),
                 "eval: scoring arrays needs both --codes Z.npy and --factors F.npy");
+  eval_budget(o.budget);       // the flags are checked before any file is read
+  parse_metric_list(o.metrics);
   ArrayScoreInputs in;
   in.codes = load_npy(o.codes);
   in.factors = load_npy(o.factors);

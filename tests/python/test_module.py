@@ -6,6 +6,7 @@ against the CLI's `error:` line.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -109,13 +110,15 @@ def test_metrics_equal_cli_eval_on_arrays(cli_codes, tmp_path):
     assert set(unravel.metrics.names()) >= {"beta_vae", "factor_vae", "mig_chen", "dci", "sap"}
 
 
-def test_run_evaluate_equals_cli_eval(run, dsprites_run, tmp_path):
+def test_run_evaluate_equals_cli_eval(dsprites_run, tmp_path):
+    copy = tmp_path / "run"  # eval writes into a run (tb/): the session's run stays as trained
+    shutil.copytree(dsprites_run, copy, symlinks=True)
     out = tmp_path / "m.json"
-    run_cli("eval", dsprites_run, "--budget", "smoke", "--metrics", "mig_histogram,sap,heldout",
+    run_cli("eval", copy, "--budget", "smoke", "--metrics", "mig_histogram,sap,heldout",
             "--out", out)
     cli = json.loads(out.read_text())["metrics"]
-    assert run.evaluate(metrics="mig_histogram,sap,heldout", budget="smoke") == cli
-    assert not Path(dsprites_run, "metrics.json").exists()  # write=False by default
+    assert unravel.Run(str(copy)).evaluate(metrics="mig_histogram,sap,heldout", budget="smoke") == cli
+    assert not Path(copy, "metrics.json").exists()  # write=False by default
 
 
 def test_bad_arrays_raise_clear_exceptions(run, cli_codes):
