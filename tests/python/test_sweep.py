@@ -110,7 +110,8 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     assert "partial" in status and "done" in status
     p = run_cli("sweep", "run", f, "--no-measure")
     assert "12 of 12 runs done" in p.stderr
-    assert finals(collect(tmp_path / "killed")) == finals(collect(tmp_path / "full"))
+    got, want = finals(collect(tmp_path / "killed")), finals(collect(tmp_path / "full"))
+    assert got == want, run_cli("sweep", "status", tmp_path / "killed").stdout + p.stderr
 
 
 def test_a_failing_task_is_reported_and_the_others_finish(tmp_path):
