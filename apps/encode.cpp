@@ -36,7 +36,7 @@ int encode_command(const EncodeOptions& o) {
     UNRAVEL_CHECK(gib <= 1.0, "encode: --items / --recon for {} items of {} would write {:.1f} GiB "
                   "per file; keep the first few with --limit N", n, data.name(), gib);
   }
-  fs::create_directories(o.out);
+  require_writable_dir(o.out, "encode");  // before encoding, not after
   Encoded e = encode_items(*r.vae, data, iota_indices(n), 256, "encode");
   save_npy((fs::path(o.out) / "mu.npy").string(), e.mu);
   save_npy((fs::path(o.out) / "logvar.npy").string(), e.logvar);

@@ -221,6 +221,9 @@ EvalResult evaluate_run(const EvalOptions& o, bool print) {
   const EvalBudget budget = eval_budget(o.budget);
   const std::set<std::string> wanted = parse_metric_list(o.metrics);
   int64_t step = 0;
+  if (o.write)  // metrics take minutes: refuse an unwritable destination before computing them
+    require_writable_dir(fs::path(o.out.empty() ? (fs::path(o.run) / "metrics.json").string() : o.out)
+                             .parent_path().string(), "eval");
   Run r = load_trained(o.run, true, &step, o.device);
   const Dataset& data = *r.data;
   EvalResult res;

@@ -437,7 +437,7 @@ int export_command(const ExportOptions& o) {
 
   // Each file is replaced atomically; config.json goes last, so a folder with a config.json
   // describes complete files.
-  fs::create_directories(o.out);
+  require_writable_dir(o.out, "export");
   const fs::path dir(o.out);
   save_safetensors((dir / "model.safetensors").string(), ex.tensors,
                    {{"format", "pt"}, {"source", "unravel export"}});

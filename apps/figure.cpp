@@ -1,5 +1,6 @@
 // `unravel figure KIND RUN...`: draws one figure from trained runs into a PNG (default
 // RUN/figures/KIND.png) and prints its caption. The drawing lives in apps/figures/.
+#include <filesystem>
 #include <fmt/ranges.h>
 
 #include <algorithm>
@@ -35,6 +36,7 @@ int figure_command(const FigureOptions& o) {
                 o.kind, o.runs.size());
   for (const auto& r : o.runs) load_config(r);  // every run directory is checked first
   const std::string png = o.out.empty() ? default_figure_path(o.runs[0], o.kind) : o.out;
+  require_writable_dir(std::filesystem::path(png).parent_path().string(), "figure " + o.kind);
   std::string caption;
   if (o.kind == "traces") {
     caption = draw_traces(o.runs, {}, png);

@@ -181,7 +181,7 @@ int reproduce_command(const ReproduceOptions& o) {
   UNRAVEL_CHECK(o.budget == "smoke" || o.budget == "quick" || o.budget == "paper",
                 "reproduce: unknown --budget '{}' (valid: smoke, quick, paper)", o.budget);
   UNRAVEL_CHECK(!o.out.empty(), "reproduce: --out DIR is required");
-  fs::create_directories(o.out);
+  require_writable_dir(o.out, "reproduce");
   ReproduceContext ctx;
   ctx.figure = o.figure;
   ctx.out = o.out;

@@ -17,17 +17,20 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "apps/common/progress.h"
+#include "apps/common/provenance.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/run_lock.h"
 #include "apps/common/setup.h"
 #include "apps/common/stop_signals.h"
 #include "apps/train_tensorboard.h"
 #include "datasets/batcher.h"
+#include "engine/anomaly.h"
 #include "engine/check.h"
 #include "models/checkpoint.h"
 #include "ops/ops.h"
@@ -119,6 +122,8 @@ std::unique_ptr<TrainBoard> make_board(const std::string& run, Run& r, const Loo
 int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard* board) {
   const TrainConfig& c = r.config;
   TrainStep& trainer = *r.trainer;
+  UNRAVEL_CHECK(!(anomaly_mode() && c.graph), "--detect-anomaly checks each op as it is recorded; "
+                "a replayed graph (--graph) records none: train this run without --graph");
   BatcherOptions bo;
   bo.batch_size = c.batch;
   bo.device = trainer.device();  // a dataset that fits stays on the device: batches gathered there
@@ -141,7 +146,17 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
   int64_t last_read = s.step;  // the non-finite flag counts steps from here
   trainer.clear_nonfinite();
   while (s.step < steps) {
-    StepResult res = trainer.step(batcher.next(), s.gen);
+    StepResult res;
+    try {
+      res = trainer.step(batcher.next(), s.gen);
+    } catch (const Error& e) {
+      if (!anomaly_mode()) throw;
+      tape().clear();
+      UNRAVEL_CHECK(false, "step {}: {}. {}", s.step + 1, e.what(),
+                    last_saved > 0 ? fmt::format("The last good checkpoint is {} (step {}).",
+                                                 last_checkpoint_path(run), last_saved)
+                                   : std::string("No checkpoint was written yet."));
+    }
     s.step += 1;
     s.batcher = batcher.state();
     s.seconds = base_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -193,6 +208,11 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
         for (auto& [n, v] : row) log << "," << csv_cell(n, v);
         log << "\n";
         log.flush();
+        UNRAVEL_CHECK(log.good(), "step {}: {} could not be written ({}); {}", s.step, log_path(run),
+                      std::strerror(errno),
+                      last_saved > 0 ? fmt::format("the last checkpoint is {} (step {})",
+                                                   last_checkpoint_path(run), last_saved)
+                                     : std::string("no checkpoint was written yet"));
       }
       fields.clear();
       for (auto& [n, v] : values)
@@ -203,7 +223,16 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
     progress.update(s.step, fields);
 
     if (save_step) {
-      save(run, r, s, last);
+      try {
+        save(run, r, s, last);
+      } catch (const std::exception& e) {
+        UNRAVEL_CHECK(false, "step {}: the checkpoint could not be written: {}. {}", s.step, e.what(),
+                      last_saved > 0
+                          ? fmt::format("The previous checkpoint is intact: {} (step {}); free space "
+                                        "and continue with `unravel train --resume {}`",
+                                        last_checkpoint_path(run), last_saved, run)
+                          : std::string("No earlier checkpoint exists"));
+      }
       last_saved = s.step;
       if (board) board->checkpoint(s.step);
     }
@@ -231,7 +260,7 @@ int train_new(TrainConfig c) {
   UNRAVEL_CHECK(!fs::exists(run / "config.json"),
                 "run directory '{}' already holds a run; use --resume {} to continue it or choose "
                 "another --out", c.out, c.out);
-  fs::create_directories(run);
+  require_writable_dir(c.out, "train");  // before anything is built or trained
   RunLock lock(c.out);  // one writer per run directory
   UNRAVEL_CHECK(!fs::exists(run / "config.json"),
                 "run directory '{}' was started by another process meanwhile", c.out);
@@ -242,6 +271,7 @@ int train_new(TrainConfig c) {
   std::unique_ptr<TrainBoard> board = make_board(c.out, r, s, c.steps);
   write_text_atomic(config_path(c.out), to_json(c));
   { std::ofstream(log_path(c.out), std::ios::trunc); }
+  record_provenance(c.out, c, "train");
   std::fprintf(stderr, "unravel train: %s on %s (%lld items), %s, objective %s, prior %s, "
                        "controller %s, %lld steps of batch %lld → %s\n",
                c.arch.c_str(), c.dataset.c_str(), static_cast<long long>(r.data->size()),
@@ -278,6 +308,8 @@ int train_resume(const std::string& run, int64_t steps) {
   std::unique_ptr<TrainBoard> board = make_board(run, r, s, c.steps);
   if (steps > 0) write_text_atomic(config_path(run), to_json(c));
   truncate_log(log_path(run), s.step);
+  warn_if_other_build(run);
+  record_provenance(run, c, "resume");
   std::fprintf(stderr, "unravel train: resuming %s at step %lld of %lld\n", run.c_str(),
                static_cast<long long>(s.step), static_cast<long long>(c.steps));
   return loop(run, r, s, c.steps, board.get());

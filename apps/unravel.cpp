@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 
 #include "apps/commands.h"
@@ -13,6 +14,7 @@
 #include "apps/eval.h"
 #include "apps/train.h"
 #include "datasets/registry.h"
+#include "engine/anomaly.h"
 #include "engine/check.h"
 #include "models/optim/registry.h"
 #include "models/vae.h"
@@ -47,6 +49,9 @@ ParamMap merge_params(ParamMap base, const std::vector<std::string>& tokens, con
 
 int main(int argc, char** argv) {
   install_stop_signals();  // first: before any thread starts
+  // A file-size limit (ulimit -f) makes writes fail with EFBIG, reported with the file's name,
+  // instead of killing the process mid-write (SIGXFSZ's default).
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"unravel: VAEs for disentanglement research on a from-scratch autodiff engine"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every subcommand");
@@ -86,6 +91,8 @@ int main(int argc, char** argv) {
   train->add_option("--checkpoint-every", tc.checkpoint_every, "steps between checkpoints")->capture_default_str();
   bool no_tensorboard = false;
   train->add_flag("--no-tensorboard", no_tensorboard, "do not write TensorBoard event files to RUN/tb (scalars of log.csv, KL per latent, images and histograms at checkpoints)");
+  bool detect_anomaly = false;
+  train->add_flag("--detect-anomaly", detect_anomaly, "check every op's forward output and gradients for NaN/Inf and stop at the first, naming the op and its module (slow: a host read per op)");
   train->add_option("--log-every", tc.log_every, "steps between log rows (a step that logs nothing reads nothing back from the device)")->capture_default_str();
 
   // --- other subcommands ------------------------------------------------------------------------
@@ -187,6 +194,7 @@ int main(int argc, char** argv) {
 
   try {
     if (train->parsed()) {
+      set_anomaly_mode(detect_anomaly);
       if (!resume.empty()) {
         for (const char* f : {"--preset", "--dataset", "--arch", "--objective", "--prior", "--out",
                               "--no-tensorboard"})

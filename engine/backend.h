@@ -117,6 +117,9 @@ class Backend {
   virtual ~Backend() = default;
   virtual DeviceKind kind() const = 0;
   virtual std::string name() const = 0;
+  /// Library versions and the hardware this backend runs on ("oneDNN 2.6.3 (ISA avx512_core_amx),
+  /// OpenBLAS 0.3.21 ..."), recorded in every run's provenance.json. Default: name().
+  virtual std::string runtime_info() const { return name(); }
   /// Number of devices of this kind usable now (0 = none; `why` gets the reason).
   virtual int device_count(std::string* why = nullptr) const = 0;
   virtual Allocator& allocator() = 0;

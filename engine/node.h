@@ -3,6 +3,7 @@
 // gradients using ordinary ops, so it runs on every device.
 #pragma once
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -48,6 +49,7 @@ class Node {
 
   std::vector<Edge> next;  ///< one per input, in the order the op passed them
   int num_outputs = 1;
+  std::string scope_path;  ///< module path when recorded in anomaly mode (engine/anomaly.h)
 };
 
 }  // namespace unravel

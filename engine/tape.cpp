@@ -7,9 +7,12 @@
 // retain_graph each node is freed as soon as it has run, releasing its saved tensors early.
 #include "engine/tape.h"
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <iterator>
 
+#include "engine/anomaly.h"
 #include "engine/backend.h"
 #include "engine/check.h"
 
@@ -21,6 +24,20 @@ Tape& tape() {
 }
 
 namespace {
+
+/// "[f32 64x10 (NaN), f32 10]": the inputs of an op, for anomaly messages.
+std::string describe_inputs(const TensorList& ts) {
+  std::string out = "[";
+  for (size_t i = 0; i < ts.size(); ++i) {
+    if (i) out += ", ";
+    if (!ts[i].defined()) { out += "none"; continue; }
+    out += ts[i].desc();
+    std::string bad = nonfinite_kind(ts[i]);
+    if (!bad.empty()) out += " (holds " + bad + ")";
+  }
+  return out + "]";
+}
+std::string describe_grads(const TensorList& ts) { return describe_inputs(ts); }
 std::atomic<uint64_t> g_next_epoch{1};
 }  // namespace
 
@@ -67,6 +84,16 @@ Node* Tape::push(std::unique_ptr<Node> node, const TensorList& inputs, const Ten
     }
   }
   node->num_outputs = static_cast<int>(outputs.size());
+  if (anomaly_mode()) {
+    node->scope_path = anomaly_where();
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      std::string bad = nonfinite_kind(outputs[k]);
+      UNRAVEL_CHECK(bad.empty(), "anomaly: {} in the forward output{} of {}{} ({}); its inputs: {}",
+                    bad, outputs.size() > 1 ? fmt::format(" {}", k) : "", node->name(),
+                    node->scope_path.empty() ? "" : " at " + node->scope_path, outputs[k].desc(),
+                    describe_inputs(inputs));
+    }
+  }
   int64_t index = static_cast<int64_t>(nodes_.size());
   for (size_t k = 0; k < outputs.size(); ++k) {
     TensorImpl* impl = outputs[k].impl();
@@ -187,10 +214,21 @@ TensorList Tape::run(const TensorList& roots, const TensorList& seeds, const Ten
     // Moved out: the slots are empty afterwards, so the gradients free as soon as used.
     TensorList out_grads(std::make_move_iterator(grads.begin() + first[i]),
                          std::make_move_iterator(grads.begin() + first[i + 1]));
+    TensorList out_grads_copy;
+    if (anomaly_mode()) out_grads_copy = out_grads;  // for the message only
     TensorList in = n->backward(out_grads);
     out_grads.clear();
     UNRAVEL_CHECK(in.size() == n->next.size(), "[{} backward] returned {} gradients for {} inputs",
                   n->name(), in.size(), n->next.size());
+    if (anomaly_mode())
+      for (size_t j = 0; j < in.size(); ++j) {
+        if (!n->next[j].valid() || !in[j].defined()) continue;
+        std::string bad = nonfinite_kind(in[j]);
+        UNRAVEL_CHECK(bad.empty(), "anomaly: {} in the gradient that the backward of {}{} gives its "
+                      "input {} ({}); the gradients it received were {}", bad, n->name(),
+                      n->scope_path.empty() ? "" : " (at " + n->scope_path + ")", j, in[j].desc(),
+                      describe_grads(out_grads_copy));
+      }
     for (size_t j = 0; j < in.size(); ++j) {
       const Edge& e = n->next[j];
       if (!e.valid() || !in[j].defined()) continue;

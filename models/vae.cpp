@@ -19,6 +19,7 @@ DiagonalGaussian Vae::encode(const Tensor& x) {
     UNRAVEL_CHECK(x.shape()[d + 1] == data_shape_[d],
                   "Vae::encode: input {} does not match the architecture's datapoint shape {}",
                   x.desc(), data_shape_.str());
+  AnomalyScope scope(name()), inner(enc_->name());  // "vae.enc…" in anomaly messages
   DiagonalGaussian q = enc_->encode(x);
   UNRAVEL_CHECK(q.mean().dim() == 2 && q.mean().size(1) == latents_,
                 "Vae::encode: encoder returned {} for {} latents", q.mean().desc(), latents_);
@@ -30,7 +31,11 @@ Tensor Vae::decode(const Tensor& z, Tensor* log_scale) {
                 z.desc(), latents_);
   Shape lead(z.shape().begin(), z.shape().end() - 1);
   Tensor flat = reshape(z, Shape{-1, latents_});
-  Tensor out = dec_->decode(flat);
+  Tensor out;
+  {
+    AnomalyScope scope(name()), inner(dec_->name());
+    out = dec_->decode(flat);
+  }
   Tensor mean = out;
   if (learned_scale_) {
     int64_t c = out.size(1) / 2;

@@ -1,9 +1,14 @@
 #include "apps/common/run_dir.h"
+#include "apps/common/provenance.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <cstdio>
+#include <cstring>
+#include <cerrno>
+#include <unistd.h>
 #include <fstream>
 #include <sstream>
 
@@ -22,6 +27,23 @@ std::string last_checkpoint_path(const std::string& run) {
 }
 std::string checkpoint_path(const std::string& run, int64_t step) {
   return (fs::path(run) / "checkpoints" / fmt::format("step-{:09d}.safetensors", step)).string();
+}
+
+void require_writable_dir(const std::string& dir, const std::string& who) {
+  std::error_code ec;
+  fs::create_directories(dir.empty() ? "." : dir, ec);
+  UNRAVEL_CHECK(!ec, "{}: cannot create the output folder '{}' ({}); nothing was done", who, dir,
+                ec.message());
+  const std::string probe = (fs::path(dir.empty() ? "." : dir) /
+                             fmt::format(".unravel-write-probe.{}", ::getpid())).string();
+  errno = 0;
+  FILE* f = std::fopen(probe.c_str(), "w");
+  bool ok = f && std::fputs("probe\n", f) >= 0 && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+  const int err = errno;
+  if (f) std::fclose(f);
+  fs::remove(probe, ec);
+  UNRAVEL_CHECK(ok, "{}: cannot write the output folder '{}' ({}); nothing was done", who, dir,
+                std::strerror(err ? err : EIO));
 }
 
 void write_text_atomic(const std::string& path, const std::string& text) {
@@ -53,6 +75,7 @@ Run load_trained(const std::string& run, bool with_data, int64_t* step, const st
   TrainConfig c = load_config(run);
   if (!device.empty()) c.device = Device::parse(device).str();
   std::string ckpt = checkpoint.empty() ? last_checkpoint_path(run) : checkpoint;
+  warn_if_other_build(run);
   UNRAVEL_CHECK(fs::exists(ckpt), "run '{}' has no checkpoint {}({} is missing)", run,
                 checkpoint.empty() ? "yet " : "", ckpt);
   Run r = build_run(c, with_data);

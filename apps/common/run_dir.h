@@ -26,6 +26,11 @@ TrainConfig load_config(const std::string& run);
 Run load_trained(const std::string& run, bool with_data = true, int64_t* step = nullptr,
                  const std::string& device = "", const std::string& checkpoint = "");
 
+/// Creates `dir` if needed and proves it can be written (a probe file is written, synced and
+/// removed), before a long command starts; throws "`who`: cannot write the output folder ..."
+/// naming the reason (read-only file system, full disk, not a folder, ...).
+void require_writable_dir(const std::string& dir, const std::string& who);
+
 /// Writes text to path atomically (temporary file, fsync, rename).
 void write_text_atomic(const std::string& path, const std::string& text);
 /// Reads a whole file; throws naming it when unreadable.

@@ -432,6 +432,7 @@ int sweep_command(const SweepOptions& o) {
   }
   if (o.action == "collect") return collect(s, o);
   UNRAVEL_CHECK(o.action == "run", "sweep: unknown action '{}' (plan | run | status | collect)", o.action);
+  require_writable_dir(s.out, "sweep run");
   write_plan(s);
   if (o.executor == "local") return run_local(s, o);
   UNRAVEL_CHECK(o.executor == "slurm", "sweep run: unknown --executor '{}' (local | slurm)", o.executor);

@@ -38,6 +38,7 @@ class CpuBackend final : public Backend {
  public:
   DeviceKind kind() const override { return DeviceKind::cpu; }
   std::string name() const override { return "cpu"; }
+  std::string runtime_info() const override;
   int device_count(std::string* why = nullptr) const override;
   Allocator& allocator() override;
   void synchronize() override {}

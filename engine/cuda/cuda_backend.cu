@@ -187,6 +187,19 @@ int CudaBackend::device_count(std::string* why) const {
   return n;
 }
 
+std::string CudaBackend::runtime_info() const {
+  int rt = 0, drv = 0, dev = 0;
+  cudaRuntimeGetVersion(&rt);
+  cudaDriverGetVersion(&drv);
+  cudaDeviceProp prop{};
+  std::string gpu = "no device";
+  if (cudaGetDevice(&dev) == cudaSuccess && cudaGetDeviceProperties(&prop, dev) == cudaSuccess)
+    gpu = UNRAVEL_FORMAT("{} (sm_{}{})", prop.name, prop.major, prop.minor);
+  (void)cudaGetLastError();
+  return UNRAVEL_FORMAT("CUDA runtime {}.{}, driver {}.{}, cuDNN {}, GPU {}", rt / 1000,
+                        (rt % 1000) / 10, drv / 1000, (drv % 1000) / 10, cudnnGetVersion(), gpu);
+}
+
 Allocator& CudaBackend::allocator() {
   static DeviceAllocator a;
   return a;

@@ -20,6 +20,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override;
   DeviceKind kind() const override { return DeviceKind::cuda; }
   std::string name() const override { return "cuda"; }
+  std::string runtime_info() const override;
   int device_count(std::string* why = nullptr) const override;
   Allocator& allocator() override;
   void synchronize() override;

@@ -49,6 +49,7 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
   UNRAVEL_CHECK(m.get() != this, "{}::register_module('{}'): a module cannot contain itself",
                 type_name(), name);
   m->train(training_);
+  m->name_ = name;
   children_.emplace_back(name, std::move(m));
 }
 

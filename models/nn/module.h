@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/anomaly.h"
 #include "engine/tensor.h"
 
 namespace unravel::nn {
@@ -27,8 +28,15 @@ class Module {
 
   /// The layer's computation; the default throws naming the module type.
   virtual Tensor forward(const Tensor& x);
-  /// Same as forward(x).
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  /// Same as forward(x); in anomaly mode (engine/anomaly.h) it also names this module in the
+  /// scope path that anomaly messages print.
+  Tensor operator()(const Tensor& x) {
+    if (!anomaly_mode()) return forward(x);
+    AnomalyScope scope(name_);
+    return forward(x);
+  }
+  /// The name this module was registered under in its parent ("" for a root).
+  const std::string& name() const { return name_; }
   /// Short type name for messages and printing ("Linear", "Sequential", ...).
   virtual std::string type_name() const { return "Module"; }
   /// One-line description of the module's configuration ("Linear(in=4, out=2, bias)").
@@ -88,6 +96,7 @@ class Module {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
   Device device_ = kCPU;
+  std::string name_;
 };
 
 }  // namespace unravel::nn

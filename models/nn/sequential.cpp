@@ -51,6 +51,7 @@ Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
   const auto& c = children();
   for (size_t i = 0; i < c.size(); ++i) {
+    AnomalyScope scope(c[i].first);  // names the layer in anomaly messages (no-op otherwise)
     if (i + 1 < c.size()) {
       if (const auto slope = fusable_relu_slope(*c[i + 1].second)) {
         if (auto y = forward_fused(*c[i].second, h, *slope)) {

@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <cmath>
+
+#include "engine/anomaly.h"
 #include "ops/ops.h"
 #include "tests/gradcheck.h"
 
@@ -152,4 +155,35 @@ TEST_CASE("a backward returning the wrong shape is reported with the op name") {
   CHECK_THROWS_WITH_AS(sum(y).backward(),
                        doctest::Contains("[bad_shape backward] gradient for input 0 is f64[]"), Error);
   tape().clear();
+}
+
+TEST_CASE("anomaly mode names the first op whose forward output or gradient is not finite") {
+  struct Mode {
+    Mode() { set_anomaly_mode(true); }
+    ~Mode() { set_anomaly_mode(false); tape().clear(); }
+  } mode;
+  Tensor x = Tensor::from_vector<double>({1, -2, 3}, Shape{3});
+  x.set_requires_grad();
+  {
+    // log of a negative number: the forward of `log` is the first non-finite value.
+    AnomalyScope enc("enc"), layer("3");
+    CHECK_THROWS_WITH_AS(log(x * 2.0), doctest::Contains("anomaly: NaN in the forward output of log at enc.3"),
+                         Error);
+  }
+  tape().clear();
+  // sqrt at 0 is finite forward; its backward 1/(2 sqrt(0)) is the first Inf.
+  Tensor z = Tensor::from_vector<double>({0, 4}, Shape{2});
+  z.set_requires_grad();
+  Tensor y;
+  {
+    AnomalyScope s("head");
+    y = sum(sqrt(z));
+  }
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("anomaly: Inf in the gradient that the backward of sqrt (at head) gives its input 0"),
+                       Error);
+  tape().clear();
+  // Off: nothing is checked (and the same op runs).
+  set_anomaly_mode(false);
+  Tensor w = log(x * 2.0);
+  CHECK(std::isnan(w.to_vector<double>()[1]));
 }
