@@ -89,7 +89,9 @@ Run build_run(const TrainConfig& c, bool with_data, bool for_training) {
       return optim::make_optimizer("adam", std::move(p), {c.disc_lr, c.disc_beta1, c.disc_beta2});
     };
     r.trainer = std::make_unique<TrainStep>(r.state, r.controller, main, aux,
-                                            TrainStepOptions{c.samples, parse_precision(c.precision), c.graph});
+                                            TrainStepOptions{c.samples, parse_precision(c.precision), c.graph,
+                                                             c.micro_shards,
+                                                             c.grad_reduce != "sum"});
   }
   return r;
 }
