@@ -152,11 +152,12 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
     progress.emplace(fmt::format("train {}", fs::path(run).filename().string()), steps,
                      static_cast<double>(c.batch));
   }
-  const double comm_before = comm.seconds();
+  const double comm_before = comm.seconds(), wait_before = comm.wait_seconds();
   DeferStop defer;  // Ctrl-C now finishes the step and checkpoints (a second one exits at once)
 
   auto t0 = std::chrono::steady_clock::now();
   double base_seconds = s.seconds;
+  const int64_t first_step = s.step;
   StepLog last;              // values of the last read step
   std::string fields;        // the progress line's values, from `last`
   int64_t last_saved = s.step;
@@ -252,7 +253,10 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
     const double comm_seconds = comm.seconds() - comm_before;
     summary["data_parallel"] = {{"processes", comm.size()}, {"micro_shards", c.micro_shards},
                                 {"grad_reduce", c.grad_reduce},
-                                {"communication_seconds", comm_seconds}};
+                                {"communication_seconds", comm_seconds},
+                                {"steps", s.step - first_step}};
+    if (comm.wait_seconds() > 0)  // UNRAVEL_DIST_TIMING: imbalance measured apart
+      summary["data_parallel"]["wait_seconds"] = comm.wait_seconds() - wait_before;
     if (comm.parallel())
       std::fprintf(stderr, "unravel train: %d processes, %lld micro-shards: %.3f s of %.3f s in "
                            "communication\n", comm.size(),

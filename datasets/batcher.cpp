@@ -99,11 +99,13 @@ const Tensor& Batcher::next() {
   std::span<const int64_t> idx = indices();
   int64_t first = last_start_;
   if (opts_.shard_size != 0) {  // this process's rows of the batch
-    idx = idx.subspan(static_cast<size_t>(opts_.shard_begin), static_cast<size_t>(opts_.shard_size));
+    idx = idx.subspan(static_cast<size_t>(opts_.shard_begin),
+                      static_cast<size_t>(opts_.shard_size));
     first += opts_.shard_begin;  // (drop_last: never a tail)
   }
   if (resident_.defined()) {
-    batch_device_ = index_select(resident_, 0, slice(perm_device_, 0, first, first + static_cast<int64_t>(idx.size())));
+    const int64_t rows = static_cast<int64_t>(idx.size());
+    batch_device_ = index_select(resident_, 0, slice(perm_device_, 0, first, first + rows));
   } else {
     data_.get_batch(idx, out);
   }

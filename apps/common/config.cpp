@@ -236,7 +236,8 @@ std::string to_json(const TrainConfig& c) {
       {"beta1", c.beta1}, {"beta2", c.beta2}, {"disc_lr", c.disc_lr},
       {"disc_beta1", c.disc_beta1}, {"disc_beta2", c.disc_beta2}, {"seed", c.seed},
       {"device", c.device}, {"graph", c.graph},
-      {"micro_shards", c.micro_shards}, {"grad_reduce", c.grad_reduce}, {"out", c.out}, {"checkpoint_every", c.checkpoint_every},
+      {"micro_shards", c.micro_shards}, {"grad_reduce", c.grad_reduce}, {"out", c.out},
+      {"checkpoint_every", c.checkpoint_every},
       {"log_every", c.log_every}, {"keep_checkpoints", c.keep_checkpoints},
       {"tensorboard", c.tensorboard}};
   return j.dump(2);

@@ -92,6 +92,7 @@ Communicator::Communicator() {
   check_mpi(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
   // Errors come back as codes (turned into exceptions above), not as an abort inside MPI.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  split_wait_ = env_int("UNRAVEL_DIST_TIMING") != 0;
 #else
   UNRAVEL_CHECK(false, "this process is one of {} started by an MPI launcher, but this unravel was "
                 "built without MPI (meson setup -Dmpi=enabled with libopenmpi-dev installed); "
@@ -110,7 +111,17 @@ Communicator::~Communicator() {
 #endif
 }
 
+void Communicator::wait() {
+#if UNRAVEL_HAVE_MPI
+  if (!split_wait_) return;
+  int64_t calls = 0;
+  Timed t(wait_seconds_, calls);
+  check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+#endif
+}
+
 void Communicator::allgather(const void* send, size_t bytes, void* recv) {
+  if (size_ > 1) wait();
   Timed t(seconds_, calls_);
   if (size_ == 1) {
     if (bytes) std::memmove(recv, send, bytes);
@@ -123,6 +134,7 @@ void Communicator::allgather(const void* send, size_t bytes, void* recv) {
 }
 
 void Communicator::allreduce_sum(float* data, size_t n) {
+  if (size_ > 1) wait();
   Timed t(seconds_, calls_);
   if (size_ == 1) return;
 #if UNRAVEL_HAVE_MPI
@@ -132,6 +144,7 @@ void Communicator::allreduce_sum(float* data, size_t n) {
 }
 
 int64_t Communicator::allreduce_max(int64_t v) {
+  if (size_ > 1) wait();
   Timed t(seconds_, calls_);
   if (size_ == 1) return v;
 #if UNRAVEL_HAVE_MPI

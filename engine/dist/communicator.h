@@ -8,7 +8,9 @@
 // plain `unravel` start never pays for MPI_Init. A build without MPI refuses to run as one of
 // N > 1 launched processes rather than train N copies of the same run side by side.
 //
-// Every collective is timed (seconds()): the measure of communication against step time.
+// Every collective is timed (seconds()): the measure of communication against step time. With
+// UNRAVEL_DIST_TIMING=1 in the environment each collective is preceded by a barrier timed apart
+// (wait_seconds(): load imbalance between processes), so seconds() is the transfer alone.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -43,6 +45,8 @@ class Communicator {
   /// ranks included), and how many were called.
   double seconds() const { return seconds_; }
   int64_t calls() const { return calls_; }
+  /// With UNRAVEL_DIST_TIMING=1: seconds in the barriers before the collectives (else 0).
+  double wait_seconds() const { return wait_seconds_; }
 
   /// Ends every process of the run with `code` (MPI_Abort); a single process exits.
   [[noreturn]] void abort(int code);
@@ -56,8 +60,10 @@ class Communicator {
   Communicator();
   int rank_ = 0, size_ = 1;
   bool initialised_ = false;  ///< this object called MPI_Init (and so calls MPI_Finalize)
-  double seconds_ = 0;
+  bool split_wait_ = false;  ///< UNRAVEL_DIST_TIMING: a timed barrier before each collective
+  double seconds_ = 0, wait_seconds_ = 0;
   int64_t calls_ = 0;
+  void wait();
 };
 
 /// The world communicator: initialises MPI on first use when launched by mpirun; a single

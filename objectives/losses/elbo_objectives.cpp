@@ -55,8 +55,8 @@ MathieuObjective::MathieuObjective(double alpha, std::unique_ptr<AggregateDiverg
 
 std::string MathieuObjective::batch_coupling() const {
   if (alpha_ == 0) return "";
-  return fmt::format("its divergence '{}' estimates D(q(z), p(z)) from the whole batch (alpha = {})",
-                     div_->name(), alpha_);
+  return fmt::format("its divergence '{}' estimates D(q(z), p(z)) from the whole batch "
+                     "(alpha = {})", div_->name(), alpha_);
 }
 
 LossTerms MathieuObjective::compute(const ObjectiveInput& in, const Schedule& schedule,

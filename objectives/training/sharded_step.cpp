@@ -34,7 +34,8 @@ namespace {
 
 // The first batch-norm layer in m's tree ("vae.dec.net.3 (BatchNorm2d)"), or "".
 std::string find_batch_norm(const nn::Module& m, const std::string& path) {
-  if (dynamic_cast<const nn::BatchNormBase*>(&m)) return fmt::format("{} ({})", path, m.type_name());
+  if (dynamic_cast<const nn::BatchNormBase*>(&m))
+    return fmt::format("{} ({})", path, m.type_name());
   for (const auto& [name, child] : m.children()) {
     std::string p = find_batch_norm(*child, path.empty() ? name : path + "." + name);
     if (!p.empty()) return p;
@@ -221,8 +222,8 @@ void TrainStep::check_shardable() const {
                   "architecture without batch norm", bn, split, one);
   }
   for (const auto& [name, p] : state_->named_parameters())
-    UNRAVEL_CHECK(p.dtype() == DType::f32, "micro-shards exchange f32 gradients; parameter {} is {}",
-                  name, dtype_name(p.dtype()));
+    UNRAVEL_CHECK(p.dtype() == DType::f32, "micro-shards exchange f32 gradients; parameter {} is "
+                  "{}", name, dtype_name(p.dtype()));
 }
 
 StepResult TrainStep::sharded_step(const Tensor& x, Generator& gen) {

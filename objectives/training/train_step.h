@@ -79,7 +79,7 @@ struct TrainStepOptions {
   /// eagerly.
   bool graph = false;
   /// M: the batch is cut into M micro-shards whose gradients are combined (see above); x is
-  /// then this process's rows of the batch (B·/N of the batch of dist::world()'s N processes).
+  /// then this process's rows of the batch (B/N rows for each of dist::world()'s N processes).
   int64_t micro_shards = 1;
   /// With micro-shards: combine the M gradients in order after an all-gather (true: results
   /// independent of N), or by one MPI_Allreduce of each process's in-order sum (false).
