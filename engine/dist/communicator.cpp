@@ -133,6 +133,19 @@ void Communicator::allgather(const void* send, size_t bytes, void* recv) {
 #endif
 }
 
+void Communicator::alltoall(const void* send, size_t bytes, void* recv) {
+  if (size_ > 1) wait();
+  Timed t(seconds_, calls_);
+  if (size_ == 1) {
+    if (bytes) std::memmove(recv, send, bytes);
+    return;
+  }
+#if UNRAVEL_HAVE_MPI
+  const int n = as_count(bytes, "alltoall");
+  check_mpi(MPI_Alltoall(send, n, MPI_BYTE, recv, n, MPI_BYTE, MPI_COMM_WORLD), "MPI_Alltoall");
+#endif
+}
+
 void Communicator::allreduce_sum(float* data, size_t n) {
   if (size_ > 1) wait();
   Timed t(seconds_, calls_);

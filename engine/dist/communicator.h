@@ -34,6 +34,9 @@ class Communicator {
   /// Every rank's `bytes` bytes from `send`, concatenated in rank order into `recv`
   /// (size()·bytes bytes). A single process copies.
   void allgather(const void* send, size_t bytes, void* recv);
+  /// Rank r's block q (`bytes` bytes at send + q·bytes) to rank q, which receives it as block r
+  /// of recv (size()·bytes bytes): MPI_Alltoall. A single process copies.
+  void alltoall(const void* send, size_t bytes, void* recv);
   /// Element-wise sum over the ranks of n floats, in place (MPI_Allreduce: the order in which
   /// the ranks' values are added is the MPI library's, so the bits can depend on N).
   void allreduce_sum(float* data, size_t n);

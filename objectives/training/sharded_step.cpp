@@ -6,17 +6,20 @@
 //    comes from the rows' global Philox counters, its forward/backward runs the same kernels on
 //    the same shapes whichever process computes it, and the M gradients are added in the order
 //    0..M−1 on every process. So the parameters, logs and checkpoints of `-np 1`, `-np 2` and
-//    `-np 4` with the same M agree bit for bit (given the same threads per process: OpenMP
-//    splits of a reduction may differ with the thread count). They differ from M = 1 (a batch of
-//    B/M rows per kernel call and an explicit sum of M gradients are different roundings).
+//    `-np 4` with the same M agree bit for bit (the CPU kernels do not depend on the thread
+//    count either: 1 or 2 OpenMP threads per process gave the same bits). They differ from
+//    M = 1 (B/M rows per kernel call and an explicit sum of M gradients round differently).
 //  * What crosses processes. After the forwards: each row's KL, posterior mean, log-variance
 //    and (with auxiliary updates) first code; the controller then sees the whole batch's mean KL
-//    as a single process does. After backward: every micro-shard's gradient and logged terms,
-//    gathered whole (ordered) or summed per process and all-reduced (unordered). One fused
-//    exchange after the last backward: the tape's backward is one call with no per-node hook, so
-//    bucketed all-reduce overlapped with backward is not done.
+//    as a single process does. After backward: every micro-shard's gradient, combined by an
+//    ordered reduce-scatter (each process adds chunk q of the M gradients in micro-shard order)
+//    and an all-gather of the sums, or summed per process and all-reduced (unordered); and the
+//    logged terms. One fused exchange after the last backward of an update: the tape's backward
+//    is one call with no per-leaf completion hook, so bucketed all-reduce overlapped with
+//    backward is not done.
 //  * Transfers go through the host (MPI without device awareness); on the CPU device that is a
 //    memcpy of each gradient.
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -130,36 +133,45 @@ class GradExchange {
   // exact), as 0-d f64 tensors on `device`, "total" as the total.
   LossTerms combine(dist::Communicator& comm, int64_t m, bool ordered, Device device) {
     const size_t t = names_.size(), np = params_.size(), floats = np + numel_;
-    std::vector<double> terms(t * static_cast<size_t>(m));
-    std::vector<float> acc(floats);
-    auto floats_of = [&](const uint8_t* slot) {
-      return reinterpret_cast<const float*>(slot + t * sizeof(double));
+    const size_t n = static_cast<size_t>(comm.size()), local = static_cast<size_t>(local_);
+    auto floats_of = [&](size_t j) {
+      return reinterpret_cast<const float*>(send_.data() + j * slot_ + t * sizeof(double));
     };
+    std::vector<float> acc(floats);
     if (ordered) {
-      // Every micro-shard's slot on every process, then the sum in the order 0..M−1.
-      std::vector<uint8_t> all(static_cast<size_t>(m) * slot_);
-      comm.allgather(send_.data(), send_.size(), all.data());
-      for (int64_t k = 0; k < m; ++k) {
-        const uint8_t* slot = all.data() + static_cast<size_t>(k) * slot_;
-        std::memcpy(terms.data() + k * t, slot, t * sizeof(double));
-        const float* f = floats_of(slot);
-        if (k == 0) std::memcpy(acc.data(), f, floats * sizeof(float));
-        else for (size_t i = 0; i < floats; ++i) acc[i] += f[i];
-      }
+      // An ordered reduce-scatter, then an all-gather: process q receives chunk q of every
+      // micro-shard's floats (MPI_Alltoall; source p's block holds micro-shards p·L..p·L+L−1,
+      // so the blocks arrive in micro-shard order), adds them in the order 0..M−1, and the
+      // summed chunks are all-gathered. Each process sends and receives about (L + 1)·P floats
+      // (P gradients, L = M/N micro-shards per process), about what a ring all-reduce moves
+      // when M = N, instead of the M·P of all-gathering every micro-shard's gradient.
+      const size_t chunk = (floats + n - 1) / n;
+      std::vector<float> out(n * local * chunk, 0.0f), in(n * local * chunk);
+      for (size_t q = 0; q < n; ++q)
+        for (size_t j = 0; j < local; ++j) {
+          const size_t lo = std::min(floats, q * chunk), hi = std::min(floats, lo + chunk);
+          std::memcpy(out.data() + (q * local + j) * chunk, floats_of(j) + lo,
+                      (hi - lo) * sizeof(float));
+        }
+      comm.alltoall(out.data(), local * chunk * sizeof(float), in.data());
+      std::vector<float> mine(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(chunk));
+      for (size_t k = 1; k < static_cast<size_t>(m); ++k)
+        for (size_t i = 0; i < chunk; ++i) mine[i] += in[k * chunk + i];
+      std::vector<float> whole(n * chunk);
+      comm.allgather(mine.data(), chunk * sizeof(float), whole.data());
+      std::memcpy(acc.data(), whole.data(), floats * sizeof(float));
     } else {
       // This process's micro-shards in order, then MPI's sum over processes (its order).
-      for (int64_t j = 0; j < local_; ++j) {
-        const float* f = floats_of(send_.data() + static_cast<size_t>(j) * slot_);
-        if (j == 0) std::memcpy(acc.data(), f, floats * sizeof(float));
-        else for (size_t i = 0; i < floats; ++i) acc[i] += f[i];
-      }
+      std::memcpy(acc.data(), floats_of(0), floats * sizeof(float));
+      for (size_t j = 1; j < local; ++j)
+        for (size_t i = 0; i < floats; ++i) acc[i] += floats_of(j)[i];
       comm.allreduce_sum(acc.data(), acc.size());
-      std::vector<double> mine(t * static_cast<size_t>(local_));
-      for (int64_t j = 0; j < local_; ++j)
-        std::memcpy(mine.data() + j * t, send_.data() + static_cast<size_t>(j) * slot_,
-                    t * sizeof(double));
-      comm.allgather(mine.data(), mine.size() * sizeof(double), terms.data());
     }
+    // Every micro-shard's logged terms on every process (a few doubles each).
+    std::vector<double> mine_terms(t * local), terms(t * static_cast<size_t>(m));
+    for (size_t j = 0; j < local; ++j)
+      std::memcpy(mine_terms.data() + j * t, send_.data() + j * slot_, t * sizeof(double));
+    comm.allgather(mine_terms.data(), mine_terms.size() * sizeof(double), terms.data());
     // The batch's loss is the mean of the micro-shards' means (or the sum of their sums under
     // sum_over_batch, where total_items is the micro-shard's row count).
     const float scale = total_items_ == 1.0 ? 1.0f / static_cast<float>(m) : 1.0f;
