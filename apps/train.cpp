@@ -267,15 +267,15 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
   return 0;
 }
 
-}  // namespace
-
-/// " on N processes (M micro-shards)" for the start line, or "".
+/// " on N processes (M micro-shards, ...)" for the start line, or "".
 std::string parallel_note(const TrainConfig& c) {
   const dist::Communicator& comm = dist::world();
   if (!comm.parallel() && c.micro_shards == 1) return "";
   return fmt::format(" on {} process{} ({} micro-shards, {} gradients)", comm.size(),
                      comm.parallel() ? "es" : "", c.micro_shards, c.grad_reduce);
 }
+
+}  // namespace
 
 int train_new(TrainConfig c) {
   fs::path run(c.out);

@@ -201,10 +201,9 @@ int main(int argc, char** argv) {
     return 2;
   };
   try {
-    if (const int n = dist::launched_size(); n != 1 && !train->parsed())
+    if (const int n = dist::launched_size(); n > 1 && !train->parsed())
       UNRAVEL_CHECK(false, "this is one of {} processes started by an MPI launcher; only `unravel "
-                    "train` runs data-parallel, so run `unravel {}` without mpirun",
-                    n > 1 ? std::to_string(n) : std::string("several"),
+                    "train` runs data-parallel, so run `unravel {}` without mpirun", n,
                     app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name());
     if (train->parsed()) {
       if (!resume.empty()) {

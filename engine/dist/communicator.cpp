@@ -69,8 +69,12 @@ int launched_size() {
   // Open MPI's mpirun (ORTE) sets OMPI_COMM_WORLD_SIZE; MPICH/Hydra and Slurm's PMI set PMI_SIZE.
   for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
     if (int n = env_int(name); n > 0) return n;
-  // PMIx launchers (srun --mpi=pmix, PRRTE) announce a rank but not always the size: MPI knows.
-  if (std::getenv("PMIX_RANK")) return have_mpi() ? -1 : 2;
+  // PMIx launchers (srun --mpi=pmix, PRRTE) announce a rank but not always the size: Slurm's
+  // task count where there is one, else MPI knows (-1: launched, size unknown until MPI_Init).
+  if (std::getenv("PMIX_RANK")) {
+    if (int n = env_int("SLURM_STEP_NUM_TASKS"); n > 0) return n;
+    return -1;
+  }
   return 1;
 }
 

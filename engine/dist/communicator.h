@@ -19,8 +19,8 @@ namespace unravel::dist {
 
 /// True when this build has MPI.
 bool have_mpi();
-/// The process count a launcher announced in the environment (1 when not launched by one);
-/// reads the environment only, initialises nothing.
+/// The process count a launcher announced in the environment (1 when not launched by one, −1
+/// when launched with a count only MPI can tell); reads the environment only.
 int launched_size();
 
 class Communicator {
