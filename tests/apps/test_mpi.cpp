@@ -171,7 +171,7 @@ TEST_CASE("FactorVAE (discriminator included): -np 2 and -np 4 equal one process
         "disc_layers=2", "--batch", "16", "--micro-shards", "4", "--steps", "4", "--log-every",
         "1", "--checkpoint-every", "4", "--seed", "7", "--no-tensorboard", "--out", out};
   };
-  Proc one = run(0, args(root + "/np1"));
+  Proc one = run(1, args(root + "/np1"));  // mpiexec -np 1 here, a plain process above
   REQUIRE_MESSAGE(one.code == 0, one.err);
   for (int np : {2, 4}) {
     CAPTURE(np);
