@@ -11,6 +11,14 @@
 // checkpoint written at a read step is written only after the flag was read clean, so the last
 // good checkpoint stays the newest one. TensorBoard (apps/train_tensorboard.h) gets each log
 // row's values; its checkpoint images encode and decode a few items without the tape.
+//
+// Data-parallel (`mpirun -np N unravel train`, engine/dist/communicator.h): every process runs
+// this same loop on the same streams; its batcher assembles only its B/N rows of each batch and
+// the step (objectives/training/train_step.h) exchanges what crosses processes. Process 0 alone
+// writes: the run directory, config.json, log.csv, TensorBoard, checkpoints and summary.json.
+// Every process reads the same checkpoint on resume, which holds nothing per process, so a run
+// resumes under any N that divides its micro-shards. A stop request (Ctrl-C, SIGTERM) seen by
+// any process stops all of them after the same step.
 #include "apps/train.h"
 
 #include <fmt/format.h>
@@ -20,6 +28,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "apps/common/progress.h"
@@ -31,6 +40,7 @@
 #include "apps/train_tensorboard.h"
 #include "datasets/batcher.h"
 #include "engine/anomaly.h"
+#include "engine/dist/communicator.h"
 #include "engine/check.h"
 #include "models/checkpoint.h"
 #include "ops/ops.h"
@@ -115,7 +125,7 @@ void truncate_log(const std::string& path, int64_t upto) {
 /// before the run's files change, so an unwritable RUN/tb stops it with nothing written.
 std::unique_ptr<TrainBoard> make_board(const std::string& run, Run& r, const LoopState& s,
                                        int64_t steps) {
-  if (!r.config.tensorboard || s.step >= steps) return nullptr;
+  if (!r.config.tensorboard || s.step >= steps || dist::world().rank() != 0) return nullptr;
   return std::make_unique<TrainBoard>(run, r, s.step);
 }
 
@@ -124,22 +134,35 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
   TrainStep& trainer = *r.trainer;
   UNRAVEL_CHECK(!(anomaly_mode() && c.graph), "--detect-anomaly checks each op as it is recorded; "
                 "a replayed graph (--graph) records none: train this run without --graph");
+  dist::Communicator& comm = dist::world();
+  const bool lead = comm.rank() == 0;  // the process that writes
   BatcherOptions bo;
   bo.batch_size = c.batch;
   bo.device = trainer.device();  // a dataset that fits stays on the device: batches gathered there
+  if (comm.parallel()) {  // this process's contiguous rows of every batch
+    bo.shard_size = c.batch / comm.size();
+    bo.shard_begin = comm.rank() * bo.shard_size;
+  }
   UNRAVEL_CHECK(r.data->size() >= c.batch, "dataset '{}' has {} items, fewer than --batch {}",
                 c.dataset, r.data->size(), c.batch);
   Batcher batcher(*r.data, bo, Generator(c.seed + 0x5eed));
   if (s.step > 0) batcher.restore(s.batcher);
 
-  std::ofstream log(log_path(run), std::ios::app);
-  bool need_header = fs::file_size(log_path(run)) == 0;
-  Progress progress(fmt::format("train {}", fs::path(run).filename().string()), steps,
-                    static_cast<double>(c.batch));
+  std::ofstream log;
+  bool need_header = false;
+  std::optional<Progress> progress;
+  if (lead) {
+    log.open(log_path(run), std::ios::app);
+    need_header = fs::file_size(log_path(run)) == 0;
+    progress.emplace(fmt::format("train {}", fs::path(run).filename().string()), steps,
+                     static_cast<double>(c.batch));
+  }
+  const double comm_before = comm.seconds(), wait_before = comm.wait_seconds();
   DeferStop defer;  // Ctrl-C now finishes the step and checkpoints (a second one exits at once)
 
   auto t0 = std::chrono::steady_clock::now();
   double base_seconds = s.seconds;
+  const int64_t first_step = s.step;
   StepLog last;              // values of the last read step
   std::string fields;        // the progress line's values, from `last`
   int64_t last_saved = s.step;
@@ -161,12 +184,16 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
     s.batcher = batcher.state();
     s.seconds = base_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-    const bool interrupted = stop_signal() != 0;
+    // Several processes stop together: a request seen by any of them stops all after this step.
+    const bool interrupted = comm.parallel() ? comm.allreduce_max(stop_signal() != 0) != 0
+                                             : stop_signal() != 0;
     const bool log_step = s.step % c.log_every == 0 || s.step == steps;
     const bool save_step = s.step % c.checkpoint_every == 0 || s.step == steps || interrupted;
     if (log_step || save_step) {
       last = trainer.read_log(res);
-      if (last.nonfinite_step > 0) {
+      if (last.nonfinite_step > 0) {  // every process read the same values: all stop here
+        tape().clear();
+        if (!lead) return 3;
         std::string detail;
         for (auto& [n, v] : last.terms) detail += fmt::format(" {}={:.4g}", n, v);
         std::fprintf(stderr,
@@ -177,7 +204,6 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
                      last_saved > 0 ? fmt::format(" The last good checkpoint is {} (step {}).",
                                                   last_checkpoint_path(run), last_saved).c_str()
                                     : " No checkpoint was written yet.");
-        tape().clear();
         return 3;
       }
       trainer.clear_nonfinite();
@@ -186,7 +212,7 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
       std::vector<std::pair<std::string, double>> values;
       for (auto& nv : last.terms)
         if (nv.first != "beta" && nv.first != "C" && nv.first != "capacity") values.push_back(nv);
-      if (log_step) {
+      if (log_step && lead) {
         // The row after `step`, named: log.csv's columns and TensorBoard's scalar tags. The
         // controller's whole state (integrator, previous β, ...) follows as ctl.<key> columns.
         std::vector<std::pair<std::string, double>> row = {
@@ -220,9 +246,9 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
           fields += fmt::format("{} {:.4g} ", n, v);
       fields += fmt::format("β {:.3g} C {:.3g}", last.beta, last.capacity);
     }
-    progress.update(s.step, fields);
+    if (progress) progress->update(s.step, fields);
 
-    if (save_step) {
+    if (save_step && lead) {
       try {
         save(run, r, s, last);
       } catch (const std::exception& e) {
@@ -237,53 +263,89 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
       if (board) board->checkpoint(s.step);
     }
     if (interrupted) {
+      if (!lead) return 130;
       std::fprintf(stderr, "\ninterrupted at step %lld: checkpoint saved to %s; continue with "
                            "`unravel train --resume %s`\n",
                    static_cast<long long>(s.step), last_checkpoint_path(run).c_str(), run.c_str());
       return 130;
     }
   }
-  progress.finish();
+  if (!lead) return 0;
+  progress->finish();
   json summary = {{"steps", s.step}, {"seconds", s.seconds},
                   {"steps_per_second", s.seconds > 0 ? s.step / s.seconds : 0.0},
                   {"beta", last.beta}, {"capacity", last.capacity}};
   if (board) summary["tensorboard_seconds"] = board->seconds();  // this process's share
   for (auto& [n, v] : last.terms) summary["final"][n] = v;
+  if (comm.parallel() || c.micro_shards > 1) {
+    // This process's time inside collectives (waiting for slower processes included).
+    const double comm_seconds = comm.seconds() - comm_before;
+    summary["data_parallel"] = {{"processes", comm.size()}, {"micro_shards", c.micro_shards},
+                                {"grad_reduce", c.grad_reduce},
+                                {"communication_seconds", comm_seconds},
+                                {"steps", s.step - first_step}};
+    if (comm.wait_seconds() > 0)  // UNRAVEL_DIST_TIMING: imbalance measured apart
+      summary["data_parallel"]["wait_seconds"] = comm.wait_seconds() - wait_before;
+    if (comm.parallel())
+      std::fprintf(stderr, "unravel train: %d processes, %lld micro-shards: %.3f s of %.3f s in "
+                           "communication\n", comm.size(),
+                   static_cast<long long>(c.micro_shards), comm_seconds,
+                   s.seconds - base_seconds);
+  }
   write_text_atomic((fs::path(run) / "summary.json").string(), summary.dump(2));
   return 0;
+}
+
+/// " on N processes (M micro-shards, ...)" for the start line, or "".
+std::string parallel_note(const TrainConfig& c) {
+  const dist::Communicator& comm = dist::world();
+  if (!comm.parallel() && c.micro_shards == 1) return "";
+  return fmt::format(" on {} process{} ({} micro-shards, {} gradients)", comm.size(),
+                     comm.parallel() ? "es" : "", c.micro_shards, c.grad_reduce);
 }
 
 }  // namespace
 
 int train_new(TrainConfig c) {
   fs::path run(c.out);
-  UNRAVEL_CHECK(!fs::exists(run / "config.json"),
-                "run directory '{}' already holds a run; use --resume {} to continue it or choose "
-                "another --out", c.out, c.out);
-  require_writable_dir(c.out, "train");  // before anything is built or trained
-  RunLock lock(c.out);  // one writer per run directory
-  UNRAVEL_CHECK(!fs::exists(run / "config.json"),
-                "run directory '{}' was started by another process meanwhile", c.out);
+  // Process 0 alone owns the directory; the others only read the dataset meanwhile.
+  const bool lead = dist::world().rank() == 0;
+  std::optional<RunLock> lock;
+  if (lead) {
+    UNRAVEL_CHECK(!fs::exists(run / "config.json"),
+                  "run directory '{}' already holds a run; use --resume {} to continue it or "
+                  "choose another --out", c.out, c.out);
+    require_writable_dir(c.out, "train");  // before anything is built or trained
+    lock.emplace(c.out);  // one writer per run directory
+    UNRAVEL_CHECK(!fs::exists(run / "config.json"),
+                  "run directory '{}' was started by another process meanwhile", c.out);
+  }
   Run r = build_run(c, true, true);
   c = r.config;  // as resolved against the data (e.g. β-TCVAE's dataset_size)
   LoopState s;
   s.gen = Generator(c.seed);
   std::unique_ptr<TrainBoard> board = make_board(c.out, r, s, c.steps);
-  write_text_atomic(config_path(c.out), to_json(c));
-  { std::ofstream(log_path(c.out), std::ios::trunc); }
-  record_provenance(c.out, c, "train");
-  std::fprintf(stderr, "unravel train: %s on %s (%lld items), %s, objective %s, prior %s, "
-                       "controller %s, %lld steps of batch %lld → %s\n",
-               c.arch.c_str(), c.dataset.c_str(), static_cast<long long>(r.data->size()),
-               fmt::format("{} latents, {} parameters", c.latents, r.state->num_parameters()).c_str(),
-               c.objective.c_str(), c.prior.c_str(), c.controller.c_str(),
-               static_cast<long long>(c.steps), static_cast<long long>(c.batch), c.out.c_str());
+  if (lead) {
+    write_text_atomic(config_path(c.out), to_json(c));
+    { std::ofstream(log_path(c.out), std::ios::trunc); }
+    record_provenance(c.out, c, "train");
+    std::fprintf(stderr, "unravel train: %s on %s (%lld items), %s, objective %s, prior %s, "
+                         "controller %s, %lld steps of batch %lld%s → %s\n",
+                 c.arch.c_str(), c.dataset.c_str(), static_cast<long long>(r.data->size()),
+                 fmt::format("{} latents, {} parameters", c.latents,
+                             r.state->num_parameters()).c_str(),
+                 c.objective.c_str(), c.prior.c_str(), c.controller.c_str(),
+                 static_cast<long long>(c.steps), static_cast<long long>(c.batch),
+                 parallel_note(c).c_str(), c.out.c_str());
+  }
   return loop(c.out, r, s, c.steps, board.get());
 }
 
 int train_resume(const std::string& run, int64_t steps) {
   TrainConfig c = load_config(run);
-  RunLock lock(run);  // one writer per run directory
+  const bool lead = dist::world().rank() == 0;
+  std::optional<RunLock> lock;
+  if (lead) lock.emplace(run);  // one writer per run directory
   if (steps > 0) c.steps = steps;
   validate(c);
   std::string ckpt = last_checkpoint_path(run);
@@ -306,12 +368,15 @@ int train_resume(const std::string& run, int64_t steps) {
   UNRAVEL_CHECK(s.step <= c.steps, "run '{}' is already at step {} (asked to train to {})", run,
                 s.step, c.steps);
   std::unique_ptr<TrainBoard> board = make_board(run, r, s, c.steps);
-  if (steps > 0) write_text_atomic(config_path(run), to_json(c));
-  truncate_log(log_path(run), s.step);
-  warn_if_other_build(run);
-  record_provenance(run, c, "resume");
-  std::fprintf(stderr, "unravel train: resuming %s at step %lld of %lld\n", run.c_str(),
-               static_cast<long long>(s.step), static_cast<long long>(c.steps));
+  if (lead) {
+    if (steps > 0) write_text_atomic(config_path(run), to_json(c));
+    truncate_log(log_path(run), s.step);
+    warn_if_other_build(run);
+    record_provenance(run, c, "resume");
+    std::fprintf(stderr, "unravel train: resuming %s at step %lld of %lld%s\n", run.c_str(),
+                 static_cast<long long>(s.step), static_cast<long long>(c.steps),
+                 parallel_note(c).c_str());
+  }
   return loop(run, r, s, c.steps, board.get());
 }
 

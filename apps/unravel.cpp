@@ -16,6 +16,7 @@
 #include "datasets/registry.h"
 #include "engine/anomaly.h"
 #include "engine/check.h"
+#include "engine/dist/communicator.h"
 #include "models/optim/registry.h"
 #include "models/vae.h"
 #include "ops/likelihoods.h"
@@ -87,6 +88,8 @@ int main(int argc, char** argv) {
   train->add_option("--seed", tc.seed, "seed of every random stream")->capture_default_str();
   train->add_option("--device", tc.device, "cpu | cuda[:N] | sim (the stand-in device that checks device rules)")->capture_default_str();
   train->add_flag("--graph", tc.graph, "record the step once and replay it (a CUDA graph; cuda and sim): equal results, no per-step host work");
+  train->add_option("--micro-shards", tc.micro_shards, "data-parallel training (mpirun -np N unravel train): the batch is cut into M micro-shards whose gradients are summed in a fixed order, so results depend on M, never on N (N must divide M; default N)");
+  train->add_option("--grad-reduce", tc.grad_reduce, "ordered (all-gather, the sum in micro-shard order: bits independent of N) | sum (MPI_Allreduce: faster, bits depend on N)")->capture_default_str();
   train->add_option("--out", tc.out, "run directory to create");
   train->add_option("--checkpoint-every", tc.checkpoint_every, "steps between checkpoints")->capture_default_str();
   bool no_tensorboard = false;
@@ -192,12 +195,28 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
 
+  // One of N processes started by mpirun: only training runs data-parallel; any other command
+  // would do the same work N times (and write the same files).
+  auto report = [](const char* what) {
+    if (dist::world_is_parallel()) {
+      // The other processes may wait in a collective for this one: end them all.
+      std::fprintf(stderr, "error (process %d of %d): %s\n", dist::world().rank(),
+                   dist::world().size(), what);
+      dist::world().abort(2);
+    }
+    std::fprintf(stderr, "error: %s\n", what);
+    return 2;
+  };
   try {
+    if (const int n = dist::launched_size(); n > 1 && !train->parsed())
+      UNRAVEL_CHECK(false, "this is one of {} processes started by an MPI launcher; only `unravel "
+                    "train` runs data-parallel, so run `unravel {}` without mpirun", n,
+                    app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name());
     if (train->parsed()) {
       set_anomaly_mode(detect_anomaly);
       if (!resume.empty()) {
         for (const char* f : {"--preset", "--dataset", "--arch", "--objective", "--prior", "--out",
-                              "--no-tensorboard"})
+                              "--no-tensorboard", "--micro-shards", "--grad-reduce"})
           UNRAVEL_CHECK(train->count(f) == 0, "--resume continues a run as configured; {} cannot be "
                         "combined with it (only --steps can)", f);
         return train_resume(resume, train->count("--steps") ? tc.steps : 0);
@@ -228,6 +247,8 @@ int main(int argc, char** argv) {
           else if (n == "--seed") c.seed = tc.seed;
           else if (n == "--device") c.device = tc.device;
           else if (n == "--graph") c.graph = tc.graph;
+          else if (n == "--micro-shards") c.micro_shards = tc.micro_shards;
+          else if (n == "--grad-reduce") c.grad_reduce = tc.grad_reduce;
           else if (n == "--checkpoint-every") c.checkpoint_every = tc.checkpoint_every;
           else if (n == "--log-every") c.log_every = tc.log_every;
         }
@@ -287,10 +308,8 @@ int main(int argc, char** argv) {
     if (reproduce->parsed()) return reproduce_command(ro);
     return 1;
   } catch (const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
+    return report(e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
+    return report(e.what());
   }
 }

@@ -27,7 +27,12 @@ Batcher::Batcher(const Dataset& data, const BatcherOptions& opts, Generator gen)
   UNRAVEL_CHECK(!opts.drop_last || n >= b,
                 "Batcher({}): batch_size {} exceeds the {} items and drop_last leaves no batch",
                 data.name(), b, n);
-  const int64_t cap = std::min(b, n);
+  const bool sharded = opts.shard_size != 0;
+  UNRAVEL_CHECK(!sharded || (opts.drop_last && opts.shard_begin >= 0 && opts.shard_size > 0 &&
+                             opts.shard_begin + opts.shard_size <= b),
+                "Batcher({}): shard [{}, {}) of a batch of {} (needs drop_last)", data.name(),
+                opts.shard_begin, opts.shard_begin + opts.shard_size, b);
+  const int64_t cap = sharded ? opts.shard_size : std::min(b, n);
   full_ = data.make_batch_tensor(cap);
   if (!opts.drop_last && n % cap != 0) tail_ = leading_view(full_, n % cap);
   if (data.has_labels()) {
@@ -91,16 +96,23 @@ const Tensor& Batcher::next() {
   position_ += count;
   last_was_tail_ = count < full_.size(0);
   Tensor& out = last_was_tail_ ? tail_ : full_;
-  const std::span<const int64_t> idx = indices();
+  std::span<const int64_t> idx = indices();
+  int64_t first = last_start_;
+  if (opts_.shard_size != 0) {  // this process's rows of the batch
+    idx = idx.subspan(static_cast<size_t>(opts_.shard_begin),
+                      static_cast<size_t>(opts_.shard_size));
+    first += opts_.shard_begin;  // (drop_last: never a tail)
+  }
   if (resident_.defined()) {
-    batch_device_ = index_select(resident_, 0, slice(perm_device_, 0, last_start_, last_start_ + count));
+    const int64_t rows = static_cast<int64_t>(idx.size());
+    batch_device_ = index_select(resident_, 0, slice(perm_device_, 0, first, first + rows));
   } else {
     data_.get_batch(idx, out);
   }
   if (labels_full_.defined()) {
     Tensor& lab = last_was_tail_ ? labels_tail_ : labels_full_;
     int64_t* l = lab.data<int64_t>();
-    for (int64_t i = 0; i < count; ++i) l[i] = data_.label(idx[i]);
+    for (size_t i = 0; i < idx.size(); ++i) l[i] = data_.label(idx[i]);
     lab.bump_version();
   }
   return resident_.defined() ? batch_device_ : out;

@@ -30,6 +30,12 @@ struct BatcherOptions {
   /// are assembled on the host and uploaded per batch.
   Device device = kCPU;
   size_t resident_limit_bytes = size_t{2} << 30;  // pinwheel, (Fashion-)MNIST; not dSprites as f32
+  /// Data-parallel training: assemble only rows [shard_begin, shard_begin + shard_size) of each
+  /// batch (0 = every row). The order of the whole batch, the epochs and the state are those of
+  /// the unsharded batcher (the same seed gives every process the same permutation), so each
+  /// process loads only its contiguous slice. Needs drop_last (every batch full).
+  int64_t shard_begin = 0;
+  int64_t shard_size = 0;
 };
 
 /// What a checkpoint stores to resume a Batcher.
@@ -45,11 +51,12 @@ class Batcher {
   /// Draws the first epoch's permutation from `gen` (copied; the batcher owns its stream).
   Batcher(const Dataset& data, const BatcherOptions& opts, Generator gen);
 
-  /// The next batch [B, item_shape...] (f32); starts a new epoch when the current one is done.
+  /// The next batch [B, item_shape...] (f32), or its shard (BatcherOptions::shard_size rows);
+  /// starts a new epoch when the current one is done.
   const Tensor& next();
   /// Labels (i64 [B]) of the batch last returned by next(); requires dataset labels.
   const Tensor& labels() const;
-  /// Item indices of the batch last returned by next().
+  /// Item indices of the whole batch last returned by next() (every row, sharded or not).
   std::span<const int64_t> indices() const { return {perm_.data() + last_start_, static_cast<size_t>(last_count_)}; }
   /// Batches per epoch (N / B with drop_last, else ceil(N / B)).
   int64_t batches_per_epoch() const;

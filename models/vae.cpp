@@ -62,4 +62,16 @@ VaeOutputs Vae::forward(const Tensor& x, Generator& gen, int64_t k) {
   return out;
 }
 
+VaeOutputs Vae::forward(const Tensor& x, Generator& gen, int64_t k, const BatchWindow& window) {
+  UNRAVEL_CHECK(k >= 1, "Vae::forward: K = {} samples", k);
+  VaeOutputs out;
+  out.x = x;
+  out.likelihood = likelihood_;
+  out.posterior = encode(x);
+  // k = 1 draws (B, D) samples as forward() does (the window's k = 0), else (K, B, D).
+  out.z = out.posterior.rsample(gen, k == 1 ? 0 : k, window);
+  out.recon = decode(out.z, learned_scale_ ? &out.recon_log_scale : nullptr);
+  return out;
+}
+
 }  // namespace unravel::models

@@ -77,6 +77,9 @@ class Vae : public nn::Module {
   Tensor decode(const Tensor& z, Tensor* log_scale = nullptr);
   /// Encode, draw K reparameterised samples (K = 1 gives (B, D) samples), decode.
   VaeOutputs forward(const Tensor& x, Generator& gen, int64_t k = 1);
+  /// forward() of rows `window.start`.. of a batch of `window.batch` rows: the samples use the
+  /// noise the whole batch's forward would give these rows (a data-parallel micro-shard).
+  VaeOutputs forward(const Tensor& x, Generator& gen, int64_t k, const BatchWindow& window);
 
   int64_t latents() const { return latents_; }
   const Shape& data_shape() const { return data_shape_; }

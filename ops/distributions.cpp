@@ -86,6 +86,29 @@ Tensor DiagonalGaussian::rsample(Generator& gen, int64_t k) const {
   return unsqueeze(mu_, 0) + unsqueeze(scale_, 0) * eps;
 }
 
+Tensor DiagonalGaussian::rsample(Generator& gen, int64_t k, const BatchWindow& w) const {
+  UNRAVEL_CHECK(mu_.defined() && mu_.dim() >= 1, "DiagonalGaussian::rsample: empty distribution");
+  UNRAVEL_CHECK(k >= 0, "DiagonalGaussian::rsample: K must be >= 0, got {}", k);
+  const int64_t rows = mu_.size(0);
+  UNRAVEL_CHECK(w.start >= 0 && w.start + rows <= w.batch,
+                "DiagonalGaussian::rsample: rows [{}, {}) do not fit a batch of {}", w.start,
+                w.start + rows, w.batch);
+  // The whole batch draws K planes of batch·row numbers (one plane when k = 0); these rows take
+  // their part of each plane.
+  const uint64_t row = static_cast<uint64_t>(mu_.numel() / std::max<int64_t>(rows, 1));
+  const uint64_t plane = static_cast<uint64_t>(w.batch) * row, base = gen.offset();
+  const int64_t planes = std::max<int64_t>(k, 1);
+  TensorList eps;
+  for (int64_t p = 0; p < planes; ++p) {
+    Generator g(gen.seed(), base + static_cast<uint64_t>(p) * plane +
+                                static_cast<uint64_t>(w.start) * row);
+    eps.push_back(normal(mu_.shape(), g, 0.0, 1.0, mu_.dtype(), mu_.device()));
+  }
+  gen.set_offset(base + static_cast<uint64_t>(planes) * plane);
+  if (k == 0) return mu_ + scale_ * eps[0];
+  return unsqueeze(mu_, 0) + unsqueeze(scale_, 0) * stack(eps, 0);
+}
+
 Tensor DiagonalGaussian::log_prob(const Tensor& z) const {
   UNRAVEL_CHECK(z.defined() && z.size(-1) == dim(),
                 "DiagonalGaussian::log_prob: z {} does not end in the latent size {}",

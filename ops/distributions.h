@@ -21,6 +21,17 @@ Tensor gaussian_log_density_scale(const Tensor& z, const Tensor& mu, double scal
 /// Pairwise table: z (M, D), mu/logvar (N, D) → (M, N, D) with [i, j, d] = log N(z_id; μ_jd, σ²_jd).
 Tensor pairwise_log_density(const Tensor& z, const Tensor& mu, const Tensor& logvar);
 
+/// Where a batch's rows sit in a larger batch whose random draws they must reproduce: rows
+/// [start, start + rows) of a batch of `batch` rows (a data-parallel micro-shard,
+/// objectives/training/train_step.h). A draw through a window gives exactly the numbers the
+/// whole batch's draw gives those rows (Philox counters are indexed by the global row, never by
+/// the process) and advances the generator by the whole batch's draw, so every micro-shard
+/// leaves the stream where one process drawing the whole batch would.
+struct BatchWindow {
+  int64_t batch = 0;
+  int64_t start = 0;
+};
+
 /// Converts `t` to `like`'s dtype and device when they differ (differentiable).
 Tensor match_like(const Tensor& t, const Tensor& like);
 
@@ -49,6 +60,9 @@ class DiagonalGaussian {
   Tensor rsample(Generator& gen) const;
   /// K reparameterised draws stacked in a new leading axis: (K, ..., D).
   Tensor rsample(Generator& gen, int64_t k) const;
+  /// rsample(gen) (k = 0) or rsample(gen, k) for rows `w.start`.. of a batch of `w.batch` rows
+  /// (BatchWindow): the same values as those rows of the whole batch's draw.
+  Tensor rsample(Generator& gen, int64_t k, const BatchWindow& w) const;
   /// Per-dimension log-density; z broadcasts against the mean (e.g. (K, B, D) vs (B, D)).
   Tensor log_prob(const Tensor& z) const;
   /// log q(z) summed over the last (latent) dimension.

@@ -6,6 +6,7 @@
 #include "datasets/registry.h"
 #include "engine/check.h"
 #include "engine/device.h"
+#include "engine/dist/communicator.h"
 #include "models/optim/registry.h"
 #include "models/vae.h"
 #include "ops/likelihoods.h"
@@ -162,6 +163,8 @@ void resolve(TrainConfig& c) {
   if (c.likelihood_scale == 0.0) c.likelihood_scale = info.likelihood_scale;
   if (c.prior != "mog") c.prior_params["dim"] = static_cast<double>(c.latents);
   if (c.objective == "factor-vae") c.objective_params["latent"] = static_cast<double>(c.latents);
+  // One micro-shard per process unless asked (world() initialises MPI only under mpirun).
+  if (c.micro_shards == 0) c.micro_shards = dist::world().size();
 }
 
 void validate(const TrainConfig& c) {
@@ -178,6 +181,11 @@ void validate(const TrainConfig& c) {
                 "(cuda or sim); the CPU runs each step as it is issued: drop --graph or choose "
                 "--device cuda");
   UNRAVEL_CHECK(c.latents >= 1, "--latents must be at least 1, got {}", c.latents);
+  UNRAVEL_CHECK(c.micro_shards >= 1, "--micro-shards must be at least 1, got {}", c.micro_shards);
+  UNRAVEL_CHECK(c.batch % c.micro_shards == 0, "--batch {} must be a multiple of --micro-shards {} "
+                "(every micro-shard has batch/M rows)", c.batch, c.micro_shards);
+  UNRAVEL_CHECK(c.grad_reduce == "ordered" || c.grad_reduce == "sum",
+                "--grad-reduce must be ordered or sum, got '{}'", c.grad_reduce);
   UNRAVEL_CHECK(c.batch >= 2, "--batch must be at least 2, got {}", c.batch);
   UNRAVEL_CHECK(c.steps >= 1, "--steps must be at least 1, got {}", c.steps);
   UNRAVEL_CHECK(c.samples >= 1, "--samples must be at least 1, got {}", c.samples);
@@ -227,7 +235,9 @@ std::string to_json(const TrainConfig& c) {
       {"batch", c.batch}, {"steps", c.steps}, {"optimizer", c.optimizer}, {"lr", c.lr},
       {"beta1", c.beta1}, {"beta2", c.beta2}, {"disc_lr", c.disc_lr},
       {"disc_beta1", c.disc_beta1}, {"disc_beta2", c.disc_beta2}, {"seed", c.seed},
-      {"device", c.device}, {"graph", c.graph}, {"out", c.out}, {"checkpoint_every", c.checkpoint_every},
+      {"device", c.device}, {"graph", c.graph},
+      {"micro_shards", c.micro_shards}, {"grad_reduce", c.grad_reduce}, {"out", c.out},
+      {"checkpoint_every", c.checkpoint_every},
       {"log_every", c.log_every}, {"keep_checkpoints", c.keep_checkpoints},
       {"tensorboard", c.tensorboard}};
   return j.dump(2);
@@ -241,6 +251,7 @@ TrainConfig config_from_json(const std::string& text, const std::string& where) 
     UNRAVEL_CHECK(false, "{}: not valid JSON ({})", where, e.what());
   }
   TrainConfig c;
+  c.micro_shards = 1;  // runs from before data-parallel training: one micro-shard
   try {
     auto get = [&](const char* k, auto& v) {
       if (j.contains(k)) j.at(k).get_to(v);
@@ -258,6 +269,7 @@ TrainConfig config_from_json(const std::string& text, const std::string& where) 
     get("optimizer", c.optimizer); get("lr", c.lr); get("beta1", c.beta1); get("beta2", c.beta2);
     get("disc_lr", c.disc_lr); get("disc_beta1", c.disc_beta1); get("disc_beta2", c.disc_beta2);
     get("seed", c.seed); get("device", c.device); get("graph", c.graph); get("out", c.out);
+    get("micro_shards", c.micro_shards); get("grad_reduce", c.grad_reduce);
     get("checkpoint_every", c.checkpoint_every); get("log_every", c.log_every);
     get("keep_checkpoints", c.keep_checkpoints); get("tensorboard", c.tensorboard);
   } catch (const std::exception& e) {

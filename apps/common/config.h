@@ -40,6 +40,14 @@ struct TrainConfig {
   /// Record the training step once and replay it (a CUDA graph on cuda; recorded work on sim):
   /// the same results as eager steps, with no per-step host work (TrainStepOptions::graph).
   bool graph = false;
+  /// Data-parallel training (objectives/training/train_step.h): the batch is cut into M
+  /// micro-shards whose gradients are combined in a fixed order, so the results depend on M and
+  /// never on the number of processes N (mpirun -np N; N must divide M). 0 = N at the start
+  /// (resolve()); a config.json from before the field existed reads as 1.
+  int64_t micro_shards = 0;
+  /// How the micro-shards' gradients are combined: "ordered" (an all-gather, then the sum in
+  /// micro-shard order: bits independent of N) or "sum" (MPI_Allreduce: faster, bits depend on N).
+  std::string grad_reduce = "ordered";
   std::string out;                     ///< run directory
   int64_t checkpoint_every = 1000;
   int64_t log_every = 10;              ///< log rows (and the only per-step host reads) every N steps

@@ -88,8 +88,9 @@ Run build_run(const TrainConfig& c, bool with_data, bool for_training) {
     auto aux = [&c](TensorList p) {
       return optim::make_optimizer("adam", std::move(p), {c.disc_lr, c.disc_beta1, c.disc_beta2});
     };
-    r.trainer = std::make_unique<TrainStep>(r.state, r.controller, main, aux,
-                                            TrainStepOptions{c.samples, parse_precision(c.precision), c.graph});
+    const TrainStepOptions o{c.samples, parse_precision(c.precision), c.graph, c.micro_shards,
+                             c.grad_reduce != "sum"};
+    r.trainer = std::make_unique<TrainStep>(r.state, r.controller, main, aux, o);
   }
   return r;
 }

@@ -53,6 +53,12 @@ MathieuObjective::MathieuObjective(double alpha, std::unique_ptr<AggregateDiverg
   UNRAVEL_CHECK(div_ != nullptr || alpha == 0, "mathieu objective: alpha > 0 needs a divergence");
 }
 
+std::string MathieuObjective::batch_coupling() const {
+  if (alpha_ == 0) return "";
+  return fmt::format("its divergence '{}' estimates D(q(z), p(z)) from the whole batch "
+                     "(alpha = {})", div_->name(), alpha_);
+}
+
 LossTerms MathieuObjective::compute(const ObjectiveInput& in, const Schedule& schedule,
                                     Generator& gen) {
   const VaeOutputs& out = in.out;

@@ -26,6 +26,7 @@ class VaeObjective : public Objective {
   explicit VaeObjective(bool use_schedule_beta, ObjectiveOptions opt = {})
       : Objective(opt), use_beta_(use_schedule_beta) {}
   std::string name() const override { return use_beta_ ? "beta-vae" : "vae"; }
+  std::string batch_coupling() const override { return ""; }  // per datapoint: −rec + β·kl
   LossTerms compute(const ObjectiveInput& in, const Schedule& schedule, Generator& gen) override;
 
  private:
@@ -38,6 +39,9 @@ class CapacityObjective : public Objective {
   explicit CapacityObjective(double gamma = 1000.0, ObjectiveOptions opt = {})
       : Objective(opt), gamma_(gamma) {}
   std::string name() const override { return "capacity"; }
+  std::string batch_coupling() const override {
+    return "its capacity term gamma·|mean KL − C| is a nonlinear function of the batch-mean KL";
+  }
   LossTerms compute(const ObjectiveInput& in, const Schedule& schedule, Generator& gen) override;
 
  private:
@@ -50,6 +54,8 @@ class MathieuObjective : public Objective {
   MathieuObjective(double alpha, std::unique_ptr<AggregateDivergence> divergence,
                    ObjectiveOptions opt = {.sum_over_batch = true});
   std::string name() const override { return "mathieu"; }
+  /// Per datapoint with alpha = 0; the divergence term estimates D(q(z), p(z)) from the batch.
+  std::string batch_coupling() const override;
   LossTerms compute(const ObjectiveInput& in, const Schedule& schedule, Generator& gen) override;
 
  private:
@@ -63,6 +69,9 @@ class BetaTcvaeObjective : public Objective {
   BetaTcvaeObjective(int64_t dataset_size, TcSampling sampling, double alpha = 1.0,
                      double gamma = 1.0, ObjectiveOptions opt = {});
   std::string name() const override { return "beta-tcvae"; }
+  std::string batch_coupling() const override {
+    return "its MWS/MSS estimates of log q(z) weigh every sample against the whole batch";
+  }
   LossTerms compute(const ObjectiveInput& in, const Schedule& schedule, Generator& gen) override;
 
  private:
@@ -76,6 +85,9 @@ class DipVaeObjective : public Objective {
  public:
   DipVaeObjective(bool second, double lambda_od, double lambda_d, ObjectiveOptions opt = {});
   std::string name() const override { return second_ ? "dip-vae-ii" : "dip-vae-i"; }
+  std::string batch_coupling() const override {
+    return "its penalty is on the covariance of the batch's posterior means";
+  }
   LossTerms compute(const ObjectiveInput& in, const Schedule& schedule, Generator& gen) override;
 
  private:

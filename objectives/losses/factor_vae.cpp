@@ -60,9 +60,13 @@ LossTerms FactorVaeObjective::compute(const ObjectiveInput& in, const Schedule& 
 
 LossTerms FactorVaeObjective::discriminator_loss(const Tensor& z, const Tensor& z_perm,
                                                  Generator& gen) const {
-  Tensor zr = first_sample(z).detach();
-  Tensor zp = permute_dims(first_sample(z_perm).detach(), gen);
-  Tensor lr = disc_->forward(zr), lp = disc_->forward(zp);
+  return discriminator_loss_permuted(first_sample(z).detach(),
+                                     permute_dims(first_sample(z_perm).detach(), gen));
+}
+
+LossTerms FactorVaeObjective::discriminator_loss_permuted(const Tensor& zr,
+                                                          const Tensor& zp) const {
+  Tensor lr = disc_->forward(zr.detach()), lp = disc_->forward(zp.detach());
   auto diff = [](const Tensor& l) {  // l_0 − l_1, (B)
     return squeeze(slice(l, 1, 0, 1), 1) - squeeze(slice(l, 1, 1, 2), 1);
   };
@@ -78,6 +82,18 @@ LossTerms FactorVaeObjective::discriminator_loss(const Tensor& z, const Tensor& 
     t.add("d_accuracy", acc);
   }
   return t;
+}
+
+TensorList FactorVaeObjective::DiscUpdate::batch_inputs(const Tensor& z, Generator& gen) {
+  UNRAVEL_CHECK(z.dim() == 2, "factor-vae: the whole batch's codes must be (B, D), got {}",
+                z.desc());
+  const Tensor zr = z.detach();
+  return {zr, permute_dims(zr, gen)};
+}
+
+LossTerms FactorVaeObjective::DiscUpdate::shard_loss(const TensorList& rows) {
+  UNRAVEL_CHECK(rows.size() == 2, "factor-vae: shard_loss takes the codes and their permutation");
+  return o_.discriminator_loss_permuted(rows[0], rows[1]);
 }
 
 }  // namespace unravel

@@ -46,6 +46,9 @@ class FactorVaeObjective : public Objective {
   FactorVaeObjective(int64_t latent, double gamma, int64_t hidden, int64_t layers, Generator& gen,
                      DType dtype = DType::f32, ObjectiveOptions opt = {});
   std::string name() const override { return "factor-vae"; }
+  /// Per datapoint: −rec + β·kl + γ·(logit_0 − logit_1)(z_i). The discriminator's update is
+  /// the whole batch's (its permutation), in its data-parallel form (AuxiliaryUpdate).
+  std::string batch_coupling() const override { return ""; }
   LossTerms compute(const ObjectiveInput& in, const Schedule& schedule, Generator& gen) override;
   /// The discriminator step ("disc") on this batch's z (the same-batch variant).
   std::vector<AuxiliaryUpdate*> auxiliary_updates() override { return {&disc_update_}; }
@@ -54,6 +57,8 @@ class FactorVaeObjective : public Objective {
   /// again for the same-batch variant); both are detached here. Terms: d_loss, d_accuracy.
   LossTerms discriminator_loss(const Tensor& z, const Tensor& z_perm, Generator& gen) const;
   TcDiscriminator& discriminator() const { return *disc_; }
+  /// The discriminator's loss for detached codes zr (B, D) and already permuted codes zp.
+  LossTerms discriminator_loss_permuted(const Tensor& zr, const Tensor& zp) const;
 
  private:
   class DiscUpdate final : public AuxiliaryUpdate {
@@ -65,6 +70,11 @@ class FactorVaeObjective : public Objective {
     LossTerms loss(const ObjectiveInput& in, Generator& gen) override {
       return o_.discriminator_loss(in.out.z, in.out.z, gen);
     }
+    // Data-parallel: the whole batch's codes and their permutation (drawn once, identically on
+    // every process); each micro-shard's loss is the mean over its rows of both.
+    bool shardable() const override { return true; }
+    TensorList batch_inputs(const Tensor& z, Generator& gen) override;
+    LossTerms shard_loss(const TensorList& rows) override;
 
    private:
     FactorVaeObjective& o_;

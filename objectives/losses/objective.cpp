@@ -81,4 +81,14 @@ Tensor posterior_kl(const VaeOutputs& out, const Prior& prior) {
   return kl_divergence(out.posterior, prior, out.z);
 }
 
+TensorList AuxiliaryUpdate::batch_inputs(const Tensor&, Generator&) {
+  UNRAVEL_CHECK(false, "{}: has no data-parallel form", description());
+  return {};
+}
+
+LossTerms AuxiliaryUpdate::shard_loss(const TensorList&) {
+  UNRAVEL_CHECK(false, "{}: has no data-parallel form", description());
+  return {};
+}
+
 }  // namespace unravel

@@ -78,6 +78,19 @@ class AuxiliaryUpdate {
   /// Its loss on this step's (already updated-from) outputs; the terms are logged beside the
   /// main ones.
   virtual LossTerms loss(const ObjectiveInput& in, Generator& gen) = 0;
+
+  // Data-parallel form (objectives/training/train_step.h, micro-shards): the update sees the
+  // whole batch through batch_inputs, drawn once per step from the whole batch's detached first
+  // posterior samples (gathered from every process, so every process draws the same numbers),
+  // and its loss is a mean over rows of those inputs, computed per micro-shard.
+  /// Whether the update has the data-parallel form (if not, micro-shards are refused).
+  virtual bool shardable() const { return false; }
+  /// Whole-batch inputs (each with B rows, detached) from z (B, D): every random draw of the
+  /// update happens here.
+  virtual TensorList batch_inputs(const Tensor& z, Generator& gen);
+  /// The loss on some rows of batch_inputs (each input sliced to the same rows): a mean over
+  /// them, so the whole batch's loss is the mean over equal micro-shards. Draws nothing.
+  virtual LossTerms shard_loss(const TensorList& rows);
 };
 
 class Objective : public nn::Module {
@@ -90,6 +103,13 @@ class Objective : public nn::Module {
   virtual LossTerms compute(const ObjectiveInput& in, const Schedule& schedule, Generator& gen) = 0;
   /// Updates with their own optimisers (empty for most objectives).
   virtual std::vector<AuxiliaryUpdate*> auxiliary_updates() { return {}; }
+  /// Empty when the batch may be split into micro-shards (data-parallel training): `total` is
+  /// the batch mean (or sum) of per-datapoint losses that read only their own datapoint and
+  /// β, C, and compute() draws no random numbers. Otherwise what couples the batch, for the
+  /// refusal message. The default is conservative: an objective must declare itself.
+  virtual std::string batch_coupling() const {
+    return "it does not declare its loss a mean of per-datapoint terms";
+  }
   const ObjectiveOptions& options() const { return opt_; }
 
  protected:

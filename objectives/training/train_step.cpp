@@ -6,6 +6,7 @@
 #include <set>
 
 #include "engine/check.h"
+#include "engine/dist/communicator.h"
 #include "ops/ops.h"
 
 namespace unravel {
@@ -65,12 +66,15 @@ TrainStep::TrainStep(std::shared_ptr<TrainState> state, std::shared_ptr<Controll
   opt_ = main(state_->model_parameters());
   for (AuxiliaryUpdate* a : state_->objective().auxiliary_updates())
     aux_.emplace_back(a, auxiliary(a->parameters()));
+  // Several processes (mpirun) or micro-shards: refuse what couples the batch (sharded_step.cpp).
+  if (options_.micro_shards != 1 || dist::world().size() > 1) check_shardable();
   count_ = Tensor::zeros(Shape{}, DType::f64, device_);
   first_bad_ = Tensor::full(Shape{}, std::numeric_limits<double>::infinity(), DType::f64, device_);
 }
 
 StepResult TrainStep::step(const Tensor& x, Generator& gen) {
   UNRAVEL_CHECK(x.defined(), "TrainStep::step: the batch is undefined");
+  if (options_.micro_shards != 1) return sharded_step(x, gen);
   if (!options_.graph) return eager_step(x, gen);
   if (!graph_) {
     if (eager_steps_ < kGraphWarmup) {

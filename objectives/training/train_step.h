@@ -8,6 +8,20 @@
 // Nothing is read back from the device: the step returns its terms and schedule as device
 // tensors, and flags a non-finite total on the device (the first such step since the flag was
 // last cleared). A caller that logs reads everything it needs in one transfer with read_log().
+//
+// Micro-shards and data-parallel training (options.micro_shards = M > 1; sharded_step.cpp):
+// the batch of B is cut into M fixed micro-shards of B/M rows, and the N processes of
+// dist::world() (engine/dist/communicator.h; N divides M) each compute M/N of them. A step then
+// forwards each of its micro-shards with the reparameterisation noise of the rows' global
+// positions (BatchWindow: the single-process noise of those rows), gathers every micro-shard's
+// per-datapoint KL, posterior and codes (every process holds the whole batch's), runs the
+// controller on the whole batch's mean KL, computes the objective and backward per micro-shard,
+// and combines the M gradients in the order 0..M−1 after an all-gather (ordered, the default:
+// the result depends on M, never on N, so `-np 1`, `-np 2` and `-np 4` with the same M give the
+// same bits) or sums each process's own micro-shards and then MPI_Allreduces (unordered: faster,
+// the bits depend on N). Auxiliary updates (FactorVAE's discriminator) draw their whole-batch
+// inputs once from the gathered codes and are combined the same way. Objectives, auxiliary
+// updates and layers that couple the batch (batch norm) are refused with M > 1.
 #pragma once
 #include <functional>
 #include <memory>
@@ -64,6 +78,12 @@ struct TrainStepOptions {
   /// the device). Needs a device that supports(Kernel::graph); a batch of another shape runs
   /// eagerly.
   bool graph = false;
+  /// M: the batch is cut into M micro-shards whose gradients are combined (see above); x is
+  /// then this process's rows of the batch (B/N rows for each of dist::world()'s N processes).
+  int64_t micro_shards = 1;
+  /// With micro-shards: combine the M gradients in order after an all-gather (true: results
+  /// independent of N), or by one MPI_Allreduce of each process's in-order sum (false).
+  bool ordered = true;
 };
 
 /// What one step leaves on the device.
@@ -99,7 +119,8 @@ class TrainStep {
 
   /// One training step on batch x (any device; moved to the model's). With options.graph the
   /// returned tensors are the recording's: the next replay overwrites them, so read them (or
-  /// read_log) before the next step.
+  /// read_log) before the next step. With micro-shards x holds this process's rows: rows
+  /// [r·B/N, (r+1)·B/N) of the batch for rank r of N.
   StepResult step(const Tensor& x, Generator& gen);
   /// Eager steps before a recording (workspaces, algorithm choices and caches settle first).
   static constexpr int kGraphWarmup = 2;
@@ -133,6 +154,9 @@ class TrainStep {
 
   StepResult eager_step(const Tensor& x, Generator& gen);
   void record(const Tensor& x, Generator& gen);
+  // Micro-shards (sharded_step.cpp): refusal of what couples the batch, and the step.
+  void check_shardable() const;
+  StepResult sharded_step(const Tensor& x, Generator& gen);
   // Recorded work (options_.graph): the batch buffer it reads, the Philox base it adds to its
   // offsets (advanced by the recording itself), the counters it consumes per replay.
   int eager_steps_ = 0;

@@ -1,0 +1,202 @@
+// The world communicator (engine/dist/communicator.h): MPI where the build has it, a single
+// process otherwise. The only translation unit that includes <mpi.h>.
+#include "engine/dist/communicator.h"
+
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "engine/check.h"
+#include "engine/config.h"
+
+#if UNRAVEL_HAVE_MPI
+// The C API only: Open MPI's deprecated C++ bindings warn under -Wextra.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+#endif
+
+namespace unravel::dist {
+
+namespace {
+
+int env_int(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoi(v) : 0;
+}
+
+// Times one collective into the communicator's totals.
+class Timed {
+ public:
+  Timed(double& seconds, int64_t& calls) : seconds_(seconds), t0_(Clock::now()) { ++calls; }
+  ~Timed() { seconds_ += std::chrono::duration<double>(Clock::now() - t0_).count(); }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  double& seconds_;
+  Clock::time_point t0_;
+};
+
+#if UNRAVEL_HAVE_MPI
+void check_mpi(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  throw_error(fmt::format("{} failed: {}", what, std::string(text, static_cast<size_t>(len))));
+}
+
+int as_count(size_t n, const char* what) {
+  UNRAVEL_CHECK(n <= static_cast<size_t>(INT_MAX), "{}: {} elements exceed MPI's int count",
+                what, n);
+  return static_cast<int>(n);
+}
+#endif
+
+std::unique_ptr<Communicator>& world_slot() {
+  static std::unique_ptr<Communicator> w;
+  return w;
+}
+
+}  // namespace
+
+bool have_mpi() { return UNRAVEL_HAVE_MPI != 0; }
+
+int launched_size() {
+  // Open MPI's mpirun (ORTE) sets OMPI_COMM_WORLD_SIZE; MPICH/Hydra and Slurm's PMI set PMI_SIZE.
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+    if (int n = env_int(name); n > 0) return n;
+  // PMIx launchers (srun --mpi=pmix, PRRTE) announce a rank but not always the size: Slurm's
+  // task count where there is one, else MPI knows (-1: launched, size unknown until MPI_Init).
+  if (std::getenv("PMIX_RANK")) {
+    if (int n = env_int("SLURM_STEP_NUM_TASKS"); n > 0) return n;
+    return -1;
+  }
+  return 1;
+}
+
+Communicator::Communicator() {
+  const int launched = launched_size();
+  if (launched == 1) return;
+#if UNRAVEL_HAVE_MPI
+  // Only the main thread calls MPI (OpenMP workers never do): FUNNELED is enough.
+  // A host that initialised MPI already (mpi4py around the Python module) keeps its ownership.
+  int already = 0;
+  MPI_Initialized(&already);
+  if (!already) {
+    int provided = 0;
+    check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided),
+              "MPI_Init_thread");
+    initialised_ = true;
+  }
+  check_mpi(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "MPI_Comm_rank");
+  check_mpi(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
+  // Errors come back as codes (turned into exceptions above), not as an abort inside MPI.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  split_wait_ = env_int("UNRAVEL_DIST_TIMING") != 0;
+#else
+  UNRAVEL_CHECK(false, "this process is one of {} started by an MPI launcher, but this unravel was "
+                "built without MPI (meson setup -Dmpi=enabled with libopenmpi-dev installed); "
+                "run it without mpirun", launched < 0 ? std::string("several")
+                                                       : std::to_string(launched));
+#endif
+}
+
+Communicator::~Communicator() {
+#if UNRAVEL_HAVE_MPI
+  if (initialised_) {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+  }
+#endif
+}
+
+void Communicator::wait() {
+#if UNRAVEL_HAVE_MPI
+  if (!split_wait_) return;
+  int64_t calls = 0;
+  Timed t(wait_seconds_, calls);
+  check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+#endif
+}
+
+void Communicator::allgather(const void* send, size_t bytes, void* recv) {
+  if (size_ > 1) wait();
+  Timed t(seconds_, calls_);
+  if (size_ == 1) {
+    if (bytes) std::memmove(recv, send, bytes);
+    return;
+  }
+#if UNRAVEL_HAVE_MPI
+  const int n = as_count(bytes, "allgather");
+  check_mpi(MPI_Allgather(send, n, MPI_BYTE, recv, n, MPI_BYTE, MPI_COMM_WORLD), "MPI_Allgather");
+#endif
+}
+
+void Communicator::alltoall(const void* send, size_t bytes, void* recv) {
+  if (size_ > 1) wait();
+  Timed t(seconds_, calls_);
+  if (size_ == 1) {
+    if (bytes) std::memmove(recv, send, bytes);
+    return;
+  }
+#if UNRAVEL_HAVE_MPI
+  const int n = as_count(bytes, "alltoall");
+  check_mpi(MPI_Alltoall(send, n, MPI_BYTE, recv, n, MPI_BYTE, MPI_COMM_WORLD), "MPI_Alltoall");
+#endif
+}
+
+void Communicator::allreduce_sum(float* data, size_t n) {
+  if (size_ > 1) wait();
+  Timed t(seconds_, calls_);
+  if (size_ == 1) return;
+#if UNRAVEL_HAVE_MPI
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, as_count(n, "allreduce"), MPI_FLOAT, MPI_SUM,
+                          MPI_COMM_WORLD), "MPI_Allreduce");
+#endif
+}
+
+int64_t Communicator::allreduce_max(int64_t v) {
+  if (size_ > 1) wait();
+  Timed t(seconds_, calls_);
+  if (size_ == 1) return v;
+#if UNRAVEL_HAVE_MPI
+  long long x = v;
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_LONG_LONG, MPI_MAX, MPI_COMM_WORLD),
+            "MPI_Allreduce");
+  v = x;
+#endif
+  return v;
+}
+
+void Communicator::barrier() {
+  Timed t(seconds_, calls_);
+  if (size_ == 1) return;
+#if UNRAVEL_HAVE_MPI
+  check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+#endif
+}
+
+void Communicator::abort(int code) {
+#if UNRAVEL_HAVE_MPI
+  if (size_ > 1) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+  std::exit(code);
+}
+
+Communicator& world() {
+  auto& w = world_slot();
+  if (!w) w.reset(new Communicator());
+  return *w;
+}
+
+bool world_is_parallel() {
+  const auto& w = world_slot();
+  return w && w->parallel();
+}
+
+}  // namespace unravel::dist
