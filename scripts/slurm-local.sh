@@ -34,6 +34,10 @@ done
 [ "$(id -u)" = 0 ] || fail "this recipe runs the daemons as root (SlurmUser=root); run as root"
 down  # a previous cluster in the same folder
 H=$(hostname -s); NCPU=$(nproc)
+# Free ports, so that this cluster does not collide with another one on the machine (Slurm's
+# defaults 6817/6818, or a second test run).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+CTLD_PORT=$(free_port); SLURMD_PORT=$(free_port)
 MEM=$(( $(free -m | awk '/^Mem:/{print $2}') * 9 / 10 ))   # RealMemory must be <= the reported
 rm -rf "$WORKDIR"/{munge,state,spool,log}
 mkdir -p "$WORKDIR"/{munge,state,spool,log,out}
@@ -50,6 +54,8 @@ munge -S "$WORKDIR/munge/munge.sock" -n | unmunge -S "$WORKDIR/munge/munge.sock"
 cat > "$WORKDIR/slurm.conf" <<EOF
 ClusterName=unravel
 SlurmctldHost=$H(127.0.0.1)
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
