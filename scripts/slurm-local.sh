@@ -14,6 +14,7 @@ if [ -z "$cmd" ] || [ -z "$WORKDIR" ]; then
   echo "usage: $0 up|down WORKDIR" >&2; exit 2
 fi
 WORKDIR=$(mkdir -p "$WORKDIR" && cd "$WORKDIR" && pwd)
+chmod 755 "$WORKDIR"  # munged needs execute permission for all on its socket's folders (mktemp -d: 700)
 fail() { echo "slurm-local: $*" >&2; exit 1; }
 
 down() {
