@@ -148,28 +148,15 @@ class PyRun {
   }
 
   /// z ~ the run's prior (its own: Gaussian, Student-t, mixture, spike-and-slab).
-  py::object sample_prior(int64_t n, uint64_t seed) {
-    UNRAVEL_CHECK(n >= 1, "sample_prior: n must be at least 1, got {}", n);
-    Tensor z;
-    {
-      Compute compute;
-      std::lock_guard<std::mutex> lock(mu_);
-      NoGradGuard ng;
-      Generator g(seed);
-      z = contiguous(to(run_.prior->sample(Shape{n}, g), DType::f32));
-    }
-    return result(z);
-  }
+  py::object sample_prior(int64_t n, uint64_t seed) { return result(draw_prior(n, seed, "sample_prior")); }
 
+  /// n images decoded from z ~ the run's prior (the same z as sample_prior(n, seed)).
   py::object sample(int64_t n, uint64_t seed) {
-    UNRAVEL_CHECK(n >= 1, "sample: n must be at least 1, got {}", n);
+    Tensor z = draw_prior(n, seed, "sample");
     Tensor imgs;
     {
       Compute compute;
       std::lock_guard<std::mutex> lock(mu_);
-      NoGradGuard ng;
-      Generator g(seed);
-      Tensor z = run_.prior->sample(Shape{n}, g);
       imgs = apps::decode_to_images(*run_.vae, z);
     }
     return result(imgs);
@@ -259,6 +246,15 @@ class PyRun {
   }
 
  private:
+  Tensor draw_prior(int64_t n, uint64_t seed, const char* who) {
+    UNRAVEL_CHECK(n >= 1, "{}: n must be at least 1, got {}", who, n);
+    Compute compute;
+    std::lock_guard<std::mutex> lock(mu_);
+    NoGradGuard ng;
+    Generator g(seed);
+    return contiguous(to(run_.prior->sample(Shape{n}, g), DType::f32));
+  }
+
   /// The run's dataset, loaded on first use; call with the GIL held (never inside Compute).
   const Dataset& data() {
     if (!run_.data) {
