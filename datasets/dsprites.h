@@ -24,6 +24,8 @@
 
 namespace unravel {
 
+class NpzReader;
+
 /// The three dSprites shapes, numbered as the published file's class ids.
 enum class SpriteShape : int { square = 0, ellipse = 1, heart = 2 };
 
@@ -57,6 +59,8 @@ class DSprites final : public Dataset {
   /// Reads the published npz (or any npz with members imgs [N,64,64] u8, latents_classes
   /// [N,6] i64, latents_values [N,6] f64); errors name the file and the member.
   static DSprites from_npz(const std::string& path);
+  /// The same from an archive already open (a file or a buffer; see datasets/npz.h).
+  static DSprites from_npz(const NpzReader& npz);
   /// Path of the published file, for messages and defaults.
   static constexpr const char* kFileName = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz";
 

@@ -17,8 +17,10 @@
 
 namespace unravel {
 
-DSprites DSprites::from_npz(const std::string& path) {
-  NpzReader npz(path);
+DSprites DSprites::from_npz(const std::string& path) { return from_npz(NpzReader(path)); }
+
+DSprites DSprites::from_npz(const NpzReader& npz) {
+  const std::string& path = npz.path();
   DSprites d{FromFile{}};
   d.name_ = "dsprites:" + path;
   d.procedural_ = false;

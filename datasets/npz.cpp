@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 
 #include "engine/check.h"
@@ -33,6 +34,23 @@ NpzReader::NpzReader(const std::string& path) : path_(path) {
   int code = 0;
   za_ = zip_open(path.c_str(), ZIP_RDONLY, &code);
   UNRAVEL_CHECK(za_ != nullptr, "npz: cannot open '{}': {}", path, zip_error_text(code));
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(path, ec);
+  if (!ec) archive_size_ = bytes;
+}
+
+NpzReader::NpzReader(const void* data, size_t size, const std::string& name) : path_(name) {
+  zip_error_t err;
+  zip_error_init(&err);
+  zip_source_t* src = zip_source_buffer_create(data, size, 0, &err);
+  if (src) {
+    za_ = zip_open_from_source(src, ZIP_RDONLY, &err);
+    if (!za_) zip_source_free(src);  // on success the archive owns the source
+  }
+  const std::string msg = zip_error_strerror(&err);
+  zip_error_fini(&err);
+  UNRAVEL_CHECK(za_ != nullptr, "npz: cannot open '{}': {}", name, msg);
+  archive_size_ = size;
 }
 
 NpzReader::~NpzReader() {
@@ -69,11 +87,38 @@ uint64_t NpzReader::member_size(const std::string& name) const {
   return st.size;
 }
 
+// The sizes in a zip's directory are the archive's word; the member's buffer is allocated from
+// them before a byte is inflated. So they are checked against what the archive can hold first:
+// a stored member is as large as its compressed bytes, a deflated one at most 1032 times
+// larger (deflate's limit), and those compressed bytes lie inside the archive. Other methods
+// (bzip2, xz: numpy never writes them) are only held to the archive's size.
+void NpzReader::check_plausible_size(const std::string& name, uint64_t size) const {
+  zip_stat_t st;
+  zip_stat_init(&st);
+  const int64_t idx = locate(name);
+  if (idx < 0 || zip_stat_index(za_, static_cast<zip_uint64_t>(idx), 0, &st) != 0 ||
+      !(st.valid & ZIP_STAT_COMP_SIZE))
+    return;
+  UNRAVEL_CHECK(st.comp_size <= archive_size_,
+                "npz '{}': member '{}.npy' is corrupt: {} compressed bytes in a {}-byte archive",
+                path_, name, st.comp_size, archive_size_);
+  if (!(st.valid & ZIP_STAT_COMP_METHOD)) return;
+  if (st.comp_method == ZIP_CM_STORE)
+    UNRAVEL_CHECK(size == st.comp_size,
+                  "npz '{}': member '{}.npy' is corrupt: stored uncompressed, yet its directory "
+                  "entry says {} bytes and {} compressed bytes", path_, name, size, st.comp_size);
+  if (st.comp_method == ZIP_CM_DEFLATE)
+    UNRAVEL_CHECK(size / 1032 <= st.comp_size,
+                  "npz '{}': member '{}.npy' is corrupt: its directory entry says {} bytes from {} "
+                  "deflated bytes, more than deflate can expand", path_, name, size, st.comp_size);
+}
+
 std::vector<uint8_t> NpzReader::read_bytes(const std::string& name) const {
   const int64_t idx = locate(name);
   UNRAVEL_CHECK(idx >= 0, "npz '{}': no member '{}.npy' (members: {})", path_, name,
                 fmt::join(members(), ", "));
   const uint64_t size = member_size(name);
+  check_plausible_size(name, size);
   zip_file_t* zf = zip_fopen_index(za_, static_cast<zip_uint64_t>(idx), 0);
   UNRAVEL_CHECK(zf != nullptr, "npz '{}': cannot open member '{}.npy': {}", path_, name,
                 archive_error(za_));

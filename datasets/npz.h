@@ -3,6 +3,7 @@
 // mismatches, truncated or corrupt archives and missing members raise errors that name the file
 // and the member. Also a writer (used by tests and for exporting codes/factors).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -19,6 +20,9 @@ class NpzReader {
  public:
   /// Opens `path`; throws naming the file when it is missing or not a readable zip archive.
   explicit NpzReader(const std::string& path);
+  /// Opens an archive held in memory: `size` bytes at `data`, which must outlive the reader;
+  /// `name` stands for the file in error messages.
+  NpzReader(const void* data, size_t size, const std::string& name);
   ~NpzReader();
   NpzReader(const NpzReader&) = delete;
   NpzReader& operator=(const NpzReader&) = delete;
@@ -37,8 +41,10 @@ class NpzReader {
 
  private:
   int64_t locate(const std::string& name) const;
+  void check_plausible_size(const std::string& name, uint64_t size) const;
   std::string path_;
   ::zip* za_ = nullptr;
+  uint64_t archive_size_ = UINT64_MAX;  ///< bytes of the archive (bounds the members' sizes)
 };
 
 /// Writes `arrays` (name without ".npy", tensor) as an .npz at `path`; deflate-compressed when

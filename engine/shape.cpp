@@ -65,6 +65,10 @@ Strides contiguous_strides(const Shape& s) {
 }
 
 bool is_contiguous(const Shape& s, const Strides& st) {
+  // No elements, nothing to lay out: any strides will do. (contiguous_strides treats extents of
+  // 0 as 1, which the loop below would otherwise refuse for e.g. [4, 0, 2].)
+  for (int64_t x : s)
+    if (x == 0) return true;
   int64_t expected = 1;
   for (int i = s.size() - 1; i >= 0; --i) {
     if (s[i] == 1) continue;

@@ -3,6 +3,10 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
 #include "datasets/registry.h"
 #include "engine/check.h"
 #include "engine/device.h"
@@ -126,6 +130,29 @@ void check_in(const std::string& value, const std::vector<std::string>& valid, c
   for (const auto& v : valid)
     if (v == value) return;
   UNRAVEL_CHECK(false, "unknown {} '{}' (valid: {})", what, value, fmt::join(valid, ", "));
+}
+
+// One config.json field into v. Integer fields are range-checked first: nlohmann's get of
+// 1e300 into an int64, or of -1 into a uint64, converts out of range (undefined behaviour), not
+// an error. A float with an integral value (10.0) is still read as that integer.
+template <class T>
+void read_field(const json& j, const char* key, T& v) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    using L = std::numeric_limits<T>;
+    const double top = std::ldexp(1.0, L::digits);  // 2^63 or 2^64: the first value too large
+    bool ok = false;
+    if (j.is_number_unsigned()) {
+      ok = j.get<uint64_t>() <= static_cast<uint64_t>(L::max());
+    } else if (j.is_number_integer()) {
+      ok = L::is_signed || j.get<int64_t>() >= 0;
+    } else if (j.is_number_float()) {
+      const double d = j.get<double>();
+      ok = std::isfinite(d) && d == std::trunc(d) && d < top && d >= (L::is_signed ? -top : 0.0);
+    }
+    UNRAVEL_CHECK(ok, "field '{}' must be an integer in [{}, {}], got {}", key, L::min(), L::max(),
+                  j.dump());
+  }
+  j.get_to(v);
 }
 
 json params_json(const ParamMap& m) {
@@ -254,7 +281,7 @@ TrainConfig config_from_json(const std::string& text, const std::string& where) 
   c.micro_shards = 1;  // runs from before data-parallel training: one micro-shard
   try {
     auto get = [&](const char* k, auto& v) {
-      if (j.contains(k)) j.at(k).get_to(v);
+      if (j.contains(k)) read_field(j.at(k), k, v);
     };
     auto getp = [&](const char* k, ParamMap& m) {
       if (j.contains(k)) m = j.at(k).get<ParamMap>();

@@ -26,6 +26,17 @@ Tensor host_contiguous(const Tensor& in, DType dtype) {
   return host;
 }
 
+ByteReader buffer_reader(const void* data, size_t size, const std::string& name) {
+  UNRAVEL_CHECK(data != nullptr || size == 0, "'{}': null data", name);
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  return [bytes, size, name](uint64_t off, void* dst, uint64_t n, const char* what) {
+    UNRAVEL_CHECK(off <= size && n <= size - off,
+                  "'{}' is truncated: {} needs bytes [{}, {}) but the buffer has {} bytes", name,
+                  what, off, off + n, size);
+    if (n) std::memcpy(dst, bytes + off, n);
+  };
+}
+
 InputFile::InputFile(const std::string& path) : path_(path) {
   f_ = std::fopen(path.c_str(), "rb");
   UNRAVEL_CHECK(f_ != nullptr, "cannot open '{}': {}", path, std::strerror(errno));

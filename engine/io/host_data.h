@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include "engine/tensor.h"
@@ -13,6 +14,14 @@ namespace unravel::io_detail {
 /// on the CPU in `dtype` (a tensor in a backend layout is converted to its logical values first).
 Tensor host_contiguous(const Tensor& t, DType dtype);
 inline Tensor host_contiguous(const Tensor& t) { return host_contiguous(t, t.dtype()); }
+
+/// Reads exactly n bytes at `offset` of an input into dst, or throws a "truncated" error that
+/// names the input and `what` (the part being read). The readers parse through one of these so
+/// that a file and a memory buffer (an .npz member, a fuzzer's input) take the same path.
+using ByteReader = std::function<void(uint64_t offset, void* dst, uint64_t n, const char* what)>;
+
+/// A ByteReader over the `size` bytes at `data` (kept alive by the caller); errors name `name`.
+ByteReader buffer_reader(const void* data, size_t size, const std::string& name);
 
 /// An open read-only file that closes itself; errors name `path`.
 class InputFile {
@@ -26,6 +35,12 @@ class InputFile {
   /// Reads exactly n bytes at `offset` into dst; `what` names the part for the error message.
   void read_at(uint64_t offset, void* dst, uint64_t n, const char* what) const;
   const std::string& path() const { return path_; }
+  /// A ByteReader over this file (which must outlive it).
+  ByteReader reader() const {
+    return [this](uint64_t off, void* dst, uint64_t n, const char* what) {
+      read_at(off, dst, n, what);
+    };
+  }
 
  private:
   std::string path_;

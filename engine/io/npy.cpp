@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <functional>
 
 #include "engine/backend.h"
 #include "engine/check.h"
@@ -23,8 +22,7 @@ constexpr char kMagic[] = "\x93NUMPY";
 constexpr size_t kMagicLen = 6;
 constexpr size_t kAlign = 64;
 
-// Reads n bytes at offset into dst, throwing a "truncated" error naming `what`.
-using ByteReader = std::function<void(uint64_t offset, void* dst, uint64_t n, const char* what)>;
+using io_detail::ByteReader;
 
 struct DictParser {
   const std::string& s;
@@ -257,30 +255,19 @@ std::string header_bytes(const Tensor& t) {
 
 NpyHeader read_npy_header(const std::string& path) {
   io_detail::InputFile f(path);
-  ByteReader read = [&](uint64_t off, void* dst, uint64_t n, const char* what) {
-    f.read_at(off, dst, n, what);
-  };
-  return parse_header(read, f.size(), path);
+  return parse_header(f.reader(), f.size(), path);
 }
 
 Tensor load_npy(const std::string& path) {
   io_detail::InputFile f(path);
-  ByteReader read = [&](uint64_t off, void* dst, uint64_t n, const char* what) {
-    f.read_at(off, dst, n, what);
-  };
+  const ByteReader read = f.reader();
   NpyHeader h = parse_header(read, f.size(), path);
   return read_data(h, read, f.size(), path);
 }
 
 Tensor load_npy_buffer(const void* data, size_t size, const std::string& name) {
   UNRAVEL_CHECK(data != nullptr || size == 0, "load_npy_buffer('{}'): null data", name);
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  ByteReader read = [&](uint64_t off, void* dst, uint64_t n, const char* what) {
-    UNRAVEL_CHECK(off <= size && n <= size - off,
-                  "'{}' is truncated: {} needs bytes [{}, {}) but the buffer has {} bytes", name,
-                  what, off, off + n, size);
-    if (n) std::memcpy(dst, bytes + off, n);
-  };
+  const ByteReader read = io_detail::buffer_reader(data, size, name);
   NpyHeader h = parse_header(read, size, name);
   return read_data(h, read, size, name);
 }

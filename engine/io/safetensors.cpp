@@ -136,24 +136,26 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   out.commit();
 }
 
-SafetensorsData load_safetensors(const std::string& path) {
-  io_detail::InputFile f(path);
-  UNRAVEL_CHECK(f.size() >= 8, "'{}' is not a safetensors file: truncated to {} bytes (needs at "
-                "least the 8-byte header length)", path, f.size());
+namespace {
+
+// The reader proper: `size` bytes read through `read`; `path` names the input in errors.
+SafetensorsData parse(const std::string& path, uint64_t size, const io_detail::ByteReader& read) {
+  UNRAVEL_CHECK(size >= 8, "'{}' is not a safetensors file: truncated to {} bytes (needs at "
+                "least the 8-byte header length)", path, size);
   unsigned char len[8];
-  f.read_at(0, len, 8, "the header length");
+  read(0, len, 8, "the header length");
   uint64_t n = 0;
   for (int b = 0; b < 8; ++b) n |= uint64_t(len[b]) << (8 * b);
-  UNRAVEL_CHECK(n <= f.size() - 8,
+  UNRAVEL_CHECK(n <= size - 8,
                 "'{}' is truncated or corrupt: header length {} goes beyond the file size {}", path,
-                n, f.size());
+                n, size);
   UNRAVEL_CHECK(n <= kMaxHeader, "'{}': header length {} exceeds the 100 MB limit", path, n);
   std::string text(n, '\0');
-  f.read_at(8, text.data(), n, "the JSON header");
+  read(8, text.data(), n, "the JSON header");
   Json header;
   try {
     header = Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers like 1e400
     throw_error(fmt::format("'{}': the safetensors header is not valid JSON: {}", path, e.what()));
   }
   UNRAVEL_CHECK(header.is_object(), "'{}': the safetensors header is not a JSON object", path);
@@ -172,7 +174,7 @@ SafetensorsData load_safetensors(const std::string& path) {
     entries.push_back(parse_entry(path, key, v));
   }
 
-  const uint64_t data_start = 8 + n, data_size = f.size() - data_start;
+  const uint64_t data_start = 8 + n, data_size = size - data_start;
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
@@ -196,10 +198,21 @@ SafetensorsData load_safetensors(const std::string& path) {
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype, kCPU);
     std::string what = "tensor '" + e.name + "'";
-    f.read_at(data_start + e.begin, t.raw_data(), e.end - e.begin, what.c_str());
+    read(data_start + e.begin, t.raw_data(), e.end - e.begin, what.c_str());
     out.tensors.emplace(e.name, std::move(t));
   }
   return out;
+}
+
+}  // namespace
+
+SafetensorsData load_safetensors(const std::string& path) {
+  io_detail::InputFile f(path);
+  return parse(path, f.size(), f.reader());
+}
+
+SafetensorsData load_safetensors_buffer(const void* data, size_t size, const std::string& name) {
+  return parse(name, size, io_detail::buffer_reader(data, size, name));
 }
 
 }  // namespace unravel

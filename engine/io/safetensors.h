@@ -5,6 +5,7 @@
 // readable by the Python safetensors / PyTorch tools; writes are atomic; reads validate
 // everything and name the file and tensor in every error.
 #pragma once
+#include <cstddef>
 #include <map>
 #include <string>
 
@@ -26,5 +27,7 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 
 /// Reads and validates a safetensors file (dtypes F32 F64 I32 I64 U8, and BOOL as u8).
 SafetensorsData load_safetensors(const std::string& path);
+/// The same from `size` bytes in memory; `name` stands for the file in error messages.
+SafetensorsData load_safetensors_buffer(const void* data, size_t size, const std::string& name);
 
 }  // namespace unravel

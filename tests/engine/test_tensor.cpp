@@ -32,6 +32,15 @@ TEST_CASE("tensor construction, metadata and data access") {
   }
 }
 
+TEST_CASE("a tensor with no elements is contiguous whatever its extents (found by fuzz_npy)") {
+  for (const Shape& s : {Shape{0}, Shape{4, 0, 2}, Shape{4, 1, 0, 1, 1, 2}, Shape{3, 0}}) {
+    CAPTURE(s.str());
+    Tensor t = Tensor::empty(s, DType::i32, kCPU);
+    CHECK(t.numel() == 0);
+    CHECK(t.is_contiguous());
+  }
+}
+
 TEST_CASE("views share storage without copies") {
   Tensor t = Tensor::from_vector<float>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, Shape{3, 4});
   Tensor r = reshape(t, Shape{4, 3});
