@@ -87,27 +87,31 @@ uint64_t NpzReader::member_size(const std::string& name) const {
   return st.size;
 }
 
-// The sizes in a zip's directory are the archive's word; the member's buffer is allocated from
-// them before a byte is inflated. So they are checked against what the archive can hold first:
-// a stored member is as large as its compressed bytes, a deflated one at most 1032 times
-// larger (deflate's limit), and those compressed bytes lie inside the archive. Other methods
-// (bzip2, xz: numpy never writes them) are only held to the archive's size.
+// The sizes in a zip's directory are the archive's word, and the member's buffer is allocated
+// from them before a byte is inflated. So they are checked against what the archive can hold
+// first: a stored member is exactly as large as its bytes in the archive, a deflated one at
+// most 1032 times larger (deflate's limit), and those bytes lie inside the archive. numpy writes
+// only these two methods; others (bzip2 expands some 45 million to one, so no size it claims
+// can be checked) are refused. Found by fuzz_npz: 82 bytes claiming 2 GB.
 void NpzReader::check_plausible_size(const std::string& name, uint64_t size) const {
   zip_stat_t st;
   zip_stat_init(&st);
   const int64_t idx = locate(name);
-  if (idx < 0 || zip_stat_index(za_, static_cast<zip_uint64_t>(idx), 0, &st) != 0 ||
-      !(st.valid & ZIP_STAT_COMP_SIZE))
-    return;
+  UNRAVEL_CHECK(idx >= 0 && zip_stat_index(za_, static_cast<zip_uint64_t>(idx), 0, &st) == 0 &&
+                    (st.valid & ZIP_STAT_COMP_SIZE) && (st.valid & ZIP_STAT_COMP_METHOD),
+                "npz '{}': cannot stat member '{}.npy': {}", path_, name, archive_error(za_));
+  UNRAVEL_CHECK(st.comp_method == ZIP_CM_STORE || st.comp_method == ZIP_CM_DEFLATE,
+                "npz '{}': member '{}.npy' is compressed with zip method {}; .npz members are "
+                "stored or deflated (numpy.savez / savez_compressed)", path_, name,
+                st.comp_method);
   UNRAVEL_CHECK(st.comp_size <= archive_size_,
                 "npz '{}': member '{}.npy' is corrupt: {} compressed bytes in a {}-byte archive",
                 path_, name, st.comp_size, archive_size_);
-  if (!(st.valid & ZIP_STAT_COMP_METHOD)) return;
   if (st.comp_method == ZIP_CM_STORE)
     UNRAVEL_CHECK(size == st.comp_size,
                   "npz '{}': member '{}.npy' is corrupt: stored uncompressed, yet its directory "
                   "entry says {} bytes and {} compressed bytes", path_, name, size, st.comp_size);
-  if (st.comp_method == ZIP_CM_DEFLATE)
+  else
     UNRAVEL_CHECK(size / 1032 <= st.comp_size,
                   "npz '{}': member '{}.npy' is corrupt: its directory entry says {} bytes from {} "
                   "deflated bytes, more than deflate can expand", path_, name, size, st.comp_size);

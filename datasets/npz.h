@@ -1,7 +1,8 @@
 // NumPy .npz archives: a zip file of .npy members (numpy.savez / savez_compressed). Read with
-// libzip, members stored or deflate-compressed, each parsed by engine/io/npy.h; CRC and size
-// mismatches, truncated or corrupt archives and missing members raise errors that name the file
-// and the member. Also a writer (used by tests and for exporting codes/factors).
+// libzip, members stored or deflate-compressed (the two methods numpy writes; others are
+// refused), each parsed by engine/io/npy.h; CRC and size mismatches, sizes the archive cannot
+// hold, truncated or corrupt archives and missing members raise errors that name the file and
+// the member. Also a writer (used by tests and for exporting codes/factors).
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -124,11 +124,10 @@ Image8 read_png_buffer(const void* data, size_t size, int channels, const std::s
   png_image img;
   std::memset(&img, 0, sizeof img);
   img.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_memory(&img, data, size)) {
-    const std::string msg = img.message;
-    png_image_free(&img);
-    UNRAVEL_CHECK(false, "read_png: cannot read '{}': {}", path, msg);
-  }
+  // Frees libpng's state however this function is left (png_image_free is safe to repeat).
+  const std::unique_ptr<png_image, void (*)(png_image*)> guard(&img, png_image_free);
+  UNRAVEL_CHECK(png_image_begin_read_from_memory(&img, data, size),
+                "read_png: cannot read '{}': {}", path, img.message);
   check_decoded_size(size, img, channels, path);
   img.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
   Image8 out;
@@ -137,10 +136,8 @@ Image8 read_png_buffer(const void* data, size_t size, int channels, const std::s
   out.channels = channels;
   out.data.resize(PNG_IMAGE_SIZE(img));
   png_color black{0, 0, 0};
-  const int ok = png_image_finish_read(&img, &black, out.data.data(), 0, nullptr);
-  const std::string msg = img.message;
-  png_image_free(&img);
-  UNRAVEL_CHECK(ok != 0, "read_png: cannot decode '{}': {}", path, msg);
+  UNRAVEL_CHECK(png_image_finish_read(&img, &black, out.data.data(), 0, nullptr),
+                "read_png: cannot decode '{}': {}", path, img.message);
   return out;
 }
 

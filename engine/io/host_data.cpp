@@ -26,6 +26,13 @@ Tensor host_contiguous(const Tensor& in, DType dtype) {
   return host;
 }
 
+bool strides_fit(const Shape& s) {
+  int64_t acc = 1;
+  for (int64_t d : s)
+    if (__builtin_mul_overflow(acc, d > 1 ? d : 1, &acc)) return false;
+  return true;
+}
+
 ByteReader buffer_reader(const void* data, size_t size, const std::string& name) {
   UNRAVEL_CHECK(data != nullptr || size == 0, "'{}': null data", name);
   const auto* bytes = static_cast<const unsigned char*>(data);

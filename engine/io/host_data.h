@@ -15,6 +15,12 @@ namespace unravel::io_detail {
 Tensor host_contiguous(const Tensor& t, DType dtype);
 inline Tensor host_contiguous(const Tensor& t) { return host_contiguous(t, t.dtype()); }
 
+/// True when the extents of `s`, zeros counted as ones, multiply within int64, as the strides
+/// of Tensor::empty(s) must (contiguous_strides) even when a zero extent leaves the tensor
+/// empty. The readers check a file's shape with this before making a tensor of it: the shape
+/// (0, 2^62, 4) holds no bytes yet overflowed the strides (found by fuzz_npy).
+bool strides_fit(const Shape& s);
+
 /// Reads exactly n bytes at `offset` of an input into dst, or throws a "truncated" error that
 /// names the input and `what` (the part being read). The readers parse through one of these so
 /// that a file and a memory buffer (an .npz member, a fuzzer's input) take the same path.

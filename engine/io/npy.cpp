@@ -175,6 +175,8 @@ NpyHeader parse_header(const ByteReader& read, uint64_t total, const std::string
 
 Tensor read_data(const NpyHeader& h, const ByteReader& read, uint64_t total,
                  const std::string& name) {
+  UNRAVEL_CHECK(io_detail::strides_fit(h.shape), "'{}': .npy shape {} overflows int64", name,
+                h.shape.str());
   uint64_t n = 1;
   for (int64_t d : h.shape)
     UNRAVEL_CHECK(!__builtin_mul_overflow(n, static_cast<uint64_t>(d), &n),

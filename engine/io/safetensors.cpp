@@ -80,6 +80,7 @@ Entry parse_entry(const std::string& path, const std::string& name, const Json& 
   e.begin = (*off)[0].get<uint64_t>();
   e.end = (*off)[1].get<uint64_t>();
   if (e.begin > e.end) bad(fmt::format("data_offsets [{}, {}] are reversed", e.begin, e.end));
+  if (!io_detail::strides_fit(e.shape)) bad("shape overflows int64");
   uint64_t n = 1, bytes = 0;
   for (int64_t d : e.shape)
     if (__builtin_mul_overflow(n, static_cast<uint64_t>(d), &n)) bad("shape overflows");

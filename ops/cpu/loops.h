@@ -75,6 +75,9 @@ void for_each_row(const StridedLayout<N>& L, int64_t cost, Inner&& inner) {
   }
   int64_t rows = 1;
   for (int d = 0; d < last; ++d) rows *= L.shape[d];
+  // An outer extent of 0: no rows. parallel_for would still call the body once with [0, 0),
+  // whose index split divides by that 0 (undefined behaviour, found by UBSan).
+  if (rows == 0) return;
   parallel_for(rows, cost * inner_n, [&](int64_t b, int64_t e) {
     std::array<int64_t, kMaxDims> idx{};
     int64_t rem = b;

@@ -467,3 +467,22 @@ TEST_CASE("--device cuda where no GPU can be used: refused before any work, sayi
   CHECK(!fs::exists(out + "/log.csv"));
   fs::remove_all(out);
 }
+
+TEST_CASE("config.json: integers out of their type's range are refused naming the file (fuzz_config)") {
+  // nlohmann's get<uint64_t>() of 7.7e77 converts out of range: undefined behaviour, found by
+  // fuzz_config under UBSan. Each field is now range-checked first.
+  const std::string where = "run/config.json";
+  for (const char* text : {R"({"seed": 7.777777777777778e+77})", R"({"seed": -1})",
+                           R"({"latents": 1e19})", R"({"steps": 2.5})", R"({"batch": 1e999})"}) {
+    CAPTURE(text);
+    CHECK_THROWS_WITH_AS(config_from_json(text, where), doctest::Contains("run/config.json"), Error);
+  }
+  CHECK_THROWS_WITH_AS(config_from_json(R"({"seed": -1})", where),
+                       doctest::Contains("field 'seed' must be an integer in [0, "), Error);
+  // Integral floats are still read as the integer, and the largest values fit exactly.
+  const TrainConfig c = config_from_json(
+      R"({"latents": 10.0, "seed": 18446744073709551615, "steps": -9223372036854775808})", where);
+  CHECK(c.latents == 10);
+  CHECK(c.seed == UINT64_MAX);
+  CHECK(c.steps == INT64_MIN);
+}

@@ -335,6 +335,49 @@ TEST_CASE("safetensors: corrupt and truncated files give errors naming file and 
   CHECK(err(huge).find("beyond the file size") != std::string::npos);
 }
 
+TEST_CASE("npy/safetensors: shapes that hold no bytes yet overflow the strides (fuzz_npy)") {
+  // (4, 1, 0, 2874406073709551614): zero elements, so zero data bytes, but the row-major
+  // strides of its other extents overflow int64.
+  std::string npy = npy_file(
+      1, "{'descr': '<i4', 'fortran_order': False, 'shape': (4, 1, 0, 2874406073709551614), }", "");
+  CHECK(error_of([&] { load_npy_buffer(npy.data(), npy.size(), "zero.npy"); })
+            .find("'zero.npy': .npy shape [4, 1, 0, 2874406073709551614] overflows int64") !=
+        std::string::npos);
+  std::string st = st_file(
+      R"({"z":{"dtype":"U8","shape":[0,4611686018427387904,4],"data_offsets":[0,0]}})", "");
+  CHECK(error_of([&] { load_safetensors_buffer(st.data(), st.size(), "zero.safetensors"); })
+            .find("tensor 'z': shape overflows int64") != std::string::npos);
+  // Zero-size tensors whose strides fit still load.
+  std::string ok = npy_file(1, "{'descr': '<f8', 'fortran_order': True, 'shape': (3, 0, 2), }", "");
+  CHECK(load_npy_buffer(ok.data(), ok.size()).shape() == Shape{3, 0, 2});
+}
+
+TEST_CASE("safetensors: out-of-range JSON numbers are refused naming the file (fuzz_safetensors)") {
+  // nlohmann reports 1e400 as out_of_range, not as a parse_error: it escaped the message that
+  // names the file.
+  std::string st = st_file(R"({"a":{"dtype":"F32","shape":[1e400],"data_offsets":[0,0]}})", "");
+  const std::string e = error_of([&] { load_safetensors_buffer(st.data(), st.size(), "big.st"); });
+  CHECK(e.find("'big.st': the safetensors header is not valid JSON") != std::string::npos);
+  CHECK(e.find("number overflow") != std::string::npos);
+}
+
+TEST_CASE("safetensors: a buffer reads exactly what the file reads") {
+  TempDir tmp;
+  const std::string path = tmp.file("t.safetensors");
+  save_safetensors(path, {{"a", Tensor::from_vector<double>({1, 2, 3}, Shape{3})},
+                          {"b", Tensor::from_vector<uint8_t>({7, 8}, Shape{1, 2})}},
+                   {{"k", "v"}});
+  const std::string bytes = read_bytes(path);
+  const SafetensorsData f = load_safetensors(path);
+  const SafetensorsData m = load_safetensors_buffer(bytes.data(), bytes.size(), "mem");
+  CHECK(m.metadata == f.metadata);
+  REQUIRE(m.tensors.size() == 2);
+  check_same<double>(m.tensors.at("a"), f.tensors.at("a"));
+  check_same<uint8_t>(m.tensors.at("b"), f.tensors.at("b"));
+  CHECK(error_of([&] { load_safetensors_buffer(bytes.data(), bytes.size() - 1, "mem"); })
+            .find("'mem'") != std::string::npos);
+}
+
 TEST_CASE("safetensors/npy: a failed write leaves the previous file intact") {
   TempDir tmp;
   std::string path = tmp.file("ckpt.safetensors");
