@@ -356,15 +356,25 @@ int train_resume(const std::string& run, int64_t steps) {
   const CheckpointCompat compat = r.state->v1_compat();
   std::string meta_text = load_checkpoint(ckpt, *r.state, &r.trainer->optimizer(),
                                           r.trainer->auxiliary_optimizers(), &compat);
-  json meta = json::parse(meta_text);
   LoopState s;
-  s.step = meta.at("step").get<int64_t>();
-  s.gen = Generator(meta.at("gen_seed").get<uint64_t>(), meta.at("gen_offset").get<uint64_t>());
-  const json& b = meta.at("batcher");
-  s.batcher = BatcherState{b.at("epoch").get<int64_t>(), b.at("position").get<int64_t>(),
-                           b.at("seed").get<uint64_t>(), b.at("offset").get<uint64_t>()};
-  r.controller->load_state(meta.at("controller").get<ControllerState>());
-  s.seconds = meta.value("seconds", 0.0);
+  try {
+    // The run's loop state, a JSON string in the checkpoint's metadata: every field checked
+    // (nlohmann's own messages name neither the file nor the run).
+    const json meta = json::parse(meta_text);
+    s.step = meta.at("step").get<int64_t>();
+    s.gen = Generator(meta.at("gen_seed").get<uint64_t>(), meta.at("gen_offset").get<uint64_t>());
+    const json& b = meta.at("batcher");
+    s.batcher = BatcherState{b.at("epoch").get<int64_t>(), b.at("position").get<int64_t>(),
+                             b.at("seed").get<uint64_t>(), b.at("offset").get<uint64_t>()};
+    r.controller->load_state(meta.at("controller").get<ControllerState>());
+    s.seconds = meta.value("seconds", 0.0);
+  } catch (const std::exception& e) {  // nlohmann's, and the controller's own checks
+    throw_error(fmt::format("checkpoint '{}': its loop state (metadata 'metadata') is missing or "
+                            "malformed: {}", ckpt, e.what()));
+  }
+  UNRAVEL_CHECK(s.step >= 0 && s.batcher.epoch >= 0 && s.batcher.position >= 0,
+                "checkpoint '{}': negative step {} or batcher position {}/{}", ckpt, s.step,
+                s.batcher.epoch, s.batcher.position);
   UNRAVEL_CHECK(s.step <= c.steps, "run '{}' is already at step {} (asked to train to {})", run,
                 s.step, c.steps);
   std::unique_ptr<TrainBoard> board = make_board(run, r, s, c.steps);

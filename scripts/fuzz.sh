@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzing the parsers of outside data (tests/fuzz, libFuzzer with clang, ASan+UBSan).
 #   scripts/fuzz.sh TARGET SECONDS  fuzz one target: npy npz safetensors idx png image_folder
-#                                   config checkpoint
+#                                   config sweep checkpoint
 #   scripts/fuzz.sh all SECONDS     each target in turn, SECONDS each
 #   scripts/fuzz.sh replay          each target over its seeds and kept crashes, once (CI)
 #   scripts/fuzz.sh seed            rewrite tests/fuzz/corpus with the project's own writers
@@ -13,7 +13,7 @@
 # also appended to build-fuzz/fuzz-stats.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-TARGETS=(npy npz safetensors idx png image_folder config checkpoint)
+TARGETS=(npy npz safetensors idx png image_folder config sweep checkpoint)
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 # One thread: the image-folder loader is OpenMP-parallel, and threads only add noise here.
 export OMP_NUM_THREADS=1
@@ -103,7 +103,9 @@ case "$1" in
   build) build ;;
   seed)
     build
-    rm -rf tests/fuzz/corpus
+    # The sweep seeds are TOML text kept by hand (and docs/sweeps): only the written ones go.
+    find tests/fuzz/corpus -mindepth 1 -maxdepth 1 ! -name sweep -exec rm -rf {} +
+    cp docs/sweeps/*.toml tests/fuzz/corpus/sweep/
     "$BUILD/tests/fuzz/fuzz_make_corpus" tests/fuzz/corpus ;;
   replay) build && replay ;;
   all)

@@ -83,7 +83,9 @@ Run load_trained(const std::string& run, bool with_data, int64_t* step, const st
   std::string meta = load_checkpoint(ckpt, *r.state, nullptr, {}, &compat);
   if (step) {
     auto j = nlohmann::json::parse(meta, nullptr, false);
-    *step = j.is_object() && j.contains("step") ? j["step"].get<int64_t>() : 0;
+    *step = j.is_object() && j.contains("step") && j["step"].is_number_integer()
+                ? j["step"].get<int64_t>()
+                : 0;
   }
   r.state->eval();
   return r;

@@ -289,6 +289,13 @@ Sweep load_sweep(const std::string& path) {
   std::vector<size_t> sizes;
   for (const Axis& a : grid) sizes.push_back(a.values.size());
   for (auto& g : zips) sizes.push_back(g[0].values.size());
+  // Refused before expanding: a few long lists multiply into more runs than any cluster trains
+  // (and than memory holds: each run keeps its resolved config).
+  size_t total = 1;
+  for (size_t n : sizes)
+    UNRAVEL_CHECK(!__builtin_mul_overflow(total, n, &total) && total <= kMaxSweepRuns,
+                  "{}: the axes multiply into more than {} runs (sizes {}); split the sweep", path,
+                  kMaxSweepRuns, fmt::join(sizes, " x "));
   std::vector<size_t> idx(sizes.size(), 0);
   std::map<std::string, std::string> by_hash;
   while (true) {

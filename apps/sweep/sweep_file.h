@@ -55,6 +55,9 @@ struct Sweep {
   SweepEval eval;
 };
 
+/// The most runs one sweep file may expand to (disentanglement_lib's whole study is 12 800).
+inline constexpr size_t kMaxSweepRuns = 100000;
+
 /// Parses and expands a sweep file; throws naming the file and line of the first problem.
 Sweep load_sweep(const std::string& path);
 

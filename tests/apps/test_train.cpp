@@ -486,3 +486,32 @@ TEST_CASE("config.json: integers out of their type's range are refused naming th
   CHECK(c.seed == UINT64_MAX);
   CHECK(c.steps == INT64_MIN);
 }
+
+TEST_CASE("resume: a checkpoint whose loop state is missing or malformed is refused naming it") {
+  // The loop state (step, random streams, batcher, controller) is a JSON string in the
+  // checkpoint's metadata; nlohmann's own errors name neither the file nor the run.
+  const std::string run = temp_dir("bad_loop_state");
+  REQUIRE(train_new(pinwheel_config(run, 10)) == 0);
+  const std::string ckpt = checkpoint_path(run, 10);
+  REQUIRE(fs::exists(ckpt));
+  const SafetensorsData good = load_safetensors(ckpt);
+  const std::string last = last_checkpoint_path(run);  // what resume reads (a link to ckpt)
+  for (const char* meta : {"", "not json", R"({"step": 10})", R"({"step": "ten"})",
+                           R"({"step": -3, "gen_seed": 1, "gen_offset": 0, "batcher": {"epoch": 0,
+                               "position": 0, "seed": 1, "offset": 0}, "controller": {}})"}) {
+    CAPTURE(meta);
+    std::map<std::string, std::string> md = good.metadata;
+    md["metadata"] = meta;
+    save_safetensors(ckpt, good.tensors, md);
+    CHECK_THROWS_WITH_AS(train_resume(run, 20), doctest::Contains(last.c_str()), Error);
+  }
+  // Without the metadata string at all.
+  std::map<std::string, std::string> md = good.metadata;
+  md.erase("metadata");
+  save_safetensors(ckpt, good.tensors, md);
+  CHECK_THROWS_WITH_AS(train_resume(run, 20), doctest::Contains("loop state"), Error);
+  // The intact file resumes.
+  save_safetensors(ckpt, good.tensors, good.metadata);
+  CHECK(train_resume(run, 20) == 0);
+  fs::remove_all(run);
+}
