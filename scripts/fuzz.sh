@@ -3,6 +3,8 @@
 #   scripts/fuzz.sh TARGET SECONDS  fuzz one target: npy npz safetensors idx png image_folder
 #                                   config sweep checkpoint
 #   scripts/fuzz.sh all SECONDS     each target in turn, SECONDS each
+#   FUZZ_RUNS=N scripts/fuzz.sh ... stop a target after N executions too (whichever comes first;
+#                                   the issue's bar: FUZZ_RUNS=10000000 ... all 1800)
 #   scripts/fuzz.sh replay          each target over its seeds and kept crashes, once (CI)
 #   scripts/fuzz.sh seed            rewrite tests/fuzz/corpus with the project's own writers
 #   scripts/fuzz.sh build           configure (once) and build build-fuzz/
@@ -24,7 +26,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 # so an allocation above that is a size believed from the input.
 LIMITS=(-timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512)
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 build() {
   if [ ! -f "$BUILD/build.ninja" ]; then
@@ -56,7 +58,8 @@ fuzz_one() {
   local start=$SECONDS
   # The first folder receives new inputs; the seeds and crashes are only read.
   "$BUILD/tests/fuzz/fuzz_$target" "$BUILD/corpus/$target" $(corpus_dirs "$target") \
-    $(dict_args "$target") "${LIMITS[@]}" -max_total_time="$secs" -print_final_stats=1 \
+    $(dict_args "$target") "${LIMITS[@]}" -max_total_time="$secs" ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} \
+    -print_final_stats=1 \
     -artifact_prefix="tests/fuzz/crashes/$target/" >"$log" 2>&1
   rc=$?
   # libFuzzer's final stats (printed again after a crash: the last ones count).

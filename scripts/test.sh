@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh clone: installs missing packages, configures and builds
-# (build dir: build/), runs `meson test`, and ends with the line "N passed, N failed" counting
-# doctest test cases over every test executable.
+# (build dir: build/), runs `meson test` (the fuzz corpora replay included), then the sanitizer
+# stage (scripts/sanitize.sh: every test executable again under ASan+UBSan+LSan, build-asan/,
+# without CUDA; UNRAVEL_SANITIZE=0 skips it), and ends with the line "N passed, N failed"
+# counting doctest test cases (and pytest's) over both stages.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s); t=$t0
@@ -51,5 +53,17 @@ meson_failed=$(awk '/^Fail:/ {f=$2} /^Timeout:/ {t=$2} END {print f+t}' "$summar
 rm -f "$summary"
 stage_done "tests"
 if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then failed=$((meson_failed > 0 ? meson_failed : 1)); fi
+echo "tests: ${passed} passed, ${failed} failed"
+if [ "${UNRAVEL_SANITIZE:-1}" != 0 ]; then
+  san_log=$(mktemp)
+  bash scripts/sanitize.sh | tee "$san_log"
+  san_rc=${PIPESTATUS[0]}
+  read -r sp sf < <(sed -n 's/^sanitizers: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$san_log")
+  rm -f "$san_log"
+  if [ -z "${sp:-}" ]; then sp=0; sf=1; fi
+  passed=$((passed + sp)); failed=$((failed + sf))
+  [ "$san_rc" = 0 ] || rc=1
+  stage_done "sanitizers (ASan+UBSan+LSan build of every test executable)"
+fi
 echo "${passed} passed, ${failed} failed"
 exit $rc

@@ -62,6 +62,12 @@ Proc run(int np, const std::vector<std::string>& args, const std::string& kill_w
     setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
     setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1);
     setenv("OMP_NUM_THREADS", "1", 1);
+    // Under the sanitizer stage (scripts/sanitize.sh): Open MPI 4.1 leaves allocations of its
+    // dlopen'ed MCA components at MPI_Finalize, reported after they are unloaded ("<unknown
+    // module>", so no suppression can name them). LeakSanitizer is off for the MPI processes
+    // only; ASan and UBSan stay on, and the same training code is leak-checked single-process.
+    if (const char* asan = std::getenv("ASAN_OPTIONS"); asan && *asan)
+      setenv("ASAN_OPTIONS", (std::string(asan) + ":detect_leaks=0").c_str(), 1);
     std::vector<std::string> a;
     if (np > 0) a = {mpiexec, "-np", std::to_string(np)};
     a.push_back(exe);
