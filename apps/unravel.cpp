@@ -156,6 +156,7 @@ int main(int argc, char** argv) {
   reproduce->add_option("--seed", ro.seed, "seed")->capture_default_str();
   reproduce->add_option("--device", ro.device, "cpu | cuda[:N] | sim: where the runs train")->capture_default_str();
   reproduce->add_option("--precision", ro.precision, "fp32 | bf16: the runs' matrix-kernel precision")->capture_default_str();
+  reproduce->add_option("--data", ro.data, "dataset folder for figures on downloaded data (higgins-celeba: the folder holding img_align_celeba/)");
 
   SweepOptions so;
   auto* sweep = app.add_subcommand("sweep", "sweeps of runs from a TOML file: plan | run (local "
