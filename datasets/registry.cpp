@@ -62,14 +62,14 @@ std::unique_ptr<Dataset> make_folder(const std::string& name, const DatasetOptio
   return std::make_unique<ImageFolder>(o.data, f);
 }
 
-/// CelebA / 3D chairs: RGB (or grey) square items of the item shape's size (default 3×64×64).
+/// CelebA / 3D chairs: colour images, so always RGB (the model takes its channel count from the
+/// dataset, apps/common/setup.cpp); square items of the item shape's size (default 64×64).
 PhotoOptions photo_options(const std::string& name, const DatasetOptions& o) {
   PhotoOptions p;
   if (!o.item_shape.empty()) {
     UNRAVEL_CHECK(o.item_shape.size() == 3 && o.item_shape[1] == o.item_shape[2],
                   "dataset '{}': item shape must be {{C, S, S}} (square), got {}", name,
                   o.item_shape.str());
-    p.channels = static_cast<int>(o.item_shape[0]);
     p.size = static_cast<int>(o.item_shape[1]);
   }
   return p;

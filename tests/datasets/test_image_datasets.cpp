@@ -281,7 +281,7 @@ TEST_CASE("chairs: rendered_chairs/<model>/renders/*.png, labels are the models"
   }
   auto d = make_dataset("chairs", DatasetOptions{.data = root.string(), .item_shape = Shape{1, 32, 32}});
   REQUIRE(d->size() == 3);
-  CHECK(d->item_shape() == Shape{1, 32, 32});
+  CHECK(d->item_shape() == Shape{3, 32, 32});  // colour renders: RGB whatever C the shape asks
   CHECK(d->has_labels());
   CHECK(d->num_classes() == 2);
   CHECK(d->label(0) == 0);  // a_model sorts first: its two renders
@@ -290,6 +290,7 @@ TEST_CASE("chairs: rendered_chairs/<model>/renders/*.png, labels are the models"
   Tensor t = d->make_batch_tensor(1);
   d->get_batch(std::vector<int64_t>{1}, t);
   CHECK(t.data<float>()[500] == doctest::Approx(110 / 255.0).epsilon(0.01));
+  CHECK(t.data<float>()[2 * 1024 + 500] == doctest::Approx(110 / 255.0).epsilon(0.01));
   fs::create_directories(root / "rendered_chairs" / "c_model" / "renders");
   CHECK_THROWS_WITH_AS(make_dataset("chairs", DatasetOptions{.data = root.string()}),
                        doctest::Contains("c_model"), Error);
