@@ -304,6 +304,13 @@ ImagePixels ImagePixels::cached(const std::string& root, const std::vector<std::
     // Another process may have built it while we waited for the lock.
     addr = try_map(cache_path, want, length, why);
     if (!addr) {
+      // Holding the lock, no other builder is running: temp files left here were a crashed
+      // builder's (killed mid-build), so they go.
+      const fs::path cp(cache_path);
+      const std::string stem = cp.filename().string() + ".tmp.";
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(cp.parent_path().empty() ? "." : cp.parent_path(), ec))
+        if (e.path().filename().string().rfind(stem, 0) == 0) fs::remove(e.path(), ec);
       if (verbose)
         std::fprintf(stderr, "building image cache %s for %lld files of %s (%s)\n", cache_path.c_str(),
                      static_cast<long long>(want.count), root.c_str(), why.c_str());

@@ -12,8 +12,8 @@
 // files with OpenMP into `<cache>.tmp.<pid>`, fsyncs and renames it over the cache, holding an
 // flock on `<cache>.lock`: builders that start at once serialise on the lock, and those that
 // get it after the winner find a valid cache and map it (a crashed builder's lock is released by
-// the kernel; its temp file is left behind, named with its pid). Readers never see a partial
-// file. Progress of a build goes to stderr.
+// the kernel, and the next builder, holding the lock, deletes the temp file it left). Readers
+// never see a partial file. Progress of a build goes to stderr.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -138,6 +138,17 @@ TEST_CASE("image folder: JPEG and PNG, RGB, cached pixels equal decoded ones, re
   ImageFolder d(dir.string(), o);
   CHECK(d.items().was_built());
   CHECK(fs::file_size(path) == 64 + 5 * 3 * 256);
+  // Another format version in the header: rebuilt. A crashed builder's temp file: removed.
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(8);
+    const char v = 99;
+    f.write(&v, 1);
+  }
+  spit(path + ".tmp.99999999", "left by a killed builder");
+  ImageFolder v(dir.string(), o);
+  CHECK(v.items().was_built());
+  CHECK(!fs::exists(path + ".tmp.99999999"));
   // An added file changes the listing.
   write_png_rgb((dir / "img9.png").string(), 48, 40, dark.data());
   ImageFolder e(dir.string(), o);
