@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "apps/commands.h"
+#include "apps/eval.h"
 #include "apps/common/run_dir.h"
 #include "apps_test_util.h"
 #include "datasets/jpeg.h"
@@ -230,6 +231,19 @@ TEST_CASE("apps: reproduce higgins-celeba on a tiny CelebA-like JPEG folder (smo
   CHECK(md.find("--data " + root) != std::string::npos);
   CHECK(read_text(ro.out + "/runs/beta-vae/config.json").find("\"dataset\": \"celeba\"") !=
         std::string::npos);
+  // The 40 attributes are factors the code-table metrics score (`unravel eval`).
+  EvalOptions eo;
+  eo.run = ro.out + "/runs/beta-vae";
+  eo.metrics = "mig_histogram,dci,sap";
+  eo.budget = "smoke";
+  eo.write = false;
+  const auto v = evaluate_run(eo, false).values;
+  for (const char* k : {"mig_histogram", "dci.disentanglement", "sap.discrete"}) {
+    INFO(k);
+    REQUIRE(v.count(k) == 1);
+    CHECK(std::isfinite(v.at(k)));
+  }
+  CHECK(v.count("mig_histogram.A39") == 1);  // per attribute, named from list_attr_celeba.txt
   fs::remove_all(ro.out);
   fs::remove_all(root);
 }
