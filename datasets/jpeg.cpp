@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <vector>
 
 #include <fmt/format.h>
@@ -38,10 +37,17 @@ void on_message(j_common_ptr cinfo, int level) {
 }
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  UNRAVEL_CHECK(f.good(), "cannot open '{}': {}", path, std::strerror(errno));
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  UNRAVEL_CHECK(!f.bad(), "cannot read '{}': {}", path, std::strerror(errno));
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  UNRAVEL_CHECK(f.good(), "read_jpeg: cannot open '{}': {}", path, std::strerror(errno));
+  const auto size = static_cast<int64_t>(f.tellg());
+  // No JPEG of at most kMaxImageSide² pixels needs more; refuse before reading it into memory.
+  UNRAVEL_CHECK(size >= 0 && size <= (int64_t{1} << 30), "read_jpeg '{}': {} bytes is too large for "
+                "an image file (at most 1 GiB)", path, size);
+  f.seekg(0);
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  f.read(reinterpret_cast<char*>(bytes.data()), size);
+  UNRAVEL_CHECK(f.gcount() == size, "read_jpeg: cannot read '{}' ({} of {} bytes): {}", path,
+                static_cast<int64_t>(f.gcount()), size, std::strerror(errno));
   return bytes;
 }
 
