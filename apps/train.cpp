@@ -39,6 +39,7 @@
 #include "apps/common/stop_signals.h"
 #include "apps/train_tensorboard.h"
 #include "datasets/batcher.h"
+#include "datasets/prefetch.h"
 #include "engine/anomaly.h"
 #include "engine/dist/communicator.h"
 #include "engine/check.h"
@@ -147,6 +148,11 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
                 c.dataset, r.data->size(), c.batch);
   Batcher batcher(*r.data, bo, Generator(c.seed + 0x5eed));
   if (s.step > 0) batcher.restore(s.batcher);
+  // Decoded-image datasets (memory-mapped caches) are gathered by a background worker while the
+  // step runs: the same batches and state as the batcher alone (datasets/prefetch.h).
+  std::optional<PrefetchBatcher> prefetch;
+  if (bo.device.is_cpu() && (c.dataset == "celeba" || c.dataset == "chairs" || c.dataset == "folder"))
+    prefetch.emplace(batcher);
 
   std::ofstream log;
   bool need_header = false;
@@ -171,7 +177,7 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
   while (s.step < steps) {
     StepResult res;
     try {
-      res = trainer.step(batcher.next(), s.gen);
+      res = trainer.step(prefetch ? prefetch->next() : batcher.next(), s.gen);
     } catch (const Error& e) {
       if (!anomaly_mode()) throw;
       tape().clear();
@@ -181,7 +187,7 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
                                    : std::string("No checkpoint was written yet."));
     }
     s.step += 1;
-    s.batcher = batcher.state();
+    s.batcher = prefetch ? prefetch->state() : batcher.state();
     s.seconds = base_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     // Several processes stop together: a request seen by any of them stops all after this step.
@@ -216,7 +222,7 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
         // The row after `step`, named: log.csv's columns and TensorBoard's scalar tags. The
         // controller's whole state (integrator, previous β, ...) follows as ctl.<key> columns.
         std::vector<std::pair<std::string, double>> row = {
-            {"epoch", static_cast<double>(batcher.epoch())}, {"seconds", s.seconds}};
+            {"epoch", static_cast<double>(s.batcher.epoch)}, {"seconds", s.seconds}};
         row.insert(row.end(), values.begin(), values.end());
         row.insert(row.end(), {{"beta", last.beta}, {"C", last.capacity},
                                {"lr", trainer.optimizer().lr()}});

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzing the parsers of outside data (tests/fuzz, libFuzzer with clang, ASan+UBSan).
-#   scripts/fuzz.sh TARGET SECONDS  fuzz one target: npy npz safetensors idx png image_folder
+#   scripts/fuzz.sh TARGET SECONDS  fuzz one target: npy npz safetensors idx png jpeg image_folder
 #                                   config sweep checkpoint
 #   scripts/fuzz.sh all SECONDS     each target in turn, SECONDS each
 #   FUZZ_RUNS=N scripts/fuzz.sh ... stop a target after N executions too (whichever comes first;
@@ -15,7 +15,7 @@
 # also appended to build-fuzz/fuzz-stats.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-TARGETS=(npy npz safetensors idx png image_folder config sweep checkpoint)
+TARGETS=(npy npz safetensors idx png jpeg image_folder config sweep checkpoint)
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 # One thread: the image-folder loader is OpenMP-parallel, and threads only add noise here.
 export OMP_NUM_THREADS=1
@@ -106,8 +106,9 @@ case "$1" in
   build) build ;;
   seed)
     build
-    # The sweep seeds are TOML text kept by hand (and docs/sweeps): only the written ones go.
-    find tests/fuzz/corpus -mindepth 1 -maxdepth 1 ! -name sweep -exec rm -rf {} +
+    # The sweep seeds (TOML text, and docs/sweeps) and the JPEG seeds (written with Pillow) are
+    # kept by hand: only the folders make_corpus writes are replaced.
+    find tests/fuzz/corpus -mindepth 1 -maxdepth 1 ! -name sweep ! -name jpeg -exec rm -rf {} +
     cp docs/sweeps/*.toml tests/fuzz/corpus/sweep/
     "$BUILD/tests/fuzz/fuzz_make_corpus" tests/fuzz/corpus ;;
   replay) build && replay ;;

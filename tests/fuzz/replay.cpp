@@ -24,6 +24,7 @@ UNRAVEL_FUZZ_TARGET(npz)
 UNRAVEL_FUZZ_TARGET(safetensors)
 UNRAVEL_FUZZ_TARGET(idx)
 UNRAVEL_FUZZ_TARGET(png)
+UNRAVEL_FUZZ_TARGET(jpeg)
 UNRAVEL_FUZZ_TARGET(image_folder)
 UNRAVEL_FUZZ_TARGET(config)
 UNRAVEL_FUZZ_TARGET(sweep)
@@ -67,7 +68,7 @@ TEST_CASE("fuzz corpora replay: every seed and every kept crash of each target")
   const std::vector<std::pair<std::string, Entry>> targets = {
       {"npy", fuzz_npy_one_input},     {"npz", fuzz_npz_one_input},
       {"safetensors", fuzz_safetensors_one_input}, {"idx", fuzz_idx_one_input},
-      {"png", fuzz_png_one_input},     {"image_folder", fuzz_image_folder_one_input},
+      {"png", fuzz_png_one_input},     {"jpeg", fuzz_jpeg_one_input},     {"image_folder", fuzz_image_folder_one_input},
       {"config", fuzz_config_one_input}, {"sweep", fuzz_sweep_one_input},
       {"checkpoint", fuzz_checkpoint_one_input}};
   for (const auto& [name, entry] : targets) {
