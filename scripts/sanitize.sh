@@ -2,7 +2,7 @@
 # The sanitizer stage of CI (scripts/test.sh calls it): every doctest executable built with
 # AddressSanitizer + UndefinedBehaviorSanitizer (gcc, build-asan/) and run once with leak
 # detection on. It is also the build users without nvcc get (-Dcuda=disabled).
-#   bash scripts/sanitize.sh [meson test options]
+#   bash scripts/sanitize.sh [meson test options] [test names]   (no names: every test)
 # Ends with the line "sanitizers: N passed, N failed" (doctest test cases) and fails when any
 # executable reports a sanitizer error, a leak, a failed test or no summary (a crash).
 # Suppressions, each naming the library and why: tests/sanitizers/{lsan,ubsan}.supp.
@@ -30,12 +30,19 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 # Test cases too slow under the sanitizers for the CI budget, excluded by name (doctest -tce):
 # each is a long loop of the same code that the remaining cases of its executable run in small.
 SLOW=$(grep -v '^#' tests/sanitizers/slow_tests.txt | grep . | sed 's/,/\\,/g' | paste -sd, -)
-# Every test but the Python one (no Python module in this build).
-mapfile -t tests < <(meson test -C "$BUILD" --list 2>/dev/null | sed 's/^unravel://' | grep -vx python)
+# The tests named on the command line (arguments not starting with "-"), else every test but the
+# Python one (no Python module in this build). `meson test --list` may print a regeneration log
+# first: keep only lines that are test names.
+tests=(); opts=()
+for a in "$@"; do case "$a" in -*) opts+=("$a") ;; *) tests+=("$a") ;; esac; done
+if [ ${#tests[@]} = 0 ]; then
+  mapfile -t tests < <(meson test -C "$BUILD" --list 2>/dev/null | sed 's/^unravel://' |
+    grep -E '^[A-Za-z0-9_]+$' | grep -vx python)
+fi
 t1=$SECONDS
 summary=$(mktemp)
 meson test -C "$BUILD" --print-errorlogs --num-processes 2 --timeout-multiplier 2 \
-  ${SLOW:+--test-args=-tce=$SLOW} "$@" "${tests[@]}" | tee "$summary"
+  ${SLOW:+--test-args=-tce=$SLOW} "${opts[@]}" "${tests[@]}" | tee "$summary"
 rc=${PIPESTATUS[0]}
 read -r passed failed < <(awk -F'|' '/\[doctest\] test cases:/ {
     gsub(/[^0-9]/, "", $2); gsub(/[^0-9]/, "", $3); p += $2; f += $3 }
