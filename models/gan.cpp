@@ -93,9 +93,10 @@ Tensor InfoGanGenerator::decode(const Tensor& z) {
 
 std::shared_ptr<Vae> make_infogan(int64_t latents, int64_t categories, int64_t noise,
                                   int64_t channels, Generator& g, const Likelihood& lik) {
-  UNRAVEL_CHECK(latents > categories,
-                "infogan: {} latents leave no continuous code beside the {}-way categorical one",
-                latents, categories);
+  UNRAVEL_CHECK(latents >= categories,
+                "infogan: {} latents cannot hold the {}-way categorical code (the first {} latents "
+                "are its one-hot classes, the rest continuous codes)", latents, categories,
+                categories);
   auto d = std::make_shared<InfoGanDiscriminator>(channels, categories, latents - categories, g);
   auto gen = std::make_shared<InfoGanGenerator>(channels, latents, noise, g);
   return std::make_shared<Vae>(d, gen, latents, Shape{channels, 64, 64}, lik, false);
