@@ -45,6 +45,7 @@ InfoGanDiscriminator::InfoGanDiscriminator(int64_t C, int64_t categories, int64_
   d_head_ = register_module("d", mk<nn::Linear>(256, 1, g));
   q_head_ = register_module("q", std::make_shared<nn::Sequential>(std::initializer_list<MP>{
       mk<nn::Linear>(256, 128, g), lrelu(), mk<nn::Linear>(128, categories + continuous, g)}));
+  dcgan_init(*this, g);
 }
 
 DiscriminatorOutputs InfoGanDiscriminator::discriminate(const Tensor& x) {
