@@ -61,6 +61,7 @@ struct ReproduceOptions {
   uint64_t seed = 1;
   std::string device = "cpu";  ///< where the figure's runs train and are evaluated
   std::string precision = "fp32";  ///< the runs' matrix-kernel precision (fp32 | bf16)
+  std::string data;  ///< the user's dataset folder, for figures on downloaded data (higgins-celeba)
 };
 /// `unravel sweep plan|run|status|collect|task` (apps/sweep/).
 struct SweepOptions {

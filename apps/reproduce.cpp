@@ -159,6 +159,7 @@ const std::vector<FigureEntry>& entries() {
       {"mathieu-pinwheel", "Mathieu et al. 2019: pinwheel aggregate posteriors over (alpha, beta), 4-component mixture prior", reproduce_mathieu_pinwheel},
       {"higgins-metric", "Higgins et al. 2017: beta-VAE score of beta-VAE vs DC-IGN, InfoGAN, VAE, PCA and ICA on dSprites", reproduce_higgins_metric},
       {"mathieu-priors", "Mathieu et al. 2019: disentanglement and reconstruction vs beta for iso/aniso/Student-t priors", reproduce_mathieu_priors},
+      {"higgins-celeba", "Higgins et al. 2017: latent traversals of a beta-VAE on CelebA 64x64 (needs --data: the folder holding img_align_celeba/)", reproduce_higgins_celeba},
       {"mathieu-sparsity", "Mathieu et al. 2019: Hoyer sparsity and log-likelihood vs alpha on Fashion-MNIST (gamma 0 vs 0.8), class magnitudes", reproduce_mathieu_sparsity},
   };
   return e;
@@ -189,14 +190,15 @@ int reproduce_command(const ReproduceOptions& o) {
   ctx.seed = o.seed;
   ctx.device = Device::parse(o.device).str();
   ctx.precision = precision_name(parse_precision(o.precision));
+  ctx.data = o.data;
   auto t0 = std::chrono::steady_clock::now();
   entry->run(ctx);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   std::string md = fmt::format("# {}\n\n{}\n\nCommand: `unravel reproduce {} --out {} --budget {} "
-                               "--seed {}` — took {} (training, evaluation and drawing).\n\n",
+                               "--seed {}{}` — took {} (training, evaluation and drawing).\n\n",
                                o.figure, entry->description, o.figure, o.out, o.budget, o.seed,
-                               format_duration(secs));
+                               o.data.empty() ? "" : " --data " + o.data, format_duration(secs));
   if (o.budget != "paper")
     md += fmt::format("Budget '{}' shortens the papers' runs (steps and time-like schedule "
                       "parameters scaled together) and the metrics' sample counts; numbers are "

@@ -40,6 +40,7 @@
 #include "apps/train_tensorboard.h"
 #include "datasets/batcher.h"
 #include "datasets/factor_batches.h"
+#include "datasets/prefetch.h"
 #include "engine/anomaly.h"
 #include "engine/dist/communicator.h"
 #include "engine/check.h"
@@ -156,7 +157,14 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
     if (factor_batches) factor_batches->restore(s.batcher);
     else batcher.restore(s.batcher);
   }
+  // Decoded-image datasets (memory-mapped caches) are gathered by a background worker while the
+  // step runs: the same batches and state as the batcher alone (datasets/prefetch.h).
+  std::optional<PrefetchBatcher> prefetch;
+  if (!factor_batches && bo.device.is_cpu() &&
+      (c.dataset == "celeba" || c.dataset == "chairs" || c.dataset == "folder"))
+    prefetch.emplace(batcher);
   auto next_batch = [&]() -> const Tensor& {
+    if (prefetch) return prefetch->next();
     if (!factor_batches) return batcher.next();
     const Tensor& x = factor_batches->next();
     objective.set_batch_factor(factor_batches->factor());
@@ -196,7 +204,7 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
                                    : std::string("No checkpoint was written yet."));
     }
     s.step += 1;
-    s.batcher = factor_batches ? factor_batches->state() : batcher.state();
+    s.batcher = factor_batches ? factor_batches->state() : prefetch ? prefetch->state() : batcher.state();
     s.seconds = base_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     // Several processes stop together: a request seen by any of them stops all after this step.
@@ -231,7 +239,7 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
         // The row after `step`, named: log.csv's columns and TensorBoard's scalar tags. The
         // controller's whole state (integrator, previous β, ...) follows as ctl.<key> columns.
         std::vector<std::pair<std::string, double>> row = {
-            {"epoch", static_cast<double>(batcher.epoch())}, {"seconds", s.seconds}};
+            {"epoch", static_cast<double>(s.batcher.epoch)}, {"seconds", s.seconds}};
         row.insert(row.end(), values.begin(), values.end());
         row.insert(row.end(), {{"beta", last.beta}, {"C", last.capacity},
                                {"lr", trainer.optimizer().lr()}});

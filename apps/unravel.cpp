@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   train->add_option("--preset", preset_name, "start from a paper configuration (see `unravel list`)");
   train->add_option("--resume", resume, "continue the run in this directory from its last checkpoint");
   train->add_option("--dataset", tc.dataset, choices(dataset_entries()))->capture_default_str();
-  train->add_option("--data", tc.data, "dataset path: dSprites .npz, MNIST IDX folder, PNG folder");
+  train->add_option("--data", tc.data, "dataset path: dSprites .npz, MNIST IDX folder, PNG/JPEG folder, CelebA or 3D chairs folder");
   train->add_option("--arch", tc.arch, "architecture (default: the dataset's)");
   train->add_option("--latents", tc.latents, "latent dimensions (default: the architecture's)");
   train->add_option("--likelihood", tc.likelihood, choices(likelihood_entries()) + " (default: the architecture's)");
@@ -156,6 +156,7 @@ int main(int argc, char** argv) {
   reproduce->add_option("--seed", ro.seed, "seed")->capture_default_str();
   reproduce->add_option("--device", ro.device, "cpu | cuda[:N] | sim: where the runs train")->capture_default_str();
   reproduce->add_option("--precision", ro.precision, "fp32 | bf16: the runs' matrix-kernel precision")->capture_default_str();
+  reproduce->add_option("--data", ro.data, "dataset folder for figures on downloaded data (higgins-celeba: the folder holding img_align_celeba/)");
 
   SweepOptions so;
   auto* sweep = app.add_subcommand("sweep", "sweeps of runs from a TOML file: plan | run (local "

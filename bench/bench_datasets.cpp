@@ -2,18 +2,28 @@
 // render of a sample of images (and the factor sampler against the factor table), then times
 // rendering the full 737 280-image grid, batches/s of the batcher at batch 64 (bit-packed
 // in-memory grid vs rendering on the fly), and Fashion-MNIST batches when installed.
-// Usage: bench_datasets [--csv out.csv] [--samples docs/images/dsprites_samples.png]
+// Then JPEG loading: writes --images N (default 2000) CelebA-sized 178×218 JPEGs to a temporary
+// folder, checks that the decoded cache holds exactly the pixels of decoding into memory, and
+// times images/s decoding the JPEGs (crop 148, resize 64, all threads), building the cache,
+// and serving batches of 64 from the mapped cache (plain and through the prefetching worker).
+// Usage: bench_datasets [--csv out.csv] [--samples docs/images/dsprites_samples.png] [--images N]
+//                       [--only images]   (just the JPEG/cache rows)
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 
 #include <omp.h>
+#include <unistd.h>
 
 #include "bench/bench.h"
 #include "datasets/batcher.h"
 #include "datasets/dsprites.h"
+#include "datasets/image_cache.h"
+#include "datasets/image_folder.h"
+#include "datasets/jpeg.h"
 #include "datasets/mnist.h"
 #include "datasets/png.h"
+#include "datasets/prefetch.h"
 
 using namespace unravel;
 
@@ -51,15 +61,92 @@ double batches_per_second(const Dataset& d, int64_t batch, int64_t nbatches) {
   return static_cast<double>(nbatches) / dt;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// JPEG decode vs the decoded cache on n synthetic CelebA-sized JPEGs (validated, then timed).
+void bench_jpeg_cache(bench::Csv& csv, int threads, int n) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / fmt::format("unravel_bench_jpeg_{}", ::getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  Generator g(7);
+  std::vector<uint8_t> px(178 * 218 * 3);
+  for (int i = 0; i < n; ++i) {  // smooth colour fields plus noise: JPEG sizes like photos'
+    for (size_t k = 0; k < px.size(); ++k)
+      px[k] = static_cast<uint8_t>((k / 3 % 178 + k / 534 + 40 * (k % 3) + i) % 200 + g.randint(56));
+    write_jpeg((dir / fmt::format("{:06d}.jpg", i + 1)).string(), 178, 218, 3, px.data(), 90);
+  }
+  const auto files = list_image_files(dir.string());
+  const ImageDecodeSpec spec{3, 64, 64, 148};
+  const std::string cache = image_cache_path(dir.string(), "folder", spec, (dir / "cache").string());
+  // Validation: the cache holds exactly the in-memory decode, and a batch is its f32 image.
+  ImagePixels mem = ImagePixels::decode(dir.string(), files, spec);
+  {
+    ImagePixels c = ImagePixels::cached(dir.string(), files, spec, cache, false);
+    bench::require(c.was_built() && c.size() == n, "jpeg cache: not built");
+    bench::require(std::memcmp(c.item(0), mem.item(0), static_cast<size_t>(n * c.item_bytes())) == 0,
+                   "jpeg cache: cached pixels differ from decoding into memory");
+  }
+  ImageFolder folder(dir.string(), ImageFolderOptions{.channels = 3, .crop_side = 148,
+                                                      .cache = true, .cache_dir = (dir / "cache").string()});
+  bench::require(!folder.items().was_built(), "jpeg cache: a fresh cache was rebuilt");
+  Tensor one = folder.make_batch_tensor(1);
+  folder.get_batch(std::vector<int64_t>{n - 1}, one);
+  for (int64_t k = 0; k < 3 * 64 * 64; ++k)
+    bench::require(one.data<float>()[k] == mem.item(n - 1)[k] * (1.f / 255.f),
+                   "jpeg cache: batch != pixels");
+  std::fprintf(stderr, "validated the decoded cache of %d JPEGs against decoding into memory\n", n);
+
+  auto t0 = std::chrono::steady_clock::now();
+  ImagePixels again = ImagePixels::decode(dir.string(), files, spec);
+  const double dec = seconds_since(t0);
+  csv.row(fmt::format("jpeg_decode_crop148_resize64,{},{:.4f},{:.4f},{:.0f},images/s", threads, dec,
+                      dec, n / dec));
+  fs::remove(cache);
+  t0 = std::chrono::steady_clock::now();
+  ImagePixels built = ImagePixels::cached(dir.string(), files, spec, cache, false);
+  const double bld = seconds_since(t0);
+  csv.row(fmt::format("jpeg_cache_build,{},{:.4f},{:.4f},{:.0f},images/s", threads, bld, bld, n / bld));
+  t0 = std::chrono::steady_clock::now();
+  ImagePixels opened = ImagePixels::cached(dir.string(), files, spec, cache, false);
+  const double opn = seconds_since(t0);
+  bench::require(!opened.was_built(), "jpeg cache: rebuilt on reopen");
+  csv.row(fmt::format("jpeg_cache_open_check_listing,1,{:.4f},{:.4f},,", opn, opn));
+  const double bps = batches_per_second(folder, 64, 4000);
+  csv.row(fmt::format("batcher_jpeg_cache_b64,{},{:.3e},,{:.0f},images/s", threads, 1 / bps, 64 * bps));
+  Batcher inner(folder, BatcherOptions{.batch_size = 64}, Generator(3));
+  PrefetchBatcher pre(inner);
+  pre.next();
+  t0 = std::chrono::steady_clock::now();
+  double sink = 0;
+  for (int i = 0; i < 4000; ++i) sink += pre.next().data<float>()[0];
+  const double pdt = seconds_since(t0);
+  if (sink < 0) std::printf("impossible\n");
+  csv.row(fmt::format("prefetch_jpeg_cache_b64,{},{:.3e},,{:.0f},images/s", threads, pdt / 4000,
+                      4000 * 64 / pdt));
+  fs::remove_all(dir);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string csv_path, samples;
+  int images = 2000;
+  bool only_images = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--csv")) csv_path = argv[i + 1];
     if (!std::strcmp(argv[i], "--samples")) samples = argv[i + 1];
+    if (!std::strcmp(argv[i], "--images")) images = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--only") && !std::strcmp(argv[i + 1], "images")) only_images = true;
   }
 
+  if (only_images) {
+    bench::Csv csv("case,threads,median_s,min_s,rate,unit", csv_path);
+    bench_jpeg_cache(csv, omp_get_max_threads(), images);
+    return 0;
+  }
   // --- validation ------------------------------------------------------------------------------
   auto t0 = std::chrono::steady_clock::now();
   DSprites grid(DSpritesOptions{.precompute = true});
@@ -115,5 +202,6 @@ int main(int argc, char** argv) {
   } else {
     std::fprintf(stderr, "Fashion-MNIST not installed: skipped its timings\n");
   }
+  if (images > 0) bench_jpeg_cache(csv, threads, images);
   return 0;
 }

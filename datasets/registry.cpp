@@ -6,6 +6,7 @@
 #include "datasets/dsprites.h"
 #include "datasets/image_folder.h"
 #include "datasets/mnist.h"
+#include "datasets/photo_datasets.h"
 #include "datasets/pinwheel.h"
 #include "engine/check.h"
 #include "engine/random.h"
@@ -47,7 +48,8 @@ std::unique_ptr<Dataset> make_pinwheel(const std::string&, const DatasetOptions&
 }
 
 std::unique_ptr<Dataset> make_folder(const std::string& name, const DatasetOptions& o) {
-  UNRAVEL_CHECK(!o.data.empty(), "dataset '{}' needs a data path: a folder of PNG images", name);
+  UNRAVEL_CHECK(!o.data.empty(), "dataset '{}' needs a data path: a folder of PNG/JPEG images",
+                name);
   ImageFolderOptions f;
   if (!o.item_shape.empty()) {
     UNRAVEL_CHECK(o.item_shape.size() == 3, "dataset '{}': item shape must be {{C, H, W}}, got {}",
@@ -56,7 +58,33 @@ std::unique_ptr<Dataset> make_folder(const std::string& name, const DatasetOptio
     f.height = static_cast<int>(o.item_shape[1]);
     f.width = static_cast<int>(o.item_shape[2]);
   }
+  f.cache = true;  // decoded once into <data>/.unravel-cache (or $UNRAVEL_CACHE_DIR), mapped
   return std::make_unique<ImageFolder>(o.data, f);
+}
+
+/// CelebA / 3D chairs: colour images, so always RGB (the model takes its channel count from the
+/// dataset, apps/common/setup.cpp); square items of the item shape's size (default 64×64).
+PhotoOptions photo_options(const std::string& name, const DatasetOptions& o) {
+  PhotoOptions p;
+  if (!o.item_shape.empty()) {
+    UNRAVEL_CHECK(o.item_shape.size() == 3 && o.item_shape[1] == o.item_shape[2],
+                  "dataset '{}': item shape must be {{C, S, S}} (square), got {}", name,
+                  o.item_shape.str());
+    p.size = static_cast<int>(o.item_shape[1]);
+  }
+  return p;
+}
+
+std::unique_ptr<Dataset> make_celeba(const std::string& name, const DatasetOptions& o) {
+  UNRAVEL_CHECK(!o.data.empty(), "dataset '{}' needs a data path: the folder holding "
+                "img_align_celeba/ (and optionally list_attr_celeba.txt)", name);
+  return std::make_unique<CelebA>(o.data, photo_options(name, o));
+}
+
+std::unique_ptr<Dataset> make_chairs(const std::string& name, const DatasetOptions& o) {
+  UNRAVEL_CHECK(!o.data.empty(), "dataset '{}' needs a data path: the folder holding "
+                "rendered_chairs/", name);
+  return std::make_unique<Chairs3D>(o.data, photo_options(name, o));
 }
 
 const std::vector<DatasetKind>& kinds() {
@@ -69,8 +97,14 @@ const std::vector<DatasetKind>& kinds() {
        make_mnist},
       {{"mnist", "MNIST: the IDX files in the data folder (required)"}, make_mnist},
       {{"pinwheel", "Mathieu et al.'s 400-point pinwheel (4 arms)"}, make_pinwheel},
-      {{"folder", "the PNG images of the data folder (required), resized to the item shape"},
+      {{"folder", "the PNG/JPEG images of the data folder (required), resized to the item shape"},
        make_folder},
+      {{"celeba", "CelebA: data/img_align_celeba/*.jpg (+ list_attr_celeba.txt: 40 binary "
+                 "factors), centre crop 148, resized to 64x64"},
+       make_celeba},
+      {{"chairs", "3D chairs: data/rendered_chairs/<model>/renders/*.png, resized to 64x64 "
+                 "(label = chair model)"},
+       make_chairs},
   };
   return k;
 }

@@ -5,7 +5,9 @@
 //   fashion-mnist  IDX files in `data` (default: Debian's /usr/share/datasets/fashion-mnist)
 //   mnist          IDX files in `data` (required)
 //   pinwheel       Mathieu et al.'s pinwheel, drawn from `seed` (train and test separate draws)
-//   folder         the PNG images of the folder `data` (required)
+//   folder         the PNG/JPEG images of the folder `data` (required)
+//   celeba         CelebA's img_align_celeba/ (+ list_attr_celeba.txt) under `data` (required)
+//   chairs         3D chairs' rendered_chairs/ under `data` (required)
 //
 // What a dataset needs comes as plain DatasetOptions; callers (apps/common/setup.cpp) derive
 // them from their own configuration (the architecture's item shape, the likelihood's clamp).

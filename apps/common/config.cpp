@@ -142,6 +142,14 @@ std::vector<Preset> make_presets() {
     p.push_back({"dcign-dsprites", "Kulkarni et al. 2015: DC-IGN, one latent per factor, one factor varying per batch", c});
   }
   for (auto& pr : p) pr.config.preset = pr.name;
+  {
+    // 1Konny/Beta-VAE's CelebA script (BetaVAE_H, beta 10, 32 latents, lr 1e-4, batch 64; papers.md
+    // section 10); the images are CelebA's RGB at 64x64 (datasets/photo_datasets.h).
+    TrainConfig c = base("celeba", "konny-h", 1000000, 1e-4);
+    c.controller_params = {{"beta", 10}};
+    c.latents = 32;
+    p.push_back({"higgins-celeba", "beta-VAE (beta=10, 32 latents, BetaVAE_H conv net) on CelebA 64x64 RGB (--data: the user's CelebA)", c});
+  }
   return p;
 }
 
@@ -236,9 +244,12 @@ void validate(const TrainConfig& c) {
     UNRAVEL_CHECK(c.samples == 1, "--objective infogan draws one generated image per datapoint: "
                   "--samples must be 1, got {}", c.samples);
   if (c.dataset == "folder")
-    UNRAVEL_CHECK(!c.data.empty(), "--dataset folder needs --data DIR (a folder of PNG images)");
+    UNRAVEL_CHECK(!c.data.empty(), "--dataset folder needs --data DIR (a folder of PNG/JPEG images)");
   if (c.dataset == "mnist")
     UNRAVEL_CHECK(!c.data.empty(), "--dataset mnist needs --data DIR holding the MNIST IDX files");
+  if (c.dataset == "celeba" || c.dataset == "chairs")
+    UNRAVEL_CHECK(!c.data.empty(), "--dataset {} needs --data DIR (the folder holding {})", c.dataset,
+                  c.dataset == "celeba" ? "img_align_celeba/" : "rendered_chairs/");
   UNRAVEL_CHECK(!c.out.empty(), "--out DIR (the run directory) is required");
 }
 

@@ -15,7 +15,7 @@ using ParamMap = std::map<std::string, double>;
 struct TrainConfig {
   std::string preset;                  ///< preset it started from ("" = none)
   std::string dataset = "dsprites";    ///< a name of dataset_entries() (datasets/registry.h)
-  std::string data;                    ///< path: dSprites .npz, MNIST dir, or PNG folder
+  std::string data;                    ///< path: dSprites .npz, MNIST dir, PNG/JPEG folder, CelebA or chairs folder
   std::string arch;                    ///< "" = the dataset's default
   int64_t latents = 0;                 ///< 0 = the architecture's default
   std::string likelihood;              ///< likelihood_entries() name; "" = the architecture's

@@ -17,6 +17,7 @@ struct ReproduceContext {
   uint64_t seed = 1;
   std::string device = "cpu";  ///< where the runs train (and so are evaluated)
   std::string precision = "fp32";  ///< the runs' --precision
+  std::string data;  ///< --data: the user's dataset folder (higgins-celeba)
   std::vector<std::string> markdown;  ///< lines after the title
   std::vector<std::string> csv_header;
   std::vector<std::vector<std::string>> csv_rows;
@@ -57,5 +58,6 @@ void reproduce_controlvae(ReproduceContext& ctx);
 void reproduce_mathieu_priors(ReproduceContext& ctx);
 void reproduce_mathieu_pinwheel(ReproduceContext& ctx);
 void reproduce_mathieu_sparsity(ReproduceContext& ctx);
+void reproduce_higgins_celeba(ReproduceContext& ctx);  // apps/figures/paper_celeba.cpp
 
 }  // namespace unravel::apps

@@ -176,7 +176,7 @@ TEST_CASE("apps: pinwheel density figure and reproduce") {
   CHECK(read_text(ro.out + "/mathieu-pinwheel.md").find("## Table") != std::string::npos);
   ro.figure = "nope";
   CHECK(error_of([&] { reproduce_command(ro); }).find("unknown figure 'nope'") != std::string::npos);
-  CHECK(reproduce_figures().size() == 8);
+  CHECK(reproduce_figures().size() == 9);
   CHECK(figure_kinds().size() == 6);
   fs::remove_all(root);
 }

@@ -19,6 +19,7 @@
 
 #include "apps/common/run_dir.h"
 #include "apps/train.h"
+#include "datasets/jpeg.h"
 #include "engine/io/safetensors.h"
 #include "models/checkpoint.h"
 #include "objectives/priors/gaussian_priors.h"
@@ -180,6 +181,39 @@ TEST_CASE("resume continues the same random streams: equals an uninterrupted run
   check_same_run(a, b);
   fs::remove_all(a);
   fs::remove_all(b);
+}
+
+TEST_CASE("a JPEG folder trains from its decoded cache through the prefetching worker; resume "
+          "equals an uninterrupted run") {
+  const std::string data = temp_dir("jpeg_folder"), a = temp_dir("jpeg_straight"),
+                    b = temp_dir("jpeg_resumed");
+  fs::create_directories(data);
+  std::vector<uint8_t> px(40 * 40 * 3);
+  for (int i = 0; i < 24; ++i) {
+    for (size_t k = 0; k < px.size(); ++k) px[k] = static_cast<uint8_t>((k * (i + 1)) % 251);
+    write_jpeg(fmt::format("{}/{:03d}.jpg", data, i), 40, 40, 3, px.data(), 90);
+  }
+  auto config = [&](const std::string& out, int64_t steps) {
+    TrainConfig c;
+    c.dataset = "folder";
+    c.data = data;
+    c.batch = 8;  // 3 batches an epoch: the runs cross epochs
+    c.steps = steps;
+    c.checkpoint_every = 4;
+    c.log_every = 1;  // both runs log every step (the first half's last step too)
+    c.out = out;
+    resolve(c);
+    validate(c);
+    return c;
+  };
+  REQUIRE(train_new(config(a, 8)) == 0);
+  REQUIRE(train_new(config(b, 4)) == 0);
+  REQUIRE(train_resume(b, 8) == 0);
+  check_same_run(a, b);
+  CHECK(fs::exists(fs::path(data) / ".unravel-cache"));
+  fs::remove_all(a);
+  fs::remove_all(b);
+  fs::remove_all(data);
 }
 
 TEST_CASE("factor-vae: the discriminator's optimiser lives in the checkpoint; resume equals an "

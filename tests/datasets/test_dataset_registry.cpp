@@ -14,6 +14,7 @@
 
 #include "datasets/idx.h"
 #include "datasets/mnist.h"
+#include "datasets/jpeg.h"
 #include "datasets/png.h"
 #include "datasets/registry.h"
 #include "engine/check.h"
@@ -114,6 +115,31 @@ TEST_CASE("dataset registry: every registered name constructs through make_datas
                          Error);
   };
 
+  checks["celeba"] = [&](const std::string& name) {
+    const fs::path root = fresh_dir("reg_celeba");
+    fs::create_directories(root / "img_align_celeba");
+    std::vector<uint8_t> rgb(178 * 218 * 3, 120);
+    write_jpeg((root / "img_align_celeba" / "000001.jpg").string(), 178, 218, 3, rgb.data());
+    auto d = make_dataset(name, {.data = root.string(), .item_shape = Shape{1, 32, 32}});
+    CHECK(d->size() == 1);
+    CHECK(d->item_shape() == Shape{3, 32, 32});  // colour photos: always RGB
+    CHECK(d->num_factors() == 0);                // no list_attr_celeba.txt
+    CHECK_THROWS_WITH_AS(make_dataset(name), doctest::Contains("img_align_celeba"), Error);
+    fs::remove_all(root);
+  };
+  checks["chairs"] = [&](const std::string& name) {
+    const fs::path root = fresh_dir("reg_chairs"), r = root / "rendered_chairs" / "m1" / "renders";
+    fs::create_directories(r);
+    std::vector<uint8_t> rgb(30 * 30 * 3, 200);
+    write_png_rgb((r / "image_000.png").string(), 30, 30, rgb.data());
+    auto d = make_dataset(name, {.data = root.string()});
+    CHECK(d->size() == 1);
+    CHECK(d->item_shape() == Shape{3, 64, 64});
+    CHECK(d->num_classes() == 1);
+    CHECK_THROWS_WITH_AS(make_dataset(name), doctest::Contains("rendered_chairs"), Error);
+    fs::remove_all(root);
+  };
+
   CHECK(dataset_entries().size() == checks.size());
   for (const auto& e : dataset_entries()) {
     INFO("dataset: ", e.name);
@@ -127,7 +153,7 @@ TEST_CASE("dataset registry: every registered name constructs through make_datas
 
 TEST_CASE("dataset registry: an unknown name is refused with every valid name") {
   const std::string list = fmt::format("{}", fmt::join(names_of(dataset_entries()), ", "));
-  CHECK(list == "dsprites, fashion-mnist, mnist, pinwheel, folder");
+  CHECK(list == "dsprites, fashion-mnist, mnist, pinwheel, folder, celeba, chairs");
   const std::string msg = "unknown dataset 'cifar10' (valid: " + list + ")";
   CHECK_THROWS_WITH_AS(make_dataset("cifar10"), doctest::Contains(msg.c_str()), Error);
 }
