@@ -157,7 +157,7 @@ const std::vector<FigureEntry>& entries() {
       {"chen-tcvae", "Chen et al. 2018: beta-TCVAE on dSprites: traversals, reconstructions, traces, which latent carries which factor (the main job)", reproduce_chen_tcvae},
       {"controlvae-linear-vs-adaptive", "PI controller with linear vs adaptive C(t): traces, reconstructions, traversals, MIG table", reproduce_controlvae},
       {"mathieu-pinwheel", "Mathieu et al. 2019: pinwheel aggregate posteriors over (alpha, beta), 4-component mixture prior", reproduce_mathieu_pinwheel},
-      {"higgins-metric", "Higgins et al. 2017: beta-VAE score of beta-VAE vs VAE, PCA and ICA on dSprites", reproduce_higgins_metric},
+      {"higgins-metric", "Higgins et al. 2017: beta-VAE score of beta-VAE vs DC-IGN, InfoGAN, VAE, PCA and ICA on dSprites", reproduce_higgins_metric},
       {"mathieu-priors", "Mathieu et al. 2019: disentanglement and reconstruction vs beta for iso/aniso/Student-t priors", reproduce_mathieu_priors},
       {"higgins-celeba", "Higgins et al. 2017: latent traversals of a beta-VAE on CelebA 64x64 (needs --data: the folder holding img_align_celeba/)", reproduce_higgins_celeba},
       {"mathieu-sparsity", "Mathieu et al. 2019: Hoyer sparsity and log-likelihood vs alpha on Fashion-MNIST (gamma 0 vs 0.8), class magnitudes", reproduce_mathieu_sparsity},

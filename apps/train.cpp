@@ -39,6 +39,7 @@
 #include "apps/common/stop_signals.h"
 #include "apps/train_tensorboard.h"
 #include "datasets/batcher.h"
+#include "datasets/factor_batches.h"
 #include "datasets/prefetch.h"
 #include "engine/anomaly.h"
 #include "engine/dist/communicator.h"
@@ -147,12 +148,28 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
   UNRAVEL_CHECK(r.data->size() >= c.batch, "dataset '{}' has {} items, fewer than --batch {}",
                 c.dataset, r.data->size(), c.batch);
   Batcher batcher(*r.data, bo, Generator(c.seed + 0x5eed));
-  if (s.step > 0) batcher.restore(s.batcher);
+  // DC-IGN trains on batches in which one factor varies, drawn from the same stream's seed.
+  Objective& objective = r.state->objective();
+  std::optional<VaryingFactorBatcher> factor_batches;
+  if (objective.wants_factor_batches())
+    factor_batches.emplace(*r.data, c.batch, Generator(c.seed + 0x5eed), trainer.device());
+  if (s.step > 0) {
+    if (factor_batches) factor_batches->restore(s.batcher);
+    else batcher.restore(s.batcher);
+  }
   // Decoded-image datasets (memory-mapped caches) are gathered by a background worker while the
   // step runs: the same batches and state as the batcher alone (datasets/prefetch.h).
   std::optional<PrefetchBatcher> prefetch;
-  if (bo.device.is_cpu() && (c.dataset == "celeba" || c.dataset == "chairs" || c.dataset == "folder"))
+  if (!factor_batches && bo.device.is_cpu() &&
+      (c.dataset == "celeba" || c.dataset == "chairs" || c.dataset == "folder"))
     prefetch.emplace(batcher);
+  auto next_batch = [&]() -> const Tensor& {
+    if (prefetch) return prefetch->next();
+    if (!factor_batches) return batcher.next();
+    const Tensor& x = factor_batches->next();
+    objective.set_batch_factor(factor_batches->factor());
+    return x;
+  };
 
   std::ofstream log;
   bool need_header = false;
@@ -177,7 +194,7 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
   while (s.step < steps) {
     StepResult res;
     try {
-      res = trainer.step(prefetch ? prefetch->next() : batcher.next(), s.gen);
+      res = trainer.step(next_batch(), s.gen);
     } catch (const Error& e) {
       if (!anomaly_mode()) throw;
       tape().clear();
@@ -187,7 +204,7 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
                                    : std::string("No checkpoint was written yet."));
     }
     s.step += 1;
-    s.batcher = prefetch ? prefetch->state() : batcher.state();
+    s.batcher = factor_batches ? factor_batches->state() : prefetch ? prefetch->state() : batcher.state();
     s.seconds = base_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     // Several processes stop together: a request seen by any of them stops all after this step.

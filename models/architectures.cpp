@@ -17,11 +17,14 @@
 //                    ConvT D→128 (4,1,0) BN ReLU → 64 → 32 → C; no biases; N(0, 0.02) init.
 //  fashion28         The 28×28 Fashion-MNIST bench model of baseline.md: conv 32-64 (4,2,1) →
 //                    FC 3136→256 → 2·D; mirrored decoder.
+//  infogan-dsprites  InfoGAN (Chen et al. 2016) D/Q and G for 64×64, see models/gan.h: a 3-way
+//                    categorical code (dSprites' shape), latents − 3 continuous codes, 16 noise.
 //  pinwheel-mlp      Mathieu et al.'s pinwheel MLP: 2→100 (ReLU) → μ, softplus σ + 1e-6; decoder
 //                    D→100 (ReLU) → mean and softplus scale (learned-scale Gaussian likelihood).
 #include <cmath>
 
 #include "engine/check.h"
+#include "models/gan.h"
 #include "models/nn/nn.h"
 #include "models/vae.h"
 #include "ops/ops.h"
@@ -200,6 +203,7 @@ std::shared_ptr<Vae> build(const std::string& name, int64_t D, int64_t C, Genera
         deconv(64, 32, g), relu(), deconv(32, C, g)});
     return std::make_shared<Vae>(enc, std::make_shared<NetDecoder>(dec), D, Shape{C, 28, 28}, lik, false);
   }
+  if (name == "infogan-dsprites") return make_infogan(D, 3, 16, C, g, lik);
   if (name == "pinwheel-mlp") {
     auto trunk = mk<Sequential>(std::initializer_list<MP>{lin(2, 100, g), relu()});
     auto enc = std::make_shared<TrunkEncoder>(trunk, lin(100, D, g), lin(100, D, g), D, ScaleParam::softplus);
@@ -222,6 +226,7 @@ const std::vector<ArchitectureInfo>& architectures() {
       {"higgins-mlp", "Higgins et al. MLP 4096-1200-1200, tanh decoder (64x64)", Shape{1, 64, 64}, "bernoulli", 0, 10},
       {"dcgan32", "Mathieu et al. Fashion-MNIST DCGAN net with batch norm (32x32), Laplace(0.1)", Shape{1, 32, 32}, "laplace", 0.1, 50},
       {"fashion28", "bench reference: conv 32-64, FC 3136-256, mirrored (28x28)", Shape{1, 28, 28}, "bernoulli", 0, 50},
+      {"infogan-dsprites", "InfoGAN D/Q (encoder) and G (decoder): 3-way categorical + D-3 continuous codes, 16 noise (64x64)", Shape{1, 64, 64}, "bernoulli", 0, 8},
       {"pinwheel-mlp", "Mathieu et al. pinwheel MLP, 100 hidden, learned-scale Gaussian (2-D data)", Shape{2}, "gaussian", 0, 2},
   };
   return list;

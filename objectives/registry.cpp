@@ -9,8 +9,10 @@
 
 #include "objectives/controllers/pi_controllers.h"
 #include "objectives/controllers/schedules.h"
+#include "objectives/losses/dcign.h"
 #include "objectives/losses/elbo_objectives.h"
 #include "objectives/losses/factor_vae.h"
+#include "objectives/losses/infogan.h"
 #include "objectives/priors/gaussian_priors.h"
 #include "objectives/priors/mixture.h"
 #include "objectives/priors/spike_slab.h"
@@ -98,6 +100,8 @@ const std::vector<RegistryEntry>& objective_entries() {
       {"factor-vae", "ELBO - gamma TC, TC by a density-ratio discriminator (Kim & Mnih)"},
       {"dip-vae-i", "ELBO + penalty on the covariance of the posterior means (Kumar et al.)"},
       {"dip-vae-ii", "ELBO + penalty on the aggregate posterior's covariance (Kumar et al.)"},
+      {"dcign", "ELBO on batches where one factor varies, other latents clamped to the batch mean (Kulkarni et al.)"},
+      {"infogan", "GAN + lambda * mutual-information lower bound, Q head as encoder (Chen et al. 2016)"},
   };
   return e;
 }
@@ -193,6 +197,12 @@ std::unique_ptr<Objective> make_objective(const std::string& name, const Params&
     double od = r.get("lambda_od", 10.0);
     double d = r.get("lambda_d", second ? od : 10.0 * od);
     o = std::make_unique<DipVaeObjective>(second, od, d, opt);
+  } else if (name == "dcign") {
+    int64_t latent = as_int(r.required("latent"), "latent");
+    int64_t factors = as_int(r.required("factors"), "factors");
+    o = std::make_unique<DcignObjective>(latent, factors, r.get("grad_scale", 1.0), opt);
+  } else if (name == "infogan") {
+    o = std::make_unique<InfoGanObjective>(r.get("lambda_cat", 1.0), r.get("lambda_cont", 1.0), opt);
   } else {
     UNRAVEL_CHECK(false, "objective: unknown name '{}' (valid: {})", name, fmt::join(objective_names(), ", "));
   }

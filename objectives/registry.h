@@ -10,7 +10,9 @@
 // objectives   vae · beta-vae · capacity {gamma=1000} · mathieu {alpha=0; the divergence by name}
 //              · beta-tcvae {dataset_size, mss=0, alpha=1, gamma=1} · factor-vae {latent,
 //              gamma=6.4, disc_hidden=1000, disc_layers=6} · dip-vae-i {lambda_od=10,
-//              lambda_d=10·lambda_od} · dip-vae-ii {lambda_od=10, lambda_d=lambda_od};
+//              lambda_d=10·lambda_od} · dip-vae-ii {lambda_od=10, lambda_d=lambda_od} · dcign
+//              {latent, factors, grad_scale=1} · infogan {lambda_cat=1, lambda_cont=1; needs
+//              an infogan-* architecture};
 //              every objective also takes sum_over_batch (default 1 for mathieu, else 0)
 // controllers  constant {beta=1} · linear-capacity {C_max=25, C_stop=100000, C_start=0} ·
 //              controlvae-pi {C_start=0.5, C_max=18, step_val=0.15, period=5000, Kp=0.01,

@@ -6,9 +6,12 @@
 //   softmax:          s = e^{log_softmax(x)};  ∂/∂x: s · (g − Σ g·s) (fused Node)
 //   cross_entropy:    −log_softmax(logits)[n, target[n]]
 //   mse_loss:         (x − t)²
+//   batch_mean_clamp: y = m·z + (1 − m)·z̄ (z̄ the batch mean); ∂/∂z: m·g + (1 − m)·s·(z − z̄)
+//                     (DC-IGN's replaced gradient, not the forward's derivative; fused Node)
 // Every loss takes a Reduction (none / sum / mean over all elements).
 #include "ops/nn_ops.h"
 
+#include <cmath>
 #include <limits>
 
 #include "ops/binary.h"
@@ -98,6 +101,18 @@ struct SoftmaxBackward final : Node {
     const Tensor& g = grads[0];
     const Tensor& S = s.get(name());
     return {S * (g - sum(g * S, {axis}, true))};
+  }
+};
+
+struct BatchMeanClampBackward final : Node {
+  SavedTensor z, m;
+  double scale = 1.0;
+  const char* name() const override { return "batch_mean_clamp"; }
+  TensorList backward(const TensorList& grads) override {
+    const Tensor& Z = z.get(name());
+    const Tensor& M = m.get(name());
+    Tensor dev = Z - mean(Z, {Z.dim() - 2}, true);
+    return {M * grads[0] + (1.0 - M) * dev * scale};
   }
 };
 
@@ -221,6 +236,30 @@ Tensor log_softmax(const Tensor& x, int64_t axis) {
     auto* n = record<LogSoftmaxBackward>({x}, {y});
     n->y = SavedTensor(y);
     n->axis = ax;
+  }
+  return y;
+}
+
+Tensor batch_mean_clamp(const Tensor& z, const Tensor& mask, double grad_scale) {
+  const char* op = "batch_mean_clamp";
+  detail::check_defined(z, op, "z");
+  detail::check_defined(mask, op, "mask");
+  detail::check_same(z, mask, op);
+  detail::check_floating(z, op);
+  UNRAVEL_CHECK(z.dim() >= 2, "{}: z must be (..., B, D), got {}", op, z.desc());
+  UNRAVEL_CHECK(mask.dim() == 1 && mask.size(0) == z.size(-1),
+                "{}: mask must be ({}) for z {}, got {}", op, z.size(-1), z.desc(), mask.desc());
+  UNRAVEL_CHECK(std::isfinite(grad_scale), "{}: grad_scale must be finite, got {}", op, grad_scale);
+  Tensor y;
+  {
+    NoGradGuard ng;
+    y = mask * z + (1.0 - mask) * mean(z, {z.dim() - 2}, true);
+  }
+  if (Tape::needs_grad({&z})) {
+    auto* n = record<BatchMeanClampBackward>({z}, {y});
+    n->z = SavedTensor(z);
+    n->m = SavedTensor(mask.detach());
+    n->scale = grad_scale;
   }
   return y;
 }

@@ -24,6 +24,13 @@ Tensor softmax(const Tensor& x, int64_t axis = -1);
 /// logits (N, C), target (N) i64 class indices.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                      Reduction reduction = Reduction::mean);
+/// DC-IGN's clamp (Kulkarni et al. 2015, §3.2) on codes z (..., B, D) with a (D) mask of 1
+/// (active) and 0 (clamped), same dtype and device. Forward: active latents pass through,
+/// clamped ones are replaced by their mean over the batch axis (−2). Backward: the active
+/// latents get the incoming gradient; the clamped ones get grad_scale · (z − batch mean), which
+/// is not the derivative of the forward but of grad_scale · ½ Σ (z − z̄)² (a pull towards the
+/// batch mean, i.e. invariance to the batch's varying factor). The mask gets no gradient.
+Tensor batch_mean_clamp(const Tensor& z, const Tensor& mask, double grad_scale);
 /// Mean (or sum) squared error.
 Tensor mse_loss(const Tensor& x, const Tensor& target, Reduction reduction = Reduction::mean);
 

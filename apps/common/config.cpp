@@ -122,6 +122,29 @@ std::vector<Preset> make_presets() {
     c.controller_params = {{"beta", 1}};
     p.push_back({"mathieu-sparse-fashion", "Mathieu et al. 2019: sparse prior (gamma=0.8), alpha=100 MMD, Laplace(0.1), 80 epochs", c});
   }
+  {
+    // InfoGAN (Chen et al. 2016) as Higgins et al.'s baseline: G Adam lr 1e-3, D/Q Adam 2e-4,
+    // both beta1 = 0.5 (Chen et al., App. C); 3-way categorical + 5 continuous codes.
+    TrainConfig c = base("dsprites", "infogan-dsprites", 300000, 1e-3);
+    c.objective = "infogan";
+    c.objective_params = {{"lambda_cat", 1}, {"lambda_cont", 1}};
+    c.latents = 8;
+    c.beta1 = 0.5;
+    c.disc_lr = 2e-4;
+    c.disc_beta1 = 0.5;
+    c.disc_beta2 = 0.999;
+    p.push_back({"infogan-dsprites", "Chen et al. 2016: InfoGAN, 3-way categorical + 5 continuous codes, G lr 1e-3, D lr 2e-4", c});
+  }
+  {
+    // DC-IGN (Kulkarni et al. 2015) as Higgins et al.'s semi-supervised baseline: one latent per
+    // dSprites factor, batches in which one factor varies; Burgess et al.'s conv net.
+    TrainConfig c = base("dsprites", "burgess", 300000, 5e-4);
+    c.objective = "dcign";
+    c.objective_params = {{"grad_scale", 1}};
+    c.latents = 5;
+    c.controller_params = {{"beta", 1}};
+    p.push_back({"dcign-dsprites", "Kulkarni et al. 2015: DC-IGN, one latent per factor, one factor varying per batch", c});
+  }
   for (auto& pr : p) pr.config.preset = pr.name;
   {
     // 1Konny/Beta-VAE's CelebA script (BetaVAE_H, beta 10, 32 latents, lr 1e-4, batch 64; papers.md
@@ -197,7 +220,8 @@ void resolve(TrainConfig& c) {
   if (c.likelihood.empty()) c.likelihood = info.likelihood;
   if (c.likelihood_scale == 0.0) c.likelihood_scale = info.likelihood_scale;
   if (c.prior != "mog") c.prior_params["dim"] = static_cast<double>(c.latents);
-  if (c.objective == "factor-vae") c.objective_params["latent"] = static_cast<double>(c.latents);
+  if (c.objective == "factor-vae" || c.objective == "dcign")
+    c.objective_params["latent"] = static_cast<double>(c.latents);
   // One micro-shard per process unless asked (world() initialises MPI only under mpirun).
   if (c.micro_shards == 0) c.micro_shards = dist::world().size();
 }
@@ -237,6 +261,15 @@ void validate(const TrainConfig& c) {
   if (c.prior == "mog")
     UNRAVEL_CHECK(c.latents == 2, "prior 'mog' is the 2-D pinwheel mixture: it needs --latents 2, got {}",
                   c.latents);
+  const bool gan_arch = c.arch.rfind("infogan", 0) == 0;
+  UNRAVEL_CHECK(gan_arch == (c.objective == "infogan"),
+                "{}: objective 'infogan' trains the infogan-dsprites networks and nothing else "
+                "(got --objective {} with --arch {})",
+                gan_arch ? "--arch " + c.arch : std::string("--objective infogan"), c.objective,
+                c.arch);
+  if (c.objective == "infogan")
+    UNRAVEL_CHECK(c.samples == 1, "--objective infogan draws one generated image per datapoint: "
+                  "--samples must be 1, got {}", c.samples);
   if (c.dataset == "folder")
     UNRAVEL_CHECK(!c.data.empty(), "--dataset folder needs --data DIR (a folder of PNG/JPEG images)");
   if (c.dataset == "mnist")

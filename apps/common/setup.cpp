@@ -71,12 +71,22 @@ Run build_run(const TrainConfig& c, bool with_data, bool for_training) {
   if (r.data && r.config.objective == "beta-tcvae" &&
       !r.config.objective_params.count("dataset_size"))
     r.config.objective_params["dataset_size"] = static_cast<double>(r.data->size());
+  // DC-IGN assigns one latent to each of the dataset's factors.
+  if (r.data && r.config.objective == "dcign" && !r.config.objective_params.count("factors")) {
+    UNRAVEL_CHECK(r.data->num_factors() > 0, "--objective dcign trains on batches in which one "
+                  "ground-truth factor varies: dataset '{}' has no factors (use dsprites)",
+                  c.dataset);
+    r.config.objective_params["factors"] = static_cast<double>(r.data->num_factors());
+  }
   Generator init(c.seed);
   int64_t channels = r.data ? (r.data->item_shape().size() == 3 ? r.data->item_shape()[0] : 1) : 1;
   r.vae = models::make_vae(c.arch, c.latents, init, channels, c.likelihood, c.likelihood_scale);
   r.prior = make_run_prior(c, r.data.get());
   std::shared_ptr<Objective> objective =
       make_objective(c.objective, r.config.objective_params, c.divergence, &init);
+  if (r.data && objective->wants_factor_batches())
+    UNRAVEL_CHECK(r.data->num_factors() > 0, "objective '{}' trains on factor batches: dataset "
+                  "'{}' has no factors", c.objective, c.dataset);
   r.controller = make_controller(c.controller, c.controller_params);
   r.state = std::make_shared<TrainState>(r.vae, r.prior, objective);
   r.state->to(r.device);

@@ -52,6 +52,15 @@ LossTerms Objective::new_terms(const VaeOutputs& out) const {
   return t;
 }
 
+VaeOutputs Objective::outputs(models::Vae& vae, const Tensor& x, Generator& gen, int64_t samples) {
+  return vae.forward(x, gen, samples);
+}
+
+void Objective::set_batch_factor(int k) {
+  UNRAVEL_CHECK(false, "objective '{}' does not train on factor batches (asked to vary factor {})",
+                name(), k);
+}
+
 void check_outputs(const VaeOutputs& out, const Prior& prior, const char* who) {
   UNRAVEL_CHECK(out.x.defined() && out.recon.defined() && out.z.defined() &&
                     out.posterior.mean().defined(),

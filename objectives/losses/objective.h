@@ -101,6 +101,19 @@ class Objective : public nn::Module {
   std::string type_name() const override { return "Objective"; }
   /// Loss terms for one batch.
   virtual LossTerms compute(const ObjectiveInput& in, const Schedule& schedule, Generator& gen) = 0;
+  /// The outputs a training step computes for batch x: the VAE's forward with K samples by
+  /// default. DC-IGN clamps the codes between encoder and decoder; InfoGAN generates images from
+  /// sampled codes and reads them back through the discriminator's Q head.
+  virtual VaeOutputs outputs(models::Vae& vae, const Tensor& x, Generator& gen, int64_t samples);
+  /// Called once by TrainState with the model the objective trains (InfoGAN checks it is an
+  /// InfoGAN network and hands D's parameters to its auxiliary update); a no-op by default.
+  virtual void bind_model(models::Vae& vae) { (void)vae; }
+  /// True when the objective trains on batches in which a single ground-truth factor varies
+  /// (DC-IGN); the training loop then draws such batches and calls set_batch_factor(k) with the
+  /// varying factor before each step.
+  virtual bool wants_factor_batches() const { return false; }
+  /// The factor that varies in the next batch (see wants_factor_batches); −1 = none (all free).
+  virtual void set_batch_factor(int k);
   /// Updates with their own optimisers (empty for most objectives).
   virtual std::vector<AuxiliaryUpdate*> auxiliary_updates() { return {}; }
   /// Empty when the batch may be split into micro-shards (data-parallel training): `total` is

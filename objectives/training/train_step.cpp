@@ -15,7 +15,9 @@ TrainState::TrainState(std::shared_ptr<models::Vae> vae, std::shared_ptr<Prior> 
                        std::shared_ptr<Objective> objective)
     : vae_(register_module("vae", std::move(vae))),
       prior_(register_module("prior", std::move(prior))),
-      objective_(register_module("objective", std::move(objective))) {}
+      objective_(register_module("objective", std::move(objective))) {
+  objective_->bind_model(*vae_);
+}
 
 TensorList TrainState::model_parameters() const {
   TensorList out = vae_->parameters();
@@ -63,9 +65,17 @@ TrainStep::TrainStep(std::shared_ptr<TrainState> state, std::shared_ptr<Controll
   UNRAVEL_CHECK(controller_->device() == device_,
                 "TrainStep: the controller is on {} but the model on {}; move both first",
                 controller_->device().str(), device_.str());
-  opt_ = main(state_->model_parameters());
-  for (AuxiliaryUpdate* a : state_->objective().auxiliary_updates())
-    aux_.emplace_back(a, auxiliary(a->parameters()));
+  // A parameter an auxiliary update trains (InfoGAN's discriminator, part of the model) is
+  // left out of the main optimiser: the generator's loss reaches it but must not move it.
+  std::vector<AuxiliaryUpdate*> updates = state_->objective().auxiliary_updates();
+  std::set<const TensorImpl*> claimed;
+  for (AuxiliaryUpdate* a : updates)
+    for (const Tensor& p : a->parameters()) claimed.insert(p.impl());
+  TensorList main_params;
+  for (const Tensor& p : state_->model_parameters())
+    if (!claimed.count(p.impl())) main_params.push_back(p);
+  opt_ = main(main_params);
+  for (AuxiliaryUpdate* a : updates) aux_.emplace_back(a, auxiliary(a->parameters()));
   // Several processes (mpirun) or micro-shards: refuse what couples the batch (sharded_step.cpp).
   if (options_.micro_shards != 1 || dist::world().size() > 1) check_shardable();
   count_ = Tensor::zeros(Shape{}, DType::f64, device_);
@@ -142,7 +152,7 @@ StepResult TrainStep::eager_step(const Tensor& x, Generator& gen) {
   const Tensor xd = x.device() == device_ ? x : to(x, device_);
   state_->train();
   PrecisionGuard precision(options_.precision);  // the matrix kernels of forward and backward
-  VaeOutputs out = state_->vae().forward(xd, gen, options_.samples);
+  VaeOutputs out = state_->objective().outputs(state_->vae(), xd, gen, options_.samples);
   ObjectiveInput in = objective_input(out, state_->prior());
   StepResult r;
   r.schedule = controller_->update(mean(in.kl.detach()));

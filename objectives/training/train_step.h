@@ -1,9 +1,12 @@
 // The library's training step, used by `unravel train`, bench_train_step and the tests alike:
 //
-//   x → (moved to the model's device) → forward with K samples → KL(q(z|x) ‖ p(z)) per datapoint,
-//   once → controller(batch-mean KL) → {β, C} → objective → backward → main optimiser →
-//   each auxiliary update of the objective (zero its gradients, its loss on the same outputs,
-//   backward, its own optimiser: FactorVAE's discriminator; a GAN's alternating update).
+//   x → (moved to the model's device) → the objective's outputs() (the VAE's forward with K
+//   samples; DC-IGN clamps the codes before decoding, InfoGAN generates its own batch) →
+//   KL(q(z|x) ‖ p(z)) per datapoint, once → controller(batch-mean KL) → {β, C} → objective →
+//   backward → main optimiser → each auxiliary update of the objective (zero its gradients, its
+//   loss on the same outputs, backward, its own optimiser: FactorVAE's discriminator; InfoGAN's
+//   D/Q, the GAN's alternating update). The main optimiser trains the model's parameters except
+//   those an auxiliary update trains (InfoGAN's D/Q live in the model as its encoder).
 //
 // Nothing is read back from the device: the step returns its terms and schedule as device
 // tensors, and flags a non-finite total on the device (the first such step since the flag was

@@ -39,21 +39,28 @@ TEST_CASE("apps: reproduce higgins-metric scores every row of Higgins et al.'s t
     std::vector<std::string> f;
     std::istringstream ls(line);
     for (std::string cell; std::getline(ls, cell, ',');) f.push_back(cell);
-    REQUIRE(f.size() == 4);
+    REQUIRE(f.size() == 5);
     score[f[0]] = {std::stod(f[1]), std::stod(f[2])};
   }
-  for (const char* row : {"beta-vae (beta=4)", "vae (beta=1)", "untrained VAE", "PCA (10 comp.)",
-                          "ICA (10 comp.)", "raw pixels", "ground truth"}) {
+  for (const char* row : {"beta-vae (beta=4)", "vae (beta=1)", "DC-IGN", "InfoGAN", "untrained VAE",
+                          "PCA (10 comp.)", "ICA (10 comp.)", "raw pixels", "ground truth"}) {
     INFO(row);
     REQUIRE(score.count(row) == 1);
     CHECK(score[row].first >= 0.0);
     CHECK(score[row].second <= 1.0);
   }
-  CHECK(score.size() == 7);
+  CHECK(score.size() == 9);
   // Below the paper budget the two VAEs are Burgess et al.'s conv net, in their own run folders.
   for (const char* run : {"beta-vae-burgess", "vae-burgess"})
     CHECK(read_text(ro.out + "/runs/" + run + "/config.json").find("\"arch\": \"burgess\"") !=
           std::string::npos);
+  // Higgins et al.'s two other baselines train in their own run folders with their objectives.
+  CHECK(read_text(ro.out + "/runs/dcign/config.json").find("\"objective\": \"dcign\"") != std::string::npos);
+  CHECK(read_text(ro.out + "/runs/infogan/config.json").find("\"arch\": \"infogan-dsprites\"") !=
+        std::string::npos);
+  // Each row states its training budget.
+  CHECK(read_text(ro.out + "/higgins-metric.csv").find("infogan-dsprites; 20 steps of batch 32") !=
+        std::string::npos);
   // The factors themselves: fixing factor k zeroes exactly coordinate k of every z_diff.
   CHECK(score["ground truth"].first == 1.0);
   CHECK(score["ground truth"].second == 1.0);

@@ -277,6 +277,50 @@ TEST_CASE("factor-vae: the discriminator's optimiser lives in the checkpoint; re
   fs::remove_all(b);
 }
 
+TEST_CASE("dcign and infogan: resume equals an uninterrupted run (factor batches, D's optimiser)") {
+  auto config = [](const std::string& out, int64_t steps, const std::string& objective) {
+    TrainConfig c;
+    c.dataset = "dsprites";
+    c.arch = objective == "infogan" ? "infogan-dsprites" : "burgess";
+    c.objective = objective;
+    c.latents = objective == "infogan" ? 4 : 5;
+    c.batch = 8;
+    c.steps = steps;
+    c.lr = 1e-3;
+    c.out = out;
+    c.checkpoint_every = 3;
+    c.log_every = 1;
+    c.tensorboard = false;
+    resolve(c);
+    validate(c);
+    return c;
+  };
+  for (const std::string objective : {"dcign", "infogan"}) {
+    CAPTURE(objective);
+    std::string a = temp_dir(objective + "_straight"), b = temp_dir(objective + "_resumed");
+    REQUIRE(train_new(config(a, 6, objective)) == 0);
+    REQUIRE(train_new(config(b, 3, objective)) == 0);
+    REQUIRE(train_resume(b, 6) == 0);
+    check_same_run(a, b);
+    if (objective == "dcign")  // one latent per dSprites factor, taken from the data
+      CHECK(load_config(a).objective_params.at("factors") == 5.0);
+    else
+      CHECK(load_safetensors(checkpoint_path(b, 6)).metadata.at("optim_disc.step") == "6");
+    fs::remove_all(a);
+    fs::remove_all(b);
+  }
+  // What cannot work is refused before any work, naming the flag.
+  TrainConfig bad = config(temp_dir("bad"), 1, "infogan");
+  bad.arch = "burgess";
+  CHECK_THROWS_WITH_AS(validate(bad), doctest::Contains("objective 'infogan' trains the infogan-dsprites"),
+                       Error);
+  TrainConfig pin = pinwheel_config(temp_dir("bad"), 1);
+  pin.objective = "dcign";
+  pin.prior = "iso";
+  resolve(pin);
+  CHECK_THROWS_WITH_AS(train_new(pin), doctest::Contains("dataset 'pinwheel' has no factors"), Error);
+}
+
 TEST_CASE("Ctrl-C saves a loadable checkpoint and exits 130") {
   std::string run = temp_dir("sigint");
   ProcResult r = run_unravel({"train", "--dataset", "pinwheel", "--prior", "mog", "--latents", "2",

@@ -743,6 +743,11 @@ std::vector<Case> build_table() {
     }
     row("cross_entropy transposed logits [13,4]", dt, {X({13, 4}, -3, 3).t(), Idx({13}, 4)},
         one([](auto& in) { return cross_entropy(in[0], in[1]); }), Tol::transcendental);
+    // DC-IGN's clamp (a mask in [0, 1]: the formulas interpolate; its gradient is replaced).
+    row("batch_mean_clamp [6,4]", dt, {X({6, 4}), X({4}, 0, 1).nograd()},
+        one([](auto& in) { return batch_mean_clamp(in[0], in[1], 0.5); }));
+    row("batch_mean_clamp [2,5,3] transposed", dt, {X({2, 5, 3}).t(), X({3}, 0, 1).nograd()},
+        one([](auto& in) { return batch_mean_clamp(in[0], in[1], 2.0); }));
     row("one_hot [7] x5", dt, {Idx({7}, 5)},
         [dt](const TensorList& in, Device) { return TensorList{one_hot(in[0], 5, dt)}; });
     row("one_hot [3,4] x6 transposed index", dt, {Idx({4, 3}, 6).t()},
