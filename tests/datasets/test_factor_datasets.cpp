@@ -1,0 +1,256 @@
+// The grid benchmarks with ground-truth factors (datasets/factor_datasets.h) on small files
+// written here with the same libraries: 3D Shapes as an HDF5 file in DeepMind's layout (a
+// smaller grid, GridDataOptions::grid), MPI3D as an .npz (our writer, stored and deflated), and a
+// SmallNORB file trio (the full 24 300-item grid with 4×4 images, rows shuffled, one file
+// gzipped). Each: shapes, factor indexing (index_of_factors round trip, factor_classes and
+// values of items), pixels of known items, the decoded cache reused, errors that name the file
+// (missing dataset or member, wrong shape or dtype, truncated or corrupt file, labels not in grid
+// order), and a metric's factor sampler (FactorSampler, the β-VAE score through
+// DatasetFactorSource) running on a tiny instance.
+#include <doctest/doctest.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "datasets/batcher.h"
+#include "datasets/datasets_config.h"
+#include "datasets/factor_datasets.h"
+#include "datasets/npz.h"
+#include "datasets/resize.h"
+#include "engine/check.h"
+#include "objectives/metrics/factor_source.h"
+#include "objectives/metrics/vote_scores.h"
+
+#if UNRAVEL_HAVE_HDF5
+#include <hdf5.h>
+#endif
+
+using namespace unravel;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir(const std::string& tag) {
+  fs::path d = fs::temp_directory_path() / ("unravel_grid_" + tag + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+void spit(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
+
+/// Pixel (row r, column c, channel ch) of grid item i in the test files (interleaved HWC).
+uint8_t test_pixel(int64_t i, int r, int c, int ch) {
+  return static_cast<uint8_t>((i * 7 + r * 3 + c + ch * 50) % 256);
+}
+
+std::vector<uint8_t> test_images(int64_t n) {
+  std::vector<uint8_t> px(static_cast<size_t>(n) * 64 * 64 * 3);
+  for (int64_t i = 0; i < n; ++i)
+    for (int r = 0; r < 64; ++r)
+      for (int c = 0; c < 64; ++c)
+        for (int ch = 0; ch < 3; ++ch) px[((i * 64 + r) * 64 + c) * 3 + ch] = test_pixel(i, r, c, ch);
+  return px;
+}
+
+int64_t product(const std::vector<int64_t>& v) {
+  return std::accumulate(v.begin(), v.end(), int64_t{1}, std::multiplies<>());
+}
+
+/// Checks item i of a {3, 64, 64} dataset against test_pixel.
+void check_item_pixels(const Dataset& d, int64_t i) {
+  Tensor t = d.make_batch_tensor(1);
+  const int64_t idx[1] = {i};
+  d.get_batch(idx, t);
+  const float* p = t.data<float>();
+  int bad = 0;
+  for (int ch = 0; ch < 3; ++ch)
+    for (int r = 0; r < 64; ++r)
+      for (int c = 0; c < 64; ++c)
+        bad += p[(ch * 64 + r) * 64 + c] != test_pixel(i, r, c, ch) * (1.f / 255.f);
+  CHECK(bad == 0);
+}
+
+/// Factor indexing of a grid dataset: classes of every item are its mixed-radix digits, and
+/// index_of_factors inverts factor_classes.
+void check_grid_indexing(const Dataset& d) {
+  const auto sizes = d.factor_sizes();
+  REQUIRE(product(sizes) == d.size());
+  std::vector<int64_t> want(sizes.size());
+  int bad = 0;
+  for (int64_t i = 0; i < d.size(); ++i) {
+    const auto cls = d.factor_classes(i);
+    grid_classes(i, sizes, want);
+    bad += cls != want || d.index_of_factors(cls) != i;
+  }
+  CHECK(bad == 0);
+  std::vector<int64_t> out_of_range(sizes.size(), 0);
+  out_of_range.back() = sizes.back();
+  CHECK_THROWS_WITH_AS(d.index_of_factors(out_of_range), doctest::Contains("out of range"), Error);
+}
+
+/// A metric's factor sampler on the dataset: FactorSampler with a fixed factor, and the β-VAE
+/// score through DatasetFactorSource with an encoder that reads two pixels.
+void check_factor_samplers(const Dataset& d) {
+  FactorSampler fs(d);
+  const int k = fs.num_factors() - 1;
+  std::vector<int64_t> idx(50), cls(50 * static_cast<size_t>(fs.num_factors()));
+  Generator g(5);
+  fs.sample_fixed(k, 1, idx, g, cls);
+  for (size_t i = 0; i < idx.size(); ++i) REQUIRE(d.factor_classes(idx[i])[k] == 1);
+
+  DatasetFactorSource source(d);
+  Encoder enc = [](const Tensor& images) {
+    const int64_t n = images.size(0), per = images.numel() / n;
+    const float* p = images.data<float>();
+    std::vector<float> z(static_cast<size_t>(n) * 2);
+    for (int64_t i = 0; i < n; ++i) {
+      z[i * 2] = p[i * per];
+      z[i * 2 + 1] = p[i * per + per / 2];
+    }
+    return EncodedBatch{Tensor::from_vector(z, Shape{n, 2}), Tensor()};
+  };
+  EncoderSampler es(source, enc, 32);
+  BetaVaeScoreOptions bo;
+  bo.num_train = 40;
+  bo.num_eval = 20;
+  bo.batch = 4;
+  Generator gs(3);
+  const AccuracyScore s = beta_vae_score(es, gs, bo);
+  CHECK(s.train_accuracy >= 0.0);
+  CHECK(s.train_accuracy <= 1.0);
+}
+
+}  // namespace
+
+// --- 3D Shapes ----------------------------------------------------------------------------------
+
+#if UNRAVEL_HAVE_HDF5
+namespace {
+
+const std::vector<int64_t> kShapesGrid{2, 2, 2, 2, 2, 3};  // 96 items
+
+/// Label of class c of factor j in the test file (distinct per class).
+double shapes_label(int j, int64_t c) { return j * 10.0 + 0.25 * static_cast<double>(c) - 1.0; }
+
+/// Writes an HDF5 file with datasets `images` and `labels` (either left out when its name is
+/// empty); images u8 [n, 64, 64, 3] unless `image_type` says otherwise.
+void write_shapes_h5(const fs::path& path, int64_t n, const char* images = "images",
+                     const char* labels = "labels", hid_t image_type = H5T_STD_U8LE,
+                     bool swap_labels = false) {
+  const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  if (*images) {
+    const hsize_t dims[4] = {static_cast<hsize_t>(n), 64, 64, 3};
+    const hid_t sp = H5Screate_simple(4, dims, nullptr);
+    // Chunked and compressed, as a writer may choose: the loader reads hyperslabs regardless.
+    const hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
+    const hsize_t chunk[4] = {10, 64, 64, 3};
+    H5Pset_chunk(plist, 4, chunk);
+    H5Pset_deflate(plist, 1);
+    const hid_t ds = H5Dcreate2(f, images, image_type, sp, H5P_DEFAULT, plist, H5P_DEFAULT);
+    REQUIRE(ds >= 0);
+    const auto px = test_images(n);
+    REQUIRE(H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, px.data()) >= 0);
+    H5Dclose(ds);
+    H5Pclose(plist);
+    H5Sclose(sp);
+  }
+  if (*labels) {
+    const hsize_t dims[2] = {static_cast<hsize_t>(n), 6};
+    const hid_t sp = H5Screate_simple(2, dims, nullptr);
+    const hid_t ds = H5Dcreate2(f, labels, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    std::vector<double> lab(static_cast<size_t>(n) * 6);
+    std::vector<int64_t> cls(6);
+    for (int64_t i = 0; i < n; ++i) {
+      grid_classes(i % product(kShapesGrid), kShapesGrid, cls);
+      for (int j = 0; j < 6; ++j) lab[i * 6 + j] = shapes_label(j, cls[j]);
+    }
+    if (swap_labels) std::swap_ranges(lab.begin(), lab.begin() + 6, lab.begin() + 6);
+    REQUIRE(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab.data()) >= 0);
+    H5Dclose(ds);
+    H5Sclose(sp);
+  }
+  H5Fclose(f);
+}
+
+}  // namespace
+
+TEST_CASE("3dshapes: DeepMind's layout read through HDF5, cached, indexed by its factors") {
+  const fs::path dir = temp_dir("shapes");
+  const int64_t n = product(kShapesGrid);
+  const fs::path path = dir / "3dshapes.h5";
+  write_shapes_h5(path, n);
+  GridDataOptions o{.grid = kShapesGrid, .cache_dir = (dir / "cache").string(), .verbose = false};
+  const Shapes3D d(path.string(), o);
+  CHECK(d.items().was_built());
+  CHECK(d.items().is_mapped());
+  CHECK(d.size() == n);
+  CHECK(d.item_shape() == Shape{3, 64, 64});
+  CHECK(d.factor_names() == std::vector<std::string>{"floor_hue", "wall_hue", "object_hue", "scale",
+                                                     "shape", "orientation"});
+  CHECK(d.factor_sizes() == kShapesGrid);
+  check_grid_indexing(d);
+  const int64_t cls[6] = {1, 0, 1, 1, 0, 2};
+  const int64_t i = d.index_of_factors(cls);
+  CHECK(i == ((((1 * 2 + 0) * 2 + 1) * 2 + 1) * 2 + 0) * 3 + 2);
+  const auto v = d.factor_values(i);
+  for (int j = 0; j < 6; ++j) CHECK(v[j] == shapes_label(j, cls[j]));
+  check_item_pixels(d, i);
+  check_item_pixels(d, n - 1);
+  check_factor_samplers(d);
+
+  // Opened again: the cache is reused, same pixels.
+  const Shapes3D again(path.string(), o);
+  CHECK_FALSE(again.items().was_built());
+  check_item_pixels(again, 17);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("3dshapes: wrong, truncated and corrupt files are refused naming the file") {
+  const fs::path dir = temp_dir("shapes_bad");
+  const int64_t n = product(kShapesGrid);
+  GridDataOptions o{.grid = kShapesGrid, .cache_dir = (dir / "cache").string(), .verbose = false};
+  auto refuses = [&](const fs::path& p, const char* what, const GridDataOptions& opts) {
+    INFO("file ", p.string(), " expecting '", what, "'");
+    CHECK_THROWS_WITH_AS(Shapes3D(p.string(), opts), doctest::Contains(p.string().c_str()), Error);
+    CHECK_THROWS_WITH_AS(Shapes3D(p.string(), opts), doctest::Contains(what), Error);
+  };
+  const fs::path good = dir / "good.h5";
+  write_shapes_h5(good, n);
+  // The published grid on a small file: the shape is named.
+  refuses(good, "dataset 'images' must be uint8 [480000, 64, 64, 3], got uint8 [96, 64, 64, 3]",
+          GridDataOptions{.cache_dir = o.cache_dir, .verbose = false});
+  write_shapes_h5(dir / "nolabels.h5", n, "images", "");
+  refuses(dir / "nolabels.h5", "no dataset 'labels'", o);
+  write_shapes_h5(dir / "noimages.h5", n, "", "labels");
+  refuses(dir / "noimages.h5", "no dataset 'images'", o);
+  write_shapes_h5(dir / "i32.h5", n, "images", "labels", H5T_STD_I32LE);
+  refuses(dir / "i32.h5", "must be uint8 [96, 64, 64, 3], got int32", o);
+  write_shapes_h5(dir / "order.h5", n, "images", "labels", H5T_STD_U8LE, true);
+  refuses(dir / "order.h5", "not in the published order", o);
+  spit(dir / "text.h5", "this is not an HDF5 file at all, just some text that is long enough");
+  refuses(dir / "text.h5", "not an HDF5 file", o);
+  const std::string bytes = slurp(good);
+  spit(dir / "cut.h5", bytes.substr(0, bytes.size() / 2));
+  refuses(dir / "cut.h5", "truncated or corrupt", o);
+  refuses(dir / "missing.h5", "is not a file", o);
+  fs::remove_all(dir);
+}
+#else
+TEST_CASE("3dshapes: a build without HDF5 says so") {
+  CHECK_FALSE(Shapes3D::available());
+  CHECK_THROWS_WITH_AS(Shapes3D("/data/3dshapes.h5"), doctest::Contains("no HDF5"), Error);
+}
+#endif
