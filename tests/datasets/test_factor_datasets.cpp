@@ -254,3 +254,88 @@ TEST_CASE("3dshapes: a build without HDF5 says so") {
   CHECK_THROWS_WITH_AS(Shapes3D("/data/3dshapes.h5"), doctest::Contains("no HDF5"), Error);
 }
 #endif
+
+// --- MPI3D --------------------------------------------------------------------------------------
+
+namespace {
+
+const std::vector<int64_t> kMpiGrid{2, 2, 1, 1, 1, 2, 3};  // 24 items
+
+Tensor mpi_images(int64_t n) {
+  Tensor t = Tensor::empty(Shape{n, 64, 64, 3}, DType::u8);
+  const auto px = test_images(n);
+  std::copy(px.begin(), px.end(), t.data<uint8_t>());
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("mpi3d: the npz member streamed (stored or deflated) into the cache, indexed by factors") {
+  const fs::path dir = temp_dir("mpi3d");
+  const int64_t n = product(kMpiGrid);
+  for (const bool compress : {false, true}) {
+    INFO("compressed: ", compress);
+    const fs::path path = dir / (compress ? "mpi3d_toy_z.npz" : "mpi3d_toy.npz");
+    save_npz(path.string(), {{"images", mpi_images(n)}}, compress);
+    GridDataOptions o{.grid = kMpiGrid, .cache_dir = (dir / "cache").string(), .verbose = false};
+    const Mpi3D d(path.string(), o);
+    CHECK(d.items().was_built());
+    CHECK(d.size() == n);
+    CHECK(d.item_shape() == Shape{3, 64, 64});
+    CHECK(d.factor_names() == std::vector<std::string>{"object_color", "object_shape",
+                                                       "object_size", "camera_height",
+                                                       "background_color", "horizontal_axis",
+                                                       "vertical_axis"});
+    CHECK(d.factor_sizes() == kMpiGrid);
+    check_grid_indexing(d);
+    const int64_t cls[7] = {1, 0, 0, 0, 0, 1, 2};
+    const int64_t i = d.index_of_factors(cls);
+    CHECK(i == 12 + 3 + 2);
+    CHECK(d.factor_values(i) == std::vector<double>{1, 0, 0, 0, 0, 1, 2});  // values = classes
+    check_item_pixels(d, i);
+    check_item_pixels(d, 0);
+    check_factor_samplers(d);
+    const Mpi3D again(path.string(), o);
+    CHECK_FALSE(again.items().was_built());
+    check_item_pixels(again, n - 1);
+  }
+  CHECK(Mpi3D::kGrid[0] * Mpi3D::kGrid[1] * Mpi3D::kGrid[2] * Mpi3D::kGrid[3] * Mpi3D::kGrid[4] *
+            Mpi3D::kGrid[5] * Mpi3D::kGrid[6] == 1036800);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("mpi3d: wrong, truncated and corrupt files are refused naming the file") {
+  const fs::path dir = temp_dir("mpi3d_bad");
+  const int64_t n = product(kMpiGrid);
+  GridDataOptions o{.grid = kMpiGrid, .cache_dir = (dir / "cache").string(), .verbose = false};
+  auto refuses = [&](const fs::path& p, const char* what, const GridDataOptions& opts) {
+    INFO("file ", p.string(), " expecting '", what, "'");
+    CHECK_THROWS_WITH_AS(Mpi3D(p.string(), opts), doctest::Contains(p.string().c_str()), Error);
+    CHECK_THROWS_WITH_AS(Mpi3D(p.string(), opts), doctest::Contains(what), Error);
+  };
+  const fs::path good = dir / "good.npz";
+  save_npz(good.string(), {{"images", mpi_images(n)}}, false);
+  refuses(good, "too few for 1036800 images", GridDataOptions{.cache_dir = o.cache_dir, .verbose = false});
+  save_npz((dir / "imgs.npz").string(), {{"imgs", mpi_images(n)}}, false);
+  refuses(dir / "imgs.npz", "no member 'images.npy' (members: imgs)", o);
+  Tensor f = Tensor::zeros(Shape{n, 64, 64, 3}, DType::f32);
+  save_npz((dir / "f32.npz").string(), {{"images", f}}, false);
+  refuses(dir / "f32.npz", "must be uint8 [24, 64, 64, 3] in C order, got '<f4'", o);
+  Tensor chw = Tensor::empty(Shape{n, 3, 64, 64}, DType::u8);
+  std::fill_n(chw.data<uint8_t>(), chw.numel(), uint8_t{1});
+  save_npz((dir / "chw.npz").string(), {{"images", chw}}, false);
+  refuses(dir / "chw.npz", "got '|u1' [24, 3, 64, 64]", o);
+  const std::string bytes = slurp(good);
+  spit(dir / "cut.npz", bytes.substr(0, bytes.size() / 2));
+  refuses(dir / "cut.npz", "cannot open", o);
+  // A flipped byte in the stored pixels: found by the member's CRC, no cache is left behind.
+  std::string flipped = bytes;
+  flipped[bytes.size() / 2] ^= 0x5a;
+  spit(dir / "crc.npz", flipped);
+  refuses(dir / "crc.npz", "corrupt", o);
+  for (const auto& e : fs::directory_iterator(o.cache_dir)) {
+    const std::string name = e.path().filename().string();
+    CHECK_FALSE((name.rfind("mpi3d-crc", 0) == 0 && e.path().extension() == ".u8"));  // lock only
+  }
+  fs::remove_all(dir);
+}
