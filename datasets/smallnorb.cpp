@@ -89,9 +89,10 @@ class MatFile {
 
 std::string find_file(const std::string& dir, const std::string& name) {
   std::error_code ec;
-  for (const fs::path p : {fs::path(dir) / name, fs::path(dir) / (name + ".gz")})
+  for (const fs::path& p : {fs::path(dir) / name, fs::path(dir) / (name + ".gz")})
     if (fs::is_regular_file(p, ec)) return p.string();
-  UNRAVEL_CHECK(false, "smallnorb: no '{}' (or '{}.gz') in '{}'", name, name, dir);
+  const std::string want = (fs::path(dir) / name).string();
+  UNRAVEL_CHECK(false, "smallnorb: no file '{}' (nor '{}.gz')", want, want);
   return {};
 }
 

@@ -339,3 +339,172 @@ TEST_CASE("mpi3d: wrong, truncated and corrupt files are refused naming the file
   }
   fs::remove_all(dir);
 }
+
+// --- SmallNORB ----------------------------------------------------------------------------------
+
+namespace {
+
+constexpr int kNorbSide = 4;  // the published files have 96×96 pairs; 4×4 keeps the trio small
+
+/// Writes one matrix file: magic, ndim, max(3, ndim) dims (padded with 1), then the bytes.
+void write_mat(const fs::path& path, int32_t magic, std::vector<int32_t> dims, const void* data,
+               size_t bytes, bool gz = false) {
+  std::string out(reinterpret_cast<const char*>(&magic), 4);
+  const auto nd = static_cast<int32_t>(dims.size());
+  out.append(reinterpret_cast<const char*>(&nd), 4);
+  while (dims.size() < 3) dims.push_back(1);
+  out.append(reinterpret_cast<const char*>(dims.data()), dims.size() * 4);
+  out.append(static_cast<const char*>(data), bytes);
+  if (!gz) {
+    spit(path, out);
+    return;
+  }
+  gzFile f = gzopen((path.string() + ".gz").c_str(), "wb");
+  REQUIRE(f != nullptr);
+  REQUIRE(gzwrite(f, out.data(), static_cast<unsigned>(out.size())) == static_cast<int>(out.size()));
+  gzclose(f);
+}
+
+/// File row r holds grid point (r·7919) mod 24300 (7919 is prime to 24300: a permutation).
+int64_t norb_grid_of_row(int64_t r) { return r * 7919 % SmallNorb::kItems; }
+
+/// Left-camera pixel k of grid point g (the right camera is 255 minus it).
+uint8_t norb_pixel(int64_t g, int k) { return static_cast<uint8_t>((g * 3 + k * 17) % 256); }
+
+/// Instance ids of each split (as published: training 4, 6, 7, 8, 9; testing 0, 1, 2, 3, 5).
+int32_t norb_instance(bool test, int64_t c) {
+  static const int32_t train[5] = {4, 6, 7, 8, 9}, testing[5] = {0, 1, 2, 3, 5};
+  return test ? testing[c] : train[c];
+}
+
+struct NorbFiles {
+  std::vector<uint8_t> dat;
+  std::vector<int32_t> cat, info;
+};
+
+NorbFiles norb_files(bool test) {
+  constexpr int64_t n = SmallNorb::kItems, px = kNorbSide * kNorbSide;
+  NorbFiles f;
+  f.dat.resize(static_cast<size_t>(n * 2 * px));
+  f.cat.resize(static_cast<size_t>(n));
+  f.info.resize(static_cast<size_t>(n * 4));
+  const std::vector<int64_t> sizes(SmallNorb::kGrid.begin(), SmallNorb::kGrid.end());
+  std::vector<int64_t> cls(5);
+  for (int64_t r = 0; r < n; ++r) {
+    const int64_t g = norb_grid_of_row(r);
+    grid_classes(g, sizes, cls);
+    f.cat[r] = static_cast<int32_t>(cls[0]);
+    const int32_t info[4] = {norb_instance(test, cls[1]), static_cast<int32_t>(cls[2]),
+                             static_cast<int32_t>(2 * cls[3]), static_cast<int32_t>(cls[4])};
+    std::copy_n(info, 4, &f.info[r * 4]);
+    for (int k = 0; k < px; ++k) {
+      f.dat[(r * 2) * px + k] = norb_pixel(g, k);
+      f.dat[(r * 2 + 1) * px + k] = static_cast<uint8_t>(255 - norb_pixel(g, k));
+    }
+  }
+  return f;
+}
+
+/// Writes the trio of a split into dir; the category file gzipped when `gz_cat`.
+void write_norb(const fs::path& dir, bool test, const NorbFiles& f, bool gz_cat = false) {
+  const auto names = SmallNorb::file_names(test);
+  const int32_t n = SmallNorb::kItems;
+  write_mat(dir / names[0], 0x1E3D4C55, {n, 2, kNorbSide, kNorbSide}, f.dat.data(), f.dat.size());
+  write_mat(dir / names[1], 0x1E3D4C54, {n}, f.cat.data(), f.cat.size() * 4, gz_cat);
+  write_mat(dir / names[2], 0x1E3D4C54, {n, 4}, f.info.data(), f.info.size() * 4);
+}
+
+}  // namespace
+
+TEST_CASE("smallnorb: the original file trio, left camera, reordered into the factor grid") {
+  const fs::path dir = temp_dir("norb");
+  write_norb(dir, false, norb_files(false), true);
+  write_norb(dir, true, norb_files(true));
+  {
+    // Kept at 4×4: item bytes are exactly the left camera's.
+    const SmallNorb d(dir.string(), false, kNorbSide);
+    CHECK(d.size() == SmallNorb::kItems);
+    CHECK(d.item_shape() == Shape{1, kNorbSide, kNorbSide});
+    CHECK(d.factor_names() ==
+          std::vector<std::string>{"category", "instance", "elevation", "azimuth", "lighting"});
+    CHECK(d.factor_sizes() == std::vector<int64_t>{5, 5, 9, 18, 6});
+    check_grid_indexing(d);
+    int bad = 0;
+    for (int64_t g = 0; g < d.size(); ++g)
+      for (int k = 0; k < kNorbSide * kNorbSide; ++k) bad += d.items().item(g)[k] != norb_pixel(g, k);
+    CHECK(bad == 0);
+    const int64_t cls[5] = {3, 2, 8, 17, 5};
+    const int64_t i = d.index_of_factors(cls);
+    CHECK(d.factor_classes(i) == std::vector<int64_t>{3, 2, 8, 17, 5});
+    // category, the file's instance id, elevation 30 + 5·8 degrees, azimuth 10·34, lighting.
+    CHECK(d.factor_values(i) == std::vector<double>{3, 7, 70, 340, 5});
+    check_factor_samplers(d);
+  }
+  {
+    // The default 64×64: the left image resized by datasets/resize.h.
+    const SmallNorb d(dir.string(), false);
+    CHECK(d.item_shape() == Shape{1, 64, 64});
+    const int64_t g = 12345;
+    uint8_t left[kNorbSide * kNorbSide];
+    for (int k = 0; k < kNorbSide * kNorbSide; ++k) left[k] = norb_pixel(g, k);
+    std::vector<float> want(64 * 64);
+    Resizer(kNorbSide, kNorbSide, 64, 64).apply(left, 1, want.data(), 1.f);
+    Tensor t = d.make_batch_tensor(1);
+    const int64_t idx[1] = {g};
+    d.get_batch(idx, t);
+    int bad = 0;
+    for (int k = 0; k < 64 * 64; ++k)
+      bad += t.data<float>()[k] != static_cast<float>(std::lround(want[k])) * (1.f / 255.f);
+    CHECK(bad == 0);
+  }
+  {
+    const SmallNorb t(dir.string(), true, kNorbSide);
+    const int64_t cls[5] = {0, 4, 0, 0, 0};
+    CHECK(t.factor_values(t.index_of_factors(cls))[1] == 5);  // testing instances 0, 1, 2, 3, 5
+    CHECK(t.name().find("test") != std::string::npos);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("smallnorb: wrong, truncated and inconsistent files are refused naming the file") {
+  const fs::path dir = temp_dir("norb_bad");
+  const NorbFiles good = norb_files(false);
+  const auto names = SmallNorb::file_names(false);
+  auto refuses = [&](const fs::path& file, const char* what) {
+    INFO("file ", file.string(), " expecting '", what, "'");
+    CHECK_THROWS_WITH_AS(SmallNorb(dir.string(), false, kNorbSide),
+                         doctest::Contains(file.string().c_str()), Error);
+    CHECK_THROWS_WITH_AS(SmallNorb(dir.string(), false, kNorbSide), doctest::Contains(what), Error);
+  };
+  const int32_t n = SmallNorb::kItems;
+  CHECK_THROWS_WITH_AS(SmallNorb(dir.string()), doctest::Contains(names[0].c_str()), Error);
+  write_norb(dir, false, good);
+  const std::string dat = slurp(dir / names[0]);
+  spit(dir / names[0], dat.substr(0, dat.size() / 2));
+  refuses(dir / names[0], "truncated");
+  spit(dir / names[0], dat + "x");
+  refuses(dir / names[0], "bytes after");
+  write_mat(dir / names[0], 0x1E3D4C55, {n, 1, kNorbSide, kNorbSide}, good.dat.data(),
+            good.dat.size() / 2);
+  refuses(dir / names[0], "must be [24300, 2, S, S]");
+  write_norb(dir, false, good);
+  write_mat(dir / names[1], 0x1E3D4C55, {n}, good.cat.data(), good.cat.size() * 4);
+  refuses(dir / names[1], "magic 0x1E3D4C55 is not that of an int32 matrix");
+  write_mat(dir / names[1], 0x1E3D4C54, {n - 1}, good.cat.data(), (n - 1) * 4);
+  refuses(dir / names[1], "must be [24300], got [24299]");
+  write_norb(dir, false, good);
+  NorbFiles dup = good;
+  std::copy_n(&dup.info[0], 4, &dup.info[4]);
+  dup.cat[1] = dup.cat[0];
+  write_norb(dir, false, dup);
+  refuses(dir / names[2], "repeats the factors");
+  NorbFiles odd = good;
+  odd.info[2] = 3;  // an odd azimuth
+  write_norb(dir, false, odd);
+  refuses(dir / names[2], "azimuth 0, 2, .., 34");
+  fs::remove(dir / names[2]);
+  write_norb(dir, false, good);
+  fs::remove(dir / names[2]);
+  refuses(dir / names[2], "no file");
+  fs::remove_all(dir);
+}
