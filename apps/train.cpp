@@ -151,7 +151,8 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
   // Decoded-image datasets (memory-mapped caches) are gathered by a background worker while the
   // step runs: the same batches and state as the batcher alone (datasets/prefetch.h).
   std::optional<PrefetchBatcher> prefetch;
-  if (bo.device.is_cpu() && (c.dataset == "celeba" || c.dataset == "chairs" || c.dataset == "folder"))
+  if (bo.device.is_cpu() && (c.dataset == "celeba" || c.dataset == "chairs" || c.dataset == "folder" ||
+                             c.dataset == "3dshapes" || c.dataset == "mpi3d"))
     prefetch.emplace(batcher);
 
   std::ofstream log;

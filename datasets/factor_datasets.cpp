@@ -58,10 +58,6 @@ int64_t GridImages::index_of_factors(std::span<const int64_t> classes) const {
   return grid_index(classes, sizes_, name_.c_str());
 }
 
-}  // namespace unravel
-
-namespace unravel {
-
 void interleaved_to_planar(const uint8_t* src, int64_t n, int c, int64_t hw, uint8_t* dst) {
 #pragma omp parallel for schedule(static) if (n >= 64)
   for (int64_t i = 0; i < n; ++i) {

@@ -123,10 +123,6 @@ class SmallNorb final : public GridImages {
   SmallNorb(const std::string& dir, bool test = false, int size = 64);
 };
 
-}  // namespace unravel
-
-namespace unravel {
-
 /// Interleaved items (n × hw × c bytes, e.g. [n, 64, 64, 3]) to planar ones (n × c × hw).
 void interleaved_to_planar(const uint8_t* src, int64_t n, int c, int64_t hw, uint8_t* dst);
 
