@@ -40,7 +40,8 @@ void read_images(const std::string& path, int64_t n, uint8_t* dst, bool verbose)
   const NpyHeader h = parse_npy_header(head.data(), head.size(), what);
   UNRAVEL_CHECK(h.descr == "|u1" && !h.fortran_order && h.shape == Shape({n, 64, 64, 3}),
                 "mpi3d '{}': member 'images.npy' must be uint8 [{}, 64, 64, 3] in C order, got "
-                "'{}' {}{}", path, n, h.descr, h.shape.str(), h.fortran_order ? " (Fortran order)" : "");
+                "'{}' {}{}", path, n, h.descr, h.shape.str(),
+                h.fortran_order ? " (Fortran order)" : "");
   UNRAVEL_CHECK(member.size() == hlen + static_cast<uint64_t>(n * kItem),
                 "mpi3d '{}': member 'images.npy' has {} bytes, its header promises {}", path,
                 member.size(), hlen + static_cast<uint64_t>(n * kItem));
@@ -51,8 +52,8 @@ void read_images(const std::string& path, int64_t n, uint8_t* dst, bool verbose)
     member.read(buf.data(), static_cast<uint64_t>(m * kItem));
     interleaved_to_planar(buf.data(), m, 3, 64 * 64, dst + at * kItem);
     if (verbose && ((at / kBlock) % 50 == 49 || at + m == n))
-      std::fprintf(stderr, "\r  mpi3d: read %lld/%lld images (%.0f s)", static_cast<long long>(at + m),
-                   static_cast<long long>(n),
+      std::fprintf(stderr, "\r  mpi3d: read %lld/%lld images (%.0f s)",
+                   static_cast<long long>(at + m), static_cast<long long>(n),
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   if (verbose) std::fprintf(stderr, "\n");

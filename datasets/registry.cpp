@@ -101,8 +101,9 @@ std::unique_ptr<Dataset> make_dsprites_variant(const std::string& name, const Da
   }
   // Procedural sprites are rendered per item (no 377 MB grid): colouring costs more anyway.
   const DSpritesOptions lazy{.precompute = false};
+  const bool procedural = V == SpriteVariant::scream || o.data.empty();
   return std::make_unique<DSpritesVariant>(
-      V == SpriteVariant::scream || o.data.empty() ? DSprites(lazy) : DSprites::from_npz(o.data), v);
+      procedural ? DSprites(lazy) : DSprites::from_npz(o.data), v);
 }
 
 std::unique_ptr<Dataset> make_3dshapes(const std::string& name, const DatasetOptions& o) {
@@ -152,7 +153,8 @@ const std::vector<DatasetKind>& kinds() {
        make_smallnorb},
       {{"dsprites-color", "dSprites in a random colour per item (disentanglement_lib), 3x64x64"},
        make_dsprites_variant<SpriteVariant::color>},
-      {{"dsprites-noisy", "white dSprites on uniform noise per item (disentanglement_lib), 3x64x64"},
+      {{"dsprites-noisy", "white dSprites on uniform noise per item (disentanglement_lib), "
+                         "3x64x64"},
        make_dsprites_variant<SpriteVariant::noisy>},
       {{"dsprites-scream", "dSprites on a colour-shifted crop of the data image, sprite inverted "
                           "(disentanglement_lib), 3x64x64"},

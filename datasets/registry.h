@@ -40,7 +40,8 @@ namespace unravel {
 
 struct DatasetOptions {
   std::string data{};     ///< path: dSprites .npz, MNIST IDX folder or PNG folder ("" = default)
-  bool test = false;      ///< the held-out split where there is one (MNIST family, pinwheel, smallnorb)
+  /// the held-out split where there is one (MNIST family, pinwheel, smallnorb)
+  bool test = false;
   /// pinwheel: the draw is Generator(2·seed + test + 1000003); dsprites-color/noisy/scream: the
   /// key of the per-item colours
   uint64_t seed = 1;

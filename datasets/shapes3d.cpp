@@ -94,7 +94,8 @@ hid_t open_checked(hid_t file, const std::string& path, const char* name, H5T_cl
   std::vector<hsize_t> got(static_cast<size_t>(std::max(nd, 0)));
   if (nd > 0) H5Sget_simple_extent_dims(space.id, got.data(), nullptr);
   bool ok = type.id >= 0 && H5Tget_class(type.id) == cls && got == dims;
-  if (ok && cls == H5T_INTEGER) ok = H5Tget_size(type.id) == 1 && H5Tget_sign(type.id) == H5T_SGN_NONE;
+  if (ok && cls == H5T_INTEGER)
+    ok = H5Tget_size(type.id) == 1 && H5Tget_sign(type.id) == H5T_SGN_NONE;
   if (ok && cls == H5T_FLOAT) ok = H5Tget_size(type.id) == 8;
   if (!ok) {
     std::string shape;
@@ -131,8 +132,8 @@ void read_images(hid_t ds, const std::string& path, int64_t n, uint8_t* dst, boo
                   "or corrupt file?){}", path, first, first + m - 1, hdf5_error());
     interleaved_to_planar(buf.data(), m, 3, 64 * 64, dst + first * kItem);
     if (verbose && ((first / kBlock) % 20 == 19 || first + m == n))
-      std::fprintf(stderr, "\r  3dshapes: read %lld/%lld images (%.0f s)", static_cast<long long>(first + m),
-                   static_cast<long long>(n),
+      std::fprintf(stderr, "\r  3dshapes: read %lld/%lld images (%.0f s)",
+                   static_cast<long long>(first + m), static_cast<long long>(n),
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   if (verbose) std::fprintf(stderr, "\n");
@@ -148,8 +149,8 @@ Shapes3D::Shapes3D(const std::string& path, const GridDataOptions& opts) {
   set_factors({"floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation"},
               {kGrid.begin(), kGrid.end()}, opts.grid);
   UNRAVEL_CHECK(available(), "3dshapes: this build of unravel has no HDF5, so '{}' cannot be read; "
-                "install libhdf5-dev and rebuild (meson setup --reconfigure <build> -Dhdf5=enabled)",
-                path);
+                "install libhdf5-dev and rebuild (meson setup --reconfigure <build> "
+                "-Dhdf5=enabled)", path);
 #if UNRAVEL_HAVE_HDF5
   std::error_code ec;
   UNRAVEL_CHECK(fs::is_regular_file(path, ec), "3dshapes: '{}' is not a file (expected DeepMind's "
@@ -169,8 +170,9 @@ Shapes3D::Shapes3D(const std::string& path, const GridDataOptions& opts) {
                              "float64"),
                 H5Dclose};
   std::vector<double> lab(static_cast<size_t>(n * k));
-  UNRAVEL_CHECK(H5Dread(labels.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab.data()) >= 0,
-                "3dshapes '{}': cannot read dataset 'labels' (truncated or corrupt file?){}", path,
+  const herr_t read = H5Dread(labels.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                              lab.data());
+  UNRAVEL_CHECK(read >= 0, "3dshapes '{}': cannot read dataset 'labels' (truncated or corrupt file?){}", path,
                 hdf5_error());
 
   // The labels must be the grid: a factor's value depends only on its class, and the classes of

@@ -47,7 +47,8 @@ class MatFile {
     dims_.resize(static_cast<size_t>(std::max(head[1], 3)));
     read(dims_.data(), dims_.size() * 4, "the dimensions");
     dims_.resize(static_cast<size_t>(head[1]));
-    for (int32_t d : dims_) UNRAVEL_CHECK(d >= 1, "smallnorb '{}': dimension {} in the header", path, d);
+    for (int32_t d : dims_)
+      UNRAVEL_CHECK(d >= 1, "smallnorb '{}': dimension {} in the header", path, d);
   }
   ~MatFile() {
     if (f_) gzclose(f_);
@@ -161,8 +162,8 @@ SmallNorb::SmallNorb(const std::string& dir, bool test, int size) {
                   cat[i], in[0], in[1], in[2], in[3]);
     seen[g] = 1;
     pos[i] = g;
-    const double v[5] = {static_cast<double>(cat[i]), static_cast<double>(in[0]), 30.0 + 5.0 * in[1],
-                         10.0 * in[2], static_cast<double>(in[3])};
+    const double v[5] = {static_cast<double>(cat[i]), static_cast<double>(in[0]),
+                         30.0 + 5.0 * in[1], 10.0 * in[2], static_cast<double>(in[3])};
     std::copy_n(v, 5, item_values_.begin() + g * 5);
   }
 

@@ -1,8 +1,9 @@
 // The dataset registry (datasets/registry.h): every registered name constructs through
 // make_dataset from small files written here (MNIST-style IDX folders, PNG folders) or from
 // nothing (procedural dSprites and its coloured variants, pinwheel; the grid benchmarks check
-// their data path here and are loaded in test_factor_datasets.cpp) and honours the options (split, seed, item shape,
-// clamp); a missing file or folder is named in the error; an unknown name lists every valid one.
+// their data path here and are loaded in test_factor_datasets.cpp) and honours the options
+// (split, seed, item shape, clamp); a missing file or folder is named in the error; an unknown
+// name lists every valid one.
 #include <doctest/doctest.h>
 #include <fmt/ranges.h>
 #include <unistd.h>

@@ -387,12 +387,14 @@ std::vector<float> variant_items(const Dataset& d, const std::vector<int64_t>& i
 
 TEST_CASE("dsprites variants: reproducible per item and seed, the sprite where dSprites has it") {
   const fs::path dir = temp_dir("variants");
-  // A 90×70 background (fits 350×274, so used as is): channel c of pixel (y, x) = (y·3 + x + 40c) mod 256.
+  // A 90×70 background (fits 350×274, so used as is): channel c of pixel (y, x) is
+  // (y·3 + x + 40c) mod 256.
   constexpr int kW = 90, kH = 70;
   std::vector<uint8_t> bg(kW * kH * 3);
   for (int y = 0; y < kH; ++y)
     for (int x = 0; x < kW; ++x)
-      for (int c = 0; c < 3; ++c) bg[(y * kW + x) * 3 + c] = static_cast<uint8_t>((y * 3 + x + 40 * c) % 256);
+      for (int c = 0; c < 3; ++c)
+        bg[(y * kW + x) * 3 + c] = static_cast<uint8_t>((y * 3 + x + 40 * c) % 256);
   const std::string bg_path = (dir / "scream.png").string();
   write_png_rgb(bg_path, kW, kH, bg.data());
 

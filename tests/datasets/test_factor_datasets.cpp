@@ -37,7 +37,8 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path temp_dir(const std::string& tag) {
-  fs::path d = fs::temp_directory_path() / ("unravel_grid_" + tag + "_" + std::to_string(::getpid()));
+  fs::path d =
+      fs::temp_directory_path() / ("unravel_grid_" + tag + "_" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
@@ -60,7 +61,8 @@ std::vector<uint8_t> test_images(int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     for (int r = 0; r < 64; ++r)
       for (int c = 0; c < 64; ++c)
-        for (int ch = 0; ch < 3; ++ch) px[((i * 64 + r) * 64 + c) * 3 + ch] = test_pixel(i, r, c, ch);
+        for (int ch = 0; ch < 3; ++ch)
+          px[((i * 64 + r) * 64 + c) * 3 + ch] = test_pixel(i, r, c, ch);
   return px;
 }
 
@@ -170,7 +172,8 @@ void write_shapes_h5(const fs::path& path, int64_t n, const char* images = "imag
   if (*labels) {
     const hsize_t dims[2] = {static_cast<hsize_t>(n), 6};
     const hid_t sp = H5Screate_simple(2, dims, nullptr);
-    const hid_t ds = H5Dcreate2(f, labels, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    const hid_t ds =
+        H5Dcreate2(f, labels, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     std::vector<double> lab(static_cast<size_t>(n) * 6);
     std::vector<int64_t> cls(6);
     for (int64_t i = 0; i < n; ++i) {
@@ -270,7 +273,7 @@ Tensor mpi_images(int64_t n) {
 
 }  // namespace
 
-TEST_CASE("mpi3d: the npz member streamed (stored or deflated) into the cache, indexed by factors") {
+TEST_CASE("mpi3d: the npz member streamed (stored or deflated) into the cache, indexed") {
   const fs::path dir = temp_dir("mpi3d");
   const int64_t n = product(kMpiGrid);
   for (const bool compress : {false, true}) {
@@ -315,7 +318,8 @@ TEST_CASE("mpi3d: wrong, truncated and corrupt files are refused naming the file
   };
   const fs::path good = dir / "good.npz";
   save_npz(good.string(), {{"images", mpi_images(n)}}, false);
-  refuses(good, "too few for 1036800 images", GridDataOptions{.cache_dir = o.cache_dir, .verbose = false});
+  refuses(good, "too few for 1036800 images",
+          GridDataOptions{.cache_dir = o.cache_dir, .verbose = false});
   save_npz((dir / "imgs.npz").string(), {{"imgs", mpi_images(n)}}, false);
   refuses(dir / "imgs.npz", "no member 'images.npy' (members: imgs)", o);
   Tensor f = Tensor::zeros(Shape{n, 64, 64, 3}, DType::f32);
@@ -361,7 +365,8 @@ void write_mat(const fs::path& path, int32_t magic, std::vector<int32_t> dims, c
   }
   gzFile f = gzopen((path.string() + ".gz").c_str(), "wb");
   REQUIRE(f != nullptr);
-  REQUIRE(gzwrite(f, out.data(), static_cast<unsigned>(out.size())) == static_cast<int>(out.size()));
+  const auto len = static_cast<unsigned>(out.size());
+  REQUIRE(gzwrite(f, out.data(), len) == static_cast<int>(len));
   gzclose(f);
 }
 
@@ -431,7 +436,8 @@ TEST_CASE("smallnorb: the original file trio, left camera, reordered into the fa
     check_grid_indexing(d);
     int bad = 0;
     for (int64_t g = 0; g < d.size(); ++g)
-      for (int k = 0; k < kNorbSide * kNorbSide; ++k) bad += d.items().item(g)[k] != norb_pixel(g, k);
+      for (int k = 0; k < kNorbSide * kNorbSide; ++k)
+        bad += d.items().item(g)[k] != norb_pixel(g, k);
     CHECK(bad == 0);
     const int64_t cls[5] = {3, 2, 8, 17, 5};
     const int64_t i = d.index_of_factors(cls);
