@@ -13,6 +13,7 @@
 // to ours, which name the file and what is wrong.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -172,11 +173,14 @@ Shapes3D::Shapes3D(const std::string& path, const GridDataOptions& opts) {
   std::vector<double> lab(static_cast<size_t>(n * k));
   const herr_t read = H5Dread(labels.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
                               lab.data());
-  UNRAVEL_CHECK(read >= 0, "3dshapes '{}': cannot read dataset 'labels' (truncated or corrupt file?){}", path,
-                hdf5_error());
+  UNRAVEL_CHECK(read >= 0, "3dshapes '{}': cannot read dataset 'labels' (truncated or corrupt "
+                "file?){}", path, hdf5_error());
 
-  // The labels must be the grid: a factor's value depends only on its class, and the classes of
-  // a factor have different values.
+  // The labels must be the grid: a factor's value depends only on its class (to within 1e-6,
+  // relative, in case a writer computed them per item), and the classes of a factor differ.
+  auto same = [](double a, double b) {
+    return std::abs(a - b) <= 1e-6 * std::max(1.0, std::abs(b));
+  };
   class_values_.assign(static_cast<size_t>(k), {});
   for (int j = 0; j < k; ++j) class_values_[j].assign(static_cast<size_t>(sizes_[j]), 0.0);
   std::vector<int64_t> cls(static_cast<size_t>(k));
@@ -189,15 +193,15 @@ Shapes3D::Shapes3D(const std::string& path, const GridDataOptions& opts) {
       bool first = true;
       for (int q = 0; q < k; ++q) first = first && (q == j || cls[q] == 0);
       if (first) v = l;
-      UNRAVEL_CHECK(l == v, "3dshapes '{}': labels[{}, {}] = {} but the grid order gives factor "
-                    "'{}' class {} the value {} (the file is not in the published order, or is a "
-                    "different grid)", path, i, j, l, names_[j], cls[j], v);
+      UNRAVEL_CHECK(same(l, v), "3dshapes '{}': labels[{}, {}] = {} but the grid order gives "
+                    "factor '{}' class {} the value {} (the file is not in the published order, or "
+                    "is a different grid)", path, i, j, l, names_[j], cls[j], v);
     }
   }
   for (int j = 0; j < k; ++j)
     for (int64_t c = 1; c < sizes_[j]; ++c)
-      UNRAVEL_CHECK(class_values_[j][c] != class_values_[j][c - 1], "3dshapes '{}': factor '{}' "
-                    "has the same label {} for classes {} and {} (not the grid {})", path,
+      UNRAVEL_CHECK(!same(class_values_[j][c], class_values_[j][c - 1]), "3dshapes '{}': factor "
+                    "'{}' has the same label {} for classes {} and {} (not the grid {})", path,
                     names_[j], class_values_[j][c], c - 1, c, fmt::join(sizes_, "x"));
 
   const ImageDecodeSpec spec{3, 64, 64, 0};
