@@ -161,7 +161,8 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
   // step runs: the same batches and state as the batcher alone (datasets/prefetch.h).
   std::optional<PrefetchBatcher> prefetch;
   if (!factor_batches && bo.device.is_cpu() &&
-      (c.dataset == "celeba" || c.dataset == "chairs" || c.dataset == "folder"))
+      (c.dataset == "celeba" || c.dataset == "chairs" || c.dataset == "folder" ||
+       c.dataset == "3dshapes" || c.dataset == "mpi3d"))
     prefetch.emplace(batcher);
   auto next_batch = [&]() -> const Tensor& {
     if (prefetch) return prefetch->next();

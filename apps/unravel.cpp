@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   train->add_option("--preset", preset_name, "start from a paper configuration (see `unravel list`)");
   train->add_option("--resume", resume, "continue the run in this directory from its last checkpoint");
   train->add_option("--dataset", tc.dataset, choices(dataset_entries()))->capture_default_str();
-  train->add_option("--data", tc.data, "dataset path: dSprites .npz, MNIST IDX folder, PNG/JPEG folder, CelebA or 3D chairs folder");
+  train->add_option("--data", tc.data, "dataset path: dSprites .npz, MNIST IDX folder, PNG/JPEG folder, CelebA or 3D chairs folder, 3dshapes.h5, mpi3d_*.npz, SmallNORB folder, dsprites-scream background image");
   train->add_option("--arch", tc.arch, "architecture (default: the dataset's)");
   train->add_option("--latents", tc.latents, "latent dimensions (default: the architecture's)");
   train->add_option("--likelihood", tc.likelihood, choices(likelihood_entries()) + " (default: the architecture's)");

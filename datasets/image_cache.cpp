@@ -190,11 +190,19 @@ ImagePixels ImagePixels::decode(const std::string& root, const std::vector<std::
                                 const ImageDecodeSpec& spec) {
   check_spec(spec, root);
   UNRAVEL_CHECK(!files.empty(), "images '{}': no image files", root);
+  return filled(static_cast<int64_t>(files.size()), spec, [&](uint8_t* dst, bool) {
+    decode_all(root, files, spec, dst, false);
+  });
+}
+
+ImagePixels ImagePixels::filled(int64_t count, const ImageDecodeSpec& spec, const ItemFill& fill) {
+  check_spec(spec, "<items>");
+  UNRAVEL_CHECK(count > 0, "images: {} items", count);
   ImagePixels p;
   p.spec_ = spec;
-  p.count_ = static_cast<int64_t>(files.size());
+  p.count_ = count;
   p.memory_.resize(static_cast<size_t>(p.count_ * p.item_bytes()));
-  decode_all(root, files, spec, p.memory_.data(), false);
+  fill(p.memory_.data(), false);
   p.base_ = p.memory_.data();
   return p;
 }
@@ -248,9 +256,8 @@ void* try_map(const std::string& path, const Header& want, size_t& length, std::
   return addr;
 }
 
-/// Decodes into `<path>.tmp.<pid>` and renames it over `path`.
-void build_cache(const std::string& root, const std::vector<std::string>& files,
-                 const ImageDecodeSpec& spec, const std::string& path, const Header& header,
+/// Fills `<path>.tmp.<pid>` and renames it over `path`.
+void build_cache(const ItemFill& fill, const std::string& path, const Header& header,
                  bool verbose) {
   const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   Fd f{::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
@@ -267,7 +274,7 @@ void build_cache(const std::string& root, const std::vector<std::string>& files,
       ~Unmap() { ::munmap(a, n); }
     } unmap{addr, length};
     auto* bytes = static_cast<uint8_t*>(addr);
-    decode_all(root, files, spec, bytes + sizeof(Header), verbose);
+    fill(bytes + sizeof(Header), verbose);
     std::memcpy(bytes, &header, sizeof header);  // the header last: a torn file has none
     UNRAVEL_CHECK(::msync(addr, length, MS_SYNC) == 0 && ::fsync(f.fd) == 0,
                   "image cache: cannot flush '{}': {}", tmp, std::strerror(errno));
@@ -286,8 +293,18 @@ ImagePixels ImagePixels::cached(const std::string& root, const std::vector<std::
                                 bool verbose) {
   check_spec(spec, root);
   UNRAVEL_CHECK(!files.empty(), "images '{}': no image files", root);
-  const Header want = expected_header(static_cast<int64_t>(files.size()), spec,
-                                      image_listing_fingerprint(root, files, spec));
+  return cached_fill(root, static_cast<int64_t>(files.size()), spec,
+                     image_listing_fingerprint(root, files, spec), cache_path,
+                     [&](uint8_t* dst, bool v) { decode_all(root, files, spec, dst, v); }, verbose);
+}
+
+ImagePixels ImagePixels::cached_fill(const std::string& root, int64_t count,
+                                     const ImageDecodeSpec& spec, uint64_t fingerprint,
+                                     const std::string& cache_path, const ItemFill& fill,
+                                     bool verbose) {
+  check_spec(spec, root);
+  UNRAVEL_CHECK(count > 0, "images '{}': {} items", root, count);
+  const Header want = expected_header(count, spec, fingerprint);
   ImagePixels p;
   p.spec_ = spec;
   p.count_ = want.count;
@@ -312,9 +329,9 @@ ImagePixels ImagePixels::cached(const std::string& root, const std::vector<std::
       for (const auto& e : fs::directory_iterator(cp.parent_path().empty() ? "." : cp.parent_path(), ec))
         if (e.path().filename().string().rfind(stem, 0) == 0) fs::remove(e.path(), ec);
       if (verbose)
-        std::fprintf(stderr, "building image cache %s for %lld files of %s (%s)\n", cache_path.c_str(),
+        std::fprintf(stderr, "building image cache %s for %lld items of %s (%s)\n", cache_path.c_str(),
                      static_cast<long long>(want.count), root.c_str(), why.c_str());
-      build_cache(root, files, spec, cache_path, want, verbose);
+      build_cache(fill, cache_path, want, verbose);
       p.built_ = true;
       addr = try_map(cache_path, want, length, why);
       UNRAVEL_CHECK(addr != nullptr, "image cache '{}': just built but cannot be read back: {}",

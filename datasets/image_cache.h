@@ -17,6 +17,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -43,7 +44,12 @@ inline constexpr uint32_t kImageCacheVersion = 1;
 /// datasets/resize.h) into `out` (channels × height × width bytes, planar).
 void decode_image_item(const std::string& path, const ImageDecodeSpec& spec, uint8_t* out);
 
-/// The decoded items of a file list.
+/// Writes `count` items as planar bytes (C × H × W each, item after item) into `dst`; `verbose`:
+/// progress on stderr. Used for sources that are not a list of image files (3D Shapes' HDF5,
+/// MPI3D's .npz, SmallNORB's matrices): errors it throws name its source.
+using ItemFill = std::function<void(uint8_t* dst, bool verbose)>;
+
+/// The decoded items of a file list (or of any source an ItemFill reads).
 class ImagePixels {
  public:
   /// Decodes `files` (relative to `root`) into memory (OpenMP over files). Errors name the file.
@@ -54,6 +60,16 @@ class ImagePixels {
   static ImagePixels cached(const std::string& root, const std::vector<std::string>& files,
                             const ImageDecodeSpec& spec, const std::string& cache_path,
                             bool verbose = true);
+
+  /// `count` items written by `fill` into memory.
+  static ImagePixels filled(int64_t count, const ImageDecodeSpec& spec, const ItemFill& fill);
+  /// As cached(), for a source read by `fill`: the cache is valid while its header holds `count`,
+  /// `spec` and `fingerprint` (make it from the source file's stat, image_listing_fingerprint);
+  /// `source` names the data in messages.
+  static ImagePixels cached_fill(const std::string& source, int64_t count,
+                                 const ImageDecodeSpec& spec, uint64_t fingerprint,
+                                 const std::string& cache_path, const ItemFill& fill,
+                                 bool verbose = true);
 
   /// No items (a placeholder to assign to).
   static ImagePixels decode_none() { return ImagePixels(); }

@@ -118,32 +118,53 @@ void NpzReader::check_plausible_size(const std::string& name, uint64_t size) con
 }
 
 std::vector<uint8_t> NpzReader::read_bytes(const std::string& name) const {
-  const int64_t idx = locate(name);
+  NpzMemberReader member(*this, name);
+  std::vector<uint8_t> buf(member.size());
+  member.read(buf.data(), buf.size());
+  member.finish();
+  return buf;
+}
+
+NpzMemberReader::NpzMemberReader(const NpzReader& npz, const std::string& name)
+    : path_(npz.path_), name_(name) {
+  const int64_t idx = npz.locate(name);
   UNRAVEL_CHECK(idx >= 0, "npz '{}': no member '{}.npy' (members: {})", path_, name,
-                fmt::join(members(), ", "));
-  const uint64_t size = member_size(name);
-  check_plausible_size(name, size);
-  zip_file_t* zf = zip_fopen_index(za_, static_cast<zip_uint64_t>(idx), 0);
-  UNRAVEL_CHECK(zf != nullptr, "npz '{}': cannot open member '{}.npy': {}", path_, name,
-                archive_error(za_));
-  std::unique_ptr<zip_file_t, int (*)(zip_file_t*)> guard(zf, zip_fclose);
-  std::vector<uint8_t> buf(size);
-  uint64_t got = 0;
+                fmt::join(npz.members(), ", "));
+  size_ = npz.member_size(name);
+  npz.check_plausible_size(name, size_);
+  zf_ = zip_fopen_index(npz.za_, static_cast<zip_uint64_t>(idx), 0);
+  UNRAVEL_CHECK(zf_ != nullptr, "npz '{}': cannot open member '{}.npy': {}", path_, name,
+                archive_error(npz.za_));
+}
+
+NpzMemberReader::~NpzMemberReader() {
+  if (zf_) zip_fclose(zf_);
+}
+
+void NpzMemberReader::read(void* dst, uint64_t n) {
+  UNRAVEL_CHECK(n <= size_ - got_, "npz '{}': member '{}.npy' has {} bytes; {} more were asked "
+                "for after {}", path_, name_, size_, n, got_);
+  auto* out = static_cast<uint8_t*>(dst);
   constexpr uint64_t kChunk = 64ull << 20;
-  while (got < size) {
-    const zip_int64_t r = zip_fread(zf, buf.data() + got, std::min(kChunk, size - got));
+  for (uint64_t done = 0; done < n;) {
+    const zip_int64_t r = zip_fread(zf_, out + done, std::min(kChunk, n - done));
     UNRAVEL_CHECK(r >= 0, "npz '{}': member '{}.npy' is corrupt after {} of {} bytes: {}", path_,
-                  name, got, size, zip_error_strerror(zip_file_get_error(zf)));
-    UNRAVEL_CHECK(r > 0, "npz '{}': member '{}.npy' is truncated: {} of {} bytes", path_, name, got,
-                  size);
-    got += static_cast<uint64_t>(r);
+                  name_, got_, size_, zip_error_strerror(zip_file_get_error(zf_)));
+    UNRAVEL_CHECK(r > 0, "npz '{}': member '{}.npy' is truncated: {} of {} bytes", path_, name_,
+                  got_, size_);
+    done += static_cast<uint64_t>(r);
+    got_ += static_cast<uint64_t>(r);
   }
+}
+
+void NpzMemberReader::finish() {
+  UNRAVEL_CHECK(got_ == size_, "npz '{}': member '{}.npy' was read to byte {} of {}", path_, name_,
+                got_, size_);
   // Reading past the end makes libzip verify the CRC of the whole member.
   uint8_t extra;
-  const zip_int64_t r = zip_fread(zf, &extra, 1);
+  const zip_int64_t r = zip_fread(zf_, &extra, 1);
   UNRAVEL_CHECK(r == 0, "npz '{}': member '{}.npy' is corrupt (CRC or size mismatch): {}", path_,
-                name, r < 0 ? zip_error_strerror(zip_file_get_error(zf)) : "extra bytes");
-  return buf;
+                name_, r < 0 ? zip_error_strerror(zip_file_get_error(zf_)) : "extra bytes");
 }
 
 Tensor NpzReader::read(const std::string& name) const {

@@ -13,6 +13,7 @@
 #include "engine/tensor.h"
 
 struct zip;
+struct zip_file;
 
 namespace unravel {
 
@@ -41,11 +42,36 @@ class NpzReader {
   const std::string& path() const { return path_; }
 
  private:
+  friend class NpzMemberReader;
   int64_t locate(const std::string& name) const;
   void check_plausible_size(const std::string& name, uint64_t size) const;
   std::string path_;
   ::zip* za_ = nullptr;
   uint64_t archive_size_ = UINT64_MAX;  ///< bytes of the archive (bounds the members' sizes)
+};
+
+/// Sequential reader of one member's decompressed bytes, for members too large to hold twice
+/// (MPI3D's 12.7 GB of images): read() hands out the next bytes, finish() checks that the
+/// member ends there and that its CRC is right. Errors name the file and the member.
+class NpzMemberReader {
+ public:
+  /// Opens member `name` (without ".npy") of `npz`, which must outlive the reader.
+  NpzMemberReader(const NpzReader& npz, const std::string& name);
+  ~NpzMemberReader();
+  NpzMemberReader(const NpzMemberReader&) = delete;
+  NpzMemberReader& operator=(const NpzMemberReader&) = delete;
+  /// Uncompressed size of the member and bytes read so far.
+  uint64_t size() const { return size_; }
+  uint64_t position() const { return got_; }
+  /// Reads exactly n bytes into dst (throws when the member ends first or is corrupt).
+  void read(void* dst, uint64_t n);
+  /// After the last byte: throws unless the member ends here with a matching CRC.
+  void finish();
+
+ private:
+  std::string path_, name_;
+  ::zip_file* zf_ = nullptr;
+  uint64_t size_ = 0, got_ = 0;
 };
 
 /// Writes `arrays` (name without ".npy", tensor) as an .npz at `path`; deflate-compressed when

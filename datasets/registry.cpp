@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 
 #include "datasets/dsprites.h"
+#include "datasets/dsprites_variants.h"
+#include "datasets/factor_datasets.h"
 #include "datasets/image_folder.h"
 #include "datasets/mnist.h"
 #include "datasets/photo_datasets.h"
@@ -87,6 +89,43 @@ std::unique_ptr<Dataset> make_chairs(const std::string& name, const DatasetOptio
   return std::make_unique<Chairs3D>(o.data, photo_options(name, o));
 }
 
+template <SpriteVariant V>
+std::unique_ptr<Dataset> make_dsprites_variant(const std::string& name, const DatasetOptions& o) {
+  DSpritesVariantOptions v;
+  v.variant = V;
+  v.seed = o.seed;
+  if (V == SpriteVariant::scream) {
+    UNRAVEL_CHECK(!o.data.empty(), "dataset '{}' needs a data path: the background image (PNG or "
+                  "JPEG, e.g. disentanglement_lib's scream.jpg)", name);
+    v.background = o.data;
+  }
+  // Procedural sprites are rendered per item (no 377 MB grid): colouring costs more anyway.
+  const DSpritesOptions lazy{.precompute = false};
+  const bool procedural = V == SpriteVariant::scream || o.data.empty();
+  return std::make_unique<DSpritesVariant>(
+      procedural ? DSprites(lazy) : DSprites::from_npz(o.data), v);
+}
+
+std::unique_ptr<Dataset> make_3dshapes(const std::string& name, const DatasetOptions& o) {
+  UNRAVEL_CHECK(!o.data.empty(), "dataset '{}' needs a data path: DeepMind's 3dshapes.h5", name);
+  return std::make_unique<Shapes3D>(o.data);
+}
+
+std::unique_ptr<Dataset> make_mpi3d(const std::string& name, const DatasetOptions& o) {
+  UNRAVEL_CHECK(!o.data.empty(), "dataset '{}' needs a data path: mpi3d_toy.npz, "
+                "mpi3d_realistic.npz or mpi3d_real.npz", name);
+  return std::make_unique<Mpi3D>(o.data);
+}
+
+std::unique_ptr<Dataset> make_smallnorb(const std::string& name, const DatasetOptions& o) {
+  UNRAVEL_CHECK(!o.data.empty(), "dataset '{}' needs a data path: the folder holding the "
+                "smallnorb-5x46789x9x18x6x2x96x96-{{training,testing}}-{{dat,cat,info}}.mat files",
+                name);
+  const Shape& s = o.item_shape;
+  const int size = s.size() == 3 ? static_cast<int>(s[1]) : 64;
+  return std::make_unique<SmallNorb>(o.data, o.test, size);
+}
+
 const std::vector<DatasetKind>& kinds() {
   static const std::vector<DatasetKind> k = {
       {{"dsprites", "procedural dSprites, 737 280 64x64 images, 5 factors (or the published .npz "
@@ -105,6 +144,21 @@ const std::vector<DatasetKind>& kinds() {
       {{"chairs", "3D chairs: data/rendered_chairs/<model>/renders/*.png, resized to 64x64 "
                  "(label = chair model)"},
        make_chairs},
+      {{"3dshapes", "3D Shapes: DeepMind's 3dshapes.h5 (needs HDF5), 480 000 RGB 64x64, 6 factors"},
+       make_3dshapes},
+      {{"mpi3d", "MPI3D: mpi3d_{toy,realistic,real}.npz, 1 036 800 RGB 64x64, 7 factors"},
+       make_mpi3d},
+      {{"smallnorb", "SmallNORB: the -dat/-cat/-info .mat files in the data folder, left camera "
+                    "resized to 64x64 grey, 5 factors (test = the testing files)"},
+       make_smallnorb},
+      {{"dsprites-color", "dSprites in a random colour per item (disentanglement_lib), 3x64x64"},
+       make_dsprites_variant<SpriteVariant::color>},
+      {{"dsprites-noisy", "white dSprites on uniform noise per item (disentanglement_lib), "
+                         "3x64x64"},
+       make_dsprites_variant<SpriteVariant::noisy>},
+      {{"dsprites-scream", "dSprites on a colour-shifted crop of the data image, sprite inverted "
+                          "(disentanglement_lib), 3x64x64"},
+       make_dsprites_variant<SpriteVariant::scream>},
   };
   return k;
 }

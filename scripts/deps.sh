@@ -5,7 +5,7 @@ set -euo pipefail
 # The Python module and its tests (issue 23) need the build's Python: Debian's /usr/bin/python3.
 PKGS=(meson ninja-build pkg-config g++ libopenblas-dev libdnnl-dev libfmt-dev doctest-dev
       libcli11-dev nlohmann-json3-dev libpng-dev libzip-dev zlib1g-dev
-      libjpeg62-turbo-dev
+      libjpeg62-turbo-dev libhdf5-dev
       libplplot-dev plplot-driver-cairo dataset-fashion-mnist libtomlplusplus-dev
       # A real single-node Slurm for the sweep tests (scripts/slurm-local.sh).
       slurm-wlm munge

@@ -267,6 +267,36 @@ Tensor load_npy(const std::string& path) {
   return read_data(h, read, f.size(), path);
 }
 
+namespace {
+ByteReader buffer_reader(const void* data, size_t size, const std::string& name) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  return [bytes, size, &name](uint64_t off, void* dst, uint64_t n, const char* what) {
+    UNRAVEL_CHECK(off <= size && n <= size - off,
+                  "'{}' is truncated: {} needs bytes [{}, {}) but the buffer has {} bytes", name,
+                  what, off, off + n, size);
+    if (n) std::memcpy(dst, bytes + off, n);
+  };
+}
+}  // namespace
+
+NpyHeader parse_npy_header(const void* data, size_t size, const std::string& name) {
+  UNRAVEL_CHECK(data != nullptr || size == 0, "parse_npy_header('{}'): null data", name);
+  return parse_header(buffer_reader(data, size, name), size, name);
+}
+
+uint64_t npy_header_length(const void* first12, const std::string& name) {
+  const auto* b = static_cast<const unsigned char*>(first12);
+  UNRAVEL_CHECK(std::memcmp(b, kMagic, kMagicLen) == 0,
+                "'{}' is not an .npy file: bad magic bytes (expected \\x93NUMPY)", name);
+  const int major = b[kMagicLen];
+  UNRAVEL_CHECK(major >= 1 && major <= 3, "'{}': unsupported .npy format version {}.{}", name,
+                major, int(b[kMagicLen + 1]));
+  const size_t len_bytes = major == 1 ? 2 : 4;
+  uint64_t hlen = 0;
+  for (size_t k = 0; k < len_bytes; ++k) hlen |= uint64_t(b[kMagicLen + 2 + k]) << (8 * k);
+  return kMagicLen + 2 + len_bytes + hlen;
+}
+
 Tensor load_npy_buffer(const void* data, size_t size, const std::string& name) {
   UNRAVEL_CHECK(data != nullptr || size == 0, "load_npy_buffer('{}'): null data", name);
   const ByteReader read = io_detail::buffer_reader(data, size, name);

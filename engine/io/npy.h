@@ -24,6 +24,12 @@ struct NpyHeader {
 
 /// Reads and validates only the header of an .npy file.
 NpyHeader read_npy_header(const std::string& path);
+/// Parses the header at the start of .npy bytes; `data` may be just the prefix that holds it
+/// (for streamed members: read 12 bytes, then npy_header_length of them). `name` is for errors.
+NpyHeader parse_npy_header(const void* data, size_t size, const std::string& name);
+/// Total bytes of magic, version, length field and header dict, from the first 12 bytes of an
+/// .npy (checks the magic and version).
+uint64_t npy_header_length(const void* first12, const std::string& name);
 /// Reads an .npy file into a contiguous CPU tensor.
 Tensor load_npy(const std::string& path);
 /// Parses .npy bytes held in memory; `name` is used in error messages.

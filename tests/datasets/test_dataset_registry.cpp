@@ -1,7 +1,9 @@
 // The dataset registry (datasets/registry.h): every registered name constructs through
 // make_dataset from small files written here (MNIST-style IDX folders, PNG folders) or from
-// nothing (procedural dSprites, pinwheel) and honours the options (split, seed, item shape,
-// clamp); a missing file or folder is named in the error; an unknown name lists every valid one.
+// nothing (procedural dSprites and its coloured variants, pinwheel; the grid benchmarks check
+// their data path here and are loaded in test_factor_datasets.cpp) and honours the options
+// (split, seed, item shape, clamp); a missing file or folder is named in the error; an unknown
+// name lists every valid one.
 #include <doctest/doctest.h>
 #include <fmt/ranges.h>
 #include <unistd.h>
@@ -140,6 +142,45 @@ TEST_CASE("dataset registry: every registered name constructs through make_datas
     fs::remove_all(root);
   };
 
+  // The grid benchmarks need their published files (their loaders are tested on small files in
+  // test_factor_datasets.cpp): here, the data path is required and a missing file is named.
+  auto needs_file = [&](const std::string& name) {
+    CHECK_THROWS_WITH_AS(make_dataset(name), doctest::Contains("needs a data path"), Error);
+    const std::string missing = (png_dir / "no_such_file").string();
+    CHECK_THROWS_WITH_AS(make_dataset(name, {.data = missing}), doctest::Contains(missing.c_str()),
+                         Error);
+  };
+  checks["3dshapes"] = needs_file;
+  checks["mpi3d"] = needs_file;
+  checks["smallnorb"] = [&](const std::string& name) {
+    needs_file(name);
+    // A folder without the files: the first missing one is named.
+    CHECK_THROWS_WITH_AS(make_dataset(name, {.data = png_dir.string(), .test = true}),
+                         doctest::Contains("smallnorb-5x46789x9x18x6x2x96x96-testing-dat.mat"),
+                         Error);
+  };
+  auto sprites = [&](const std::string& name, const std::string& data) {
+    auto a = make_dataset(name, {.data = data, .seed = 4});
+    CHECK(a->size() == 737280);
+    CHECK(a->item_shape() == Shape{3, 64, 64});
+    CHECK(a->num_factors() == 5);
+    auto b = make_dataset(name, {.data = data, .seed = 4});
+    auto c = make_dataset(name, {.data = data, .seed = 5});
+    CHECK(first_items(*a, 3) == first_items(*b, 3));  // the colours are keyed by the seed
+    CHECK(first_items(*a, 3) != first_items(*c, 3));
+  };
+  checks["dsprites-color"] = [&](const std::string& name) { sprites(name, ""); };
+  checks["dsprites-noisy"] = [&](const std::string& name) { sprites(name, ""); };
+  checks["dsprites-scream"] = [&](const std::string& name) {
+    std::vector<uint8_t> rgb(100 * 80 * 3);
+    for (size_t k = 0; k < rgb.size(); ++k) rgb[k] = static_cast<uint8_t>(k * 13 % 251);
+    const std::string bg = (png_dir / "scream.png").string();
+    write_png_rgb(bg, 100, 80, rgb.data());
+    sprites(name, bg);
+    CHECK_THROWS_WITH_AS(make_dataset(name), doctest::Contains("background image"), Error);
+    fs::remove(bg);
+  };
+
   CHECK(dataset_entries().size() == checks.size());
   for (const auto& e : dataset_entries()) {
     INFO("dataset: ", e.name);
@@ -153,7 +194,8 @@ TEST_CASE("dataset registry: every registered name constructs through make_datas
 
 TEST_CASE("dataset registry: an unknown name is refused with every valid name") {
   const std::string list = fmt::format("{}", fmt::join(names_of(dataset_entries()), ", "));
-  CHECK(list == "dsprites, fashion-mnist, mnist, pinwheel, folder, celeba, chairs");
+  CHECK(list == "dsprites, fashion-mnist, mnist, pinwheel, folder, celeba, chairs, 3dshapes, mpi3d, "
+                "smallnorb, dsprites-color, dsprites-noisy, dsprites-scream");
   const std::string msg = "unknown dataset 'cifar10' (valid: " + list + ")";
   CHECK_THROWS_WITH_AS(make_dataset("cifar10"), doctest::Contains(msg.c_str()), Error);
 }

@@ -1,11 +1,14 @@
 // dSprites: the factor grid (size, order, values), the renderer (binary images, area grows with
 // scale, rotation symmetries, monotone centroids, nothing leaves the frame, upright heart), the
 // .npz loader (stored / deflated / Fortran-order members, grid and non-grid order, corrupt,
-// truncated and incomplete archives) and the factor sampler.
+// truncated and incomplete archives) and the factor sampler; the coloured variants of
+// disentanglement_lib (an item read twice is the same, another seed changes it, the sprite is
+// where dSprites' own item has it, every pixel recomputed from the draws and the background).
 #include <doctest/doctest.h>
 
 #include <zip.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -15,7 +18,9 @@
 
 #include "datasets/batcher.h"
 #include "datasets/dsprites.h"
+#include "datasets/dsprites_variants.h"
 #include "datasets/npz.h"
+#include "datasets/png.h"
 #include "engine/check.h"
 #include "engine/io/npy.h"
 #include "tests/gradcheck.h"
@@ -366,4 +371,103 @@ TEST_CASE("factor sampler: fixed factor, uniform others, reproducible") {
   fs.sample(again, g3);
   CHECK(again != idx);
   CHECK_THROWS_WITH_AS(fs.sample_fixed(1, 6, idx, g), doctest::Contains("out of range"), Error);
+}
+
+// --- dSprites variants --------------------------------------------------------------------------
+
+namespace {
+
+std::vector<float> variant_items(const Dataset& d, const std::vector<int64_t>& idx) {
+  Tensor t = d.make_batch_tensor(static_cast<int64_t>(idx.size()));
+  d.get_batch(idx, t);
+  return t.to_vector<float>();
+}
+
+}  // namespace
+
+TEST_CASE("dsprites variants: reproducible per item and seed, the sprite where dSprites has it") {
+  const fs::path dir = temp_dir("variants");
+  // A 90×70 background (fits 350×274, so used as is): channel c of pixel (y, x) is
+  // (y·3 + x + 40c) mod 256.
+  constexpr int kW = 90, kH = 70;
+  std::vector<uint8_t> bg(kW * kH * 3);
+  for (int y = 0; y < kH; ++y)
+    for (int x = 0; x < kW; ++x)
+      for (int c = 0; c < 3; ++c)
+        bg[(y * kW + x) * 3 + c] = static_cast<uint8_t>((y * 3 + x + 40 * c) % 256);
+  const std::string bg_path = (dir / "scream.png").string();
+  write_png_rgb(bg_path, kW, kH, bg.data());
+
+  const std::vector<int64_t> idx{5, 400000, 5, 737279};
+  for (const SpriteVariant v : {SpriteVariant::color, SpriteVariant::noisy, SpriteVariant::scream}) {
+    INFO("variant ", DSpritesVariant::variant_name(v));
+    const DSpritesVariantOptions o{.variant = v, .seed = 11, .background = bg_path};
+    const DSpritesVariant a(DSprites(DSpritesOptions{.precompute = false}), o);
+    const DSpritesVariant b(DSprites(DSpritesOptions{.precompute = false}), o);
+    DSpritesVariantOptions o2 = o;
+    o2.seed = 12;
+    const DSpritesVariant c(DSprites(DSpritesOptions{.precompute = false}), o2);
+    CHECK(a.size() == DSprites::kGridSize);
+    CHECK(a.item_shape() == Shape{3, 64, 64});
+    CHECK(a.factor_sizes() == std::vector<int64_t>{3, 6, 40, 32, 32});
+    CHECK(a.index_of_factors(a.factor_classes(400000)) == 400000);
+    const auto x = variant_items(a, idx), y = variant_items(b, idx), z = variant_items(c, idx);
+    constexpr size_t kItem = 3 * 4096;
+    CHECK(x == y);                                                       // same item, same pixels
+    CHECK(std::equal(x.begin(), x.begin() + kItem, x.begin() + 2 * kItem));  // item 5 twice
+    CHECK(x != z);                                                       // another seed
+    CHECK_FALSE(std::equal(x.begin(), x.begin() + kItem, x.begin() + kItem));  // items differ
+    for (size_t b_ = 0; b_ < idx.size(); ++b_) {
+      const int64_t i = idx[b_];
+      uint8_t mask[4096];
+      a.base().image_u8(i, mask);
+      const float* p = x.data() + b_ * kItem;
+      int bad = 0, on = 0;
+      for (int k = 0; k < 4096; ++k) {
+        on += mask[k];
+        for (int ch = 0; ch < 3; ++ch) {
+          const float px = p[ch * 4096 + k];
+          bad += !(px >= 0.f && px <= 1.f);
+          if (v == SpriteVariant::color) {
+            const auto col = static_cast<float>(0.5 + 0.5 * a.draw(i, ch));
+            bad += px != (mask[k] ? col : 0.f);
+            bad += col < 0.5f;
+          } else if (v == SpriteVariant::noisy) {
+            bad += px != (mask[k] ? 1.f : static_cast<float>(a.draw(i, ch * 4096 + k)));
+          } else {
+            const int y0 = static_cast<int>(a.draw(i, 0) * (kH - 63));
+            const int x0 = static_cast<int>(a.draw(i, 1) * (kW - 63));
+            const int r = k / 64, q = k % 64;
+            const float back = bg[((y0 + r) * kW + x0 + q) * 3 + ch] * (1.f / 255.f);
+            const auto w = static_cast<float>((back + a.draw(i, 2 + ch)) / 2);
+            bad += std::abs(px - (mask[k] ? 1.f - w : w)) > 1e-6f;
+          }
+        }
+      }
+      CHECK(on > 0);
+      CHECK(bad == 0);
+    }
+  }
+  // Noise differs between pixels and items (not one colour repeated).
+  const DSpritesVariant noisy(DSprites(DSpritesOptions{.precompute = false}),
+                              {.variant = SpriteVariant::noisy, .seed = 1});
+  const auto n = variant_items(noisy, {0, 1});
+  CHECK(n[0] != n[1]);
+  CHECK(n[0] != n[3 * 4096]);
+  FactorSampler fs(noisy);  // the metrics' sampler: dSprites' grid indexing
+  std::vector<int64_t> idx2(20);
+  Generator g(2);
+  fs.sample_fixed(0, 2, idx2, g);
+  for (int64_t i : idx2) CHECK(noisy.factor_classes(i)[0] == 2);
+
+  // scream refuses a missing or too small background, naming it.
+  CHECK_THROWS_WITH_AS(DSpritesVariant(DSprites(DSpritesOptions{.precompute = false}),
+                                       {.variant = SpriteVariant::scream}),
+                       doctest::Contains("background image"), Error);
+  const std::string small = (dir / "small.png").string();
+  write_png_rgb(small, 40, 40, bg.data());
+  CHECK_THROWS_WITH_AS(DSpritesVariant(DSprites(DSpritesOptions{.precompute = false}),
+                                       {.variant = SpriteVariant::scream, .background = small}),
+                       doctest::Contains(small.c_str()), Error);
+  fs::remove_all(dir);
 }
