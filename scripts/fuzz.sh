@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzing the parsers of outside data (tests/fuzz, libFuzzer with clang, ASan+UBSan).
 #   scripts/fuzz.sh TARGET SECONDS  fuzz one target: npy npz safetensors idx png jpeg image_folder
-#                                   config sweep checkpoint
+#                                   config sweep checkpoint shapes3d smallnorb
 #   scripts/fuzz.sh all SECONDS     each target in turn, SECONDS each
 #   FUZZ_RUNS=N scripts/fuzz.sh ... stop a target after N executions too (whichever comes first;
 #                                   the issue's bar: FUZZ_RUNS=10000000 ... all 1800)
@@ -15,7 +15,7 @@
 # also appended to build-fuzz/fuzz-stats.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-TARGETS=(npy npz safetensors idx png jpeg image_folder config sweep checkpoint)
+TARGETS=(npy npz safetensors idx png jpeg image_folder config sweep checkpoint shapes3d smallnorb)
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 # One thread: the image-folder loader is OpenMP-parallel, and threads only add noise here.
 export OMP_NUM_THREADS=1

@@ -5,6 +5,7 @@
 // malformed files (truncated, corrupt CRC, overlapping offsets). Deterministic: the same bytes
 // on every run, so regenerating the seeds shows no diff unless a writer changed.
 #include <png.h>
+#include <zlib.h>
 
 #include <cstdio>
 #include <cstring>
@@ -14,6 +15,11 @@
 #include <vector>
 
 #include "apps/common/config.h"
+#include "datasets/datasets_config.h"
+#include "datasets/factor_datasets.h"
+#if UNRAVEL_HAVE_HDF5
+#include <hdf5.h>
+#endif
 #include "datasets/idx.h"
 #include "datasets/npz.h"
 #include "datasets/png.h"
@@ -304,6 +310,96 @@ void checkpoint_seeds() {
   save_safetensors(out("checkpoint", "bad_format.safetensors"), wrong, {{"format", "other"}});
 }
 
+
+// 3D Shapes: DeepMind's layout on the grid {1,1,1,1,1,2} (fuzz_shapes3d's): images u8 [2,64,64,3]
+// chunked and deflated (as a writer may choose), labels f64 [2,6]; object times off so the bytes
+// are the same on every run. Malformed: images as i32, and the file cut short.
+void shapes3d_seeds() {
+#if UNRAVEL_HAVE_HDF5
+  auto write = [](const fs::path& path, hid_t image_type, bool chunked) {
+    const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) fuzz::bug("cannot create " + path.string());
+    const hsize_t idims[4] = {2, 64, 64, 3};
+    const hid_t isp = H5Screate_simple(4, idims, nullptr);
+    const hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(plist, false);
+    if (chunked) {
+      const hsize_t chunk[4] = {1, 64, 64, 3};
+      H5Pset_chunk(plist, 4, chunk);
+      H5Pset_deflate(plist, 6);
+    }
+    const hid_t ids = H5Dcreate2(f, "images", image_type, isp, H5P_DEFAULT, plist, H5P_DEFAULT);
+    std::vector<uint8_t> px(2 * 64 * 64 * 3);
+    for (size_t k = 0; k < px.size(); ++k) px[k] = static_cast<uint8_t>((k / 64) % 7 * 30);
+    H5Dwrite(ids, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, px.data());
+    const hsize_t ldims[2] = {2, 6};
+    const hid_t lsp = H5Screate_simple(2, ldims, nullptr);
+    const hid_t lplist = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(lplist, false);
+    const hid_t lds = H5Dcreate2(f, "labels", H5T_IEEE_F64LE, lsp, H5P_DEFAULT, lplist, H5P_DEFAULT);
+    const double lab[12] = {0, 0, 0, 0.75, 0, 0, 0, 0, 0, 0.75, 0, 30};
+    H5Dwrite(lds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab);
+    for (hid_t h : {ids, lds}) H5Dclose(h);
+    for (hid_t h : {plist, lplist}) H5Pclose(h);
+    for (hid_t h : {isp, lsp}) H5Sclose(h);
+    H5Fclose(f);
+  };
+  write(out("shapes3d", "grid2_deflate.h5"), H5T_STD_U8LE, true);
+  write(out("shapes3d", "grid2_contiguous.h5"), H5T_STD_U8LE, false);
+  write(out("shapes3d", "bad_images_i32.h5"), H5T_STD_I32LE, true);
+  put("shapes3d", "bad_truncated.h5", truncated(slurp(out("shapes3d", "grid2_deflate.h5")), 1500));
+#endif
+}
+
+// SmallNORB: the training trio on the full 24 300-item grid in grid order with 1×1 images, joined
+// with fuzz_smallnorb's separator, and a variant with a gzipped category file (truncations and
+// corruptions are the fuzzer's first mutations).
+void smallnorb_seeds() {
+  constexpr int32_t n = SmallNorb::kItems;
+  auto mat = [](int32_t magic, std::vector<int32_t> dims, const void* data, size_t bytes) {
+    std::string m(reinterpret_cast<const char*>(&magic), 4);
+    const auto nd = static_cast<int32_t>(dims.size());
+    m.append(reinterpret_cast<const char*>(&nd), 4);
+    while (dims.size() < 3) dims.push_back(1);
+    m.append(reinterpret_cast<const char*>(dims.data()), dims.size() * 4);
+    m.append(static_cast<const char*>(data), bytes);
+    return m;
+  };
+  std::vector<uint8_t> dat(static_cast<size_t>(n) * 2);
+  std::vector<int32_t> cat(n), info(static_cast<size_t>(n) * 4);
+  const int32_t instances[5] = {4, 6, 7, 8, 9};
+  for (int32_t i = 0; i < n; ++i) {
+    int32_t r = i;  // mixed radix {5, 5, 9, 18, 6}, last fastest
+    const int32_t light = r % 6; r /= 6;
+    const int32_t azim = r % 18; r /= 18;
+    const int32_t elev = r % 9; r /= 9;
+    const int32_t inst = r % 5; r /= 5;
+    cat[i] = r;
+    const int32_t row[4] = {instances[inst], elev, 2 * azim, light};
+    std::copy_n(row, 4, &info[static_cast<size_t>(i) * 4]);
+    dat[2 * i] = static_cast<uint8_t>(i * 7);
+    dat[2 * i + 1] = static_cast<uint8_t>(255 - i * 7);
+  }
+  const std::string sep = "--unravel-next-file--";
+  const std::string d = mat(0x1E3D4C55, {n, 2, 1, 1}, dat.data(), dat.size());
+  const std::string c = mat(0x1E3D4C54, {n}, cat.data(), cat.size() * 4);
+  const std::string in = mat(0x1E3D4C54, {n, 4}, info.data(), info.size() * 4);
+  put("smallnorb", "train_1x1.bin", d + sep + c + sep + in);
+  // The category file gzipped (the loader reads .mat and .mat.gz content alike).
+  std::vector<uint8_t> gz(compressBound(static_cast<uLong>(c.size())) + 64);
+  z_stream zs{};
+  deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(c.data()));
+  zs.avail_in = static_cast<uInt>(c.size());
+  zs.next_out = gz.data();
+  zs.avail_out = static_cast<uInt>(gz.size());
+  deflate(&zs, Z_FINISH);
+  gz.resize(zs.total_out);
+  deflateEnd(&zs);
+  put("smallnorb", "train_cat_gz.bin",
+      d + sep + std::string(gz.begin(), gz.end()) + sep + in);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -320,6 +416,8 @@ int main(int argc, char** argv) {
     image_folder_seeds(png_seeds());
     config_seeds();
     checkpoint_seeds();
+    shapes3d_seeds();
+    smallnorb_seeds();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "make_corpus: %s\n", e.what());
     return 1;

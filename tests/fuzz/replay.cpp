@@ -28,6 +28,8 @@ UNRAVEL_FUZZ_TARGET(jpeg)
 UNRAVEL_FUZZ_TARGET(image_folder)
 UNRAVEL_FUZZ_TARGET(config)
 UNRAVEL_FUZZ_TARGET(sweep)
+UNRAVEL_FUZZ_TARGET(shapes3d)
+UNRAVEL_FUZZ_TARGET(smallnorb)
 UNRAVEL_FUZZ_TARGET(checkpoint)
 #undef UNRAVEL_FUZZ_TARGET
 
@@ -70,7 +72,8 @@ TEST_CASE("fuzz corpora replay: every seed and every kept crash of each target")
       {"safetensors", fuzz_safetensors_one_input}, {"idx", fuzz_idx_one_input},
       {"png", fuzz_png_one_input},     {"jpeg", fuzz_jpeg_one_input},     {"image_folder", fuzz_image_folder_one_input},
       {"config", fuzz_config_one_input}, {"sweep", fuzz_sweep_one_input},
-      {"checkpoint", fuzz_checkpoint_one_input}};
+      {"checkpoint", fuzz_checkpoint_one_input},
+      {"shapes3d", fuzz_shapes3d_one_input}, {"smallnorb", fuzz_smallnorb_one_input}};
   for (const auto& [name, entry] : targets) {
     CAPTURE(name);
     const int n = replay(name, entry);
