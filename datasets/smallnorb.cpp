@@ -37,6 +37,25 @@ class MatFile {
   MatFile(const std::string& path, int32_t magic, const char* kind) : path_(path) {
     f_ = gzopen(path.c_str(), "rb");
     UNRAVEL_CHECK(f_ != nullptr, "smallnorb: cannot open '{}': {}", path, std::strerror(errno));
+    // A refused header throws from the constructor, where the destructor does not run: close
+    // here (found by fuzz_smallnorb: the gzip stream's 31 KB leaked per refused file).
+    try {
+      read_header(magic, kind);
+    } catch (...) {
+      gzclose(f_);
+      f_ = nullptr;
+      throw;
+    }
+  }
+  ~MatFile() {
+    if (f_) gzclose(f_);
+  }
+  MatFile(const MatFile&) = delete;
+  MatFile& operator=(const MatFile&) = delete;
+
+ private:
+  void read_header(int32_t magic, const char* kind) {
+    const std::string& path = path_;
     int32_t head[2];
     read(head, sizeof head, "the header");
     UNRAVEL_CHECK(head[0] == magic, "smallnorb '{}': magic 0x{:08X} is not that of an {} matrix "
@@ -50,12 +69,8 @@ class MatFile {
     for (int32_t d : dims_)
       UNRAVEL_CHECK(d >= 1, "smallnorb '{}': dimension {} in the header", path, d);
   }
-  ~MatFile() {
-    if (f_) gzclose(f_);
-  }
-  MatFile(const MatFile&) = delete;
-  MatFile& operator=(const MatFile&) = delete;
 
+ public:
   const std::vector<int32_t>& dims() const { return dims_; }
   /// Reads exactly n bytes (`what` names them in the error).
   void read(void* dst, size_t n, const char* what) {

@@ -20,6 +20,8 @@ BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 # One thread: the image-folder loader is OpenMP-parallel, and threads only add noise here.
 export OMP_NUM_THREADS=1
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
+# Leaks inside third-party libraries, each with its reason: the sanitizer stage's list.
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 # libFuzzer limits: an input may run for 10 s and allocate 512 MB in one piece. No seed is
 # larger than 64 KB and no loader may need more than the deflate bound (1032×) of its input,
