@@ -189,6 +189,10 @@ SmallNorb::SmallNorb(const std::string& dir, bool test, int size) {
     UNRAVEL_CHECK(d.size() == 4 && d[0] == n && d[1] == 2 && d[2] == d[3],
                   "smallnorb '{}': the image matrix must be [{}, 2, S, S] (S = 96 as published), "
                   "got [{}]", dat_path, n, fmt::join(d, ", "));
+    // S bounds the block buffer below (512 pairs): refused before it is allocated (found by
+    // fuzz_smallnorb: a header claiming S = 2^20 asked for 4 TB).
+    UNRAVEL_CHECK(d[2] <= 512, "smallnorb '{}': images of {}×{} pixels in the header; at most "
+                  "512×512 are read (the published files have 96×96)", dat_path, d[2], d[3]);
     const int s = d[2];
     const size_t pair = 2 * static_cast<size_t>(s) * s, per = static_cast<size_t>(size) * size;
     constexpr int64_t kBlock = 512;
