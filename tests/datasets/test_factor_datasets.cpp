@@ -24,6 +24,7 @@
 #include "datasets/npz.h"
 #include "datasets/resize.h"
 #include "engine/check.h"
+#include "tests/datasets/scratch_files.h"
 #include "objectives/metrics/factor_source.h"
 #include "objectives/metrics/vote_scores.h"
 
@@ -36,20 +37,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir(const std::string& tag) {
-  fs::path d =
-      fs::temp_directory_path() / ("unravel_grid_" + tag + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void spit(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
+fs::path temp_dir(const std::string& tag) { return test::scratch_dir("unravel_grid", tag); }
+using test::slurp;
+using test::spit;
 
 /// Pixel (row r, column c, channel ch) of grid item i in the test files (interleaved HWC).
 uint8_t test_pixel(int64_t i, int r, int c, int ch) {

@@ -23,25 +23,16 @@
 #include "datasets/prefetch.h"
 #include "datasets/registry.h"
 #include "engine/check.h"
+#include "tests/datasets/scratch_files.h"
 
 using namespace unravel;
 namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir(const std::string& tag) {
-  fs::path d = fs::temp_directory_path() / ("unravel_img_" + tag + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void spit(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
+fs::path temp_dir(const std::string& tag) { return test::scratch_dir("unravel_img", tag); }
+using test::slurp;
+using test::spit;
 
 /// w × h RGB: red ramps with x, green with y, blue = `b`.
 std::vector<uint8_t> ramp(int w, int h, uint8_t b) {
