@@ -56,6 +56,9 @@ struct GridDataOptions {
   std::vector<int64_t> grid{};
   std::string cache_dir{};   ///< "" = image_cache_path's default (3D Shapes, MPI3D)
   bool verbose = true;       ///< progress while building the cache
+  /// Run third-party parsers that can crash on a corrupt file (libhdf5) in a child process
+  /// (datasets/isolated.h). false only for fuzzing, where the fuzzer must see the crash.
+  bool isolate = true;
 };
 
 /// Images on a full factor grid, item i at grid index i (the shared part of the datasets above).

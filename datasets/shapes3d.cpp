@@ -5,22 +5,25 @@
 // not sound either: the writer chooses the layout (the images may be chunked and compressed, so
 // one item could cost decompressing a whole chunk), and the serial HDF5 library is not
 // thread-safe for the prefetching worker. So the pixels are read once, sequentially, in
-// hyperslabs of 1000 images (12 MB of buffer), converted to planar bytes and written into the
-// memory-mapped cache file of datasets/image_cache.h (rebuilt when the .h5 file's size or
+// hyperslabs of 1000 images straight into the memory-mapped cache file being built, then
+// converted to planar bytes in place, in the cache file of datasets/image_cache.h (rebuilt when the .h5 file's size or
 // mtime changes); batches then come from the mapping, and the page cache keeps what fits.
 // The labels (480 000 × 6 doubles, 23 MB) are read whole on every open and checked to be the
-// grid. HDF5's own error printing is silenced while we read; its innermost messages are added
+// grid. libhdf5 runs in a child process (datasets/isolated.h): it can crash on a corrupt file,
+// and that must end in an error naming the file, not the end of the caller's process. HDF5's own error printing is silenced while we read; its innermost messages are added
 // to ours, which name the file and what is wrong.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include <fmt/ranges.h>
 
 #include "datasets/datasets_config.h"
 #include "datasets/factor_datasets.h"
+#include "datasets/isolated.h"
 #include "engine/check.h"
 
 #if UNRAVEL_HAVE_HDF5
@@ -114,11 +117,11 @@ hid_t open_checked(hid_t file, const std::string& path, const char* name, H5T_cl
   return ds;
 }
 
-/// Reads images [n, 64, 64, 3] in hyperslabs of 1000 into dst as planar items.
+/// Reads images [n, 64, 64, 3] in hyperslabs of 1000 into dst as the file stores them
+/// (interleaved; planar_in_place converts them afterwards, outside the child process).
 void read_images(hid_t ds, const std::string& path, int64_t n, uint8_t* dst, bool verbose) {
   constexpr int64_t kBlock = 1000, kItem = 64 * 64 * 3;
   Handle fspace{H5Dget_space(ds), H5Sclose};
-  std::vector<uint8_t> buf(static_cast<size_t>(std::min(kBlock, n) * kItem));
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t first = 0; first < n; first += kBlock) {
     const int64_t m = std::min(kBlock, n - first);
@@ -128,16 +131,63 @@ void read_images(hid_t ds, const std::string& path, int64_t n, uint8_t* dst, boo
     const bool ok =
         fspace.id >= 0 && mspace.id >= 0 &&
         H5Sselect_hyperslab(fspace.id, H5S_SELECT_SET, start, nullptr, count, nullptr) >= 0 &&
-        H5Dread(ds, H5T_NATIVE_UINT8, mspace.id, fspace.id, H5P_DEFAULT, buf.data()) >= 0;
+        H5Dread(ds, H5T_NATIVE_UINT8, mspace.id, fspace.id, H5P_DEFAULT, dst + first * kItem) >= 0;
     UNRAVEL_CHECK(ok, "3dshapes '{}': cannot read images {}..{} of dataset 'images' (truncated "
                   "or corrupt file?){}", path, first, first + m - 1, hdf5_error());
-    interleaved_to_planar(buf.data(), m, 3, 64 * 64, dst + first * kItem);
     if (verbose && ((first / kBlock) % 20 == 19 || first + m == n))
       std::fprintf(stderr, "\r  3dshapes: read %lld/%lld images (%.0f s)",
                    static_cast<long long>(first + m), static_cast<long long>(n),
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   if (verbose) std::fprintf(stderr, "\n");
+}
+
+/// What libhdf5 does for one open (run in a child process, datasets/isolated.h): checks the
+/// file and its two datasets, then reads either the labels (`images` null: returned as n × k
+/// doubles, raw bytes) or the images into `images` (interleaved; returns "").
+std::string read_file(const std::string& path, int64_t n, int k, uint8_t* images, bool verbose) {
+  QuietHdf5 quiet;
+  UNRAVEL_CHECK(H5Fis_hdf5(path.c_str()) > 0, "3dshapes '{}': not an HDF5 file{}", path,
+                hdf5_error());
+  Handle file{H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
+  UNRAVEL_CHECK(file.id >= 0, "3dshapes '{}': cannot open the HDF5 file (truncated or "
+                "corrupt?){}", path, hdf5_error());
+  const auto un = static_cast<hsize_t>(n);
+  Handle ims{open_checked(file.id, path, "images", H5T_INTEGER, {un, 64, 64, 3}, "uint8"),
+             H5Dclose};
+  Handle labels{open_checked(file.id, path, "labels", H5T_FLOAT, {un, static_cast<hsize_t>(k)},
+                             "float64"),
+                H5Dclose};
+  if (images) {
+    read_images(ims.id, path, n, images, verbose);
+    return {};
+  }
+  std::string lab(static_cast<size_t>(n * k) * sizeof(double), '\0');
+  const herr_t read = H5Dread(labels.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                              lab.data());
+  UNRAVEL_CHECK(read >= 0, "3dshapes '{}': cannot read dataset 'labels' (truncated or corrupt "
+                "file?){}", path, hdf5_error());
+  return lab;
+}
+
+/// Interleaved items (n × hw × c bytes) to planar ones in place, an item at a time.
+void planar_in_place(uint8_t* p, int64_t n, int c, int64_t hw) {
+#pragma omp parallel
+  {
+    std::vector<uint8_t> item(static_cast<size_t>(hw * c));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      uint8_t* d = p + i * hw * c;
+      std::copy_n(d, item.size(), item.data());
+      interleaved_to_planar(item.data(), 1, c, hw, d);
+    }
+  }
+}
+
+std::string hdf5_version() {
+  unsigned maj = 0, min = 0, rel = 0;
+  H5get_libversion(&maj, &min, &rel);
+  return fmt::format("libhdf5 {}.{}.{}", maj, min, rel);
 }
 
 }  // namespace
@@ -156,25 +206,19 @@ Shapes3D::Shapes3D(const std::string& path, const GridDataOptions& opts) {
   std::error_code ec;
   UNRAVEL_CHECK(fs::is_regular_file(path, ec), "3dshapes: '{}' is not a file (expected DeepMind's "
                 "3dshapes.h5)", path);
-  QuietHdf5 quiet;
-  UNRAVEL_CHECK(H5Fis_hdf5(path.c_str()) > 0, "3dshapes '{}': not an HDF5 file{}", path,
-                hdf5_error());
-  Handle file{H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
-  UNRAVEL_CHECK(file.id >= 0, "3dshapes '{}': cannot open the HDF5 file (truncated or "
-                "corrupt?){}", path, hdf5_error());
   const int64_t n = grid_size();
   const int k = num_factors();
-  const auto un = static_cast<hsize_t>(n);
-  Handle images{open_checked(file.id, path, "images", H5T_INTEGER, {un, 64, 64, 3}, "uint8"),
-                H5Dclose};
-  Handle labels{open_checked(file.id, path, "labels", H5T_FLOAT, {un, static_cast<hsize_t>(k)},
-                             "float64"),
-                H5Dclose};
+  // libhdf5 runs in a child process: a corrupt file can crash it (tests/fuzz/thirdparty/).
+  // The labels are read and checked first (23 MB; on every open), the images only when the
+  // cache has to be built.
+  const std::string what = fmt::format("3dshapes '{}'", path);
+  const std::string library = hdf5_version();
+  const std::string bytes = run_isolated(
+      what, library, [&] { return read_file(path, n, k, nullptr, false); }, opts.isolate);
   std::vector<double> lab(static_cast<size_t>(n * k));
-  const herr_t read = H5Dread(labels.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                              lab.data());
-  UNRAVEL_CHECK(read >= 0, "3dshapes '{}': cannot read dataset 'labels' (truncated or corrupt "
-                "file?){}", path, hdf5_error());
+  UNRAVEL_CHECK(bytes.size() == lab.size() * sizeof(double), "{}: read {} bytes of labels, "
+                "expected {}", what, bytes.size(), lab.size() * sizeof(double));
+  std::memcpy(lab.data(), bytes.data(), bytes.size());
 
   // The labels must be the grid: a factor's value depends only on its class (to within 1e-6,
   // relative, in case a writer computed them per item), and the classes of a factor differ.
@@ -207,10 +251,14 @@ Shapes3D::Shapes3D(const std::string& path, const GridDataOptions& opts) {
   const ImageDecodeSpec spec{3, 64, 64, 0};
   uint64_t fingerprint = 0;
   const std::string cache = file_cache_path(path, "3dshapes", spec, opts.cache_dir, fingerprint);
-  const hid_t ds = images.id;
   px_ = ImagePixels::cached_fill(
       path, n, spec, fingerprint, cache,
-      [&](uint8_t* dst, bool verbose) { read_images(ds, path, n, dst, verbose); }, opts.verbose);
+      [&](uint8_t* dst, bool verbose) {
+        run_isolated(what, library, [&] { return read_file(path, n, k, dst, verbose); },
+                     opts.isolate);
+        planar_in_place(dst, n, 3, 64 * 64);
+      },
+      opts.verbose);
 #endif
 }
 

@@ -351,6 +351,20 @@ void shapes3d_seeds() {
 #endif
 }
 
+// MPI3D: member images.npy u8 [2, 64, 64, 3] (fuzz_mpi3d's grid {1,1,1,1,1,1,2}), stored and
+// deflated; malformed: the images as i32 and as [2, 64, 64] (too few bytes), and a file cut short.
+void mpi3d_seeds() {
+  std::vector<uint8_t> px(2 * 64 * 64 * 3);
+  for (size_t k = 0; k < px.size(); ++k) px[k] = static_cast<uint8_t>((k / 192) % 5 * 50 + k % 3);
+  const Tensor images = Tensor::from_vector(px, Shape{2, 64, 64, 3});
+  save_npz(out("mpi3d", "grid2_stored.npz"), {{"images", images}}, false);
+  save_npz(out("mpi3d", "grid2_deflated.npz"), {{"images", images}}, true);
+  save_npz(out("mpi3d", "bad_images_i32.npz"), {{"images", ramp<int32_t>(Shape{2, 64, 64, 3})}}, true);
+  save_npz(out("mpi3d", "bad_images_2x64x64.npz"), {{"images", ramp<uint8_t>(Shape{2, 64, 64})}},
+           false);
+  put("mpi3d", "bad_truncated.npz", truncated(slurp(out("mpi3d", "grid2_stored.npz")), 9000));
+}
+
 // SmallNORB: the training trio on the full 24 300-item grid in grid order with 1×1 images, joined
 // with fuzz_smallnorb's separator, and a variant with a gzipped category file (truncations and
 // corruptions are the fuzzer's first mutations).
@@ -417,6 +431,7 @@ int main(int argc, char** argv) {
     config_seeds();
     checkpoint_seeds();
     shapes3d_seeds();
+    mpi3d_seeds();
     smallnorb_seeds();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "make_corpus: %s\n", e.what());

@@ -30,6 +30,7 @@ UNRAVEL_FUZZ_TARGET(config)
 UNRAVEL_FUZZ_TARGET(sweep)
 UNRAVEL_FUZZ_TARGET(shapes3d)
 UNRAVEL_FUZZ_TARGET(smallnorb)
+UNRAVEL_FUZZ_TARGET(mpi3d)
 UNRAVEL_FUZZ_TARGET(checkpoint)
 #undef UNRAVEL_FUZZ_TARGET
 
@@ -73,7 +74,8 @@ TEST_CASE("fuzz corpora replay: every seed and every kept crash of each target")
       {"png", fuzz_png_one_input},     {"jpeg", fuzz_jpeg_one_input},     {"image_folder", fuzz_image_folder_one_input},
       {"config", fuzz_config_one_input}, {"sweep", fuzz_sweep_one_input},
       {"checkpoint", fuzz_checkpoint_one_input},
-      {"shapes3d", fuzz_shapes3d_one_input}, {"smallnorb", fuzz_smallnorb_one_input}};
+      {"shapes3d", fuzz_shapes3d_one_input}, {"smallnorb", fuzz_smallnorb_one_input},
+      {"mpi3d", fuzz_mpi3d_one_input}};
   for (const auto& [name, entry] : targets) {
     CAPTURE(name);
     const int n = replay(name, entry);
