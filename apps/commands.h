@@ -56,13 +56,6 @@ int figure_command(const FigureOptions& o);
 /// Figure kinds with one-line descriptions.
 std::vector<RegistryEntry> figure_kinds();
 
-struct ReproduceOptions {
-  std::string figure, out, budget = "quick";
-  uint64_t seed = 1;
-  std::string device = "cpu";  ///< where the figure's runs train and are evaluated
-  std::string precision = "fp32";  ///< the runs' matrix-kernel precision (fp32 | bf16)
-  std::string data;  ///< the user's dataset folder, for figures on downloaded data (higgins-celeba)
-};
 /// `unravel sweep plan|run|status|collect|task` (apps/sweep/).
 struct SweepOptions {
   std::string action;           ///< plan | run | status | collect | task
@@ -82,6 +75,20 @@ struct SweepOptions {
   std::string plot_metric, plot_x;
 };
 int sweep_command(const SweepOptions& o);
+
+struct ReproduceOptions {
+  std::string figure, out, budget = "quick";
+  uint64_t seed = 1;
+  std::string device = "cpu";  ///< where the figure's runs train and are evaluated
+  std::string precision = "fp32";  ///< the runs' matrix-kernel precision (fp32 | bf16)
+  std::string data;  ///< the user's dataset folder, for figures on downloaded data (higgins-celeba)
+  /// "" = train the runs in this process; local | slurm: train them as a sweep first (the figure's
+  /// runs written to OUT/plan.json, `sweep.*` options as `sweep run`'s), then draw (local) or
+  /// leave the drawing to the Slurm gather job.
+  std::string executor;
+  bool collect = false;  ///< only draw: every run must already be finished
+  SweepOptions sweep;
+};
 
 /// `unravel reproduce FIGURE`.
 int reproduce_command(const ReproduceOptions& o);

@@ -4,6 +4,8 @@
 // Budgets: smoke = a few steps (seconds, for tests), quick = minutes on 2 CPU cores, paper = the
 // presets' step counts. Finished runs are reused when the command is repeated, and an
 // interrupted one resumes from its last checkpoint (kill it at any point and run it again).
+// `--executor local|slurm` trains the figure's runs as a sweep first (a pool of pinned workers,
+// or a Slurm job array whose gather job draws); `--collect` only draws from finished runs.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -19,6 +21,7 @@
 #include "apps/common/run_dir.h"
 #include "apps/common/run_lock.h"
 #include "apps/figures/reproduce_common.h"
+#include "apps/sweep/sweep.h"
 #include "apps/train.h"
 #include "engine/check.h"
 
@@ -62,16 +65,30 @@ std::string ensure_run(const ReproduceContext& ctx, const std::string& name, Tra
   c.out = dir.string();
   resolve(c);
   validate(c);
-  if (fs::exists(dir / "config.json")) {
+  if (ctx.planning()) {
+    for (const auto& [n, planned] : *ctx.plan)
+      UNRAVEL_CHECK(n != name, "reproduce {}: two runs named '{}'", ctx.figure, name);
+    ctx.plan->emplace_back(name, c);
+    return c.out;
+  }
+  const bool exists = fs::exists(dir / "config.json");
+  bool same = false;
+  if (exists) {
     // The same configuration whatever device trained it (every device computes the same run).
     TrainConfig old = config_from_json(read_text((dir / "config.json").string()), c.out);
     old.device = c.device;
     old.graph = c.graph;
-    bool same = to_json(old) == to_json(c);
-    if (same && fs::exists(dir / "summary.json")) {
-      std::fprintf(stderr, "reproduce: reusing the finished run %s\n", c.out.c_str());
-      return c.out;
-    }
+    same = to_json(old) == to_json(c);
+  }
+  if (same && fs::exists(dir / "summary.json")) {
+    std::fprintf(stderr, "reproduce: reusing the finished run %s\n", c.out.c_str());
+    return c.out;
+  }
+  UNRAVEL_CHECK(!ctx.collect_only, "reproduce {} --collect: run '{}' ({}) is not finished with this "
+                "figure's configuration; `unravel sweep status {}` shows every run, and the same "
+                "command with --executor (or without --collect) trains what is missing", ctx.figure,
+                name, c.out, ctx.out);
+  if (exists) {
     if (same && fs::exists(last_checkpoint_path(c.out))) {
       // An interrupted run continues from its last checkpoint: the same result as an
       // uninterrupted one (train_resume replays the generator and batcher streams).
@@ -165,6 +182,54 @@ const std::vector<FigureEntry>& entries() {
   return e;
 }
 
+/// --executor: the figure's runs (planned by its own code, ensure_run recording) as a sweep in
+/// OUT (plan.json; runs in OUT/runs/NAME as in-process), trained by the local pool or submitted
+/// as a Slurm job array whose gather job draws the figure (`reproduce ... --collect`).
+int run_figure_sweep(const FigureEntry& entry, ReproduceContext& ctx, const ReproduceOptions& o) {
+  std::vector<std::pair<std::string, TrainConfig>> planned;
+  ctx.plan = &planned;
+  entry.run(ctx);
+  ctx.plan = nullptr;
+  ctx.markdown.clear();
+  ctx.csv_header.clear();
+  ctx.csv_rows.clear();
+  Sweep s;
+  s.name = "reproduce-" + o.figure;
+  s.out = o.out;
+  s.file = o.out;  // `unravel sweep run|status OUT` read OUT/plan.json
+  s.axes = {"run"};
+  for (auto& [name, config] : planned) s.runs.push_back({name, {{"run", name}}, config});
+  std::string gather = fmt::format("reproduce {} --out {} --budget {} --seed {} --device {} "
+                                   "--precision {} --collect", shell_quote(o.figure),
+                                   shell_quote(fs::absolute(o.out).string()), o.budget, o.seed,
+                                   shell_quote(ctx.device), ctx.precision);
+  if (!o.data.empty()) gather += " --data " + shell_quote(fs::absolute(o.data).string());
+  s.gather = gather;
+  s.gather_time = o.budget == "paper" ? "1-00:00:00" : "0-02:00:00";  // evaluation and drawing
+  write_plan(s);
+  SweepOptions so = o.sweep;
+  so.executor = o.executor;
+  std::fprintf(stderr, "reproduce %s: %zu runs as a sweep (%s executor; plan in %s/plan.json)\n",
+               o.figure.c_str(), s.runs.size(), o.executor.c_str(), o.out.c_str());
+  if (o.executor == "slurm") {
+    const int rc = run_slurm(s, so, measure_costs(s, so.threads, so.measure));
+    if (rc == 0 && !so.dry_run && !so.wait)
+      std::printf("reproduce %s: the gather job draws the figure into %s when the array is done; "
+                  "`unravel sweep status %s` follows the runs, and `unravel reproduce %s --out %s "
+                  "--budget %s --collect` draws it by hand\n", o.figure.c_str(), o.out.c_str(),
+                  o.out.c_str(), o.figure.c_str(), o.out.c_str(), o.budget.c_str());
+    return rc;
+  }
+  UNRAVEL_CHECK(o.executor == "local", "reproduce: unknown --executor '{}' (local | slurm)",
+                o.executor);
+  const int rc = run_local(s, so);
+  if (rc != 0)
+    std::fprintf(stderr, "reproduce %s: not every run finished (exit code %d); `unravel sweep "
+                 "status %s` names them and their logs; the same command continues\n",
+                 o.figure.c_str(), rc, o.out.c_str());
+  return rc;
+}
+
 }  // namespace
 
 std::vector<RegistryEntry> reproduce_figures() {
@@ -192,6 +257,14 @@ int reproduce_command(const ReproduceOptions& o) {
   ctx.precision = precision_name(parse_precision(o.precision));
   ctx.data = o.data;
   auto t0 = std::chrono::steady_clock::now();
+  UNRAVEL_CHECK(o.executor.empty() || !o.collect, "reproduce: --executor trains the runs and "
+                "--collect only draws from finished ones: give one of them");
+  if (!o.executor.empty()) {
+    const int rc = run_figure_sweep(*entry, ctx, o);
+    if (o.executor == "slurm" || rc != 0) return rc;
+    ctx.collect_only = true;  // every run is finished: draw
+  }
+  ctx.collect_only = ctx.collect_only || o.collect;
   entry->run(ctx);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

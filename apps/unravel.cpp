@@ -157,6 +157,22 @@ int main(int argc, char** argv) {
   reproduce->add_option("--device", ro.device, "cpu | cuda[:N] | sim: where the runs train")->capture_default_str();
   reproduce->add_option("--precision", ro.precision, "fp32 | bf16: the runs' matrix-kernel precision")->capture_default_str();
   reproduce->add_option("--data", ro.data, "dataset folder for figures on downloaded data (higgins-celeba: the folder holding img_align_celeba/)");
+  reproduce->add_option("--executor", ro.executor, "local | slurm: train the figure's runs as a sweep "
+                        "(a pool of workers, or a Slurm job array whose gather job draws); default: "
+                        "one after another in this process")->check(CLI::IsMember({"local", "slurm"}));
+  reproduce->add_flag("--collect", ro.collect, "only draw the figure: every run must be finished");
+  reproduce->add_option("--jobs", ro.sweep.jobs, "--executor local: concurrent runs (default: cores / threads)");
+  reproduce->add_option("--threads", ro.sweep.threads, "--executor: threads per run")->capture_default_str();
+  reproduce->add_flag("!--no-measure", ro.sweep.measure, "--executor slurm: skip timing a few steps of each model");
+  reproduce->add_option("--partition", ro.sweep.partition, "slurm: partition");
+  reproduce->add_option("--account", ro.sweep.account, "slurm: account");
+  reproduce->add_option("--time", ro.sweep.time, "slurm: time limit per task (default: from the measured plan)");
+  reproduce->add_option("--mem", ro.sweep.mem, "slurm: memory per task (default: from the measured plan)");
+  reproduce->add_option("--max-parallel", ro.sweep.max_parallel, "slurm: at most this many tasks at once");
+  reproduce->add_option("--sbatch", ro.sweep.sbatch_args, "slurm: an extra #SBATCH line (repeatable)");
+  reproduce->add_option("--unravel", ro.sweep.unravel_exe, "slurm: the program path the nodes run");
+  reproduce->add_flag("--dry-run", ro.sweep.dry_run, "slurm: write and print the sbatch script, submit nothing");
+  reproduce->add_flag("--wait", ro.sweep.wait, "slurm: wait until the jobs (the drawing included) leave the queue");
 
   SweepOptions so;
   auto* sweep = app.add_subcommand("sweep", "sweeps of runs from a TOML file: plan | run (local "

@@ -26,6 +26,7 @@ void reproduce_higgins_celeba(ReproduceContext& ctx) {
   TrainConfig c = budget_config(ctx, p, ctx.steps(20, 3000, preset(p).config.steps));
   c.data = ctx.data;
   const std::string dir = ensure_run(ctx, "beta-vae", c);
+  if (ctx.planning()) return;
   const double beta = c.controller_params["beta"];
   Run run = load_trained(dir);
   ImageFigureOptions io;

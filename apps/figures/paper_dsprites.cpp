@@ -131,6 +131,7 @@ void reproduce_higgins_traversal(ReproduceContext& ctx) {
   for (auto [name, preset_name] : runs) {
     TrainConfig c = budget_config(ctx, preset_name, ctx.steps(20, 3000, preset(preset_name).config.steps));
     std::string dir = ensure_run(ctx, name, c);
+    if (ctx.planning()) continue;
     draw_run_images(ctx, dir, name, fmt::format("{} (beta = {})", name, c.controller_params["beta"]));
     auto f = final_terms(dir);
     ctx.csv_rows.push_back({name, fmt::format("{}", c.controller_params["beta"]), std::to_string(c.steps),
@@ -146,6 +147,7 @@ void reproduce_burgess_capacity(ReproduceContext& ctx) {
   const char* p = "burgess-dsprites";
   TrainConfig c = budget_config(ctx, p, ctx.steps(20, 3000, preset(p).config.steps));
   std::string dir = ensure_run(ctx, "capacity", c);
+  if (ctx.planning()) return;
   draw_run_images(ctx, dir, "capacity", "capacity-annealed beta-VAE");
   std::string cap = draw_traces({dir}, {"gamma |KL - C|"}, png_path(ctx, "capacity_traces.png"));
   ctx.add_image("capacity_traces.png", cap);
@@ -178,6 +180,7 @@ void reproduce_chen_tcvae(ReproduceContext& ctx) {
     c.objective_params["mss"] = 1;
   }
   std::string dir = ensure_run(ctx, "beta-tcvae", c);
+  if (ctx.planning()) return;
   draw_run_images(ctx, dir, "beta-tcvae", fmt::format("beta-TCVAE (beta = {})", c.controller_params["beta"]));
   std::string cap = draw_traces({dir}, {"beta-TCVAE"}, png_path(ctx, "beta-tcvae_traces.png"));
   ctx.add_image("beta-tcvae_traces.png", cap);
@@ -231,6 +234,7 @@ void reproduce_controlvae(ReproduceContext& ctx) {
   for (auto [name, p] : runs) {
     TrainConfig c = budget_config(ctx, p, ctx.steps(20, 3000, preset(p).config.steps));
     std::string dir = ensure_run(ctx, name, c);
+    if (ctx.planning()) continue;
     dirs.push_back(dir);
     labels.push_back(std::string(name) + " C(t)");
     draw_run_images(ctx, dir, name, std::string(name) + " C(t)");
@@ -240,6 +244,7 @@ void reproduce_controlvae(ReproduceContext& ctx) {
                             fmt_value(m, "heldout.recon_nll"), fmt::format("{:.2f}", tail_mean(dir, "kl")),
                             fmt::format("{:.3f}", tail_mean(dir, "beta", 1.0))});
   }
+  if (ctx.planning()) return;
   std::string cap = draw_traces(dirs, labels, png_path(ctx, "traces.png"));
   ctx.add_image("traces.png", cap);
   ctx.markdown.push_back("Expected (course study): the adaptive C(t) holds capacity longer with a "
@@ -304,6 +309,7 @@ void reproduce_higgins_metric(ReproduceContext& ctx) {
     }
     // Own run names: higgins-traversal keeps the MLP runs in the same --out folder.
     std::string dir = ensure_run(ctx, conv ? std::string(name) + "-burgess" : name, c);
+    if (ctx.planning()) continue;
     Run run = load_trained(dir);
     if (i == 0) beta_config = run.config;  // resolved, as trained
     latents = run.vae->latents();
@@ -324,10 +330,13 @@ void reproduce_higgins_metric(ReproduceContext& ctx) {
                    {"InfoGAN", "infogan", "infogan-dsprites", kQuickInfoganSteps, "73.0%"}};
   for (const auto& b : baselines) {
     TrainConfig c = budget_config(ctx, b.preset, ctx.steps(20, b.quick, preset(b.preset).config.steps));
-    Run run = load_trained(ensure_run(ctx, b.run, c));
+    const std::string dir = ensure_run(ctx, b.run, c);
+    if (ctx.planning()) continue;
+    Run run = load_trained(dir);
     DatasetFactorSource source(*run.data);
     score(b.label, source, vae_encoder(*run.vae, run.device), b.paper, run_budget(run.config));
   }
+  if (ctx.planning()) return;
   DatasetFactorSource source(*data);
   {
     Run untrained = build_run(beta_config, false);

@@ -56,6 +56,7 @@ void reproduce_mathieu_priors(ReproduceContext& ctx) {
         c.controller_params["beta"] = b;
         c.seed = ctx.seed + static_cast<uint64_t>(k);
         std::string dir = ensure_run(ctx, fmt::format("{}-beta{}-seed{}", prior, num(b), c.seed), c);
+        if (ctx.planning()) continue;
         auto m = evaluate(ctx, dir, "mathieu,heldout");
         ctx.csv_rows.push_back({prior, num(b), std::to_string(c.seed),
                                 fmt_value(m, "mathieu_disentanglement"),
@@ -63,6 +64,7 @@ void reproduce_mathieu_priors(ReproduceContext& ctx) {
         sc.push_back(m["mathieu_disentanglement"]);
         rc.push_back(m["heldout.recon_nll"]);
       }
+      if (ctx.planning()) continue;
       auto add = [&](plot::Series& s, const std::vector<double>& v) {
         s.x.push_back(b);
         s.y.push_back(std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()));
@@ -77,6 +79,7 @@ void reproduce_mathieu_priors(ReproduceContext& ctx) {
     score.series.push_back(s1);
     recon.series.push_back(s2);
   }
+  if (ctx.planning()) return;
   plot::line_plots_png((fs::path(ctx.out) / "priors_vs_beta.png").string(), {score, recon}, 2, 1300, 560);
   ctx.add_image("priors_vs_beta.png",
                 fmt::format("Mathieu et al.'s disentanglement score and held-out reconstruction against "
@@ -101,12 +104,14 @@ void reproduce_mathieu_pinwheel(ReproduceContext& ctx) {
     c.objective_params["alpha"] = cell.alpha;
     c.controller_params["beta"] = cell.beta;
     std::string dir = ensure_run(ctx, fmt::format("alpha{}-beta{}", num(cell.alpha), num(cell.beta)), c);
+    if (ctx.planning()) continue;
     dirs.push_back(dir);
     labels.push_back(fmt::format("#ga = {}, #gb = {}", num(cell.alpha), num(cell.beta)));
     auto f = final_terms(dir);
     ctx.csv_rows.push_back({num(cell.alpha), num(cell.beta), fmt_value(f, "recon"), fmt_value(f, "kl"),
                             fmt_value(f, "D")});
   }
+  if (ctx.planning()) return;
   std::string cap = draw_density(dirs, labels, (fs::path(ctx.out) / "pinwheel_densities.png").string(),
                                  4, 5000, ctx.seed);
   ctx.add_image("pinwheel_densities.png",
@@ -138,6 +143,7 @@ void reproduce_mathieu_sparsity(ReproduceContext& ctx) {
       c.prior_params["gamma"] = gamma;
       c.objective_params["alpha"] = a;
       last = ensure_run(ctx, fmt::format("gamma{}-alpha{}", num(gamma), num(a)), c);
+      if (ctx.planning()) continue;
       auto m = evaluate(ctx, last, "hoyer,heldout");
       std::string iw;
       double iwv = 0;
@@ -153,6 +159,7 @@ void reproduce_mathieu_sparsity(ReproduceContext& ctx) {
       s2.x.push_back(a);
       s2.y.push_back(iwv);
     }
+    if (ctx.planning()) continue;
     sp.series.push_back(s1);
     ll.series.push_back(s2);
     std::string file = fmt::format("magnitudes_gamma{}.png", num(gamma));
@@ -162,6 +169,7 @@ void reproduce_mathieu_sparsity(ReproduceContext& ctx) {
     ctx.add_image(file, cap + " Classes 0-9: T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, "
                               "Shirt, Sneaker, Bag, Ankle boot.");
   }
+  if (ctx.planning()) return;
   plot::line_plots_png((fs::path(ctx.out) / "sparsity_vs_alpha.png").string(), {sp, ll}, 2, 1300, 560);
   ctx.add_image("sparsity_vs_alpha.png", "Hoyer sparsity (posterior means, standardised per dim) "
                                          "and the IWAE log-likelihood bound against alpha.");

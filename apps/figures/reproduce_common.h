@@ -4,6 +4,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "apps/common/config.h"
@@ -18,6 +19,12 @@ struct ReproduceContext {
   std::string device = "cpu";  ///< where the runs train (and so are evaluated)
   std::string precision = "fp32";  ///< the runs' --precision
   std::string data;  ///< --data: the user's dataset folder (higgins-celeba)
+  /// Planning (--executor): ensure_run only records each run here and returns its folder; the
+  /// figure stops reading runs (each figure returns after its ensure_run calls when planning()).
+  std::vector<std::pair<std::string, TrainConfig>>* plan = nullptr;
+  /// --collect: every run must be finished already; nothing is trained in this process.
+  bool collect_only = false;
+  bool planning() const { return plan != nullptr; }
   std::vector<std::string> markdown;  ///< lines after the title
   std::vector<std::string> csv_header;
   std::vector<std::vector<std::string>> csv_rows;
@@ -34,7 +41,9 @@ struct ReproduceContext {
 TrainConfig budget_config(const ReproduceContext& ctx, const std::string& preset_name, int64_t steps);
 
 /// Trains run OUT/runs/NAME from `config` (in-process), or reuses it when it already finished
-/// with the same configuration. Returns the run directory.
+/// with the same configuration (or resumes it when it stopped after a checkpoint). Returns the
+/// run directory. When planning, records (NAME, config) instead; with collect_only, refuses a
+/// run that is not finished.
 std::string ensure_run(const ReproduceContext& ctx, const std::string& name, TrainConfig config);
 
 /// The final logged loss terms of a finished run (summary.json "final").

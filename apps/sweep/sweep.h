@@ -45,6 +45,9 @@ std::vector<Cost> measure_costs(const Sweep& s, int64_t threads, bool measure);
 /// "beta=4, seed=1": a run's axis values.
 std::string run_label(const SweepRun& r);
 
+/// `s` as one POSIX shell word ('...', quotes escaped).
+std::string shell_quote(const std::string& s);
+
 /// The running program's absolute path (/proc/self/exe).
 std::string self_exe();
 /// "1h02m", "3m10s", "12.3 s".

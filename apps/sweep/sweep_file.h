@@ -53,6 +53,10 @@ struct Sweep {
   std::vector<std::string> axes;  ///< grid axes, then zip groups' axes
   std::vector<SweepRun> runs;
   SweepEval eval;
+  /// The Slurm gather job (after the array succeeds): unravel's arguments, shell-quoted ("" =
+  /// `sweep collect OUT`; `unravel reproduce` puts its figure's drawing here), and its time limit.
+  std::string gather;
+  std::string gather_time = "0-00:30:00";
 };
 
 /// The most runs one sweep file may expand to (disentanglement_lib's whole study is 12 800).

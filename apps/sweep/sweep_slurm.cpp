@@ -26,13 +26,15 @@ namespace unravel::apps {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace {
-
-std::string quote(const std::string& s) {
+std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
+
+namespace {
+
+std::string quote(const std::string& s) { return shell_quote(s); }
 
 /// Runs a shell command; returns (exit code, stdout+stderr).
 std::pair<int, std::string> shell(const std::string& cmd) {
@@ -136,12 +138,12 @@ int run_slurm(const Sweep& s, const SweepOptions& o, const std::vector<Cost>& co
   const std::string aid = job_id(text, "job array");
   std::string gather_flags = fmt::format(
       "--parsable --dependency=afterok:{} --kill-on-invalid-dep=yes --job-name=unravel-{}-collect "
-      "--cpus-per-task=1 --time=0-00:30:00 --output={}", aid, s.name,
-      quote((dir / "collect-%j.out").string()));
+      "--cpus-per-task={} --time={} --output={}", aid, s.name, s.gather.empty() ? 1 : o.threads,
+      s.gather_time, quote((dir / "collect-%j.out").string()));
   if (!o.partition.empty()) gather_flags += " --partition=" + quote(o.partition);
   if (!o.account.empty()) gather_flags += " --account=" + quote(o.account);
   auto [grc, gtext] = shell(fmt::format("sbatch {} --wrap {}", gather_flags,
-                                        quote(quote(exe) + " sweep collect " + quote(out))));
+                                        quote(quote(exe) + " " + (s.gather.empty() ? "sweep collect " + quote(out) : s.gather))));
   UNRAVEL_CHECK(grc == 0, "sweep: the gather job was not accepted (exit code {}): {}", grc, gtext);
   const std::string gid = job_id(gtext, "gather job");
   json jobs = json::array();

@@ -255,3 +255,62 @@ def test_two_slurm_tasks_of_one_run_are_refused(tmp_path):
         assert "Slurm job" in refused
     finally:
         subprocess.run(["scancel", *ids])
+
+
+def figure_finals(out):
+    return {s.parent.name: json.loads(s.read_text())["final"] for s in (Path(out) / "runs").glob("*/summary.json")}
+
+
+@pytest.fixture(scope="module")
+def pinwheel_in_process(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce") / "in-process"
+    run_cli("reproduce", "mathieu-pinwheel", "--budget", "smoke", "--out", out)
+    return out
+
+
+def test_reproduce_through_the_local_executor_equals_in_process(pinwheel_in_process, tmp_path):
+    out = tmp_path / "pool"
+    p = run_cli("reproduce", "mathieu-pinwheel", "--budget", "smoke", "--out", out,
+                "--executor", "local", "--jobs", "2")
+    assert "8 runs as a sweep (local executor" in p.stderr, p.stderr
+    # The workers trained every run; the drawing pass only reused them.
+    assert p.stderr.count("reproduce: reusing the finished run") == 8, p.stderr
+    assert "training it" not in p.stderr
+    assert (out / "pinwheel_densities.png").stat().st_size > 0
+    assert (out / "mathieu-pinwheel.csv").read_text() == (pinwheel_in_process / "mathieu-pinwheel.csv").read_text()
+    assert figure_finals(out) == figure_finals(pinwheel_in_process)
+    status = run_cli("sweep", "status", out)
+    assert "8 done" in status.stdout or status.stdout.count("done") >= 8, status.stdout
+    # Again: nothing to train, the figure drawn again from the same runs.
+    again = run_cli("reproduce", "mathieu-pinwheel", "--budget", "smoke", "--out", out,
+                    "--executor", "local", "--jobs", "2")
+    assert again.stderr.count("reproduce: reusing the finished run") == 8
+
+
+def test_reproduce_collect_refuses_unfinished_runs(pinwheel_in_process, tmp_path):
+    p = run_cli("reproduce", "mathieu-pinwheel", "--budget", "smoke", "--out", tmp_path / "none",
+                "--collect", check=False)
+    assert p.returncode != 0
+    assert "--collect: run 'alpha0-beta0.01'" in p.stderr and "is not finished" in p.stderr, p.stderr
+    assert not (tmp_path / "none" / "runs").exists()  # nothing trained
+    p = run_cli("reproduce", "mathieu-pinwheel", "--budget", "smoke", "--out", pinwheel_in_process,
+                "--collect")
+    assert p.stderr.count("reproduce: reusing the finished run") == 8
+    p = run_cli("reproduce", "mathieu-pinwheel", "--out", tmp_path / "x", "--collect",
+                "--executor", "local", check=False)
+    assert p.returncode != 0 and "give one of them" in p.stderr
+
+
+@slurm
+def test_reproduce_through_slurm_draws_in_the_gather_job(pinwheel_in_process, tmp_path):
+    out = tmp_path / "slurm-fig"
+    p = run_cli("reproduce", "mathieu-pinwheel", "--budget", "smoke", "--out", out,
+                "--executor", "slurm", "--no-measure", "--wait")
+    assert "0 tasks failed; gather job" in p.stdout and "completed" in p.stdout, p.stdout + p.stderr
+    script = next((out / "slurm").glob("sweep-*.sbatch")).read_text()
+    assert "#SBATCH --array=0-7" in script
+    gather = next((out / "slurm").glob("collect-*.out")).read_text()
+    assert "reproduce mathieu-pinwheel (smoke budget) done" in gather, gather
+    assert gather.count("reproduce: reusing the finished run") == 8, gather
+    assert (out / "mathieu-pinwheel.csv").read_text() == (pinwheel_in_process / "mathieu-pinwheel.csv").read_text()
+    assert figure_finals(out) == figure_finals(pinwheel_in_process)
