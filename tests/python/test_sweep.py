@@ -314,3 +314,18 @@ def test_reproduce_through_slurm_draws_in_the_gather_job(pinwheel_in_process, tm
     assert gather.count("reproduce: reusing the finished run") == 8, gather
     assert (out / "mathieu-pinwheel.csv").read_text() == (pinwheel_in_process / "mathieu-pinwheel.csv").read_text()
     assert figure_finals(out) == figure_finals(pinwheel_in_process)
+
+
+@pytest.mark.parametrize("figure,runs", [
+    ("higgins-traversal", 2), ("burgess-capacity", 1), ("chen-tcvae", 1),
+    ("controlvae-linear-vs-adaptive", 2), ("mathieu-pinwheel", 8), ("higgins-metric", 4),
+    ("mathieu-priors", 45), ("mathieu-sparsity", 12), ("higgins-celeba", 1)])
+def test_every_figure_plans_its_paper_runs_as_a_slurm_array(figure, runs, tmp_path):
+    """Planning runs each figure's own code without training (no Slurm needed for --dry-run)."""
+    (tmp_path / "celeba" / "img_align_celeba").mkdir(parents=True)
+    p = run_cli("reproduce", figure, "--budget", "paper", "--out", tmp_path / "out", "--data",
+                tmp_path / "celeba", "--executor", "slurm", "--dry-run", "--no-measure")
+    plan = json.loads((tmp_path / "out" / "plan.json").read_text())
+    assert len(plan["runs"]) == runs
+    assert f"#SBATCH --array=0-{runs - 1}" in p.stdout if runs > 1 else "#SBATCH --array=0\n" in p.stdout
+    assert not (tmp_path / "out" / "runs").exists() or not any((tmp_path / "out" / "runs").glob("*/log.csv"))
