@@ -157,13 +157,11 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
     if (factor_batches) factor_batches->restore(s.batcher);
     else batcher.restore(s.batcher);
   }
-  // Decoded-image datasets (memory-mapped caches) are gathered by a background worker while the
-  // step runs: the same batches and state as the batcher alone (datasets/prefetch.h).
+  // Decoded-image datasets (Dataset::prefetch_batches: memory-mapped caches) are gathered by a
+  // background worker while the step runs: the same batches and state as the batcher alone
+  // (datasets/prefetch.h).
   std::optional<PrefetchBatcher> prefetch;
-  if (!factor_batches && bo.device.is_cpu() &&
-      (c.dataset == "celeba" || c.dataset == "chairs" || c.dataset == "folder" ||
-       c.dataset == "3dshapes" || c.dataset == "mpi3d"))
-    prefetch.emplace(batcher);
+  if (!factor_batches && bo.device.is_cpu() && r.data->prefetch_batches()) prefetch.emplace(batcher);
   auto next_batch = [&]() -> const Tensor& {
     if (prefetch) return prefetch->next();
     if (!factor_batches) return batcher.next();

@@ -155,13 +155,14 @@ void FactorSampler::draw(int fixed_k, int64_t value, std::span<int64_t> out, Gen
   UNRAVEL_CHECK(classes.empty() || classes.size() == out.size() * K,
                 "FactorSampler: classes output has {} slots, need {} × {}", classes.size(),
                 out.size(), K);
-  int64_t cls[16];
-  UNRAVEL_CHECK(K <= 16, "FactorSampler: at most 16 factors, got {}", K);
+  // Any K (CelebA has 40 attributes; a dataset that is not a full grid says so in
+  // index_of_factors).
+  std::vector<int64_t> cls(static_cast<size_t>(K));
   for (size_t i = 0; i < out.size(); ++i) {
     for (int j = 0; j < K; ++j)
       cls[j] = j == fixed_k ? value : static_cast<int64_t>(gen.randint(static_cast<uint64_t>(sizes_[j])));
-    out[i] = data_.index_of_factors(std::span<const int64_t>(cls, K));
-    if (!classes.empty()) std::copy_n(cls, K, classes.begin() + i * K);
+    out[i] = data_.index_of_factors(cls);
+    if (!classes.empty()) std::copy_n(cls.begin(), K, classes.begin() + i * K);
   }
 }
 

@@ -35,6 +35,10 @@ class Dataset {
   /// Writes items `indices` as f32 into `out`, a contiguous CPU f32 tensor of shape
   /// [indices.size(), item_shape...]; allocates nothing. Bumps `out`'s version counter.
   virtual void get_batch(std::span<const int64_t> indices, Tensor& out) const = 0;
+  /// True when get_batch reads decoded images (u8 items, often a memory-mapped cache, so page
+  /// faults and the u8 → f32 conversion) and so gains from a background worker gathering the
+  /// next batch while a step runs (datasets/prefetch.h; `unravel train` uses one then).
+  virtual bool prefetch_batches() const { return false; }
 
   // --- labels (optional) ----------------------------------------------------------------------
   /// True when every item has a class label.

@@ -70,6 +70,7 @@ class GridImages : public Dataset {
   }
   std::string name() const override { return name_; }
   void get_batch(std::span<const int64_t> indices, Tensor& out) const override;
+  bool prefetch_batches() const override { return true; }
 
   int num_factors() const override { return static_cast<int>(sizes_.size()); }
   std::vector<std::string> factor_names() const override { return names_; }

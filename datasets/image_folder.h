@@ -34,6 +34,7 @@ class ImageFolder final : public Dataset {
   Shape item_shape() const override { return Shape{channels_, height_, width_}; }
   std::string name() const override { return "image-folder:" + dir_; }
   void get_batch(std::span<const int64_t> indices, Tensor& out) const override;
+  bool prefetch_batches() const override { return true; }
 
   /// File name (without directory) of item i.
   const std::string& file_name(int64_t i) const { return files_.at(static_cast<size_t>(i)); }

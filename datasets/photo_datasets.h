@@ -42,6 +42,7 @@ class CelebA final : public Dataset {
   Shape item_shape() const override { return Shape{spec().channels, spec().height, spec().width}; }
   std::string name() const override { return "celeba:" + image_dir_; }
   void get_batch(std::span<const int64_t> indices, Tensor& out) const override;
+  bool prefetch_batches() const override { return true; }
 
   /// True when list_attr_celeba.txt was found (then the dataset has 40 binary factors).
   bool has_attributes() const { return !attr_.empty(); }
@@ -78,6 +79,7 @@ class Chairs3D final : public Dataset {
   }
   std::string name() const override { return "chairs:" + dir_; }
   void get_batch(std::span<const int64_t> indices, Tensor& out) const override;
+  bool prefetch_batches() const override { return true; }
   bool has_labels() const override { return true; }
   int64_t num_classes() const override { return static_cast<int64_t>(models_.size()); }
   int64_t label(int64_t i) const override { return labels_.at(static_cast<size_t>(i)); }

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "datasets/batcher.h"
 #include "datasets/image_cache.h"
 #include "datasets/image_folder.h"
 #include "datasets/jpeg.h"
@@ -237,6 +238,14 @@ TEST_CASE("celeba: the published layout, crop box, 40 binary factors, clear refu
   CHECK(std::abs(p[2 * 3 * 4096 + 2 * 4096 + 2080] - 40 / 255.f) < 0.03f);
   CHECK_THROWS_WITH_AS(c.index_of_factors(std::vector<int64_t>(40, 0)),
                        doctest::Contains("not a full grid"), Error);
+  // A metric that renders images for fixed factors gets the same reason (not a factor-count
+  // limit of the sampler).
+  std::vector<int64_t> items(4);
+  Generator g(1);
+  CHECK_THROWS_WITH_AS(FactorSampler(c).sample_fixed(3, 1, items, g),
+                       doctest::Contains("not a full grid"), Error);
+  // Cache-backed items are gathered by train's background worker.
+  CHECK(c.prefetch_batches());
   // The same through the registry (the cache beside the images is built there once).
   auto r = make_dataset("celeba", DatasetOptions{.data = root.string()});
   CHECK(r->size() == 3);
