@@ -53,6 +53,15 @@ std::string run_isolated(const std::string& what, const std::string& library,
     ::close(p.fd[0]);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(111);  // the parent died before prctl
+    // The default dispositions, none blocked: a crash ends the child by its signal (not in a
+    // handler the parent installed: a test framework's, a sanitizer's, Python's faulthandler),
+    // and Ctrl-C or SIGTERM ends it at once (the parent handles its own copy of the signal).
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGINT, SIGTERM, SIGHUP,
+                    SIGQUIT, SIGPIPE})
+      ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     std::string out;
     try {
       out = "O" + work();
@@ -84,6 +93,9 @@ std::string run_isolated(const std::string& what, const std::string& library,
   if (WIFSIGNALED(status)) {
     const int sig = WTERMSIG(status);
     const char* name = ::sigabbrev_np(sig);
+    UNRAVEL_CHECK(sig != SIGINT && sig != SIGTERM && sig != SIGHUP && sig != SIGKILL, "{}: "
+                  "reading it with {} was stopped (signal {}, SIG{})", what, library, sig,
+                  name ? name : "?");
     UNRAVEL_CHECK(false, "{}: {} crashed reading it (signal {}, SIG{}): the file is corrupt or "
                   "truncated; the crash was contained in a child process", what, library, sig,
                   name ? name : "?");

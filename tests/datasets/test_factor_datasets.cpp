@@ -243,34 +243,41 @@ TEST_CASE("3dshapes: wrong, truncated and corrupt files are refused naming the f
   fs::remove_all(dir);
 }
 
-TEST_CASE("3dshapes: a file that crashes libhdf5 is an error naming it, not the process's end") {
-  // The fuzzer's input that makes libhdf5 1.10.8 dereference a null pointer (H5F__accum_read)
-  // in H5Lexists; libhdf5 runs in a child process, so its crash is a refusal like any other.
+TEST_CASE("3dshapes: files that crash libhdf5 are errors naming them, not the process's end") {
+  // The fuzzer's inputs that crash libhdf5 1.10.8 (null dereferences in H5F__accum_read and
+  // H5VM_memcpyvv) or make it allocate gigabytes (H5C_protect, H5MM_realloc), kept in
+  // tests/fuzz/thirdparty/shapes3d/. libhdf5 runs in a child process, so each is a refusal.
   // The source tree: $UNRAVEL_SOURCE_ROOT (set by meson test), else from this file's path as
   // the compiler saw it (relative to the build folder).
   const char* env = std::getenv("UNRAVEL_SOURCE_ROOT");
   const fs::path root = env ? fs::path(env) : fs::path(__FILE__).parent_path() / "../..";
-  const fs::path input = root / "tests/fuzz/thirdparty/shapes3d" /
-                         "segv-H5F__accum_read-b1ac6e6a67dde30d5cdc333aa1da655284b11832.h5";
-  REQUIRE_MESSAGE(fs::is_regular_file(input), input.string(), " (set UNRAVEL_SOURCE_ROOT)");
+  const fs::path inputs = root / "tests/fuzz/thirdparty/shapes3d";
+  REQUIRE_MESSAGE(fs::is_directory(inputs), inputs.string(), " (set UNRAVEL_SOURCE_ROOT)");
   const fs::path dir = temp_dir("shapes_crash");
-  const fs::path path = dir / "crash.h5";
-  fs::copy_file(input, path);
   GridDataOptions o{.grid = {1, 1, 1, 1, 1, 2}, .cache_dir = (dir / "cache").string(),
                     .verbose = false};
-  std::string msg;
-  try {
-    const Shapes3D d(path.string(), o);
-  } catch (const Error& e) {
-    msg = e.what();
+  int n = 0, crashed = 0;
+  for (const auto& e : fs::directory_iterator(inputs)) {
+    const fs::path path = dir / e.path().filename();
+    fs::copy_file(e.path(), path);
+    std::string msg;
+    try {
+      const Shapes3D d(path.string(), o);
+    } catch (const Error& err) {
+      msg = err.what();
+    }
+    INFO("input ", e.path().filename().string(), ": ", msg);
+    CHECK(msg.find("3dshapes '" + path.string() + "'") != std::string::npos);
+    // Killed by a signal in a plain build, or (ASan) reported and exited; some are refused by
+    // libhdf5 itself where glibc's malloc succeeds or fails differently from ASan's.
+    crashed += msg.find("crashed reading it (signal") != std::string::npos ||
+               msg.find("ended with status") != std::string::npos;
+    ++n;
   }
-  INFO("message: ", msg);
-  CHECK(msg.find("3dshapes '" + path.string() + "'") != std::string::npos);
-  CHECK(msg.find("libhdf5 ") != std::string::npos);
-  // Killed by SIGSEGV in a plain build; under ASan the child reports and exits instead.
-  CHECK((msg.find("crashed reading it (signal 11, SIGSEGV)") != std::string::npos ||
-         msg.find("ended with status") != std::string::npos));
-  // The process goes on: a good file opens after it.
+  CHECK(n >= 16);
+  MESSAGE(crashed, " of ", n, " inputs crashed libhdf5 in its child process");
+  CHECK(crashed >= 1);  // the SEGV in H5F__accum_read happens in every build
+  // The process goes on: a good file opens after them.
   const fs::path good = dir / "good.h5";
   write_shapes_h5(good, product(kShapesGrid));
   GridDataOptions g{.grid = kShapesGrid, .cache_dir = (dir / "cache").string(), .verbose = false};
