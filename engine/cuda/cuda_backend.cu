@@ -212,7 +212,6 @@ void CudaBackend::synchronize() {
 
 bool CudaBackend::supports(Kernel k) const {
   switch (k) {
-    case Kernel::pairwise_imq:         // composed from primitives by ops/kernel_sums.cpp
     case Kernel::conv2d_forward_relu:  // ops/conv.cpp applies the activation separately
     case Kernel::layout_convert:       // no blocked formats: cuDNN takes NCHW
     case Kernel::gemm_bf16:

@@ -66,6 +66,9 @@ class CudaBackend final : public Backend {
                            const TensorView& save_mean, const TensorView& save_invstd,
                            const TensorView& dx, const TensorView& dgamma,
                            const TensorView& dbeta) override;
+  void pairwise_imq(ImqMode mode, const TensorView& a, const TensorView& b,
+                    const std::vector<double>& c, const TensorView& y, const TensorView& ga,
+                    const TensorView& gb) override;
 
   void random(RandomOp op, PhiloxState state, double a, double b, const TensorView& y) override;
   void random_permutation(PhiloxState state, const TensorView& y) override;
