@@ -21,15 +21,15 @@ using nlohmann::json;
 
 namespace {
 
+// The -march of the build ("default": the toolchain's, x86-64 on Debian 12).
+const char* build_march() { return *UNRAVEL_BUILD_CPU_ISA ? UNRAVEL_BUILD_CPU_ISA : "default"; }
+
 json build_json() {
   return {{"version", UNRAVEL_VERSION},           {"code_version", UNRAVEL_GIT_DESCRIBE},
           {"buildtype", UNRAVEL_BUILD_TYPE},      {"cpu_isa", build_march()},
           {"compiler", UNRAVEL_BUILD_COMPILER},   {"sanitize", UNRAVEL_BUILD_SANITIZE},
           {"cuda", UNRAVEL_BUILD_CUDA != 0}};
 }
-
-// The -march of the build ("default": the toolchain's, x86-64 on Debian 12).
-const char* build_march() { return *UNRAVEL_BUILD_CPU_ISA ? UNRAVEL_BUILD_CPU_ISA : "default"; }
 
 std::string path_of(const std::string& run) { return (fs::path(run) / "provenance.json").string(); }
 

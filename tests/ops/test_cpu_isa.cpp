@@ -88,7 +88,7 @@ int64_t max_ulps(const Tensor& a, const Tensor& b) {
       if (std::isnan(u[i]) != std::isnan(v[i])) return INT64_MAX;
       continue;
     }
-    worst = std::max(worst, std::llabs(ord(u[i]) - ord(v[i])));
+    worst = std::max<int64_t>(worst, std::llabs(ord(u[i]) - ord(v[i])));
   }
   return worst;
 }
