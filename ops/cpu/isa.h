@@ -41,6 +41,10 @@
 #ifdef UNRAVEL_CPU_ISA
 /// 0 = baseline (the build's -march), 1 = x86-64-v3 (AVX2 + FMA), 2 = x86-64-v4 (AVX-512).
 #define UNRAVEL_CPU_ISA_LEVEL UNRAVEL_CPU_ISA_CAT(UNRAVEL_CPU_ISA_LEVEL_, UNRAVEL_CPU_ISA)
+#if UNRAVEL_CPU_ISA_LEVEL != 0 && (defined(__clang__) || !defined(__GNUC__))
+// clang ignores GCC's target pragma (with a warning): its avx2 code would be baseline code.
+#error "the avx2 / avx512 variants of the CPU loops need GCC (meson.build builds base only otherwise)"
+#endif
 #if UNRAVEL_CPU_ISA_LEVEL == 0
 #define UNRAVEL_CPU_ISA_TARGET_
 #elif UNRAVEL_CPU_ISA_LEVEL == 1
@@ -57,9 +61,15 @@
 #else
 #error "UNRAVEL_CPU_ISA must be isa_base, isa_avx2 or isa_avx512"
 #endif
+#if UNRAVEL_CPU_ISA_LEVEL == 0
+// The baseline variant: its own namespace, the build's flags (no pragma, so clang stays quiet).
+#define UNRAVEL_CPU_ISA_BEGIN inline namespace UNRAVEL_CPU_ISA {
+#define UNRAVEL_CPU_ISA_END }
+#else
 #define UNRAVEL_CPU_ISA_BEGIN                                                                \
   _Pragma("GCC push_options") UNRAVEL_CPU_ISA_TARGET_ inline namespace UNRAVEL_CPU_ISA {
 #define UNRAVEL_CPU_ISA_END } _Pragma("GCC pop_options")
+#endif
 #else
 #define UNRAVEL_CPU_ISA_BEGIN
 #define UNRAVEL_CPU_ISA_END
