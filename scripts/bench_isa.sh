@@ -30,9 +30,10 @@ for r in $(seq "$rounds"); do
   done
 done
 s1=$(read_stat)
-steal=$(echo "$s0 $s1" | awk '{d = $4 - $2; printf "%.1f", d > 0 ? 100 * ($3 - $1) / d : 0}')
+steal=$(echo "$s0 $s1" | awk '{d = $4 - $2; printf "%.1f", (d > 0) ? 100 * ($3 - $1) / d : 0}')
 echo "== conv64 (Burgess) batch 64 training step, steps/s: median over $rounds rounds (each the"
-echo "   median of 3 reps), variants interleaved, one process each; steal over the runs: $steal%"
+echo "   median of 3 reps), variants interleaved, one process each; steal over the runs: $steal%;"
+echo "   load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$out" "$rounds" $isas <<'PY'
 import csv, statistics, sys
 out, rounds, isas = sys.argv[1], int(sys.argv[2]), sys.argv[3:]

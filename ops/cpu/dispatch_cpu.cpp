@@ -56,9 +56,16 @@ const std::vector<Variant>& variants() {
   return v;
 }
 
-// __builtin_cpu_supports needs string literals, hence the lists.
+// __builtin_cpu_supports needs string literals, hence the lists. GCC only: clang 14 knows neither
+// the x86-64-vN levels nor some feature names, and a clang build has the base variant only.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define UNRAVEL_CPU_PROBE 1
+#else
+#define UNRAVEL_CPU_PROBE 0
+#endif
+
 bool cpu_runs(const Variant& v) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if UNRAVEL_CPU_PROBE
   __builtin_cpu_init();
   const std::string level = v.level;
   if (level == "x86-64-v3") return __builtin_cpu_supports("x86-64-v3");
@@ -68,7 +75,7 @@ bool cpu_runs(const Variant& v) {
 }
 
 bool cpu_has(const std::string& f) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if UNRAVEL_CPU_PROBE
 #define UNRAVEL_HAS_(name) if (f == name) return __builtin_cpu_supports(name);
   UNRAVEL_HAS_("sse4.2") UNRAVEL_HAS_("popcnt") UNRAVEL_HAS_("avx") UNRAVEL_HAS_("avx2")
   UNRAVEL_HAS_("fma") UNRAVEL_HAS_("bmi") UNRAVEL_HAS_("bmi2") UNRAVEL_HAS_("f16c")

@@ -14,7 +14,7 @@ UNRAVEL_CPU_ISA_BEGIN
 const KernelTable& kernel_table() {
   // "isa_avx2" → "avx2".
   static constexpr KernelTable table{
-      UNRAVEL_CPU_ISA_STR(UNRAVEL_CPU_ISA) + 4,
+      &UNRAVEL_CPU_ISA_STR(UNRAVEL_CPU_ISA)[4],
 #define UNRAVEL_CPU_KERNEL_ENTRY_(name, params, args) &name,
       UNRAVEL_CPU_KERNELS(UNRAVEL_CPU_KERNEL_ENTRY_)
 #undef UNRAVEL_CPU_KERNEL_ENTRY_
