@@ -1,10 +1,11 @@
 // Per-ISA compilation of the CPU loops (ops/cpu/*_cpu.cpp of the kernel families, see
 // ops/cpu/kernels.h). meson.build compiles those sources three times, into one static library
-// each, passing -DUNRAVEL_CPU_ISA=isa_base, isa_avx2 or isa_avx512; ops/cpu/dispatch_cpu.cpp
-// picks one set at run time. This header turns the macro into two brackets:
+// each (linked whole into libunravel.so), passing -DUNRAVEL_CPU_ISA=isa_base, isa_avx2 or
+// isa_avx512; ops/cpu/dispatch_cpu.cpp picks one set at run time. This header turns the macro
+// into two brackets:
 //
 //   UNRAVEL_CPU_ISA_BEGIN   #pragma GCC push_options + target(<the variant's features>)
-//                           + `inline namespace UNRAVEL_CPU_ISA {`
+//                           + `inline namespace UNRAVEL_CPU_ISA {`   (base: the namespace only)
 //   UNRAVEL_CPU_ISA_END     `}` + pop_options
 //
 // Every function the loop sources define, and every template or inline function of our kernel
