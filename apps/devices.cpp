@@ -7,14 +7,16 @@
 #include "engine/backend.h"
 #include "engine/check.h"
 #include "engine/config.h"
+#include "engine/cpu/cpu_backend.h"
 
 namespace unravel::apps {
 
 int list_devices(const std::string& require) {
   std::printf("unravel %s\n", UNRAVEL_VERSION);
   const Backend& cpu = backend(kCPU);
-  std::printf("  cpu     available (bf16 kernels: %s)\n",
-              cpu.supports(Kernel::gemm_bf16) ? "yes" : "no: no AVX512-BF16/AMX");
+  std::printf("  cpu     available (bf16 kernels: %s; CPU loops: %s of %s)\n",
+              cpu.supports(Kernel::gemm_bf16) ? "yes" : "no: no AVX512-BF16/AMX",
+              cpu_isa().c_str(), fmt::format("{}", fmt::join(cpu_isas(), ", ")).c_str());
   std::printf("  sim:0   available (the stand-in device that checks device rules)\n");
   std::string cuda_state;
   bool cuda_ok = false;

@@ -32,6 +32,29 @@ inline Timing time_it(const std::function<void()>& f, int reps = 7, int inner = 
   return Timing{s[s.size() / 2], s.front(), s.back(), reps};
 }
 
+/// Steal time of the whole machine (/proc/stat's "cpu" line; 0 where unreadable): take one
+/// reading before and one after, and steal_fraction(a, b) is the share of CPU time in between
+/// that the hypervisor gave to other guests.
+struct CpuTimes {
+  double steal = 0, total = 0;
+};
+inline CpuTimes read_cpu_times() {
+  CpuTimes t;
+  if (FILE* f = std::fopen("/proc/stat", "r")) {
+    unsigned long long v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                    &v[4], &v[5], &v[6], &v[7]) == 8) {
+      for (unsigned long long x : v) t.total += static_cast<double>(x);
+      t.steal = static_cast<double>(v[7]);
+    }
+    std::fclose(f);
+  }
+  return t;
+}
+inline double steal_fraction(const CpuTimes& a, const CpuTimes& b) {
+  return b.total > a.total ? (b.steal - a.steal) / (b.total - a.total) : 0.0;
+}
+
 /// Picks `inner` so one sample lasts about `target` seconds.
 inline int calibrate(const std::function<void()>& f, double target = 0.05) {
   auto t0 = std::chrono::steady_clock::now();

@@ -1,10 +1,21 @@
 // Elementwise throughput (GB/s) against a plain C++ loop over the same memory, and the per-op
 // overhead of the tape (a chain of 10 000 one-element ops, forward + backward, µs per op).
-// Usage: bench_ops [out.csv]
+// Usage: bench_ops [out.csv]; the last column names the ISA variant of the CPU loops
+// (UNRAVEL_CPU_ISA=base|avx2|avx512 picks one).
+//        bench_ops --isa [out.csv]: a few hot CPU loops under every ISA variant this CPU runs,
+// side by side in one process (set_cpu_isa), the variants interleaved round by round (3 rounds
+// of 7 samples; the median of all 21): µs per call of each variant and the speed-ups
+// base/avx2, base/avx512, avx2/avx512, with the machine's steal time (/proc/stat) over the rows.
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstring>
+#include <functional>
+#include <map>
 #include <vector>
 
 #include "bench/bench.h"
+#include "engine/cpu/cpu_backend.h"
 #include "ops/ops.h"
 
 using namespace unravel;
@@ -52,11 +63,82 @@ void ref_sum(const float* a, const float*, float* y, int64_t n) {
   }
 }
 
+// The hot loops of a training step, as the backend runs them (1M f32 elements, contiguous).
+int isa_compare(const char* out) {
+  const std::vector<std::string> isas = cpu_isas();
+  const std::string start = cpu_isa();
+  std::string head = "bench,loop,elements";
+  for (const auto& i : isas) head += "," + i + "_us";
+  head += ",base_over_avx2,base_over_avx512,avx2_over_avx512,steal_pct,rounds";
+  Csv csv(head, out ? out : "");
+  Generator gen(3);
+  const int64_t n = 1 << 20;
+  Tensor a = normal(Shape{n}, gen), b = normal(Shape{n}, gen), y = Tensor::empty(Shape{n});
+  Tensor p = normal(Shape{n}, gen), g = normal(Shape{n}, gen), m = Tensor::zeros(Shape{n});
+  Tensor v = Tensor::zeros(Shape{n});
+  Tensor A = normal(Shape{1024, 1024}, gen), rows = Tensor::empty(Shape{1024, 1});
+  Backend& cpu = backend(kCPU);
+  OptimStep adam;
+  adam.lr = 1e-4;
+  adam.step_size = 1e-4 / 0.1;
+  adam.bc2_sqrt = 0.05;
+  const std::vector<OptimSlot> slots = {OptimSlot{p.view(), g.view(), m.view(), v.view(), {}}};
+  const std::vector<std::pair<const char*, std::function<void()>>> loops = {
+      {"relu_grad", [&] { cpu.binary(BinaryOp::relu_grad, a.view(), b.view(), y.view(), 0); }},
+      {"add_relu", [&] { cpu.binary(BinaryOp::add_relu, a.view(), b.view(), y.view(), 0); }},
+      {"mul", [&] { cpu.binary(BinaryOp::mul, a.view(), b.view(), y.view(), 0); }},
+      {"adam", [&] { cpu.optimizer_step(adam, slots); }},
+      {"exp", [&] { cpu.unary(UnaryOp::exp, a.view(), y.view(), 0); }},
+      {"softplus", [&] { cpu.unary(UnaryOp::softplus, a.view(), y.view(), 0); }},
+      {"softplus_grad", [&] { cpu.binary(BinaryOp::softplus_grad, a.view(), b.view(), y.view(), 0); }},
+      {"sum_rows", [&] { cpu.reduce(ReduceOp::sum, A.view(), rows.view()); }},
+  };
+  const int rounds = 3, reps = 7;
+  for (const auto& [name, f] : loops) {
+    std::map<std::string, std::vector<double>> us;
+    const bench::CpuTimes c0 = bench::read_cpu_times();
+    int inner = 0;
+    for (int r = 0; r < rounds; ++r)
+      for (const std::string& isa : isas) {
+        set_cpu_isa(isa);
+        if (inner == 0) inner = bench::calibrate(f, 0.02);
+        for (int k = 0; k < reps; ++k) {
+          // One warm-up call per sample (the variant's code and the operands back in cache).
+          f();
+          auto t0 = std::chrono::steady_clock::now();
+          for (int i = 0; i < inner; ++i) f();
+          us[isa].push_back(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1e6 /
+              inner);
+        }
+      }
+    const double steal = bench::steal_fraction(c0, bench::read_cpu_times());
+    std::map<std::string, double> med;
+    for (auto& [isa, v] : us) {
+      std::sort(v.begin(), v.end());
+      med[isa] = v[v.size() / 2];
+    }
+    auto ratio = [&](const char* x, const char* z) {
+      return med.count(x) && med.count(z) ? fmt::format("{:.2f}", med[x] / med[z]) : std::string();
+    };
+    std::string row = fmt::format("isa,{},{}", name, n);
+    for (const auto& i : isas) row += fmt::format(",{:.1f}", med[i]);
+    row += fmt::format(",{},{},{},{:.1f},{}", ratio("base", "avx2"), ratio("base", "avx512"),
+                       ratio("avx2", "avx512"), 100 * steal, rounds);
+    csv.row(row);
+  }
+  set_cpu_isa(start);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  Csv csv("bench,op,elements,unravel_GBps,plain_loop_GBps,ratio_vs_loop,median_us,min_us,max_us",
+  if (argc > 1 && std::strcmp(argv[1], "--isa") == 0) return isa_compare(argc > 2 ? argv[2] : nullptr);
+  Csv csv("bench,op,elements,unravel_GBps,plain_loop_GBps,ratio_vs_loop,median_us,min_us,max_us,"
+          "cpu_isa",
           argc > 1 ? argv[1] : "");
+  const std::string isa = cpu_isa();
   Generator gen(1);
   const int64_t n = 1 << 20;  // 4 MiB per f32 operand
   Tensor a = normal(Shape{n / 1024, 1024}, gen), b = normal(Shape{n / 1024, 1024}, gen);
@@ -76,9 +158,9 @@ int main(int argc, char** argv) {
     auto t = time_it([&] { Tensor r = c.op(a, b); }, 9, bench::calibrate([&] { Tensor r = c.op(a, b); }));
     auto tr = time_it([&] { c.ref(a.data<float>(), b.data<float>(), yref.data(), n); }, 9,
                       bench::calibrate([&] { c.ref(a.data<float>(), b.data<float>(), yref.data(), n); }));
-    csv.row(fmt::format("elementwise,{},{},{:.2f},{:.2f},{:.2f},{:.1f},{:.1f},{:.1f}", c.name, n,
+    csv.row(fmt::format("elementwise,{},{},{:.2f},{:.2f},{:.2f},{:.1f},{:.1f},{:.1f},{}", c.name, n,
                         bytes / t.median / 1e9, bytes / tr.median / 1e9, tr.median / t.median,
-                        t.median * 1e6, t.min * 1e6, t.max * 1e6));
+                        t.median * 1e6, t.min * 1e6, t.max * 1e6, isa));
   }
   // Broadcast add of a row vector (bias-like).
   {
@@ -93,9 +175,9 @@ int main(int argc, char** argv) {
         for (int64_t c = 0; c < 1024; ++c) yp[r * 1024 + c] = ap[r * 1024 + c] + rp[c];
     }, 9, 20);
     double bytes = 8.0 * n;
-    csv.row(fmt::format("elementwise,add_broadcast_row,{},{:.2f},{:.2f},{:.2f},{:.1f},{:.1f},{:.1f}", n,
+    csv.row(fmt::format("elementwise,add_broadcast_row,{},{:.2f},{:.2f},{:.2f},{:.1f},{:.1f},{:.1f},{}", n,
                         bytes / t.median / 1e9, bytes / tr.median / 1e9, tr.median / t.median,
-                        t.median * 1e6, t.min * 1e6, t.max * 1e6));
+                        t.median * 1e6, t.min * 1e6, t.max * 1e6, isa));
   }
   // Tape overhead: 10 000 tiny ops forward + backward.
   {
@@ -118,16 +200,17 @@ int main(int argc, char** argv) {
     }
     auto t = time_it(run, 9, 1, 2);
     double us_per_op = t.median * 1e6 / (chain + 1);
-    csv.row(fmt::format("tape,chain_mul_fwd_bwd,{},,,target<=1us: {:.3f}us/op,{:.1f},{:.1f},{:.1f}",
-                        chain, us_per_op, t.median * 1e6, t.min * 1e6, t.max * 1e6));
+    csv.row(fmt::format("tape,chain_mul_fwd_bwd,{},,,target<=1us: {:.3f}us/op,{:.1f},{:.1f},{:.1f},{}",
+                        chain, us_per_op, t.median * 1e6, t.min * 1e6, t.max * 1e6, isa));
     // Forward only (no grad) for comparison.
     auto t2 = time_it([&] {
       NoGradGuard ng;
       Tensor h = x;
       for (int i = 0; i < chain; ++i) h = h * 1.0001;
     }, 9, 1, 2);
-    csv.row(fmt::format("tape,chain_mul_nograd,{},,,{:.3f}us/op,{:.1f},{:.1f},{:.1f}", chain,
-                        t2.median * 1e6 / chain, t2.median * 1e6, t2.min * 1e6, t2.max * 1e6));
+    csv.row(fmt::format("tape,chain_mul_nograd,{},,,{:.3f}us/op,{:.1f},{:.1f},{:.1f},{}", chain,
+                        t2.median * 1e6 / chain, t2.median * 1e6, t2.min * 1e6, t2.max * 1e6,
+                        isa));
   }
   return 0;
 }

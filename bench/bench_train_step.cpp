@@ -20,9 +20,14 @@
 // Usage: bench_train_step [--model conv64|fashion28|pinwheel|all] [--batch N] [--encode]
 //                         [--objective NAME] [--device cpu|sim|cuda] [--graph] [--reps R] [--steps S]
 //                         [--threads T] [--peak GFLOPS] [--first-step] [--csv PATH]
+//                         [--isa base,avx2,avx512]
 //   default: every configuration of issue 7 (conv64 64 and 256, fashion28 128, pinwheel 128,
 //   conv64 encode 1024). --first-step builds the model, runs one step on a batch and prints the
 //   seconds since process start (kernel start time from /proc/self/stat, and since main()).
+// --isa LIST times each training configuration under each listed ISA variant of the CPU loops
+//   (set_cpu_isa), the variants interleaved rep by rep in one process, one CSV row each; by
+//   default the variant picked at start-up (UNRAVEL_CPU_ISA or the most capable). The last CSV
+//   column names the variant a row ran with.
 // CSV to stdout and to --csv PATH.
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
@@ -40,6 +45,7 @@
 
 #include "bench/bench.h"
 #include "engine/check.h"
+#include "engine/cpu/cpu_backend.h"
 #include "engine/grad_mode.h"
 #include "models/optim/adam.h"
 #include "models/vae.h"
@@ -180,12 +186,13 @@ struct Options {
   std::string device = "cpu";
   std::string precision = "fp32";
   bool graph = false;
+  std::vector<std::string> isas;  // empty: the active variant only
 };
 
 const char* kHeader =
     "model,mode,batch,threads,reps,steps_per_rep,steps_s_median,steps_s_min,steps_s_max,"
     "images_s_median,gflops_median,peak_fraction,sgemm_peak_gflops,peak_rss_mib,first_loss,"
-    "last_loss,flops_per_step";
+    "last_loss,flops_per_step,cpu_isa,steal_pct";
 
 void run_train(const Options& o, const std::string& model, int64_t batch, double peak,
                bench::Csv& csv) {
@@ -205,25 +212,39 @@ void run_train(const Options& o, const std::string& model, int64_t batch, double
     double dt = std::chrono::duration<double>(Clock::now() - t0).count();
     steps = std::max(3, static_cast<int>(std::ceil(0.5 / std::max(dt, 1e-6))));
   }
-  std::vector<double> rates;
-  for (int r = 0; r < o.reps; ++r) {
-    auto t0 = Clock::now();
-    for (int i = 0; i < steps; ++i) tr.step();
-    tr.sync();
-    rates.push_back(steps / std::chrono::duration<double>(Clock::now() - t0).count());
-  }
+  // Reps interleave the ISA variants, so a change of machine load hits all of them alike.
+  const std::string active = cpu_isa();
+  const std::vector<std::string> isas = o.isas.empty() ? std::vector{active} : o.isas;
+  std::vector<std::vector<double>> rates(isas.size());
+  std::vector<double> steal(isas.size(), 0.0), total(isas.size(), 0.0);  // /proc/stat ticks
+  for (int r = 0; r < o.reps; ++r)
+    for (size_t k = 0; k < isas.size(); ++k) {
+      set_cpu_isa(isas[k]);
+      const bench::CpuTimes c0 = bench::read_cpu_times();
+      auto t0 = Clock::now();
+      for (int i = 0; i < steps; ++i) tr.step();
+      tr.sync();
+      rates[k].push_back(steps / std::chrono::duration<double>(Clock::now() - t0).count());
+      const bench::CpuTimes c1 = bench::read_cpu_times();
+      steal[k] += c1.steal - c0.steal;
+      total[k] += c1.total - c0.total;
+    }
+  set_cpu_isa(active);
   last = tr.step_loss();
   bench::require(std::isfinite(last), fmt::format("{}: loss became {}", model, last));
-  Rates s = summarise(rates);
-  double gflops = s.median * batch * train_flops_per_sample(model) * 1e-9;
-  std::string mode = o.objective == "beta-vae" ? "train" : "train:" + o.objective;
-  if (o.precision != "fp32") mode += ":" + o.precision;
-  if (o.graph) mode += ":graph";
-  csv.row(fmt::format("{},{},{},{},{},{},{:.3f},{:.3f},{:.3f},{:.1f},{:.2f},{:.4f},{:.1f},{:.1f},"
-                      "{:.6g},{:.6g},{:.6g}",
-                      model, mode, batch, omp_get_max_threads(), o.reps, steps, s.median, s.min, s.max,
-                      s.median * batch, gflops, peak > 0 ? gflops / peak : 0.0, peak,
-                      peak_rss_mib(), first, last, batch * train_flops_per_sample(model)));
+  for (size_t k = 0; k < isas.size(); ++k) {
+    Rates s = summarise(rates[k]);
+    double gflops = s.median * batch * train_flops_per_sample(model) * 1e-9;
+    std::string mode = o.objective == "beta-vae" ? "train" : "train:" + o.objective;
+    if (o.precision != "fp32") mode += ":" + o.precision;
+    if (o.graph) mode += ":graph";
+    csv.row(fmt::format("{},{},{},{},{},{},{:.3f},{:.3f},{:.3f},{:.1f},{:.2f},{:.4f},{:.1f},{:.1f},"
+                        "{:.6g},{:.6g},{:.6g},{},{:.1f}",
+                        model, mode, batch, omp_get_max_threads(), o.reps, steps, s.median, s.min,
+                        s.max, s.median * batch, gflops, peak > 0 ? gflops / peak : 0.0, peak,
+                        peak_rss_mib(), first, last, batch * train_flops_per_sample(model),
+                        isas[k], total[k] > 0 ? 100 * steal[k] / total[k] : 0.0));
+  }
 }
 
 void run_encode(const Options& o, int64_t batch, double peak, bench::Csv& csv) {
@@ -254,10 +275,10 @@ void run_encode(const Options& o, int64_t batch, double peak, bench::Csv& csv) {
   Rates s = summarise(rates);
   double gflops = s.median * batch * kConv64EncodeFlops * 1e-9;
   csv.row(fmt::format("conv64,encode,{},{},{},{},{:.3f},{:.3f},{:.3f},{:.1f},{:.2f},{:.4f},{:.1f},"
-                      "{:.1f},,,{:.6g}",
+                      "{:.1f},,,{:.6g},{},",
                       batch, omp_get_max_threads(), o.reps, steps, s.median, s.min, s.max,
                       s.median * batch, gflops, peak > 0 ? gflops / peak : 0.0, peak,
-                      peak_rss_mib(), batch * kConv64EncodeFlops));
+                      peak_rss_mib(), batch * kConv64EncodeFlops, cpu_isa()));
 }
 
 int64_t default_batch(const std::string& model, bool encode) {
@@ -286,10 +307,15 @@ Options parse(int argc, char** argv) {
     else if (a == "--device") o.device = value();
     else if (a == "--precision") o.precision = value();
     else if (a == "--graph") o.graph = true;
+    else if (a == "--isa") {
+      std::stringstream list(value());
+      for (std::string name; std::getline(list, name, ',');) o.isas.push_back(name);
+    }
     else if (a == "-h" || a == "--help") {
       std::printf("usage: bench_train_step [--model conv64|fashion28|pinwheel|all] [--batch N] "
                   "[--encode] [--objective NAME] [--device cpu|sim|cuda] [--precision fp32|bf16] [--graph] "
-                  "[--reps R] [--steps S] [--threads T] [--peak GFLOPS] [--first-step] [--csv PATH]\n");
+                  "[--reps R] [--steps S] [--threads T] [--peak GFLOPS] [--first-step] [--csv PATH] "
+                  "[--isa base,avx2,avx512]\n");
       std::exit(0);
     } else {
       bench::require(false, "unknown argument '" + a + "' (see --help)");
@@ -305,6 +331,11 @@ Options parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   Options o = parse(argc, argv);
   if (o.threads > 0) omp_set_num_threads(o.threads);
+  const std::string start_isa = cpu_isa();  // UNRAVEL_CPU_ISA or the most capable
+  for (const std::string& isa : o.isas) set_cpu_isa(isa);  // refuse a bad name before any work
+  set_cpu_isa(start_isa);
+  std::fprintf(stderr, "bench_train_step: CPU loops %s (this CPU runs %s)\n", cpu_isa().c_str(),
+               fmt::format("{}", fmt::join(cpu_isas(), ", ")).c_str());
   if (o.first_step) {
     std::string model = o.model == "all" ? "conv64" : o.model;
     int64_t batch = o.batch > 0 ? o.batch : default_batch(model, false);
@@ -313,9 +344,9 @@ int main(int argc, char** argv) {
     double since_start = seconds_since_process_start(), since_main = seconds_since_main();
     bench::require(std::isfinite(loss), "first step: loss is finite");
     std::printf("model,batch,threads,first_step_s_since_process_start,first_step_s_since_main,"
-                "peak_rss_mib\n%s,%lld,%d,%.3f,%.4f,%.1f\n",
+                "peak_rss_mib,cpu_isa\n%s,%lld,%d,%.3f,%.4f,%.1f,%s\n",
                 model.c_str(), static_cast<long long>(batch), omp_get_max_threads(), since_start,
-                since_main, peak_rss_mib());
+                since_main, peak_rss_mib(), cpu_isa().c_str());
     return 0;
   }
   // The CPU sgemm peak is the reference only for CPU runs.

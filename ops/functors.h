@@ -1,6 +1,9 @@
 // Every elementwise formula, written once and compiled for the CPU loops and (when built) the
 // CUDA kernels. visit_unary / visit_binary map the op enums of engine/op_kinds.h to functors, so
 // the backends cannot drift apart. `kInt` says whether the functor also applies to integers.
+// In a CPU ISA-variant build (ops/cpu/isa.h) everything here lies in the inline namespace
+// unravel::fn::isa_<variant>, so each variant's instantiations have their own symbols; the names
+// fn::Exp, fn::visit_unary... are unchanged for every user.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -9,8 +12,10 @@
 
 #include "engine/hd.h"
 #include "engine/op_kinds.h"
+#include "ops/cpu/isa.h"
 
 namespace unravel::fn {
+UNRAVEL_CPU_ISA_BEGIN
 
 // Math helpers not in <cmath> -------------------------------------------------------------------
 
@@ -235,4 +240,5 @@ inline bool is_comparison(BinaryOp op) {
   return op >= BinaryOp::eq && op <= BinaryOp::ge;
 }
 
+UNRAVEL_CPU_ISA_END
 }  // namespace unravel::fn

@@ -2,14 +2,17 @@
 // written once with UNRAVEL_HD so the CPU loops (ops/cpu/optim_cpu.cpp) and a GPU kernel run
 // the same arithmetic. Every option is a compile-time flag, so the CPU loop body has no branches
 // and vectorises; the moment updates keep PyTorch's single-tensor operation order (lerp for m,
-// mul + addcmul for v).
+// mul + addcmul for v). In a CPU ISA-variant build the content lies in an inline per-variant
+// namespace (ops/cpu/isa.h), like ops/functors.h.
 #pragma once
 #include <cmath>
 
 #include "engine/backend.h"
 #include "engine/hd.h"
+#include "ops/cpu/isa.h"
 
 namespace unravel::fn {
+UNRAVEL_CPU_ISA_BEGIN
 
 /// The per-step scalars of `h` from the learning rate and the (1-based) step number t, computed
 /// as Adam::rule and SGD::rule compute them on the host (the same expressions).
@@ -68,4 +71,5 @@ UNRAVEL_HD void sgd_element(T& p, T g, T* buf, bool first, bool nesterov, bool d
   p -= c.lr * d;
 }
 
+UNRAVEL_CPU_ISA_END
 }  // namespace unravel::fn

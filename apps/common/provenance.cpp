@@ -12,6 +12,7 @@
 #include "apps/common/run_dir.h"
 #include "engine/backend.h"
 #include "engine/config.h"
+#include "engine/cpu/cpu_backend.h"
 
 namespace unravel::apps {
 
@@ -20,9 +21,12 @@ using nlohmann::json;
 
 namespace {
 
+// The -march of the build ("default": the toolchain's, x86-64 on Debian 12).
+const char* build_march() { return *UNRAVEL_BUILD_CPU_ISA ? UNRAVEL_BUILD_CPU_ISA : "default"; }
+
 json build_json() {
   return {{"version", UNRAVEL_VERSION},           {"code_version", UNRAVEL_GIT_DESCRIBE},
-          {"buildtype", UNRAVEL_BUILD_TYPE},      {"cpu_isa", UNRAVEL_BUILD_CPU_ISA},
+          {"buildtype", UNRAVEL_BUILD_TYPE},      {"cpu_isa", build_march()},
           {"compiler", UNRAVEL_BUILD_COMPILER},   {"sanitize", UNRAVEL_BUILD_SANITIZE},
           {"cuda", UNRAVEL_BUILD_CUDA != 0}};
 }
@@ -33,7 +37,7 @@ std::string path_of(const std::string& run) { return (fs::path(run) / "provenanc
 
 std::string build_description() {
   return fmt::format("{} ({}, -march={}, {}{}{})", UNRAVEL_GIT_DESCRIBE, UNRAVEL_BUILD_TYPE,
-                     UNRAVEL_BUILD_CPU_ISA, UNRAVEL_BUILD_COMPILER,
+                     build_march(), UNRAVEL_BUILD_COMPILER,
                      UNRAVEL_BUILD_CUDA ? ", CUDA" : "",
                      std::string(UNRAVEL_BUILD_SANITIZE) == "none" ? ""
                          : std::string(", sanitize=") + UNRAVEL_BUILD_SANITIZE);
@@ -48,8 +52,9 @@ void record_provenance(const std::string& run, const TrainConfig& c, const std::
   const Device dev = Device::parse(c.device);
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
-  std::string runtime;
+  std::string runtime, loops;
   try {
+    loops = cpu_isa();
     runtime = backend(dev).runtime_info();
     if (!dev.is_cpu()) runtime += "; host: " + backend(kCPU).runtime_info();
   } catch (const std::exception& e) {
@@ -61,7 +66,10 @@ void record_provenance(const std::string& run, const TrainConfig& c, const std::
                  {"device", dev.str()},
                  {"precision", c.precision},
                  {"build", build_json()},
-                 {"runtime", runtime}});
+                 {"runtime", runtime},
+                 // The CPU instruction set used by our own loops: the variant picked at run time
+                 // (ops/cpu/dispatch_cpu.cpp); oneDNN's own ISA is in "runtime".
+                 {"cpu_loops", loops}});
   write_text_atomic(path_of(run), all.dump(1));
 }
 
@@ -76,6 +84,18 @@ void warn_if_other_build(const std::string& run) {
     if (was.value(k, json()) != now[k])
       diff += fmt::format("{}{} {} (now {})", diff.empty() ? "" : ", ", k, was.value(k, json()).dump(),
                           now[k].dump());
+  // The run-time variant of the CPU loops: last bits may differ between variants.
+  if (all.back().contains("cpu_loops") && all.back()["cpu_loops"].is_string()) {
+    std::string now_loops;
+    try {
+      now_loops = cpu_isa();
+    } catch (const std::exception&) {
+    }
+    const std::string was_loops = all.back()["cpu_loops"].get<std::string>();
+    if (!was_loops.empty() && !now_loops.empty() && was_loops != now_loops)
+      diff += fmt::format("{}CPU loops \"{}\" (now \"{}\")", diff.empty() ? "" : ", ", was_loops,
+                          now_loops);
+  }
   if (!diff.empty())
     std::fprintf(stderr, "warning: %s was trained by another build: %s; its numbers may differ "
                          "slightly from this build's\n", run.c_str(), diff.c_str());

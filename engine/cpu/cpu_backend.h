@@ -2,8 +2,13 @@
 // family is defined in ops/cpu/<family>_cpu.cpp (elementwise loops, reductions, OpenBLAS gemm,
 // oneDNN convolution and batch norm, Philox fills, the multi-tensor optimiser loops, the
 // blocked memory layouts and their conversions). Threads: OpenMP, used only when the work is
-// large enough to pay for the fork (see ops/cpu/parallel.h).
+// large enough to pay for the fork (see ops/cpu/parallel.h). The loop families (everything but
+// memory, gemm, convolution and layouts) are compiled once per instruction set and picked at run
+// time (ops/cpu/dispatch_cpu.cpp): cpu_isa() below.
 #pragma once
+#include <string>
+#include <vector>
+
 #include "engine/backend.h"
 
 namespace unravel {
@@ -102,5 +107,21 @@ class CpuBackend final : public Backend {
 
   void optimizer_step(const OptimStep& h, const std::vector<OptimSlot>& slots) override;
 };
+
+/// The instruction-set variant the CPU loops run: "base" (the build's baseline), "avx2"
+/// (x86-64-v3: AVX2 + FMA) or "avx512" (x86-64-v4: AVX-512 F/BW/CD/DQ/VL). Chosen on first use:
+/// the environment's UNRAVEL_CPU_ISA (base|avx2|avx512|auto) if set, else the most capable one
+/// this CPU runs. Throws when UNRAVEL_CPU_ISA names a variant this build lacks or this CPU
+/// cannot run. Results of a seeded run are reproducible on one variant (and one oneDNN ISA);
+/// float32 exp/log1p/softplus/sigmoid and the float pairwise-kernel sums may differ between
+/// variants in the last bits.
+std::string cpu_isa();
+
+/// The variants this build has and this CPU runs, least capable first ("base" always).
+std::vector<std::string> cpu_isas();
+
+/// Switches the CPU loops to variant `name` (or "auto"), with cpu_isa()'s checks; for tests and
+/// benchmarks. Not to be called while kernels run on other threads.
+void set_cpu_isa(const std::string& name);
 
 }  // namespace unravel

@@ -10,10 +10,11 @@
 #include <cmath>
 
 #include "engine/check.h"
-#include "engine/cpu/cpu_backend.h"
+#include "ops/cpu/kernels.h"
 #include "ops/cpu/parallel.h"
 
-namespace unravel {
+namespace unravel::cpu {
+UNRAVEL_CPU_ISA_BEGIN
 
 namespace {
 
@@ -136,7 +137,7 @@ void bn_backward(const TensorView& dy, const TensorView& x, const TensorView& ga
 
 }  // namespace
 
-void CpuBackend::batch_norm_forward(const TensorView& x, const TensorView& gamma,
+void batch_norm_forward(const TensorView& x, const TensorView& gamma,
                                     const TensorView& beta, const TensorView& mean,
                                     const TensorView& var, bool training, double eps,
                                     const TensorView& y, const TensorView& save_mean,
@@ -163,7 +164,7 @@ void CpuBackend::batch_norm_forward(const TensorView& x, const TensorView& gamma
     UNRAVEL_CHECK(false, "{}: dtype {} is not supported (f32, f64)", fn, dtype_name(x.dtype));
 }
 
-void CpuBackend::batch_norm_backward(const TensorView& dy, const TensorView& x,
+void batch_norm_backward(const TensorView& dy, const TensorView& x,
                                      const TensorView& gamma, const TensorView& save_mean,
                                      const TensorView& save_invstd, const TensorView& dx,
                                      const TensorView& dgamma, const TensorView& dbeta) {
@@ -184,4 +185,5 @@ void CpuBackend::batch_norm_backward(const TensorView& dy, const TensorView& x,
     UNRAVEL_CHECK(false, "{}: dtype {} is not supported (f32, f64)", fn, dtype_name(x.dtype));
 }
 
-}  // namespace unravel
+UNRAVEL_CPU_ISA_END
+}  // namespace unravel::cpu

@@ -7,18 +7,16 @@
 #include <optional>
 
 #include "engine/check.h"
-#include "engine/cpu/cpu_backend.h"
 #include "ops/cpu/bf16_cpu.h"
+#include "ops/cpu/kernels.h"
 #include "ops/cpu/loops.h"
 #include "ops/cpu/vec_math.h"
 #include "ops/functors.h"
 
-namespace unravel {
+namespace unravel::cpu {
+UNRAVEL_CPU_ISA_BEGIN
 
-using cpu::for_each_row;
-using cpu::make_layout;
-
-void CpuBackend::copy(const TensorView& src, const TensorView& dst) {
+void copy(const TensorView& src, const TensorView& dst) {
   UNRAVEL_CHECK(src.shape == dst.shape, "copy: source {} and destination {} differ in shape",
                 src.shape.str(), dst.shape.str());
   if (dst.numel() == 0) return;
@@ -47,7 +45,7 @@ void CpuBackend::copy(const TensorView& src, const TensorView& dst) {
   });
 }
 
-void CpuBackend::arange(const TensorView& y, double start, double step) {
+void arange(const TensorView& y, double start, double step) {
   UNRAVEL_CHECK(y.rank() == 1 && y.contiguous(), "arange: want a contiguous 1-D output, got {}",
                 y.shape.str());
   dispatch_dtype(y.dtype, [&](auto tag) {
@@ -58,7 +56,7 @@ void CpuBackend::arange(const TensorView& y, double start, double step) {
   });
 }
 
-void CpuBackend::fill(const TensorView& y, double value) {
+void fill(const TensorView& y, double value) {
   if (y.numel() == 0) return;
   if (y.dtype == DType::bf16) return cpu::fill_bf16(y, value);
   auto L = make_layout<1>({&y});
@@ -137,7 +135,7 @@ int64_t unary_cost(UnaryOp op) {
 
 }  // namespace
 
-void CpuBackend::unary(UnaryOp op, const TensorView& x, const TensorView& y, double alpha) {
+void unary(UnaryOp op, const TensorView& x, const TensorView& y, double alpha) {
   UNRAVEL_CHECK(x.dtype == y.dtype, "{}: input {} and output {} dtypes differ", fn::unary_name(op),
                 dtype_name(x.dtype), dtype_name(y.dtype));
   if (y.numel() == 0) return;
@@ -208,7 +206,7 @@ void vec_softplus_grad_loop(const cpu::StridedLayout<3>& L) {
 
 }  // namespace
 
-void CpuBackend::binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& y,
+void binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& y,
                         double alpha) {
   UNRAVEL_CHECK(a.dtype == b.dtype, "{}: operand dtypes differ ({} vs {})", fn::binary_name(op),
                 dtype_name(a.dtype), dtype_name(b.dtype));
@@ -237,7 +235,7 @@ void CpuBackend::binary(BinaryOp op, const TensorView& a, const TensorView& b, c
   });
 }
 
-void CpuBackend::where(const TensorView& cond, const TensorView& a, const TensorView& b,
+void where(const TensorView& cond, const TensorView& a, const TensorView& b,
                        const TensorView& y) {
   UNRAVEL_CHECK(cond.dtype == DType::u8, "where: condition must be u8 (bool), got {}", dtype_name(cond.dtype));
   UNRAVEL_CHECK(a.dtype == b.dtype && a.dtype == y.dtype, "where: branch dtypes differ");
@@ -255,4 +253,5 @@ void CpuBackend::where(const TensorView& cond, const TensorView& a, const Tensor
   });
 }
 
-}  // namespace unravel
+UNRAVEL_CPU_ISA_END
+}  // namespace unravel::cpu

@@ -11,10 +11,11 @@
 
 #include "engine/check.h"
 #include "ops/kernel_checks.h"
-#include "engine/cpu/cpu_backend.h"
+#include "ops/cpu/kernels.h"
 #include "ops/cpu/parallel.h"
 
-namespace unravel {
+namespace unravel::cpu {
+UNRAVEL_CPU_ISA_BEGIN
 
 namespace {
 
@@ -132,7 +133,7 @@ void select_add(const TensorView& dense, int axis, const TensorView& index,
 
 }  // namespace
 
-void CpuBackend::gather(const TensorView& x, int axis, const TensorView& index,
+void gather(const TensorView& x, int axis, const TensorView& index,
                         const TensorView& y) {
   checks::gather_shapes("gather", y, axis, index, x);
   UNRAVEL_CHECK(y.shape == index.shape, "gather: output {} must have the index's shape {}",
@@ -141,25 +142,26 @@ void CpuBackend::gather(const TensorView& x, int axis, const TensorView& index,
   dispatch_dtype(x.dtype, [&](auto t) { gather_scatter<decltype(t), false>(y, axis, index, x); });
 }
 
-void CpuBackend::scatter_add(const TensorView& src, int axis, const TensorView& index,
+void scatter_add(const TensorView& src, int axis, const TensorView& index,
                              const TensorView& y) {
   checks::gather_shapes("scatter_add", src, axis, index, y);
   check_indices(index, y.shape[axis], "scatter_add", axis, y.shape);
   dispatch_dtype(y.dtype, [&](auto t) { gather_scatter<decltype(t), true>(src, axis, index, y); });
 }
 
-void CpuBackend::index_select(const TensorView& x, int axis, const TensorView& index,
+void index_select(const TensorView& x, int axis, const TensorView& index,
                               const TensorView& y) {
   checks::select_shapes("index_select", y, axis, index, x);
   check_indices(index, x.shape[axis], "index_select", axis, x.shape);
   dispatch_dtype(x.dtype, [&](auto t) { select_add<decltype(t), false>(y, axis, index, x); });
 }
 
-void CpuBackend::index_add(const TensorView& src, int axis, const TensorView& index,
+void index_add(const TensorView& src, int axis, const TensorView& index,
                            const TensorView& y) {
   checks::select_shapes("index_add", src, axis, index, y);
   check_indices(index, y.shape[axis], "index_add", axis, y.shape);
   dispatch_dtype(y.dtype, [&](auto t) { select_add<decltype(t), true>(src, axis, index, y); });
 }
 
-}  // namespace unravel
+UNRAVEL_CPU_ISA_END
+}  // namespace unravel::cpu

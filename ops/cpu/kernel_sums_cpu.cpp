@@ -23,11 +23,12 @@
 #include <cmath>
 
 #include "engine/check.h"
-#include "engine/cpu/cpu_backend.h"
 #include "engine/tensor.h"
+#include "ops/cpu/kernels.h"
 #include "ops/cpu/parallel.h"
 
-namespace unravel {
+namespace unravel::cpu {
+UNRAVEL_CPU_ISA_BEGIN
 
 namespace {
 
@@ -243,7 +244,7 @@ void pairwise_imq_impl(ImqMode mode, const TensorView& a, const TensorView& b,
 
 }  // namespace
 
-void CpuBackend::pairwise_imq(ImqMode mode, const TensorView& a, const TensorView& b,
+void pairwise_imq(ImqMode mode, const TensorView& a, const TensorView& b,
                               const std::vector<double>& c, const TensorView& y,
                               const TensorView& ga, const TensorView& gb) {
   UNRAVEL_CHECK(a.rank() == 2 && b.rank() == 2 && a.shape[1] == b.shape[1] && a.dtype == b.dtype,
@@ -261,4 +262,5 @@ void CpuBackend::pairwise_imq(ImqMode mode, const TensorView& a, const TensorVie
   }
 }
 
-}  // namespace unravel
+UNRAVEL_CPU_ISA_END
+}  // namespace unravel::cpu

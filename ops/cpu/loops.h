@@ -7,9 +7,11 @@
 #include <cstdint>
 
 #include "engine/tensor_view.h"
+#include "ops/cpu/isa.h"
 #include "ops/cpu/parallel.h"
 
 namespace unravel::cpu {
+UNRAVEL_CPU_ISA_BEGIN
 
 template <int N> struct StridedLayout {
   int rank = 0;
@@ -101,4 +103,5 @@ void for_each_row(const StridedLayout<N>& L, int64_t cost, Inner&& inner) {
   });
 }
 
+UNRAVEL_CPU_ISA_END
 }  // namespace unravel::cpu

@@ -3,10 +3,11 @@
 #include <type_traits>
 
 #include "engine/check.h"
-#include "engine/cpu/cpu_backend.h"
+#include "ops/cpu/kernels.h"
 #include "ops/optim_functors.h"
 
-namespace unravel {
+namespace unravel::cpu {
+UNRAVEL_CPU_ISA_BEGIN
 
 namespace {
 
@@ -79,7 +80,7 @@ void check_slot(const OptimStep& h, const OptimSlot& s, size_t i) {
 
 }  // namespace
 
-void CpuBackend::optimizer_step(const OptimStep& h, const std::vector<OptimSlot>& slots) {
+void optimizer_step(const OptimStep& h, const std::vector<OptimSlot>& slots) {
   for (size_t i = 0; i < slots.size(); ++i) {
     const OptimSlot& s = slots[i];
     check_slot(h, s, i);
@@ -93,4 +94,5 @@ void CpuBackend::optimizer_step(const OptimStep& h, const std::vector<OptimSlot>
   }
 }
 
-}  // namespace unravel
+UNRAVEL_CPU_ISA_END
+}  // namespace unravel::cpu

@@ -20,7 +20,10 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "ops/cpu/isa.h"
+
 namespace unravel::cpu {
+UNRAVEL_CPU_ISA_BEGIN
 
 /// Elements (times per-item cost) of elementwise work below which a loop runs on one thread.
 inline constexpr int64_t kParallelGrain = 1 << 17;
@@ -86,4 +89,5 @@ template <class F> void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
   }
 }
 
+UNRAVEL_CPU_ISA_END
 }  // namespace unravel::cpu

@@ -6,14 +6,15 @@
 #include <vector>
 
 #include "engine/check.h"
-#include "engine/cpu/cpu_backend.h"
 #include "engine/philox.h"
 #include "engine/tensor.h"
+#include "ops/cpu/kernels.h"
 #include "ops/cpu/parallel.h"
 
-namespace unravel {
+namespace unravel::cpu {
+UNRAVEL_CPU_ISA_BEGIN
 
-void CpuBackend::random(RandomOp op, PhiloxState st, double a, double b, const TensorView& y) {
+void random(RandomOp op, PhiloxState st, double a, double b, const TensorView& y) {
   if (st.base) st.offset += static_cast<uint64_t>(*st.base);  // read when the kernel runs
   const int64_t n = y.numel();
   if (n == 0) return;
@@ -45,7 +46,7 @@ void CpuBackend::random(RandomOp op, PhiloxState st, double a, double b, const T
   if (buf.defined()) copy(buf.view(), y);
 }
 
-void CpuBackend::random_permutation(PhiloxState st, const TensorView& y) {
+void random_permutation(PhiloxState st, const TensorView& y) {
   UNRAVEL_CHECK(y.dtype == DType::i64 && y.rank() == 2 && y.contiguous(),
                 "random_permutation: want a contiguous i64 (R, n) output, got {}{}",
                 dtype_name(y.dtype), y.shape.str());
@@ -64,4 +65,5 @@ void CpuBackend::random_permutation(PhiloxState st, const TensorView& y) {
   });
 }
 
-}  // namespace unravel
+UNRAVEL_CPU_ISA_END
+}  // namespace unravel::cpu

@@ -8,12 +8,13 @@
 
 #include "engine/check.h"
 #include "ops/kernel_checks.h"
-#include "engine/cpu/cpu_backend.h"
 #include "engine/tensor.h"
+#include "ops/cpu/kernels.h"
 #include "ops/cpu/loops.h"
 #include "ops/reduce_rules.h"
 
-namespace unravel {
+namespace unravel::cpu {
+UNRAVEL_CPU_ISA_BEGIN
 
 namespace {
 
@@ -86,7 +87,7 @@ void reduce_impl(const TensorView& x, const TensorView& y) {
 
 }  // namespace
 
-void CpuBackend::reduce(ReduceOp op, const TensorView& x, const TensorView& y) {
+void reduce(ReduceOp op, const TensorView& x, const TensorView& y) {
   checks::reduce(op, x, y);
   dispatch_dtype(x.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -101,7 +102,7 @@ void CpuBackend::reduce(ReduceOp op, const TensorView& x, const TensorView& y) {
   });
 }
 
-void CpuBackend::arg_reduce(bool is_max, const TensorView& x, int axis, const TensorView& y) {
+void arg_reduce(bool is_max, const TensorView& x, int axis, const TensorView& y) {
   UNRAVEL_CHECK(y.dtype == DType::i64, "arg_reduce: output must be i64");
   const int64_t n = x.shape[axis];
   UNRAVEL_CHECK(n > 0, "{}: axis {} is empty", is_max ? "argmax" : "argmin", axis);
@@ -129,4 +130,5 @@ void CpuBackend::arg_reduce(bool is_max, const TensorView& x, int axis, const Te
   });
 }
 
-}  // namespace unravel
+UNRAVEL_CPU_ISA_END
+}  // namespace unravel::cpu

@@ -42,8 +42,9 @@ std::string cpu_model() {
 
 std::string CpuBackend::runtime_info() const {
   const dnnl_version_t* v = dnnl_version();
-  return fmt::format("oneDNN {}.{}.{} (ISA {}), {}, {}", v->major, v->minor, v->patch,
-                     isa_name(dnnl_get_effective_cpu_isa()), openblas_get_config(), cpu_model());
+  return fmt::format("oneDNN {}.{}.{} (ISA {}), CPU loops {}, {}, {}", v->major, v->minor,
+                     v->patch, isa_name(dnnl_get_effective_cpu_isa()), cpu_isa(),
+                     openblas_get_config(), cpu_model());
 }
 
 }  // namespace unravel

@@ -1,4 +1,6 @@
-// AVX2 + FMA float32 kernels of ops/cpu/vec_math.h.
+// AVX2 + FMA float32 kernels of ops/cpu/vec_math.h, compiled in the avx2 and avx512 variants of
+// the CPU loops (ops/cpu/isa.h; the avx512 variant runs the same 8-lane code, so the two give
+// identical bits); the base variant has none and its callers keep the scalar std:: formulas.
 //
 // exp(x): n = round(x·log₂e), r = x − n·ln2 with ln2 split into a 9-bit head and its tail (n·head
 //   is exact), e^r = 1 + r + r²·P(r) with Cephes' degree-5 minimax P (|r| ≤ ½ln2, ≤ 1 ulp), then
@@ -20,7 +22,9 @@
 
 #include <cstring>
 
-#if defined(__AVX2__) && defined(__FMA__)
+#include "ops/cpu/isa.h"
+
+#if UNRAVEL_CPU_ISA_LEVEL >= 1
 #include <immintrin.h>
 #define UNRAVEL_VEC_MATH 1
 #else
@@ -30,6 +34,7 @@
 #include "engine/check.h"
 
 namespace unravel::cpu {
+UNRAVEL_CPU_ISA_BEGIN
 
 #if UNRAVEL_VEC_MATH
 
@@ -139,11 +144,13 @@ template <class F> void map1(const float* x, float* y, int64_t n, F f) {
 bool have_vec_math() { return true; }
 
 void vec_unary_f32(VecFn fn, const float* x, float* y, int64_t n) {
+  // [&], not []: a capture-less lambda also gets a conversion to a function pointer, whose
+  // compiler-generated thunk does not inherit the ISA target pragma (GCC's -Wpsabi warning).
   switch (fn) {
-    case VecFn::exp: return map1(x, y, n, [](__m256 v) { return exp8(v); });
-    case VecFn::log1p: return map1(x, y, n, [](__m256 v) { return log1p8(v); });
-    case VecFn::softplus: return map1(x, y, n, [](__m256 v) { return softplus8(v); });
-    case VecFn::sigmoid: return map1(x, y, n, [](__m256 v) { return sigmoid8(v); });
+    case VecFn::exp: return map1(x, y, n, [&](__m256 v) { return exp8(v); });
+    case VecFn::log1p: return map1(x, y, n, [&](__m256 v) { return log1p8(v); });
+    case VecFn::softplus: return map1(x, y, n, [&](__m256 v) { return softplus8(v); });
+    case VecFn::sigmoid: return map1(x, y, n, [&](__m256 v) { return sigmoid8(v); });
   }
 }
 
@@ -166,14 +173,15 @@ void vec_softplus_grad_f32(const float* a, const float* b, float* y, int64_t n) 
 bool have_vec_math() { return false; }
 
 void vec_unary_f32(VecFn, const float*, float*, int64_t) {
-  UNRAVEL_CHECK(false, "vec_unary_f32: this build has no AVX2 + FMA (cpu_isa); use the scalar path");
+  UNRAVEL_CHECK(false, "vec_unary_f32: the base CPU loops have no AVX2 + FMA; use the scalar path");
 }
 
 void vec_softplus_grad_f32(const float*, const float*, float*, int64_t) {
   UNRAVEL_CHECK(false,
-                "vec_softplus_grad_f32: this build has no AVX2 + FMA (cpu_isa); use the scalar path");
+                "vec_softplus_grad_f32: the base CPU loops have no AVX2 + FMA; use the scalar path");
 }
 
 #endif
 
+UNRAVEL_CPU_ISA_END
 }  // namespace unravel::cpu

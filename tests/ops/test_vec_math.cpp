@@ -13,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "ops/cpu/vec_math.h"
 #include "ops/functors.h"
 #include "ops/ops.h"
 #include "tests/gradcheck.h"

@@ -94,12 +94,20 @@ def test_every_run_records_its_provenance_and_readers_warn_on_another_build(tmp_
     s = sessions[0]
     assert s["device"] == "cpu" and "oneDNN" in s["runtime"] and "OpenBLAS" in s["runtime"]
     assert s["build"]["code_version"] and s["build"]["buildtype"] and "cuda" in s["build"]
+    # The run-time variant of the CPU loops (ops/cpu/dispatch_cpu.cpp), also in the runtime line.
+    assert s["cpu_loops"] in ("base", "avx2", "avx512")
+    assert f"CPU loops {s['cpu_loops']}" in s["runtime"]
     p = run_cli("encode", run, "--out", tmp_path / "c")
     assert "warning" not in p.stderr
     sessions[-1]["build"]["code_version"] = "v0.0.1-other"
     (run / "provenance.json").write_text(json.dumps(sessions))
     p = run_cli("encode", run, "--out", tmp_path / "c2")
     assert "was trained by another build: code_version \"v0.0.1-other\"" in p.stderr
+    sessions[-1]["build"]["code_version"] = s["build"]["code_version"]
+    sessions[-1]["cpu_loops"] = "avx1024"
+    (run / "provenance.json").write_text(json.dumps(sessions))
+    p = run_cli("encode", run, "--out", tmp_path / "c3")
+    assert "was trained by another build: CPU loops \"avx1024\" (now \"" in p.stderr
 
 
 def test_detect_anomaly_names_the_first_bad_op_and_its_place(tmp_path):
