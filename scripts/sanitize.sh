@@ -37,13 +37,18 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 # commas inside a name become doctest's one-character wildcard '?'.
 SLOW=$(grep -v '^#' tests/sanitizers/slow_tests.txt | grep . | sed 's/[ ,]/?/g' | paste -sd, -)
 # The tests named on the command line (arguments not starting with "-"), else every test but the
-# Python one (no Python module in this build). `meson test --list` may print a regeneration log
-# first: keep only lines that are test names.
+# Python one (no Python module in this build), the reruns of suites under other CPU loop variants
+# (NAME_isa_base, NAME_isa_avx2: the same code as NAME, whose variants test_cpu_isa compares) and
+# isa_symbols (a check of the normal build's objects, not a doctest executable). `meson test
+# --list` prints "unravel / NAME" or "unravel:SUITE / NAME" (older Meson: "unravel:NAME"), maybe
+# after a regeneration log: keep only test names.
 tests=(); opts=()
 for a in "$@"; do case "$a" in -*) opts+=("$a") ;; *) tests+=("$a") ;; esac; done
 if [ ${#tests[@]} = 0 ]; then
-  mapfile -t tests < <(meson test -C "$BUILD" --list 2>/dev/null | sed 's/^unravel://' |
-    grep -E '^[A-Za-z0-9_]+$' | grep -vx python)
+  mapfile -t tests < <(meson test -C "$BUILD" --list 2>/dev/null |
+    sed -E 's/^unravel(:[A-Za-z0-9_]+)? \/ //; s/^unravel://' |
+    grep -E '^[A-Za-z0-9_]+$' | grep -vxE 'python|isa_symbols|.*_isa_(base|avx2|avx512)')
+  [ ${#tests[@]} -gt 0 ] || { echo "sanitize.sh: found no tests in $BUILD (meson test --list)"; exit 1; }
 fi
 t1=$SECONDS
 summary=$(mktemp)
