@@ -5,7 +5,9 @@
 #pragma once
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
+#include "engine/hd.h"
 #include "engine/op_kinds.h"
 
 namespace unravel {
@@ -14,6 +16,25 @@ template <class T> struct AccType { using type = T; };
 template <> struct AccType<float> { using type = double; };
 template <> struct AccType<int32_t> { using type = int64_t; };
 template <> struct AccType<uint8_t> { using type = int64_t; };
+
+/// acc then v: NaN-propagating for max / min; integer sums and products wrap around (two's
+/// complement, as NumPy's and PyTorch's) instead of overflowing, which C++ leaves undefined.
+template <ReduceOp Op, class Acc> UNRAVEL_HD Acc reduce_combine(Acc acc, Acc v) {
+  if constexpr (Op == ReduceOp::sum || Op == ReduceOp::mean || Op == ReduceOp::prod) {
+    if constexpr (std::is_integral_v<Acc>) {
+      using U = std::make_unsigned_t<Acc>;
+      const U a = static_cast<U>(acc), b = static_cast<U>(v);
+      return static_cast<Acc>(Op == ReduceOp::prod ? static_cast<U>(a * b) : static_cast<U>(a + b));
+    } else {
+      return Op == ReduceOp::prod ? acc * v : acc + v;
+    }
+  } else {
+    bool nan = false;
+    if constexpr (std::is_floating_point_v<Acc>) nan = v != v;
+    if constexpr (Op == ReduceOp::max) return (v > acc || nan) ? v : acc;
+    else return (v < acc || nan) ? v : acc;
+  }
+}
 
 template <class Acc> Acc reduce_identity(ReduceOp op) {
   switch (op) {

@@ -20,10 +20,7 @@ namespace {
 
 
 template <ReduceOp Op, class Acc> inline Acc combine(Acc acc, Acc v) {
-  if constexpr (Op == ReduceOp::sum || Op == ReduceOp::mean) return acc + v;
-  else if constexpr (Op == ReduceOp::prod) return acc * v;
-  else if constexpr (Op == ReduceOp::max) return (v > acc || v != v) ? v : acc;
-  else return (v < acc || v != v) ? v : acc;
+  return reduce_combine<Op, Acc>(acc, v);
 }
 
 template <ReduceOp Op, class T>

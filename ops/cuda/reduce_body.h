@@ -57,12 +57,9 @@ template <class T> UNRAVEL_HD bool is_nan(T v) {
   else return false;
 }
 
-/// The CPU's combine: acc then v, NaN-propagating for max / min.
+/// The CPU's combine (ops/reduce_rules.h).
 template <ReduceOp Op, class Acc> UNRAVEL_HD Acc combine(Acc acc, Acc v) {
-  if constexpr (Op == ReduceOp::sum || Op == ReduceOp::mean) return acc + v;
-  else if constexpr (Op == ReduceOp::prod) return acc * v;
-  else if constexpr (Op == ReduceOp::max) return (v > acc || is_nan(v)) ? v : acc;
-  else return (v < acc || is_nan(v)) ? v : acc;
+  return reduce_combine<Op, Acc>(acc, v);
 }
 
 /// Offset of reduced element k (one division fewer per element for a single reduced axis).
