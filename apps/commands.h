@@ -62,7 +62,14 @@ struct SweepOptions {
   std::string target;           ///< the sweep file, or (status/collect/task) its output folder
   std::string executor = "local";  ///< run: local | slurm
   int64_t jobs = 0;             ///< local: concurrent runs (0 = cores / threads)
-  int64_t threads = 1;          ///< threads per run (local pinning; Slurm --cpus-per-task)
+  int64_t threads = 1;          ///< threads per process of a run (local pinning; Slurm --cpus-per-task)
+  /// Processes per run: data-parallel training over MPI inside each task (local: mpirun -np N
+  /// on N·threads pinned cores; Slurm: --ntasks=N and the launcher below). Every run's
+  /// micro_shards must be a multiple of N, so its results equal one process's.
+  int64_t processes = 1;
+  /// The command that starts a task's N processes; default "mpirun" locally and
+  /// "srun --mpi=pmix" under Slurm.
+  std::string mpi_launcher;
   bool measure = true;          ///< plan/run: time a few steps of each distinct model
   int64_t index = -1;           ///< task: which run
   // Slurm

@@ -193,7 +193,9 @@ int main(int argc, char** argv) {
   sw_plan->add_option("--jobs", so.jobs, "concurrent runs assumed by the estimate (default: cores / threads)");
   sw_run->add_option("--executor", so.executor, "local | slurm")->capture_default_str()
       ->check(CLI::IsMember({"local", "slurm"}));
-  sw_run->add_option("--jobs", so.jobs, "local: concurrent runs (default: cores / threads)");
+  sw_run->add_option("--jobs", so.jobs, "local: concurrent runs (default: cores / (threads · processes))");
+  sw_run->add_option("--processes", so.processes, "MPI processes per run (data-parallel; every run's micro_shards must be a multiple of it)")->capture_default_str();
+  sw_run->add_option("--mpi-launcher", so.mpi_launcher, "with --processes > 1: the command that starts a run's processes (default: mpirun locally, srun --mpi=pmix under Slurm)");
   sw_run->add_option("--partition", so.partition, "slurm: partition");
   sw_run->add_option("--account", so.account, "slurm: account");
   sw_run->add_option("--time", so.time, "slurm: time limit per task (default: from the measured plan)");
@@ -225,9 +227,10 @@ int main(int argc, char** argv) {
     return 2;
   };
   try {
-    if (const int n = dist::launched_size(); n > 1 && !train->parsed())
+    if (const int n = dist::launched_size(); n > 1 && !train->parsed() && !sw_task->parsed())
       UNRAVEL_CHECK(false, "this is one of {} processes started by an MPI launcher; only `unravel "
-                    "train` runs data-parallel, so run `unravel {}` without mpirun", n,
+                    "train` runs data-parallel (and `unravel sweep task`, which trains), so run "
+                    "`unravel {}` without mpirun", n,
                     app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name());
     if (train->parsed()) {
       set_anomaly_mode(detect_anomaly);

@@ -9,8 +9,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <iterator>
+#include <limits>
+#include <unordered_map>
 
 #include "engine/anomaly.h"
 #include "engine/backend.h"
@@ -135,7 +138,7 @@ Tensor contiguous_copy(const Tensor& g) {
 }  // namespace
 
 TensorList Tape::run(const TensorList& roots, const TensorList& seeds, const TensorList* capture,
-                     bool retain_graph) {
+                     bool retain_graph, const GradReady* hook) {
   UNRAVEL_CHECK(seeds.empty() || seeds.size() == roots.size(),
                 "backward: {} seeds given for {} outputs", seeds.size(), roots.size());
   NoGradGuard no_grad;
@@ -199,8 +202,37 @@ TensorList Tape::run(const TensorList& roots, const TensorList& seeds, const Ten
     start = std::max(start, m.node);
   }
 
+  // The watched leaves in the order they become final: a leaf is final once its oldest consumer
+  // among the nodes this backward can run has run (nodes newer than `start` never deliver).
+  // A leaf no such node consumes is final at once (key: the largest int64, announced first).
+  std::vector<std::pair<int64_t, size_t>> finals;  // (node after which it is final, leaf k)
+  size_t next_final = 0;
+  auto announce = [&](int64_t after) {  // every watched leaf final once node `after` has run
+    for (; next_final < finals.size() && finals[next_final].first >= after; ++next_final)
+      hook->ready(finals[next_final].second);
+  };
+  if (hook) {
+    std::unordered_map<const TensorImpl*, size_t> watched;
+    for (size_t k = 0; k < hook->leaves.size(); ++k) watched.emplace(hook->leaves[k].impl(), k);
+    constexpr int64_t kAtOnce = std::numeric_limits<int64_t>::max();
+    std::vector<int64_t> oldest(hook->leaves.size(), kAtOnce);
+    for (int64_t i = start; i >= 0; --i) {
+      if (!nodes_[i]) continue;
+      for (const Edge& e : nodes_[i]->next)
+        if (e.leaf)
+          if (auto it = watched.find(e.leaf.get()); it != watched.end()) oldest[it->second] = i;
+    }
+    for (size_t k = 0; k < oldest.size(); ++k) finals.emplace_back(oldest[k], k);
+    std::stable_sort(finals.begin(), finals.end(),
+                     [](const auto& x, const auto& y) { return x.first > y.first; });
+    announce(kAtOnce);
+  }
+
   for (int64_t i = start; i >= 0; --i) {
-    if (!has_grad[i]) continue;
+    if (!has_grad[i]) {
+      if (hook) announce(i);
+      continue;
+    }
     if (capture)
       for (size_t k = 0; k < capture->size(); ++k) {
         const Tensor& c = (*capture)[k];
@@ -238,13 +270,15 @@ TensorList Tape::run(const TensorList& roots, const TensorList& seeds, const Ten
       deliver(e.node, e.out_index, e.leaf, in[j]);
     }
     if (!retain_graph) nodes_[i].reset();
+    if (hook) announce(i);
   }
   if (!retain_graph) clear();
   return captured;
 }
 
-void Tape::backward(const TensorList& roots, const TensorList& seeds, bool retain_graph) {
-  run(roots, seeds, nullptr, retain_graph);
+void Tape::backward(const TensorList& roots, const TensorList& seeds, bool retain_graph,
+                    const GradReady* hook) {
+  run(roots, seeds, nullptr, retain_graph, hook);
 }
 
 TensorList Tape::grad(const TensorList& roots, const TensorList& seeds, const TensorList& inputs,
@@ -253,7 +287,7 @@ TensorList Tape::grad(const TensorList& roots, const TensorList& seeds, const Te
     UNRAVEL_CHECK(inputs[k].defined() && inputs[k].requires_grad(),
                   "grad: input {} ({}) does not require a gradient", k,
                   inputs[k].defined() ? inputs[k].desc() : "undefined");
-  return run(roots, seeds, &inputs, retain_graph);
+  return run(roots, seeds, &inputs, retain_graph, nullptr);
 }
 
 TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& seeds,

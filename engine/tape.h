@@ -2,6 +2,7 @@
 // in reverse by backward with no recursion. Tensors refer to their producing node by index and
 // tape epoch, so nothing points from tensors into nodes and deep graphs free iteratively.
 #pragma once
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -9,6 +10,17 @@
 #include "engine/node.h"
 
 namespace unravel {
+
+/// Leaves whose gradients a caller wants as soon as each is final within one backward (data-
+/// parallel training starts exchanging a bucket of gradients while backward still runs).
+/// `ready(k)` is called once per backward for every leaves[k], right after the last node that
+/// delivers to it has run (the nodes run newest first, so that is the oldest node with an edge to
+/// the leaf); leaves[k].grad() then holds its whole gradient (undefined when the backward did not
+/// reach it). A leaf that no node of this backward consumes is announced before the first runs.
+struct GradReady {
+  TensorList leaves;
+  std::function<void(size_t k)> ready;
+};
 
 class Tape {
  public:
@@ -19,8 +31,10 @@ class Tape {
   /// Appends `node`, wires its edges from `inputs` and marks `outputs` as produced by it.
   Node* push(std::unique_ptr<Node> node, const TensorList& inputs, const TensorList& outputs);
 
-  /// Reverse pass from `roots` seeded with `seeds` (same shapes). Accumulates into leaves.
-  void backward(const TensorList& roots, const TensorList& seeds, bool retain_graph);
+  /// Reverse pass from `roots` seeded with `seeds` (same shapes). Accumulates into leaves, and
+  /// announces the leaves of `hook` as their gradients become final.
+  void backward(const TensorList& roots, const TensorList& seeds, bool retain_graph,
+                const GradReady* hook = nullptr);
   /// Functional gradients of sum(roots·seeds) with respect to `inputs` (leaves or not); does not
   /// touch any .grad. Entries are undefined for inputs that do not influence the roots.
   TensorList grad(const TensorList& roots, const TensorList& seeds, const TensorList& inputs,
@@ -38,7 +52,7 @@ class Tape {
 
  private:
   TensorList run(const TensorList& roots, const TensorList& seeds, const TensorList* capture,
-                 bool retain_graph);
+                 bool retain_graph, const GradReady* hook);
   std::vector<std::unique_ptr<Node>> nodes_;
   /// Unique across every thread's tape (a process-wide counter), so a tensor recorded on another
   /// thread's tape is never mistaken for a live node of this one.

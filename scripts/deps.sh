@@ -9,6 +9,8 @@ PKGS=(meson ninja-build pkg-config g++ libopenblas-dev libdnnl-dev libfmt-dev do
       libplplot-dev plplot-driver-cairo dataset-fashion-mnist libtomlplusplus-dev
       # A real single-node Slurm for the sweep tests (scripts/slurm-local.sh).
       slurm-wlm munge
+      # Data-parallel training (`mpirun -np N unravel train`, engine/dist) and its tests.
+      openmpi-bin libopenmpi-dev
       # The Python module and its tests (scripts/pyenv.sh adds tensorboard and safetensors).
       python3-dev python3-venv pybind11-dev libdlpack-dev python3-numpy python3-pytest
       python3-torch python3-matplotlib)

@@ -5,11 +5,14 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <omp.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +26,7 @@
 #include "apps/eval.h"
 #include "apps/train.h"
 #include "engine/check.h"
+#include "engine/dist/communicator.h"
 
 namespace unravel::apps {
 
@@ -254,7 +258,7 @@ int64_t default_jobs(const SweepOptions& o) {
   if (o.jobs > 0) return o.jobs;
   cpu_set_t set;
   int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-  return std::max<int64_t>(1, n / std::max<int64_t>(o.threads, 1));
+  return std::max<int64_t>(1, n / std::max<int64_t>(o.threads * o.processes, 1));
 }
 
 /// One run of the sweep, in this process: train (new or resumed), evaluate, record task.json.
@@ -264,29 +268,45 @@ int task(const Sweep& s, int64_t index) {
   const SweepRun& r = s.runs[static_cast<size_t>(index)];
   const TrainConfig& c = r.config;
   auto t0 = std::chrono::steady_clock::now();
+  // Under `--processes N` every process of the task runs this: each decides from the directory
+  // as it is before any of them writes (the barrier), and process 0 alone writes.
+  dist::Communicator& comm = dist::world();
+  const bool lead = comm.rank() == 0;
+  if (std::getenv("UNRAVEL_DIE_WITH_PARENT")) {  // set by the local executor for mpirun's ranks
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) return 111;  // the launcher died before prctl
+  }
   fs::create_directories(c.out);
-  std::fprintf(stderr, "sweep task %lld: run %s (%s) in %s\n", static_cast<long long>(index),
-               r.name.c_str(), run_label(r).c_str(), c.out.c_str());
-  int rc = 0;
+  if (lead)
+    std::fprintf(stderr, "sweep task %lld: run %s (%s) in %s%s\n", static_cast<long long>(index),
+                 r.name.c_str(), run_label(r).c_str(), c.out.c_str(),
+                 comm.parallel() ? fmt::format(" on {} processes", comm.size()).c_str() : "");
+  enum class Do { nothing, resume, restart, start } what = Do::start;
   if (fs::exists(config_path(c.out))) {
     std::string diff = config_difference(load_config(c.out), c);
     UNRAVEL_CHECK(diff.empty(), "run directory {} holds a run of another configuration ({}); "
                   "refusing to touch it (move it away, or give the sweep another `out`)", c.out, diff);
-    if (finished(r)) {
-      std::fprintf(stderr, "sweep task %lld: already trained\n", static_cast<long long>(index));
-    } else if (fs::exists(last_checkpoint_path(c.out))) {
-      rc = train_resume(c.out, c.steps);
-    } else {
-      // Stopped before its first checkpoint: nothing to keep (a live writer is refused below).
+    what = finished(r) ? Do::nothing : fs::exists(last_checkpoint_path(c.out)) ? Do::resume
+                                                                              : Do::restart;
+  }
+  if (comm.parallel()) comm.barrier();
+  int rc = 0;
+  if (what == Do::nothing) {
+    if (lead) std::fprintf(stderr, "sweep task %lld: already trained\n", static_cast<long long>(index));
+  } else if (what == Do::resume) {
+    rc = train_resume(c.out, c.steps);
+  } else {
+    if (what == Do::restart && lead) {
+      // Stopped before its first checkpoint: nothing to keep (a live writer is refused).
       UNRAVEL_CHECK(!RunLock::held_by_live_writer(c.out), "run directory '{}' is being written by "
                     "another process ({})", c.out, RunLock::holder(c.out));
       fs::remove(config_path(c.out));
       fs::remove(log_path(c.out));
-      rc = train_new(c);
     }
-  } else {
+    if (what == Do::restart && comm.parallel()) comm.barrier();
     rc = train_new(c);
   }
+  if (!lead) return rc;  // process 0 evaluates and records the task
   if (rc == 0 && !s.eval.metrics.empty() && !fs::exists(fs::path(c.out) / "metrics.json")) {
     EvalOptions eo;
     eo.run = c.out;
@@ -411,6 +431,25 @@ int collect(const Sweep& s, const SweepOptions& o) {
 
 }  // namespace
 
+void check_processes(const Sweep& s, const SweepOptions& o) {
+  UNRAVEL_CHECK(o.processes >= 1, "sweep: --processes must be at least 1, got {}", o.processes);
+  if (o.processes == 1) return;
+  UNRAVEL_CHECK(dist::have_mpi(), "sweep: --processes {} trains each run over MPI, but this unravel "
+                "was built without MPI (install libopenmpi-dev and rebuild: meson feature mpi)",
+                o.processes);
+  for (const SweepRun& r : s.runs) {
+    UNRAVEL_CHECK(r.config.device.rfind("cuda", 0) != 0, "sweep: --processes {}: run {} trains on "
+                  "{}, and every process would use that one GPU (data-parallel training over "
+                  "several GPUs, one per process, is not implemented); use --processes 1",
+                  o.processes, r.name, r.config.device);
+    UNRAVEL_CHECK(r.config.micro_shards % o.processes == 0, "sweep: --processes {}: run {} ({}) "
+                  "has micro_shards {}, which {} processes cannot share; set micro_shards to a "
+                  "multiple of {} in the sweep's [base] (its results then equal one process's)",
+                  o.processes, r.name, run_label(r), r.config.micro_shards, o.processes,
+                  o.processes);
+  }
+}
+
 int sweep_command(const SweepOptions& o) {
   UNRAVEL_CHECK(o.threads >= 1, "sweep: --threads must be at least 1, got {}", o.threads);
   if (o.action == "task") {
@@ -432,6 +471,7 @@ int sweep_command(const SweepOptions& o) {
   }
   if (o.action == "collect") return collect(s, o);
   UNRAVEL_CHECK(o.action == "run", "sweep: unknown action '{}' (plan | run | status | collect)", o.action);
+  check_processes(s, o);
   require_writable_dir(s.out, "sweep run");
   write_plan(s);
   if (o.executor == "local") return run_local(s, o);

@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <sstream>
 
 #include "apps/common/stop_signals.h"
 #include "apps/sweep/sweep.h"
@@ -35,17 +37,67 @@ struct Worker {
   std::chrono::steady_clock::time_point start;
 };
 
-/// Starts `exe sweep task OUT index` pinned to `cpus`, output appended to `log`.
-pid_t spawn(const std::string& exe, const Sweep& s, size_t index, const std::vector<int>& cpus,
-            const std::string& log) {
+/// The program `name` as found on PATH (itself when it holds a '/'), or "".
+std::string find_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  for (size_t at = 0; at <= dirs.size();) {
+    size_t end = dirs.find(':', at);
+    if (end == std::string::npos) end = dirs.size();
+    const std::string p = (end > at ? dirs.substr(at, end - at) : ".") + "/" + name;
+    if (access(p.c_str(), X_OK) == 0) return p;
+    at = end + 1;
+  }
+  return "";
+}
+
+/// The command line of task `index`: `exe sweep task OUT index`, behind the MPI launcher
+/// (`mpirun -n N …`) when a run takes several processes.
+std::vector<std::string> task_command(const std::string& exe, const Sweep& s, size_t index,
+                                      const SweepOptions& o) {
+  std::vector<std::string> args;
+  if (o.processes > 1) {
+    std::istringstream words(o.mpi_launcher.empty() ? "mpirun" : o.mpi_launcher);
+    for (std::string w; words >> w;) args.push_back(w);
+    UNRAVEL_CHECK(!args.empty(), "sweep: --mpi-launcher is empty");
+    const std::string found = find_program(args[0]);
+    UNRAVEL_CHECK(!found.empty(), "sweep: --processes {} starts each run with `{}`, which is not "
+                  "on PATH (Debian: openmpi-bin; or give --mpi-launcher)", o.processes, args[0]);
+    args[0] = found;
+    args.push_back("-n");
+    args.push_back(std::to_string(o.processes));
+  }
+  for (const std::string& a : {exe, std::string("sweep"), std::string("task"), s.out,
+                               std::to_string(index)})
+    args.push_back(a);
+  return args;
+}
+
+/// Starts `args` pinned to `cpus` with `threads` OpenMP threads per process, output appended to
+/// `log`. Under an MPI launcher the processes share the cpus (no binding of their own; more
+/// processes than cores allowed) and die with the launcher.
+pid_t spawn(const std::vector<std::string>& command, const std::vector<int>& cpus,
+            int64_t threads, bool mpi, const std::string& log) {
   // Everything the child needs is built before fork (only async-signal-safe calls after it).
-  std::vector<std::string> args = {exe, "sweep", "task", s.out, std::to_string(index)};
+  std::vector<std::string> args = command;
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e)
     if (std::strncmp(*e, "OMP_NUM_THREADS=", 16) != 0 && std::strncmp(*e, "OMP_PROC_BIND=", 14) != 0)
       env.emplace_back(*e);
-  env.push_back(fmt::format("OMP_NUM_THREADS={}", cpus.size()));
+  env.push_back(fmt::format("OMP_NUM_THREADS={}", threads));
   env.push_back("OMP_PROC_BIND=false");  // the affinity mask already confines the threads
+  if (mpi) {
+    // Open MPI: the ranks inherit the worker's cores and stay unbound within them, and a run
+    // may take more processes than the cores it was given.
+    env.push_back("OMPI_MCA_hwloc_base_binding_policy=none");
+    env.push_back("OMPI_MCA_rmaps_base_oversubscribe=1");
+    env.push_back("UNRAVEL_DIE_WITH_PARENT=1");  // `sweep task` ties each rank to the launcher
+    if (geteuid() == 0) {  // mpirun refuses root unless told twice
+      env.push_back("OMPI_ALLOW_RUN_AS_ROOT=1");
+      env.push_back("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1");
+    }
+  }
   std::vector<char*> argv, envp;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -81,12 +133,12 @@ int run_local(const Sweep& s, const SweepOptions& o) {
     for (int c = 0; c < CPU_SETSIZE; ++c)
       if (CPU_ISSET(c, &mine)) cpus.push_back(c);
   if (cpus.empty()) cpus.push_back(0);
-  const int64_t threads = o.threads;
-  const int64_t jobs = o.jobs > 0 ? o.jobs : std::max<int64_t>(1, static_cast<int64_t>(cpus.size()) / threads);
+  const int64_t threads = o.threads, per_run = o.threads * o.processes;
+  const int64_t jobs = o.jobs > 0 ? o.jobs : std::max<int64_t>(1, static_cast<int64_t>(cpus.size()) / per_run);
   std::vector<Worker> workers(static_cast<size_t>(jobs));
   for (size_t w = 0; w < workers.size(); ++w)
-    for (int64_t t = 0; t < threads; ++t)
-      workers[w].cpus.push_back(cpus[(w * static_cast<size_t>(threads) + static_cast<size_t>(t)) % cpus.size()]);
+    for (int64_t t = 0; t < per_run; ++t)
+      workers[w].cpus.push_back(cpus[(w * static_cast<size_t>(per_run) + static_cast<size_t>(t)) % cpus.size()]);
 
   std::vector<size_t> todo;
   int already = 0;
@@ -98,11 +150,14 @@ int run_local(const Sweep& s, const SweepOptions& o) {
                    s.runs[i].name.c_str(), st.detail.c_str());
     else todo.push_back(i);
   }
-  std::fprintf(stderr, "sweep %s: %zu runs, %d already done, %zu to train with %lld workers of %lld "
+  std::fprintf(stderr, "sweep %s: %zu runs, %d already done, %zu to train with %lld workers of %s%lld "
                "thread%s (cpus %s)\n", s.name.c_str(), s.runs.size(), already, todo.size(),
-               static_cast<long long>(jobs), static_cast<long long>(threads), threads == 1 ? "" : "s",
+               static_cast<long long>(jobs),
+               o.processes > 1 ? fmt::format("{} processes × ", o.processes).c_str() : "",
+               static_cast<long long>(threads), threads == 1 ? "" : "s",
                fmt::format("{}", fmt::join(cpus, ",")).c_str());
   const std::string exe = self_exe();
+  if (!todo.empty()) (void)task_command(exe, s, todo[0], o);  // a missing launcher: refused now
   DeferStop defer;  // the first Ctrl-C stops the sweep cleanly (the second ends it at once)
   bool forwarded = false;
   size_t next = 0, finished = 0;
@@ -121,7 +176,8 @@ int run_local(const Sweep& s, const SweepOptions& o) {
       w.run = todo[next++];
       const SweepRun& r = s.runs[w.run];
       fs::create_directories(r.config.out);
-      w.pid = spawn(exe, s, w.run, w.cpus, (fs::path(r.config.out) / "task.log").string());
+      w.pid = spawn(task_command(exe, s, w.run, o), w.cpus, threads, o.processes > 1,
+                    (fs::path(r.config.out) / "task.log").string());
       w.start = std::chrono::steady_clock::now();
     }
     if (running() == 0) break;

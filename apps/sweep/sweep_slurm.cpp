@@ -110,6 +110,7 @@ int run_slurm(const Sweep& s, const SweepOptions& o, const std::vector<Cost>& co
   auto line = [&](const std::string& l) { head += "#SBATCH " + l + "\n"; };
   line("--job-name=unravel-" + s.name);
   line("--array=" + array);
+  if (o.processes > 1) line(fmt::format("--ntasks={}", o.processes));  // one run's MPI processes
   line(fmt::format("--cpus-per-task={}", o.threads));
   line("--time=" + time);
   line("--mem=" + mem);
@@ -124,8 +125,11 @@ int run_slurm(const Sweep& s, const SweepOptions& o, const std::vector<Cost>& co
       "# Task i trains run i of {}/plan.json; a task that finds its run done exits at once.\n"
       "{}"
       "export OMP_NUM_THREADS=${{SLURM_CPUS_PER_TASK:-1}}\n"
-      "exec {} sweep task {} \"$SLURM_ARRAY_TASK_ID\"\n",
-      s.name, idx.size(), s.runs.size(), s.file, out, head, quote(exe), quote(out));
+      "exec {}{} sweep task {} \"$SLURM_ARRAY_TASK_ID\"\n",
+      s.name, idx.size(), s.runs.size(), s.file, out, head,
+      // Several processes per run: the launcher starts them in the task's allocation.
+      o.processes > 1 ? (o.mpi_launcher.empty() ? "srun --mpi=pmix" : o.mpi_launcher) + " " : "",
+      quote(exe), quote(out));
   const std::string stamp = fmt::format("{}", static_cast<long>(std::time(nullptr)));
   const fs::path script_path = dir / fmt::format("sweep-{}.sbatch", stamp);
   write_text_atomic(script_path.string(), script);

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "engine/check.h"
 #include "engine/config.h"
@@ -78,7 +80,19 @@ int launched_size() {
   return 1;
 }
 
-Communicator::Communicator() {
+struct Communicator::Pending {
+#if UNRAVEL_HAVE_MPI
+  std::unordered_map<Request, MPI_Request> requests;
+  MPI_Comm lanes[kLanes] = {};  ///< duplicates of MPI_COMM_WORLD, made when MPI starts
+  MPI_Comm lane(int k) {
+    UNRAVEL_CHECK(k >= 0 && k < kLanes, "Communicator: lane {} (there are {})", k, kLanes);
+    return lanes[k];
+  }
+#endif
+  Request next = 1;
+};
+
+Communicator::Communicator() : pending_(std::make_unique<Pending>()) {
   const int launched = launched_size();
   if (launched == 1) return;
 #if UNRAVEL_HAVE_MPI
@@ -96,6 +110,9 @@ Communicator::Communicator() {
   check_mpi(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
   // Errors come back as codes (turned into exceptions above), not as an abort inside MPI.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  // The non-blocking collectives' lanes, duplicated here where every process is at the same
+  // point (MPI_Comm_dup is itself a collective on the world), inheriting the error handler.
+  for (MPI_Comm& c : pending_->lanes) check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &c), "MPI_Comm_dup");
   split_wait_ = env_int("UNRAVEL_DIST_TIMING") != 0;
 #else
   UNRAVEL_CHECK(false, "this process is one of {} started by an MPI launcher, but this unravel was "
@@ -107,15 +124,16 @@ Communicator::Communicator() {
 
 Communicator::~Communicator() {
 #if UNRAVEL_HAVE_MPI
-  if (initialised_) {
-    int finalized = 0;
-    MPI_Finalized(&finalized);
-    if (!finalized) MPI_Finalize();
-  }
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized)
+    for (MPI_Comm& c : pending_->lanes)
+      if (c != MPI_COMM_NULL && c != 0) MPI_Comm_free(&c);
+  if (initialised_ && !finalized) MPI_Finalize();
 #endif
 }
 
-void Communicator::wait() {
+void Communicator::wait_for_others() {
 #if UNRAVEL_HAVE_MPI
   if (!split_wait_) return;
   int64_t calls = 0;
@@ -125,7 +143,7 @@ void Communicator::wait() {
 }
 
 void Communicator::allgather(const void* send, size_t bytes, void* recv) {
-  if (size_ > 1) wait();
+  if (size_ > 1) wait_for_others();
   Timed t(seconds_, calls_);
   if (size_ == 1) {
     if (bytes) std::memmove(recv, send, bytes);
@@ -138,7 +156,7 @@ void Communicator::allgather(const void* send, size_t bytes, void* recv) {
 }
 
 void Communicator::alltoall(const void* send, size_t bytes, void* recv) {
-  if (size_ > 1) wait();
+  if (size_ > 1) wait_for_others();
   Timed t(seconds_, calls_);
   if (size_ == 1) {
     if (bytes) std::memmove(recv, send, bytes);
@@ -151,7 +169,7 @@ void Communicator::alltoall(const void* send, size_t bytes, void* recv) {
 }
 
 void Communicator::allreduce_sum(float* data, size_t n) {
-  if (size_ > 1) wait();
+  if (size_ > 1) wait_for_others();
   Timed t(seconds_, calls_);
   if (size_ == 1) return;
 #if UNRAVEL_HAVE_MPI
@@ -161,7 +179,7 @@ void Communicator::allreduce_sum(float* data, size_t n) {
 }
 
 int64_t Communicator::allreduce_max(int64_t v) {
-  if (size_ > 1) wait();
+  if (size_ > 1) wait_for_others();
   Timed t(seconds_, calls_);
   if (size_ == 1) return v;
 #if UNRAVEL_HAVE_MPI
@@ -178,6 +196,99 @@ void Communicator::barrier() {
   if (size_ == 1) return;
 #if UNRAVEL_HAVE_MPI
   check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+#endif
+}
+
+Communicator::Request Communicator::iallgather(const void* send, size_t bytes, void* recv,
+                                               int lane) {
+  (void)lane;  // a single process has one lane
+  Timed t(seconds_, calls_);
+  const Request id = pending_->next++;
+  if (size_ == 1) {
+    if (bytes) std::memmove(recv, send, bytes);
+    return id;
+  }
+#if UNRAVEL_HAVE_MPI
+  const int n = as_count(bytes, "iallgather");
+  MPI_Request r;
+  check_mpi(MPI_Iallgather(send, n, MPI_BYTE, recv, n, MPI_BYTE, pending_->lane(lane), &r),
+            "MPI_Iallgather");
+  pending_->requests.emplace(id, r);
+#endif
+  return id;
+}
+
+Communicator::Request Communicator::ialltoall(const void* send, size_t bytes, void* recv,
+                                              int lane) {
+  (void)lane;  // a single process has one lane
+  Timed t(seconds_, calls_);
+  const Request id = pending_->next++;
+  if (size_ == 1) {
+    if (bytes) std::memmove(recv, send, bytes);
+    return id;
+  }
+#if UNRAVEL_HAVE_MPI
+  const int n = as_count(bytes, "ialltoall");
+  MPI_Request r;
+  check_mpi(MPI_Ialltoall(send, n, MPI_BYTE, recv, n, MPI_BYTE, pending_->lane(lane), &r),
+            "MPI_Ialltoall");
+  pending_->requests.emplace(id, r);
+#endif
+  return id;
+}
+
+Communicator::Request Communicator::iallreduce_sum(float* data, size_t n, int lane) {
+  (void)lane;  // a single process has one lane
+  Timed t(seconds_, calls_);
+  const Request id = pending_->next++;
+  if (size_ == 1) return id;
+#if UNRAVEL_HAVE_MPI
+  MPI_Request r;
+  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, data, as_count(n, "iallreduce"), MPI_FLOAT, MPI_SUM,
+                           pending_->lane(lane), &r), "MPI_Iallreduce");
+  pending_->requests.emplace(id, r);
+#endif
+  return id;
+}
+
+bool Communicator::test(Request id) {
+#if UNRAVEL_HAVE_MPI
+  auto it = pending_->requests.find(id);
+  if (it == pending_->requests.end()) return true;  // a single process's, or already completed
+  int done = 0;
+  check_mpi(MPI_Test(&it->second, &done, MPI_STATUS_IGNORE), "MPI_Test");
+  if (done) pending_->requests.erase(it);
+  else progress();
+  return done != 0;
+#else
+  (void)id;
+  return true;
+#endif
+}
+
+void Communicator::wait(Request id) {
+#if UNRAVEL_HAVE_MPI
+  auto it = pending_->requests.find(id);
+  if (it == pending_->requests.end()) return;
+  int64_t calls = 0;
+  Timed t(seconds_, calls);
+  check_mpi(MPI_Wait(&it->second, MPI_STATUS_IGNORE), "MPI_Wait");
+  pending_->requests.erase(it);
+#else
+  (void)id;
+#endif
+}
+
+void Communicator::progress() {
+#if UNRAVEL_HAVE_MPI
+  // MPI_Test on one pending request drives Open MPI's progress engine for all of them; completed
+  // requests stay in the map (their MPI_Request set to MPI_REQUEST_NULL) until test() or wait().
+  for (auto& [id, r] : pending_->requests) {
+    if (r == MPI_REQUEST_NULL) continue;
+    int done = 0;
+    check_mpi(MPI_Test(&r, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    if (!done) break;
+  }
 #endif
 }
 

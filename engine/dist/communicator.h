@@ -14,6 +14,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace unravel::dist {
 
@@ -44,8 +45,28 @@ class Communicator {
   int64_t allreduce_max(int64_t v);
   void barrier();
 
+  /// Non-blocking forms of the three collectives above (MPI-3 MPI_Iallgather, MPI_Ialltoall,
+  /// MPI_Iallreduce), for overlapping an exchange with computation: the buffers must stay put
+  /// until wait() or a true test(). Open MPI advances them only inside MPI calls, so a caller
+  /// that overlaps calls progress() now and then. A single process completes them at once.
+  /// MPI matches collectives by the order in which each process starts them: on one `lane`
+  /// every process must start them in the same order, while the lanes (kLanes duplicates of the
+  /// world communicator) are independent of each other and of the blocking collectives above.
+  static constexpr int kLanes = 2;
+  using Request = int64_t;
+  Request iallgather(const void* send, size_t bytes, void* recv, int lane = 0);
+  Request ialltoall(const void* send, size_t bytes, void* recv, int lane = 0);
+  Request iallreduce_sum(float* data, size_t n, int lane = 0);
+  /// True once r has completed (it is then released); advances every pending operation.
+  bool test(Request r);
+  /// Returns when r has completed (timed into seconds(): the exchange that was not hidden).
+  void wait(Request r);
+  /// Advances the pending operations without waiting (MPI_Testsome over them).
+  void progress();
+
   /// Seconds spent inside the collectives above since the process started (waiting for slower
-  /// ranks included), and how many were called.
+  /// ranks included; for the non-blocking ones, the time to start them and in wait()), and how
+  /// many were called.
   double seconds() const { return seconds_; }
   int64_t calls() const { return calls_; }
   /// With UNRAVEL_DIST_TIMING=1: seconds in the barriers before the collectives (else 0).
@@ -66,7 +87,9 @@ class Communicator {
   bool split_wait_ = false;  ///< UNRAVEL_DIST_TIMING: a timed barrier before each collective
   double seconds_ = 0, wait_seconds_ = 0;
   int64_t calls_ = 0;
-  void wait();
+  struct Pending;  ///< the MPI requests in flight (communicator.cpp)
+  std::unique_ptr<Pending> pending_;
+  void wait_for_others();
 };
 
 /// The world communicator: initialises MPI on first use when launched by mpirun; a single

@@ -14,9 +14,8 @@
 //    as a single process does. After backward: every micro-shard's gradient, combined by an
 //    ordered reduce-scatter (each process adds chunk q of the M gradients in micro-shard order)
 //    and an all-gather of the sums, or summed per process and all-reduced (unordered); and the
-//    logged terms. One fused exchange after the last backward of an update: the tape's backward
-//    is one call with no per-leaf completion hook, so bucketed all-reduce overlapped with
-//    backward is not done.
+//    logged terms. The gradients travel in buckets started during the last micro-shard's
+//    backward, as the tape announces their parameters final (GradExchange below).
 //  * Transfers go through the host (MPI without device awareness); on the CPU device that is a
 //    memcpy of each gradient.
 #include <algorithm>
@@ -26,6 +25,7 @@
 
 #include "engine/check.h"
 #include "engine/dist/communicator.h"
+#include "engine/tape.h"
 #include "models/nn/batchnorm.h"
 #include "objectives/divergences.h"
 #include "objectives/training/train_step.h"
@@ -82,116 +82,100 @@ Tensor from_host(const float* src, const Shape& shape, Device device) {
 // One exchange of the M micro-shards' results of one update (the main one, or an auxiliary
 // one): per micro-shard, its logged terms (f64) and, per parameter, a has-gradient flag and the
 // gradient (f32). Slot j of this process is global micro-shard first + j.
+//
+// The gradients travel in buckets: the parameters in reverse order (the last layers' gradients
+// are final first in backward), cut where a bucket's floats reach the bucket size. The tape
+// announces each parameter as its gradient becomes final (GradReady); a bucket whose parameters
+// are all final is copied into its slot, and in the last micro-shard's backward its exchange is
+// started at once, so the exchange of the later layers overlaps the backward of the earlier
+// ones. Every element is still the sum of micro-shards 0..M−1 in that order, so the bits do not
+// depend on the bucket size.
 class GradExchange {
  public:
-  GradExchange(const TensorList& params, int64_t local) : params_(params), local_(local) {
-    for (const Tensor& p : params_) numel_ += static_cast<size_t>(p.numel());
+  GradExchange(dist::Communicator& comm, const TensorList& params, int64_t local, int64_t m,
+               bool ordered, int64_t bucket_bytes)
+      : comm_(comm), params_(params), local_(local), m_(m), ordered_(ordered) {
+    const size_t cap = static_cast<size_t>(std::max<int64_t>(bucket_bytes, 4)) / sizeof(float);
+    bucket_of_.resize(params_.size());
+    for (size_t i = params_.size(); i-- > 0;) {
+      const size_t n = static_cast<size_t>(params_[i].numel());
+      if (buckets_.empty() || (buckets_.back().floats > 0 && buckets_.back().floats + 1 + n > cap))
+        buckets_.emplace_back();
+      Bucket& b = buckets_.back();
+      b.params.push_back(i);
+      b.floats += 1 + n;  // its flag and its gradient
+      bucket_of_[i] = buckets_.size() - 1;
+    }
+    for (Bucket& b : buckets_) b.send.assign(static_cast<size_t>(local_) * b.floats, 0.0f);
   }
 
-  // Stores micro-shard j's terms and the parameters' current gradients.
-  void add(int64_t j, const LossTerms& t) {
+  // What the tape calls while micro-shard j's backward runs.
+  GradReady watch(int64_t j) {
+    for (Bucket& b : buckets_) b.ready = 0;
+    return GradReady{params_, [this, j](size_t k) {
+                       Bucket& b = buckets_[bucket_of_[k]];
+                       if (++b.ready == b.params.size()) {
+                         pack(b, j);
+                         if (j + 1 == local_) start(b);
+                       }
+                       advance(false);
+                     }};
+  }
+
+  // Stores micro-shard j's logged terms.
+  void add_terms(int64_t j, const LossTerms& t) {
     const auto scalars = t.scalars();
     TensorList values;
     for (const auto& [n, v] : scalars) values.push_back(v);
     if (j == 0) {
+      names_.clear();
       for (const auto& [n, v] : scalars) names_.push_back(n);
       total_items_ = t.total_items;
-      const size_t floats = params_.size() + numel_;
-      slot_ = (names_.size() * sizeof(double) + floats * sizeof(float) + 7) / 8 * 8;
-      send_.assign(static_cast<size_t>(local_) * slot_, 0);
+      terms_.assign(static_cast<size_t>(local_) * names_.size(), 0.0);
     }
     UNRAVEL_CHECK(scalars.size() == names_.size() && t.total_items == total_items_,
                   "micro-shards: micro-shard {} logged {} terms, the first {}", j, scalars.size(),
                   names_.size());
-    uint8_t* s = send_.data() + static_cast<size_t>(j) * slot_;
     const std::vector<double> v = read_scalars(values);
-    std::memcpy(s, v.data(), v.size() * sizeof(double));
-    float* flags = reinterpret_cast<float*>(s + names_.size() * sizeof(double));
-    float* grads = flags + params_.size();
-    TensorList defined;
-    for (size_t i = 0; i < params_.size(); ++i) {
-      const Tensor g = params_[i].grad();
-      flags[i] = g.defined() ? 1.0f : 0.0f;
-      if (g.defined()) defined.push_back(g);
-    }
-    // Parameters without a gradient hold zeros (the buffer starts zeroed; rewrite each step).
-    std::vector<float> packed(numel_);
-    to_host(defined, packed.data());
-    size_t at = 0, from = 0;
-    for (size_t i = 0; i < params_.size(); ++i) {
-      const size_t n = static_cast<size_t>(params_[i].numel());
-      if (flags[i] != 0) std::memcpy(grads + at, packed.data() + from, n * sizeof(float));
-      else std::memset(grads + at, 0, n * sizeof(float));
-      from += flags[i] != 0 ? n : 0;
-      at += n;
-    }
+    std::copy(v.begin(), v.end(), terms_.begin() + static_cast<std::ptrdiff_t>(j * names_.size()));
   }
 
-  // Exchanges the slots and sets each parameter's gradient to the combination of the M
-  // micro-shards' (undefined where none had one). Returns the terms: each the mean over the M
-  // micro-shards in order (in f64, so a term equal on every micro-shard, such as β, stays
+  // Completes every bucket's exchange and sets each parameter's gradient to the combination of
+  // the M micro-shards' (undefined where none had one). Returns the terms: each the mean over
+  // the M micro-shards in order (in f64, so a term equal on every micro-shard, such as β, stays
   // exact), as 0-d f64 tensors on `device`, "total" as the total.
-  LossTerms combine(dist::Communicator& comm, int64_t m, bool ordered, Device device) {
-    const size_t t = names_.size(), np = params_.size(), floats = np + numel_;
-    const size_t n = static_cast<size_t>(comm.size()), local = static_cast<size_t>(local_);
-    auto floats_of = [&](size_t j) {
-      return reinterpret_cast<const float*>(send_.data() + j * slot_ + t * sizeof(double));
-    };
-    std::vector<float> acc(floats);
-    if (ordered) {
-      // An ordered reduce-scatter, then an all-gather: process q receives chunk q of every
-      // micro-shard's floats (MPI_Alltoall; source p's block holds micro-shards p·L..p·L+L−1,
-      // so the blocks arrive in micro-shard order), adds them in the order 0..M−1, and the
-      // summed chunks are all-gathered. Each process sends and receives about (L + 1)·P floats
-      // (P gradients, L = M/N micro-shards per process), about what a ring all-reduce moves
-      // when M = N, instead of the M·P of all-gathering every micro-shard's gradient.
-      const size_t chunk = (floats + n - 1) / n;
-      std::vector<float> out(n * local * chunk, 0.0f), in(n * local * chunk);
-      for (size_t q = 0; q < n; ++q)
-        for (size_t j = 0; j < local; ++j) {
-          const size_t lo = std::min(floats, q * chunk), hi = std::min(floats, lo + chunk);
-          std::memcpy(out.data() + (q * local + j) * chunk, floats_of(j) + lo,
-                      (hi - lo) * sizeof(float));
-        }
-      comm.alltoall(out.data(), local * chunk * sizeof(float), in.data());
-      std::vector<float> mine(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(chunk));
-      for (size_t k = 1; k < static_cast<size_t>(m); ++k)
-        for (size_t i = 0; i < chunk; ++i) mine[i] += in[k * chunk + i];
-      std::vector<float> whole(n * chunk);
-      comm.allgather(mine.data(), chunk * sizeof(float), whole.data());
-      std::memcpy(acc.data(), whole.data(), floats * sizeof(float));
-    } else {
-      // This process's micro-shards in order, then MPI's sum over processes (its order).
-      std::memcpy(acc.data(), floats_of(0), floats * sizeof(float));
-      for (size_t j = 1; j < local; ++j)
-        for (size_t i = 0; i < floats; ++i) acc[i] += floats_of(j)[i];
-      comm.allreduce_sum(acc.data(), acc.size());
-    }
+  LossTerms finish(Device device) {
+    for (Bucket& b : buckets_)
+      UNRAVEL_CHECK(b.phase != Phase::idle, "micro-shards: a gradient bucket was never started "
+                    "(the last backward did not announce all of its parameters)");
+    advance(true);
+    started_.clear();
     // Every micro-shard's logged terms on every process (a few doubles each).
-    std::vector<double> mine_terms(t * local), terms(t * static_cast<size_t>(m));
-    for (size_t j = 0; j < local; ++j)
-      std::memcpy(mine_terms.data() + j * t, send_.data() + j * slot_, t * sizeof(double));
-    comm.allgather(mine_terms.data(), mine_terms.size() * sizeof(double), terms.data());
+    const size_t t = names_.size();
+    std::vector<double> terms(t * static_cast<size_t>(m_));
+    comm_.allgather(terms_.data(), terms_.size() * sizeof(double), terms.data());
     // The batch's loss is the mean of the micro-shards' means (or the sum of their sums under
     // sum_over_batch, where total_items is the micro-shard's row count).
-    const float scale = total_items_ == 1.0 ? 1.0f / static_cast<float>(m) : 1.0f;
-    size_t at = np;
-    for (size_t i = 0; i < np; ++i) {
-      Tensor& p = params_[i];
-      const size_t n = static_cast<size_t>(p.numel());
-      p.zero_grad();
-      if (acc[i] != 0) {
-        if (scale != 1.0f)
-          for (size_t e = 0; e < n; ++e) acc[at + e] *= scale;
-        p.set_grad(from_host(acc.data() + at, p.shape(), p.device()));
+    const float scale = total_items_ == 1.0 ? 1.0f / static_cast<float>(m_) : 1.0f;
+    for (Bucket& b : buckets_) {
+      size_t at = b.params.size();
+      for (size_t q = 0; q < b.params.size(); ++q) {
+        Tensor& p = params_[b.params[q]];
+        const size_t n = static_cast<size_t>(p.numel());
+        p.zero_grad();
+        if (b.sum[q] != 0) {
+          if (scale != 1.0f)
+            for (size_t e = 0; e < n; ++e) b.sum[at + e] *= scale;
+          p.set_grad(from_host(b.sum.data() + at, p.shape(), p.device()));
+        }
+        at += n;
       }
-      at += n;
     }
     LossTerms out;
     for (size_t k = 0; k < t; ++k) {
       double s = 0;
-      for (int64_t j = 0; j < m; ++j) s += terms[j * t + k];
-      Tensor v = Tensor::full(Shape{}, s / static_cast<double>(m), DType::f64, device);
+      for (int64_t j = 0; j < m_; ++j) s += terms[static_cast<size_t>(j) * t + k];
+      Tensor v = Tensor::full(Shape{}, s / static_cast<double>(m_), DType::f64, device);
       if (names_[k] == "total") out.total = v;
       else out.add(names_[k], v);
     }
@@ -199,12 +183,125 @@ class GradExchange {
   }
 
  private:
+  enum class Phase { idle, scatter, gather, done };
+  static constexpr int kScatterLane = 0, kGatherLane = 1;  // Communicator lanes
+  struct Bucket {
+    std::vector<size_t> params;  // indices into params_, newest parameter first
+    size_t floats = 0;           // flags + gradients
+    size_t ready = 0;            // parameters announced in the current backward
+    std::vector<float> send;     // local slots of `floats`: flags, then gradients
+    std::vector<float> out, in, mine, whole, sum;
+    Phase phase = Phase::idle;
+    dist::Communicator::Request request = 0;
+  };
+
+  // Copies the bucket's flags and final gradients into slot j.
+  void pack(Bucket& b, int64_t j) {
+    float* flags = b.send.data() + static_cast<size_t>(j) * b.floats;
+    float* grads = flags + b.params.size();
+    TensorList defined;
+    for (size_t q = 0; q < b.params.size(); ++q) {
+      const Tensor g = params_[b.params[q]].grad();
+      flags[q] = g.defined() ? 1.0f : 0.0f;
+      if (g.defined()) defined.push_back(g);
+    }
+    std::vector<float> packed(b.floats);
+    to_host(defined, packed.data());
+    size_t at = 0, from = 0;
+    for (size_t q = 0; q < b.params.size(); ++q) {
+      const size_t n = static_cast<size_t>(params_[b.params[q]].numel());
+      if (flags[q] != 0) std::memcpy(grads + at, packed.data() + from, n * sizeof(float));
+      else std::memset(grads + at, 0, n * sizeof(float));  // no gradient: zeros
+      from += flags[q] != 0 ? n : 0;
+      at += n;
+    }
+  }
+
+  // Starts the bucket's exchange once all local slots are packed.
+  void start(Bucket& b) {
+    const size_t n = static_cast<size_t>(comm_.size()), local = static_cast<size_t>(local_);
+    if (ordered_) {
+      // An ordered reduce-scatter, then an all-gather: process q receives chunk q of every
+      // micro-shard's floats (MPI_Alltoall; source p's block holds micro-shards p·L..p·L+L−1,
+      // so the blocks arrive in micro-shard order), adds them in the order 0..M−1, and the
+      // summed chunks are all-gathered. Each process sends and receives about (L + 1)·P floats
+      // (P gradients, L = M/N micro-shards per process), about what a ring all-reduce moves
+      // when M = N, instead of the M·P of all-gathering every micro-shard's gradient.
+      const size_t chunk = chunk_of(b);
+      b.out.assign(n * local * chunk, 0.0f);
+      b.in.resize(n * local * chunk);
+      for (size_t q = 0; q < n; ++q)
+        for (size_t j = 0; j < local; ++j) {
+          const size_t lo = std::min(b.floats, q * chunk), hi = std::min(b.floats, lo + chunk);
+          std::memcpy(b.out.data() + (q * local + j) * chunk, b.send.data() + j * b.floats + lo,
+                      (hi - lo) * sizeof(float));
+        }
+      b.request = comm_.ialltoall(b.out.data(), local * chunk * sizeof(float), b.in.data(),
+                                  kScatterLane);
+      b.phase = Phase::scatter;
+    } else {
+      // This process's micro-shards in order, then MPI's sum over processes (its order).
+      b.sum.assign(b.send.begin(), b.send.begin() + static_cast<std::ptrdiff_t>(b.floats));
+      for (size_t j = 1; j < local; ++j)
+        for (size_t i = 0; i < b.floats; ++i) b.sum[i] += b.send[j * b.floats + i];
+      b.request = comm_.iallreduce_sum(b.sum.data(), b.sum.size(), kScatterLane);
+      b.phase = Phase::gather;
+    }
+    started_.push_back(&b);
+  }
+
+  // Moves the started exchanges on as far as they go without waiting (or to the end). MPI
+  // matches collectives by the order each process starts them, per communicator. The reduce-
+  // scatters start in bucket order (the order backward finishes them, the same everywhere), but
+  // when one completes, and so when its all-gather can start, differs between processes: so
+  // the all-gathers have a lane of their own, and a bucket's starts only after those of every
+  // bucket started before it.
+  void advance(bool block) {
+    auto complete = [&](Bucket& b) {
+      if (!block) return comm_.test(b.request);
+      comm_.wait(b.request);
+      return true;
+    };
+    bool in_order = true;  // every earlier bucket is past its reduce-scatter
+    for (Bucket* bp : started_) {
+      Bucket& b = *bp;
+      if (b.phase == Phase::scatter) {
+        if (!in_order || !complete(b)) {
+          in_order = false;
+          continue;
+        }
+        const size_t chunk = chunk_of(b);
+        b.mine.assign(b.in.begin(), b.in.begin() + static_cast<std::ptrdiff_t>(chunk));
+        for (size_t k = 1; k < static_cast<size_t>(m_); ++k)
+          for (size_t i = 0; i < chunk; ++i) b.mine[i] += b.in[k * chunk + i];
+        b.whole.resize(static_cast<size_t>(comm_.size()) * chunk);
+        b.request = comm_.iallgather(b.mine.data(), chunk * sizeof(float), b.whole.data(),
+                                     kGatherLane);
+        b.phase = Phase::gather;
+      }
+      if (b.phase == Phase::gather && complete(b)) {
+        if (ordered_)
+          b.sum.assign(b.whole.begin(), b.whole.begin() + static_cast<std::ptrdiff_t>(b.floats));
+        b.phase = Phase::done;
+      }
+    }
+  }
+
+  size_t chunk_of(const Bucket& b) const {
+    const size_t n = static_cast<size_t>(comm_.size());
+    return (b.floats + n - 1) / n;
+  }
+
+  dist::Communicator& comm_;
   TensorList params_;
-  int64_t local_;
-  size_t numel_ = 0, slot_ = 0;
+  int64_t local_, m_;
+  bool ordered_;
+  std::vector<Bucket> buckets_;
+  std::vector<Bucket*> started_;  // in the order their exchanges started (the same everywhere)
+  std::vector<size_t> bucket_of_;
   std::vector<std::string> names_;
   double total_items_ = 1.0;
-  std::vector<uint8_t> send_;
+  std::vector<double> terms_;
 };
 
 }  // namespace
@@ -301,7 +398,7 @@ StepResult TrainStep::sharded_step(const Tensor& x, Generator& gen) {
   r.posterior = DiagonalGaussian::from_logvar(parts[1], parts[2]);
 
   // 3. The objective and backward per micro-shard, then the combined gradient and one update.
-  GradExchange main(opt_->params(), local);
+  GradExchange main(comm, opt_->params(), local, m, options_.ordered, options_.bucket_bytes);
   for (int64_t j = 0; j < local; ++j) {
     Generator g = gen;
     LossTerms t = state_->objective().compute(ins[static_cast<size_t>(j)], r.schedule, g);
@@ -312,27 +409,29 @@ StepResult TrainStep::sharded_step(const Tensor& x, Generator& gen) {
     for (auto& [a, o] : aux_) o->zero_grad();
     // A backward clears the whole tape unless it retains it; the later micro-shards' forwards
     // are still on it, so all but the last retain (the memory of one unsharded forward).
-    t.total.backward(Tensor(), j + 1 < local);
-    main.add(j, t);
+    const GradReady hook = main.watch(j);
+    tape().backward({t.total}, {}, j + 1 < local, &hook);
+    main.add_terms(j, t);
   }
-  r.terms = main.combine(comm, m, options_.ordered, device_);
+  r.terms = main.finish(device_);
   opt_->step();
 
   // 4. Auxiliary updates: whole-batch inputs drawn once from the gathered codes (the same on
   // every process), the update's loss per micro-shard, combined the same way.
   for (auto& [a, o] : aux_) {
     const TensorList whole_inputs = a->batch_inputs(parts[3], gen);
-    GradExchange ex(a->parameters(), local);
+    GradExchange ex(comm, a->parameters(), local, m, options_.ordered, options_.bucket_bytes);
     for (int64_t j = 0; j < local; ++j) {
       TensorList rows_j;
       const int64_t lo = (first + j) * rows;
       for (const Tensor& w : whole_inputs) rows_j.push_back(clone(slice(w, 0, lo, lo + rows)));
       o->zero_grad();  // the main loss reached these parameters too
       LossTerms t = a->shard_loss(rows_j);
-      t.total.backward();
-      ex.add(j, t);
+      const GradReady hook = ex.watch(j);
+      tape().backward({t.total}, {}, false, &hook);
+      ex.add_terms(j, t);
     }
-    LossTerms c = ex.combine(comm, m, options_.ordered, device_);
+    LossTerms c = ex.finish(device_);
     o->step();
     for (auto& term : c.terms) r.terms.add(term.first, term.second);
   }

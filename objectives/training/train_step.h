@@ -87,6 +87,11 @@ struct TrainStepOptions {
   /// With micro-shards: combine the M gradients in order after an all-gather (true: results
   /// independent of N), or by one MPI_Allreduce of each process's in-order sum (false).
   bool ordered = true;
+  /// With micro-shards: gradients are exchanged in buckets of about this many bytes, each
+  /// started while the last micro-shard's backward still runs (the parameters in reverse order,
+  /// the order backward finishes them). The ordered combination gives the same bits for any
+  /// bucket size.
+  int64_t bucket_bytes = int64_t{1} << 20;
 };
 
 /// What one step leaves on the device.

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/anomaly.h"
@@ -22,6 +23,50 @@ TEST_CASE("backward sums fan-in and accumulates into leaves") {
   x.zero_grad();
   CHECK_FALSE(x.grad().defined());
   CHECK(tape().size() == 0);  // backward freed the tape
+}
+
+TEST_CASE("GradReady announces each watched leaf once, when its gradient is final") {
+  // y = sum(w2 · tanh(w1 · x + b1)) + sum(b2 · b2): backward reaches b2 and w2 before w1 and b1;
+  // u requires a gradient but the root does not depend on it.
+  auto leaf = [](std::vector<double> v) {
+    Tensor t = Tensor::from_vector<double>(v, Shape{static_cast<int64_t>(v.size())});
+    t.set_requires_grad();
+    return t;
+  };
+  Tensor x = Tensor::from_vector<double>({0.5, -1, 2}, Shape{3});
+  Tensor w1 = leaf({1, 2, 3}), b1 = leaf({0.1, 0.2, 0.3}), w2 = leaf({-1, 1, 0.5}),
+         b2 = leaf({4, 5}), u = leaf({7});
+  Tensor unused = u * 2.0;  // on the tape, but not under the root
+  Tensor v = leaf({3});    // consumed by no node: announced before the first node runs
+  Tensor h = tanh(w1 * x + b1);
+  Tensor y = sum(w2 * h) + sum(b2 * b2) + sum(w1 * 0.0);  // w1 consumed again, late in forward
+  // The expected gradients, computed without the hook.
+  const TensorList leaves = {w1, b1, w2, b2, u, v};
+  TensorList expected = grad({y}, {w1, b1, w2, b2}, {}, true);
+  std::vector<size_t> order;
+  std::vector<std::vector<double>> seen(leaves.size());
+  GradReady hook{leaves, [&](size_t k) {
+                   order.push_back(k);
+                   // Final when announced: later deliveries would make it differ from expected.
+                   if (leaves[k].grad().defined()) seen[k] = leaves[k].grad().to_vector<double>();
+                 }};
+  tape().backward({y}, {}, false, &hook);
+  REQUIRE(order.size() == leaves.size());
+  CHECK(order[0] == 5);
+  CHECK(std::count(order.begin(), order.end(), 4) == 1);  // u: announced, with no gradient
+  CHECK_FALSE(u.grad().defined());
+  // Each announced once, holding the whole gradient.
+  for (size_t k = 0; k < 4; ++k) {
+    CHECK(std::count(order.begin(), order.end(), k) == 1);
+    CHECK(seen[k] == expected[k].to_vector<double>());
+    CHECK(leaves[k].grad().to_vector<double>() == seen[k]);
+  }
+  // b2 (consumed by the newest nodes only) becomes final before w1 and b1 (the oldest consumers).
+  auto pos = [&](size_t k) { return std::find(order.begin(), order.end(), k) - order.begin(); };
+  CHECK(pos(3) < pos(0));
+  CHECK(pos(3) < pos(1));
+  CHECK(pos(2) < pos(0));
+  (void)unused;
 }
 
 TEST_CASE("non-scalar backward needs a seed") {

@@ -30,6 +30,7 @@ struct Setup {
   int64_t batch = 8;
   int64_t shards = 4;
   bool graph = false;
+  int64_t bucket_bytes = int64_t{1} << 20;
 };
 
 struct Built {
@@ -55,6 +56,7 @@ Built build(const Setup& c, Device dev) {
   ctl->to(dev);
   auto adam = [](TensorList p) { return optim::make_optimizer("adam", std::move(p), {.lr = 1e-3}); };
   TrainStepOptions o{c.samples, Precision::fp32, c.graph, c.shards};
+  o.bucket_bytes = c.bucket_bytes;
   b.step = std::make_unique<TrainStep>(b.state, ctl, adam, adam, o);
   Shape s{c.batch};
   for (int64_t d : vae->data_shape()) s.push_back(d);
@@ -172,6 +174,29 @@ TEST_CASE("micro-shards in one process: sim equals the CPU, close to one micro-s
       for (size_t j = 0; j < cpu.params[i].size(); ++j)
         worst = std::max(worst, std::abs(cpu.params[i][j] - ref.params[i][j]));
     CHECK(worst < 1e-4);
+  }
+}
+
+TEST_CASE("micro-shards: the gradient buckets' size does not change a bit") {
+  // Buckets started inside backward (the tape's GradReady): a few bytes (one parameter per
+  // bucket, started one by one as backward finishes them), the default, and one bucket.
+  for (const char* arch : {"pinwheel-mlp", "burgess"}) {
+    CAPTURE(arch);
+    Setup c;
+    c.arch = arch;
+    c.objective = "factor-vae";  // an auxiliary update (the discriminator) exchanges its own
+    c.latents = 3;
+    c.batch = 4;
+    c.shards = 2;
+    std::vector<Trace> traces;
+    for (int64_t bytes : {int64_t{64}, int64_t{1} << 20, int64_t{1} << 30}) {
+      c.bucket_bytes = bytes;
+      traces.push_back(train(c, kCPU, 3));
+    }
+    for (size_t k = 1; k < traces.size(); ++k) {
+      CHECK(traces[k].logs == traces[0].logs);
+      CHECK(traces[k].params == traces[0].params);
+    }
   }
 }
 
