@@ -329,3 +329,73 @@ def test_every_figure_plans_its_paper_runs_as_a_slurm_array(figure, runs, tmp_pa
     assert len(plan["runs"]) == runs
     assert f"#SBATCH --array=0-{runs - 1}" in p.stdout if runs > 1 else "#SBATCH --array=0\n" in p.stdout
     assert not (tmp_path / "out" / "runs").exists() or not any((tmp_path / "out" / "runs").glob("*/log.csv"))
+
+
+def mpi_sweep_file(path, out, micro_shards=2):
+    """4 pinwheel β-VAE runs whose batches are cut into `micro_shards` micro-shards."""
+    path.write_text(f"""name = "mp"
+out = "{out}"
+[base]
+dataset = "pinwheel"
+arch = "pinwheel-mlp"
+objective = "beta-vae"
+latents = 2
+batch = 64
+micro_shards = {micro_shards}
+steps = 60
+log_every = 10
+checkpoint_every = 20
+[grid]
+beta = [1.0, 2.0]
+seed = [1, 2]
+""")
+    return path
+
+
+def needs_mpi(p):
+    if "built without MPI" in p.stderr:
+        pytest.skip("this unravel was built without MPI (Debian libopenmpi-dev; meson feature mpi)")
+
+
+@pytest.fixture(scope="module")
+def one_process_sweep(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mpisweep")
+    run_cli("sweep", "run", mpi_sweep_file(d / "s.toml", "out"), "--no-measure")
+    return finals(collect(d / "out"))
+
+
+def test_a_sweep_over_mpi_processes_equals_one_process(one_process_sweep, tmp_path):
+    # Each run trained by `mpirun -n 2` inside its task: the same bits as one process (the
+    # micro-shards' gradients are summed in a fixed order).
+    f = mpi_sweep_file(tmp_path / "s.toml", "out")
+    p = run_cli("sweep", "run", f, "--no-measure", "--processes", "2", check=False)
+    needs_mpi(p)
+    assert p.returncode == 0, p.stderr
+    assert "workers of 2 processes" in p.stderr
+    log = next((tmp_path / "out" / "runs").glob("*/task.log")).read_text()
+    assert "on 2 processes (2 micro-shards" in log
+    assert finals(collect(tmp_path / "out")) == one_process_sweep
+
+
+def test_processes_that_cannot_share_the_micro_shards_are_refused(tmp_path):
+    p = run_cli("sweep", "run", mpi_sweep_file(tmp_path / "s.toml", "out", micro_shards=1),
+                "--no-measure", "--processes", "2", check=False)
+    needs_mpi(p)
+    assert p.returncode != 0
+    assert "has micro_shards 1, which 2 processes cannot share" in p.stderr
+    assert not (tmp_path / "out" / "runs").exists()  # nothing started
+
+
+@slurm
+def test_a_slurm_sweep_over_mpi_processes_equals_one_process(one_process_sweep, tmp_path):
+    # --ntasks=2 per array task, started by `srun --mpi=pmix` inside the task's allocation.
+    f = mpi_sweep_file(tmp_path / "s.toml", "out")
+    p = run_cli("sweep", "run", f, "--executor", "slurm", "--no-measure", "--processes", "2",
+                "--wait", check=False)
+    needs_mpi(p)
+    script = next((tmp_path / "out" / "slurm").glob("sweep-*.sbatch")).read_text()
+    assert "#SBATCH --ntasks=2" in script and "srun --mpi=pmix " in script
+    logs = "".join(t.read_text() for t in (tmp_path / "out" / "slurm").glob("task-*.out"))
+    assert p.returncode == 0, p.stdout + p.stderr + logs
+    assert "on 2 processes (2 micro-shards" in logs
+    assert finals(collect(tmp_path / "out")) == one_process_sweep
