@@ -1,5 +1,5 @@
-// CUDA convolutions (NCHW activations, OIHW weights, f32 and f64, any strides, groups) on cuDNN,
-// and batch normalisation in our own kernels.
+// CUDA convolutions (NCHW activations, OIHW weights, f32 and f64, any strides, groups) on cuDNN
+// (the direct-kernel fallback: conv_direct.cu; batch normalisation: batch_norm.cu).
 //
 // Convolutions. cuDNN runs on dense NCHW buffers: a view that is not contiguous (a transposed
 // input, a strided weight, a gradient view) is copied into dense scratch first, and an output
@@ -27,10 +27,7 @@
 //
 // Environment: UNRAVEL_CONV_VERBOSE=1 prints each convolution's choice once to stderr;
 // UNRAVEL_CUDA_CONV=direct skips cuDNN (the direct kernels only), for diagnosis.
-//
-// Batch norm: one block per channel reduces in double in a fixed order (deterministic), with the
-// CPU's formulas (ops/cpu/batch_norm_cpu.cpp); saved statistics are stored in the element type.
-// Running statistics are updated by the op (ops/nn_ops.cpp), not here, as on the CPU.
+
 #include <cudnn.h>
 
 #include <algorithm>
@@ -46,11 +43,18 @@
 #include <vector>
 
 #include "engine/cuda/cuda_backend.h"
+#include "ops/cuda/conv_geometry.cuh"
 #include "ops/cuda/cuda_common.cuh"
 
 namespace unravel {
 
 namespace {
+
+using cuda_conv::check_conv;
+using cuda_conv::direct_conv;
+using cuda_conv::Geom;
+using cuda_conv::Pass;
+using cuda_conv::pass_name;
 
 #define UNRAVEL_CUDNN(expr)                                                                   \
   do {                                                                                        \
@@ -89,235 +93,6 @@ cudnnHandle_t handle_for(int device) {
   if (handles[device] == nullptr) UNRAVEL_CUDNN(cudnnCreate(&handles[device]));
   UNRAVEL_CUDNN(cudnnSetStream(handles[device], s));
   return handles[device];
-}
-
-// --- shared device helpers ------------------------------------------------------------------
-
-/// Threads of the direct backward-weights kernel's blocks.
-constexpr int kBlock = 256;
-
-
-// --- convolution geometry and checks ---------------------------------------------------------
-
-enum class Pass : int { fwd = 0, bwd_data = 1, bwd_filter = 2 };
-
-const char* pass_name(Pass p) {
-  switch (p) {
-    case Pass::fwd: return "conv2d_forward";
-    case Pass::bwd_data: return "conv2d_backward_data";
-    default: return "conv2d_backward_weights";
-  }
-}
-
-/// One convolution in the forward sense: x (n, c, h, w) ⋆ w (o, cg, kh, kw) → y (n, o, oh, ow),
-/// cg = c / groups input and og = o / groups output channels per group. Plain values, passed to
-/// the direct kernels by value.
-struct Geom {
-  int64_t n, c, h, w, o, cg, og, kh, kw, oh, ow;
-  int64_t sh, sw, ph, pw, dh, dw, groups;
-};
-
-/// Checks x, w, y (in the forward sense; for a backward pass x or y is the gradient) against
-/// each other and p, the CPU's rules plus groups. Returns the geometry; *symmetric tells whether
-/// y's extent is the one floor((in + 2·pad − span) / stride) + 1 gives (cuDNN derives it so).
-Geom check_conv(const TensorView& x, const TensorView& w, const TensorView& y,
-                const Conv2dParams& p, const char* fn, const char* xn, const char* yn,
-                bool* symmetric) {
-  UNRAVEL_CHECK(p.precision != Precision::bf16,
-                "{}: bf16 precision is not implemented on CUDA yet (use --precision fp32)", fn);
-  UNRAVEL_CHECK(x.rank() == 4 && w.rank() == 4 && y.rank() == 4,
-                "{}: want 4-D {}, weight and {}, got {} {} {}", fn, xn, yn, x.shape.str(),
-                w.shape.str(), y.shape.str());
-  UNRAVEL_CHECK(x.dtype == DType::f32 || x.dtype == DType::f64,
-                "{}: dtype {} is not supported (f32, f64)", fn, dtype_name(x.dtype));
-  UNRAVEL_CHECK(w.dtype == x.dtype && y.dtype == x.dtype,
-                "{}: dtypes differ ({} {}, weight {}, {} {})", fn, xn, dtype_name(x.dtype),
-                dtype_name(w.dtype), yn, dtype_name(y.dtype));
-  UNRAVEL_CHECK(x.strided() && w.strided() && y.strided(),
-                "{}: the CUDA backend takes strided tensors only (no layouts)", fn);
-  UNRAVEL_CHECK(w.device == x.device && y.device == x.device,
-                "{}: tensors on different devices ({} {}, {})", fn, x.device.str(), w.device.str(),
-                y.device.str());
-  UNRAVEL_CHECK(p.stride_h >= 1 && p.stride_w >= 1 && p.dilation_h >= 1 && p.dilation_w >= 1 &&
-                    p.pad_h >= 0 && p.pad_w >= 0 && p.groups >= 1,
-                "{}: stride ({}, {}) and dilation ({}, {}) must be >= 1, padding ({}, {}) >= 0 and "
-                "groups ({}) >= 1",
-                fn, p.stride_h, p.stride_w, p.dilation_h, p.dilation_w, p.pad_h, p.pad_w, p.groups);
-  Geom g{};
-  g.n = x.shape[0], g.c = x.shape[1], g.h = x.shape[2], g.w = x.shape[3];
-  g.o = w.shape[0], g.cg = w.shape[1], g.kh = w.shape[2], g.kw = w.shape[3];
-  g.oh = y.shape[2], g.ow = y.shape[3];
-  g.sh = p.stride_h, g.sw = p.stride_w, g.ph = p.pad_h, g.pw = p.pad_w;
-  g.dh = p.dilation_h, g.dw = p.dilation_w, g.groups = p.groups;
-  UNRAVEL_CHECK(g.o % g.groups == 0 && g.c == g.cg * g.groups,
-                "{}: {} {} has {} channels but weight {} with {} groups expects {} (and {} output "
-                "channels divisible by the groups)",
-                fn, xn, x.shape.str(), g.c, w.shape.str(), g.groups, g.cg * g.groups, g.o);
-  g.og = g.o / g.groups;
-  UNRAVEL_CHECK(y.shape[0] == g.n && y.shape[1] == g.o,
-                "{}: {} {} does not match {} {} and weight {}", fn, yn, y.shape.str(), xn,
-                x.shape.str(), w.shape.str());
-  *symmetric = true;
-  const int64_t in[2] = {g.h, g.w}, k[2] = {g.kh, g.kw}, s[2] = {g.sh, g.sw}, pad[2] = {g.ph, g.pw},
-                d[2] = {g.dh, g.dw}, out[2] = {g.oh, g.ow};
-  for (int i = 0; i < 2; ++i) {
-    if (k[i] == 0) continue;  // an empty weight: y is 0 (+ bias) whatever its extent
-    const int64_t span = d[i] * (k[i] - 1) + 1;
-    UNRAVEL_CHECK(in[i] + 2 * pad[i] >= span,
-                  "{}: kernel of extent {} (dilated) does not fit the padded {} {} (weight {})", fn,
-                  span, xn, x.shape.str(), w.shape.str());
-    const int64_t full = (in[i] + 2 * pad[i] - span) / s[i] + 1;
-    UNRAVEL_CHECK(out[i] <= full,
-                  "{}: {} {} is larger than the {} x {} output that {} {} and weight {} give", fn,
-                  yn, y.shape.str(), i == 0 ? full : g.oh, i == 0 ? g.ow : full, xn, x.shape.str(),
-                  w.shape.str());
-    if (out[i] != full) *symmetric = false;
-  }
-  return g;
-}
-
-// --- direct kernels (the fallback) -----------------------------------------------------------
-
-/// Strides (elements) of a 4-D view, by value for the kernels.
-struct S4 {
-  int64_t s0, s1, s2, s3;
-  __host__ __device__ int64_t at(int64_t a, int64_t b, int64_t c, int64_t d) const {
-    return a * s0 + b * s1 + c * s2 + d * s3;
-  }
-};
-S4 s4(const TensorView& v) { return {v.strides[0], v.strides[1], v.strides[2], v.strides[3]}; }
-
-/// y[n, o, r, q] = Σ_{c, a, b} x[n, g·cg + c, r·sh − ph + a·dh, q·sw − pw + b·dw] · w[o, c, a, b]
-/// for the output element of row-major index i; *at = its offset in y.
-template <class T> __host__ __device__ double forward_element(const T* x, S4 xs, const T* w, S4 ws,
-                                                              S4 ys, const Geom& g, int64_t i,
-                                                              int64_t* at) {
-  const int64_t q = i % g.ow, t1 = i / g.ow, r = t1 % g.oh, t2 = t1 / g.oh, o = t2 % g.o,
-                n = t2 / g.o;
-  const int64_t c0 = (o / g.og) * g.cg;
-  double acc = 0;
-  for (int64_t c = 0; c < g.cg; ++c)
-    for (int64_t a = 0; a < g.kh; ++a) {
-      const int64_t ih = r * g.sh - g.ph + a * g.dh;
-      if (ih < 0 || ih >= g.h) continue;
-      for (int64_t b = 0; b < g.kw; ++b) {
-        const int64_t iw = q * g.sw - g.pw + b * g.dw;
-        if (iw < 0 || iw >= g.w) continue;
-        acc += static_cast<double>(x[xs.at(n, c0 + c, ih, iw)]) *
-               static_cast<double>(w[ws.at(o, c, a, b)]);
-      }
-    }
-  *at = ys.at(n, o, r, q);
-  return acc;
-}
-
-/// dx[n, ci, ih, iw] = Σ over the windows that read it of dy[n, o, r, q] · w[o, ci − g·cg, a, b]
-/// for the input element of row-major index i; *at = its offset in dx.
-template <class T> __host__ __device__ double backward_data_element(const T* dy, S4 ys, const T* w,
-                                                                    S4 ws, S4 xs, const Geom& g,
-                                                                    int64_t i, int64_t* at) {
-  const int64_t iw = i % g.w, t1 = i / g.w, ih = t1 % g.h, t2 = t1 / g.h, ci = t2 % g.c,
-                n = t2 / g.c;
-  const int64_t grp = ci / g.cg, c = ci % g.cg;
-  double acc = 0;
-  for (int64_t o = grp * g.og; o < (grp + 1) * g.og; ++o)
-    for (int64_t a = 0; a < g.kh; ++a) {
-      const int64_t rn = ih + g.ph - a * g.dh;
-      if (rn < 0 || rn % g.sh != 0) continue;
-      const int64_t r = rn / g.sh;
-      if (r >= g.oh) continue;
-      for (int64_t b = 0; b < g.kw; ++b) {
-        const int64_t qn = iw + g.pw - b * g.dw;
-        if (qn < 0 || qn % g.sw != 0) continue;
-        const int64_t q = qn / g.sw;
-        if (q >= g.ow) continue;
-        acc +=
-            static_cast<double>(dy[ys.at(n, o, r, q)]) * static_cast<double>(w[ws.at(o, c, a, b)]);
-      }
-    }
-  *at = xs.at(n, ci, ih, iw);
-  return acc;
-}
-
-/// Part of dw[o, c, a, b] = Σ_{n, r, q} dy[n, o, r, q] · x[n, g·cg + c, r·sh − ph + a·dh,
-/// q·sw − pw + b·dw] for the weight element of row-major index e: the terms j = j0, j0 + step, ...
-/// of the N·OH·OW; *at = the element's offset in dw.
-template <class T> __host__ __device__ double backward_weights_part(const T* x, S4 xs, const T* dy,
-                                                                    S4 ys, S4 ws, const Geom& g,
-                                                                    int64_t e, int64_t j0,
-                                                                    int64_t step, int64_t* at) {
-  const int64_t b = e % g.kw, t1 = e / g.kw, a = t1 % g.kh, t2 = t1 / g.kh, c = t2 % g.cg,
-                o = t2 / g.cg;
-  const int64_t ci = (o / g.og) * g.cg + c;
-  const int64_t m = g.n * g.oh * g.ow;
-  double acc = 0;
-  for (int64_t j = j0; j < m; j += step) {
-    const int64_t q = j % g.ow, u = j / g.ow, r = u % g.oh, n = u / g.oh;
-    const int64_t ih = r * g.sh - g.ph + a * g.dh, iw = q * g.sw - g.pw + b * g.dw;
-    if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
-    acc +=
-        static_cast<double>(dy[ys.at(n, o, r, q)]) * static_cast<double>(x[xs.at(n, ci, ih, iw)]);
-  }
-  *at = ws.at(o, c, a, b);
-  return acc;
-}
-
-template <class T> __global__ void direct_forward_kernel(const T* x, S4 xs, const T* w, S4 ws, T* y,
-                                                         S4 ys, Geom g, int64_t total) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t at = 0;
-    const double v = forward_element(x, xs, w, ws, ys, g, i, &at);
-    y[at] = static_cast<T>(v);
-  }
-}
-
-template <class T> __global__ void direct_backward_data_kernel(const T* dy, S4 ys, const T* w,
-                                                               S4 ws, T* dx, S4 xs, Geom g,
-                                                               int64_t total) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t at = 0;
-    const double v = backward_data_element(dy, ys, w, ws, xs, g, i, &at);
-    dx[at] = static_cast<T>(v);
-  }
-}
-
-/// One block per weight element (grid-stride over them), a fixed-order block reduction.
-template <class T> __global__ void direct_backward_weights_kernel(const T* x, S4 xs, const T* dy,
-                                                                  S4 ys, T* dw, S4 ws, Geom g,
-                                                                  int64_t total) {
-  __shared__ double shared[kBlock];
-  for (int64_t e = blockIdx.x; e < total; e += gridDim.x) {
-    int64_t at = 0;
-    const double part = backward_weights_part(x, xs, dy, ys, ws, g, e, threadIdx.x, kBlock, &at);
-    const double sum = cuda::block_sum<kBlock>(part, shared);
-    if (threadIdx.x == 0) dw[at] = static_cast<T>(sum);
-  }
-}
-
-
-void direct_conv(Pass pass, const TensorView& x, const TensorView& w, const TensorView& y,
-                 const Geom& g) {
-  cudaStream_t s = cuda::stream_of(x);
-  cuda::dispatch_float(x.dtype, [&](auto tag) {
-    using T = decltype(tag);
-    if (pass == Pass::fwd) {
-      const int64_t total = y.numel();
-      direct_forward_kernel<T><<<cuda::blocks_for(total), cuda::kThreads, 0, s>>>(
-          x.ptr<T>(), s4(x), w.ptr<T>(), s4(w), y.ptr<T>(), s4(y), g, total);
-    } else if (pass == Pass::bwd_data) {
-      const int64_t total = x.numel();
-      direct_backward_data_kernel<T><<<cuda::blocks_for(total), cuda::kThreads, 0, s>>>(
-          y.ptr<T>(), s4(y), w.ptr<T>(), s4(w), x.ptr<T>(), s4(x), g, total);
-    } else {
-      const int64_t total = w.numel();
-      const unsigned grid = static_cast<unsigned>(std::min<int64_t>(total, int64_t{1} << 20));
-      direct_backward_weights_kernel<T><<<grid, kBlock, 0, s>>>(x.ptr<T>(), s4(x), y.ptr<T>(),
-                                                                s4(y), w.ptr<T>(), s4(w), g, total);
-    }
-    UNRAVEL_CUDA_LAUNCH();
-  });
 }
 
 // --- cuDNN --------------------------------------------------------------------------------------
