@@ -318,12 +318,22 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
   return 0;
 }
 
-/// " on N processes (M micro-shards, ...)" for the start line, or "".
-std::string parallel_note(const TrainConfig& c) {
-  const dist::Communicator& comm = dist::world();
+/// " on N processes (M micro-shards, ...)" for the start line, or "". Called by every process
+/// (the devices are gathered: each process may train on its own accelerator).
+std::string parallel_note(const TrainConfig& c, Device device) {
+  dist::Communicator& comm = dist::world();
   if (!comm.parallel() && c.micro_shards == 1) return "";
-  return fmt::format(" on {} process{} ({} micro-shards, {} gradients)", comm.size(),
-                     comm.parallel() ? "es" : "", c.micro_shards, c.grad_reduce);
+  std::string devices;
+  if (comm.parallel() && !device.is_cpu()) {
+    const int mine = device.index;
+    std::vector<int> all(static_cast<size_t>(comm.size()));
+    comm.allgather(&mine, sizeof(int), all.data());
+    std::vector<std::string> names;
+    for (int i : all) names.push_back(Device{device.kind, i}.str());
+    devices = fmt::format("; devices {}", fmt::join(names, ", "));
+  }
+  return fmt::format(" on {} process{} ({} micro-shards, {} gradients{})", comm.size(),
+                     comm.parallel() ? "es" : "", c.micro_shards, c.grad_reduce, devices);
 }
 
 }  // namespace
@@ -347,6 +357,7 @@ int train_new(TrainConfig c) {
   LoopState s;
   s.gen = Generator(c.seed);
   std::unique_ptr<TrainBoard> board = make_board(c.out, r, s, c.steps);
+  const std::string note = parallel_note(c, r.device);  // every process: gathers the devices
   if (lead) {
     write_text_atomic(config_path(c.out), to_json(c));
     { std::ofstream(log_path(c.out), std::ios::trunc); }
@@ -358,7 +369,7 @@ int train_new(TrainConfig c) {
                              r.state->num_parameters()).c_str(),
                  c.objective.c_str(), c.prior.c_str(), c.controller.c_str(),
                  static_cast<long long>(c.steps), static_cast<long long>(c.batch),
-                 parallel_note(c).c_str(), c.out.c_str());
+                 note.c_str(), c.out.c_str());
   }
   return loop(c.out, r, s, c.steps, board.get());
 }
@@ -400,6 +411,7 @@ int train_resume(const std::string& run, int64_t steps) {
   UNRAVEL_CHECK(s.step <= c.steps, "run '{}' is already at step {} (asked to train to {})", run,
                 s.step, c.steps);
   std::unique_ptr<TrainBoard> board = make_board(run, r, s, c.steps);
+  const std::string note = parallel_note(c, r.device);  // every process: gathers the devices
   if (lead) {
     if (steps > 0) write_text_atomic(config_path(run), to_json(c));
     truncate_log(log_path(run), s.step);
@@ -407,7 +419,7 @@ int train_resume(const std::string& run, int64_t steps) {
     record_provenance(run, c, "resume");
     std::fprintf(stderr, "unravel train: resuming %s at step %lld of %lld%s\n", run.c_str(),
                  static_cast<long long>(s.step), static_cast<long long>(c.steps),
-                 parallel_note(c).c_str());
+                 note.c_str());
   }
   return loop(run, r, s, c.steps, board.get());
 }

@@ -2,6 +2,7 @@
 
 #include "datasets/registry.h"
 #include "engine/check.h"
+#include "engine/dist/communicator.h"
 #include "models/optim/registry.h"
 #include "objectives/metrics/linear_codes.h"
 #include "objectives/priors/gaussian_priors.h"
@@ -57,6 +58,15 @@ Run build_run(const TrainConfig& c, bool with_data, bool for_training) {
   Run r;
   r.config = c;
   r.device = Device::parse(c.device);
+  // Data-parallel processes on one machine given an accelerator without an index ("cuda",
+  // "sim") take one each, by their rank on the machine: cuda:local_rank (modulo the count).
+  if (const dist::Communicator& comm = dist::world();
+      comm.parallel() && !r.device.is_cpu() && c.device.find(':') == std::string::npos) {
+    std::string why;
+    const int n = backend(r.device).device_count(&why);
+    UNRAVEL_CHECK(n > 0, "device '{}': none usable ({})", c.device, why);
+    r.device = Device{r.device.kind, comm.local_rank() % n};
+  }
   if (with_data) {
     r.data = make_dataset(c);
     const auto& info = models::architecture(c.arch);

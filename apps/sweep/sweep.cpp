@@ -438,10 +438,10 @@ void check_processes(const Sweep& s, const SweepOptions& o) {
                 "was built without MPI (install libopenmpi-dev and rebuild: meson feature mpi)",
                 o.processes);
   for (const SweepRun& r : s.runs) {
-    UNRAVEL_CHECK(r.config.device.rfind("cuda", 0) != 0, "sweep: --processes {}: run {} trains on "
-                  "{}, and every process would use that one GPU (data-parallel training over "
-                  "several GPUs, one per process, is not implemented); use --processes 1",
-                  o.processes, r.name, r.config.device);
+    UNRAVEL_CHECK(r.config.device.find(':') == std::string::npos,
+                  "sweep: --processes {}: run {} trains on {}, one device for all its processes; "
+                  "give the device without an index (\"cuda\") and each process takes its own "
+                  "(cuda:<its rank on the machine>)", o.processes, r.name, r.config.device);
     UNRAVEL_CHECK(r.config.micro_shards % o.processes == 0, "sweep: --processes {}: run {} ({}) "
                   "has micro_shards {}, which {} processes cannot share; set micro_shards to a "
                   "multiple of {} in the sweep's [base] (its results then equal one process's)",

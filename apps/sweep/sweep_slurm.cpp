@@ -117,7 +117,7 @@ int run_slurm(const Sweep& s, const SweepOptions& o, const std::vector<Cost>& co
   line("--output=" + (dir / "task-%A_%a.out").string());
   if (!o.partition.empty()) line("--partition=" + o.partition);
   if (!o.account.empty()) line("--account=" + o.account);
-  if (gpu) line("--gres=gpu:1");
+  if (gpu) line(o.processes > 1 ? "--gpus-per-task=1" : "--gres=gpu:1");
   for (const auto& a : o.sbatch_args) line(a);
   const std::string script = fmt::format(
       "#!/bin/bash\n"

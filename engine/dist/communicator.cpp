@@ -113,6 +113,12 @@ Communicator::Communicator() : pending_(std::make_unique<Pending>()) {
   // The non-blocking collectives' lanes, duplicated here where every process is at the same
   // point (MPI_Comm_dup is itself a collective on the world), inheriting the error handler.
   for (MPI_Comm& c : pending_->lanes) check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &c), "MPI_Comm_dup");
+  MPI_Comm node;
+  check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
+            "MPI_Comm_split_type");
+  check_mpi(MPI_Comm_rank(node, &local_rank_), "MPI_Comm_rank");
+  check_mpi(MPI_Comm_size(node, &local_size_), "MPI_Comm_size");
+  MPI_Comm_free(&node);
   split_wait_ = env_int("UNRAVEL_DIST_TIMING") != 0;
 #else
   UNRAVEL_CHECK(false, "this process is one of {} started by an MPI launcher, but this unravel was "

@@ -31,6 +31,10 @@ class Communicator {
   int size() const { return size_; }
   /// True when more than one process takes part.
   bool parallel() const { return size_ > 1; }
+  /// This process's rank among the processes on its machine (MPI_COMM_TYPE_SHARED), and their
+  /// number: a process picks its accelerator by it (cuda:local_rank).
+  int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
 
   /// Every rank's `bytes` bytes from `send`, concatenated in rank order into `recv`
   /// (size()·bytes bytes). A single process copies.
@@ -82,7 +86,7 @@ class Communicator {
  private:
   friend Communicator& world();
   Communicator();
-  int rank_ = 0, size_ = 1;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   bool initialised_ = false;  ///< this object called MPI_Init (and so calls MPI_Finalize)
   bool split_wait_ = false;  ///< UNRAVEL_DIST_TIMING: a timed barrier before each collective
   double seconds_ = 0, wait_seconds_ = 0;

@@ -2,7 +2,8 @@
 // with the same micro-shards M, -np 2 and -np 4 equal one process bit for bit (log.csv rows and
 // every tensor of the final checkpoint) for a conv model and for FactorVAE (its discriminator
 // included); a run killed with SIGKILL after a checkpoint resumes under another N to the
-// uninterrupted result; an objective that couples the batch is refused under -np 2.
+// uninterrupted result; an objective that couples the batch is refused under -np 2; with an
+// accelerator given without an index each process takes its own (sim:0, sim:1), same bits.
 // Exits 77 (Meson: SKIP) with the reason when the build has no MPI or no mpiexec was found.
 // Oversubscribed on purpose (4 processes on 2 cores), one OpenMP thread per process.
 #define DOCTEST_CONFIG_IMPLEMENT
@@ -165,6 +166,14 @@ TEST_CASE("burgess on dSprites, 4 micro-shards: -np 2 and -np 4 equal one proces
     CHECK(p.err.find(fmt::format("on {} processes (4 micro-shards", np)) != std::string::npos);
     check_same_runs(root + "/np1", run_dir, 6);
   }
+  // An accelerator given without an index: each process takes its own (by its rank on the
+  // machine; sim stands in for cuda), with the CPU's bits.
+  std::vector<std::string> on_sim = burgess(root + "/sim2", 6);
+  on_sim.insert(on_sim.end(), {"--device", "sim"});
+  Proc p = run(2, on_sim);
+  REQUIRE_MESSAGE(p.code == 0, p.err);
+  CHECK(p.err.find("gradients; devices sim:0, sim:1)") != std::string::npos);
+  check_same_runs(root + "/np1", root + "/sim2", 6);
   fs::remove_all(root);
 }
 
