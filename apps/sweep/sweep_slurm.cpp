@@ -98,9 +98,11 @@ int run_slurm(const Sweep& s, const SweepOptions& o, const std::vector<Cost>& co
   // Time and memory from the measured plan: twice the longest run's compute plus 10 minutes
   // (startup, data, evaluation, slower nodes), and 1.5× the measured peak memory plus 1 GiB.
   const std::string time = !o.time.empty() ? o.time : longest > 0 ? slurm_time(2 * longest + 600) : "0-02:00:00";
-  const std::string mem = !o.mem.empty() ? o.mem
-                          : rss > 0 ? fmt::format("{}G", static_cast<int>(std::ceil(1.5 * rss + 1)))
-                                    : "4G";
+  // (--mem is per node: a run's processes, if Slurm puts them on one node, need it N times.)
+  const std::string mem =
+      !o.mem.empty() ? o.mem
+      : rss > 0 ? fmt::format("{}G", o.processes * static_cast<int>(std::ceil(1.5 * rss + 1)))
+                : fmt::format("{}G", 4 * o.processes);
   const std::string exe = o.unravel_exe.empty() ? self_exe() : fs::absolute(o.unravel_exe).string();
   const fs::path dir = fs::path(out) / "slurm";
   fs::create_directories(dir);

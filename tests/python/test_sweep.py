@@ -395,6 +395,7 @@ def test_a_slurm_sweep_over_mpi_processes_equals_one_process(one_process_sweep, 
     needs_mpi(p)
     script = next((tmp_path / "out" / "slurm").glob("sweep-*.sbatch")).read_text()
     assert "#SBATCH --ntasks=2" in script and "srun --mpi=pmix " in script
+    assert "#SBATCH --mem=8G" in script  # per node: twice one process's (4G unmeasured)
     logs = "".join(t.read_text() for t in (tmp_path / "out" / "slurm").glob("task-*.out"))
     assert p.returncode == 0, p.stdout + p.stderr + logs
     assert "on 2 processes (2 micro-shards" in logs
