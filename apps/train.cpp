@@ -61,6 +61,9 @@ struct LoopState {
   Generator gen{1};
   BatcherState batcher;
   double seconds = 0;  // training time before this process
+  /// The values read at `step` (the checkpoint's): a run resumed at its last step trains
+  /// nothing, and its summary's final values come from here.
+  StepLog last;
 };
 
 std::string metadata(const LoopState& s, const StepLog& log) {
@@ -72,6 +75,7 @@ std::string metadata(const LoopState& s, const StepLog& log) {
             {"controller", log.controller},
             {"beta", log.beta},
             {"capacity", log.capacity},
+            {"terms", log.terms},  // [[name, value], ...] in the objective's order
             {"seconds", s.seconds}};
   return j.dump();
 }
@@ -185,7 +189,7 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
   auto t0 = std::chrono::steady_clock::now();
   double base_seconds = s.seconds;
   const int64_t first_step = s.step;
-  StepLog last;              // values of the last read step
+  StepLog last = s.last;     // values of the last read step (the checkpoint's, until one runs)
   std::string fields;        // the progress line's values, from `last`
   int64_t last_saved = s.step;
   int64_t last_read = s.step;  // the non-finite flag counts steps from here
@@ -401,6 +405,12 @@ int train_resume(const std::string& run, int64_t steps) {
                              b.at("seed").get<uint64_t>(), b.at("offset").get<uint64_t>()};
     r.controller->load_state(meta.at("controller").get<ControllerState>());
     s.seconds = meta.value("seconds", 0.0);
+    // Checkpoints written before the terms were recorded have none (a run resumed at its last
+    // step then has no final values in its summary).
+    if (meta.contains("terms"))
+      s.last.terms = meta.at("terms").get<std::vector<std::pair<std::string, double>>>();
+    s.last.beta = meta.value("beta", 0.0);
+    s.last.capacity = meta.value("capacity", 0.0);
   } catch (const std::exception& e) {  // nlohmann's, and the controller's own checks
     throw_error(fmt::format("checkpoint '{}': its loop state (metadata 'metadata') is missing or "
                             "malformed: {}", ckpt, e.what()));

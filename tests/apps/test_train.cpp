@@ -183,6 +183,24 @@ TEST_CASE("resume continues the same random streams: equals an uninterrupted run
   fs::remove_all(b);
 }
 
+TEST_CASE("killed after its last checkpoint, before summary.json: the resume trains nothing and "
+          "writes the uninterrupted summary's final values") {
+  std::string a = temp_dir("finished"), b = temp_dir("no_summary");
+  REQUIRE(train_new(pinwheel_config(a, 20)) == 0);
+  REQUIRE(train_new(pinwheel_config(b, 20)) == 0);
+  fs::remove(fs::path(b) / "summary.json");  // as a kill between the two writes leaves it
+  REQUIRE(train_resume(b, 20) == 0);
+  using nlohmann::json;
+  const json sa = json::parse(apps::read_text((fs::path(a) / "summary.json").string()));
+  const json sb = json::parse(apps::read_text((fs::path(b) / "summary.json").string()));
+  REQUIRE(sa.contains("final"));
+  CHECK(sb.value("final", json()) == sa["final"]);
+  CHECK(sb["beta"] == sa["beta"]);
+  CHECK(sb["steps"] == 20);
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
 TEST_CASE("a JPEG folder trains from its decoded cache through the prefetching worker; resume "
           "equals an uninterrupted run") {
   const std::string data = temp_dir("jpeg_folder"), a = temp_dir("jpeg_straight"),
