@@ -207,37 +207,31 @@ void Communicator::barrier() {
 
 Communicator::Request Communicator::iallgather(const void* send, size_t bytes, void* recv,
                                                int lane) {
-  (void)lane;  // a single process has one lane
-  Timed t(seconds_, calls_);
-  const Request id = pending_->next++;
-  if (size_ == 1) {
-    if (bytes) std::memmove(recv, send, bytes);
-    return id;
-  }
-#if UNRAVEL_HAVE_MPI
-  const int n = as_count(bytes, "iallgather");
-  MPI_Request r;
-  check_mpi(MPI_Iallgather(send, n, MPI_BYTE, recv, n, MPI_BYTE, pending_->lane(lane), &r),
-            "MPI_Iallgather");
-  pending_->requests.emplace(id, r);
-#endif
-  return id;
+  return start_bytes(false, send, bytes, recv, lane);
 }
 
 Communicator::Request Communicator::ialltoall(const void* send, size_t bytes, void* recv,
                                               int lane) {
+  return start_bytes(true, send, bytes, recv, lane);
+}
+
+Communicator::Request Communicator::start_bytes(bool alltoall, const void* send, size_t bytes,
+                                                void* recv, int lane) {
   (void)lane;  // a single process has one lane
   Timed t(seconds_, calls_);
   const Request id = pending_->next++;
-  if (size_ == 1) {
+  if (size_ == 1) {  // both collectives copy the one block
     if (bytes) std::memmove(recv, send, bytes);
     return id;
   }
 #if UNRAVEL_HAVE_MPI
-  const int n = as_count(bytes, "ialltoall");
+  // MPI_Ialltoall and MPI_Iallgather take the same arguments: `bytes` per process each way.
+  const char* what = alltoall ? "MPI_Ialltoall" : "MPI_Iallgather";
+  const int n = as_count(bytes, what);
   MPI_Request r;
-  check_mpi(MPI_Ialltoall(send, n, MPI_BYTE, recv, n, MPI_BYTE, pending_->lane(lane), &r),
-            "MPI_Ialltoall");
+  check_mpi((alltoall ? MPI_Ialltoall : MPI_Iallgather)(send, n, MPI_BYTE, recv, n, MPI_BYTE,
+                                                        pending_->lane(lane), &r),
+            what);
   pending_->requests.emplace(id, r);
 #endif
   return id;

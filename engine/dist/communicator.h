@@ -94,6 +94,8 @@ class Communicator {
   struct Pending;  ///< the MPI requests in flight (communicator.cpp)
   std::unique_ptr<Pending> pending_;
   void wait_for_others();
+  /// iallgather (false) or ialltoall (true): the same arguments, `bytes` per process.
+  Request start_bytes(bool alltoall, const void* send, size_t bytes, void* recv, int lane);
 };
 
 /// The world communicator: initialises MPI on first use when launched by mpirun; a single
