@@ -41,7 +41,25 @@ Batcher::Batcher(const Dataset& data, const BatcherOptions& opts, Generator gen)
   }
   perm_.resize(static_cast<size_t>(n));
   const size_t bytes = static_cast<size_t>(n) * static_cast<size_t>(data.item_numel()) * sizeof(float);
-  if (!opts.device.is_cpu() && bytes <= opts.resident_limit_bytes) {
+  const uint8_t* packed = data.packed_binary_items();
+  const int64_t packed_row = data.item_numel() / 8;
+  if (!opts.device.is_cpu() && packed && data.item_numel() % 8 == 0 &&
+      static_cast<size_t>(n * packed_row) <= opts.resident_limit_bytes) {
+    // Binary images stay packed on the device, 1 bit per pixel (dSprites: 377 MB), uploaded in
+    // chunks of up to 64 MiB; a batch is unpacked there through a 256-entry table (bits_table).
+    resident_bits_ = Tensor::empty(Shape{n, packed_row}, DType::u8, opts.device);
+    const int64_t chunk = std::max<int64_t>(1, (int64_t{64} << 20) / packed_row);
+    for (int64_t lo = 0; lo < n; lo += chunk) {
+      const int64_t m = std::min(chunk, n - lo);
+      copy_(slice(resident_bits_, 0, lo, lo + m),
+            Tensor::from_data(packed + lo * packed_row, static_cast<size_t>(m * packed_row),
+                              DType::u8, Shape{m, packed_row}, opts.device));
+    }
+    std::vector<float> table(256 * 8);
+    for (int v = 0; v < 256; ++v)
+      for (int b = 0; b < 8; ++b) table[static_cast<size_t>(v * 8 + b)] = static_cast<float>((v >> b) & 1);
+    bits_table_ = Tensor::from_vector(table, Shape{256, 8}, opts.device);
+  } else if (!opts.device.is_cpu() && bytes <= opts.resident_limit_bytes) {
     // Upload every item once, in chunks of up to 64 MiB assembled on the host.
     Shape s = data.item_shape();
     s.insert(0, n);
@@ -71,7 +89,7 @@ void Batcher::start_epoch() {
   } else {
     std::iota(perm_.begin(), perm_.end(), int64_t{0});
   }
-  if (resident_.defined())  // one upload per epoch
+  if (resident_.defined() || resident_bits_.defined())  // one upload per epoch
     perm_device_ = to(Tensor::from_vector(perm_, Shape{n}), opts_.device);
 }
 
@@ -103,9 +121,16 @@ const Tensor& Batcher::next() {
                       static_cast<size_t>(opts_.shard_size));
     first += opts_.shard_begin;  // (drop_last: never a tail)
   }
+  const int64_t rows = static_cast<int64_t>(idx.size());
   if (resident_.defined()) {
-    const int64_t rows = static_cast<int64_t>(idx.size());
     batch_device_ = index_select(resident_, 0, slice(perm_device_, 0, first, first + rows));
+  } else if (resident_bits_.defined()) {
+    // rows [B, P] u8 -> P·B table indices -> [B·P, 8] pixels (bit b of byte j is pixel 8j + b).
+    const Tensor packed = index_select(resident_bits_, 0, slice(perm_device_, 0, first, first + rows));
+    const Tensor pixels = index_select(bits_table_, 0, to(reshape(packed, Shape{packed.numel()}), DType::i64));
+    Shape s = data_.item_shape();
+    s.insert(0, rows);
+    batch_device_ = reshape(pixels, s);
   } else {
     data_.get_batch(idx, out);
   }
@@ -115,7 +140,7 @@ const Tensor& Batcher::next() {
     for (size_t i = 0; i < idx.size(); ++i) l[i] = data_.label(idx[i]);
     lab.bump_version();
   }
-  return resident_.defined() ? batch_device_ : out;
+  return resident_.defined() || resident_bits_.defined() ? batch_device_ : out;
 }
 
 const Tensor& Batcher::labels() const {

@@ -26,10 +26,12 @@ struct BatcherOptions {
   bool drop_last = true;   ///< skip the last partial batch of each epoch
   /// Where batches are wanted. Not the CPU: a dataset whose f32 items fit in
   /// resident_limit_bytes is uploaded once and stays there; each epoch's permutation is uploaded
-  /// once; a batch is gathered on the device (index_select) with no host work. Larger datasets
-  /// are assembled on the host and uploaded per batch.
+  /// once; a batch is gathered on the device (index_select) with no host work. Binary image
+  /// datasets held bit-packed (Dataset::packed_binary_items, dSprites) count their packed bytes
+  /// and stay packed there: a batch is gathered as bytes and unpacked on the device through a
+  /// 256 × 8 table. Larger datasets are assembled on the host and uploaded per batch.
   Device device = kCPU;
-  size_t resident_limit_bytes = size_t{2} << 30;  // pinwheel, (Fashion-)MNIST; not dSprites as f32
+  size_t resident_limit_bytes = size_t{2} << 30;  // pinwheel, (Fashion-)MNIST, packed dSprites
   /// Data-parallel training: assemble only rows [shard_begin, shard_begin + shard_size) of each
   /// batch (0 = every row). The order of the whole batch, the epochs and the state are those of
   /// the unsharded batcher (the same seed gives every process the same permutation), so each
@@ -81,6 +83,7 @@ class Batcher {
   std::vector<int64_t> perm_;
   Tensor full_, tail_, labels_full_, labels_tail_;
   Tensor resident_, perm_device_, batch_device_;  ///< device-resident data (opts_.device)
+  Tensor resident_bits_, bits_table_;  ///< packed binary items [N, numel/8] u8; byte -> 8 pixels
   bool last_was_tail_ = false;
 };
 

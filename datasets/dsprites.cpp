@@ -262,6 +262,13 @@ void DSprites::get_batch(std::span<const int64_t> indices, Tensor& out) const {
   out.bump_version();
 }
 
+const uint8_t* DSprites::packed_binary_items() const {
+  // Row word bit c = column c, so byte j of the word holds columns 8j..8j+7 from its least
+  // significant bit only when the host stores words little-endian.
+  static_assert(std::endian::native == std::endian::little, "dSprites bit packing assumes little-endian");
+  return bits_.empty() ? nullptr : reinterpret_cast<const uint8_t*>(bits_.data());
+}
+
 void DSprites::factor_classes(int64_t i, std::span<int64_t> out) const {
   UNRAVEL_CHECK(i >= 0 && i < n_, "{}: factor_classes: item {} out of range [0, {})", name_, i, n_);
   UNRAVEL_CHECK(out.size() == 5, "{}: factor_classes: output has {} slots, need 5", name_,

@@ -68,6 +68,9 @@ class DSprites final : public Dataset {
   Shape item_shape() const override { return Shape{1, kImageSize, kImageSize}; }
   std::string name() const override { return name_; }
   void get_batch(std::span<const int64_t> indices, Tensor& out) const override;
+  /// The bit-packed images when in memory (a row's uint64 is 8 bytes of 8 columns each, least
+  /// significant first, on a little-endian host); nullptr when rendered on the fly.
+  const uint8_t* packed_binary_items() const override;
 
   int num_factors() const override { return kNumFactors; }
   std::vector<std::string> factor_names() const override;

@@ -471,3 +471,56 @@ TEST_CASE("dsprites variants: reproducible per item and seed, the sprite where d
                        doctest::Contains(small.c_str()), Error);
   fs::remove_all(dir);
 }
+
+TEST_CASE("dsprites on a device: batches stay bit-packed there and equal the host's") {
+  const fs::path dir = temp_dir("packed");
+  DSprites d(DSpritesOptions{.precompute = false});
+  // 300 items of varied shape, scale, orientation and position (rows with bits in every byte).
+  std::vector<int64_t> subset;
+  for (int64_t i = 0; i < 300; ++i) subset.push_back((i * 2459 + 17) % DSprites::kGridSize);
+  Tensor imgs, cls, val;
+  make_members(d, subset, imgs, cls, val);
+  const std::string path = (dir / "subset.npz").string();
+  save_npz(path, {{"imgs", imgs}, {"latents_classes", cls}, {"latents_values", val}}, false);
+  DSprites f = DSprites::from_npz(path);
+  REQUIRE(f.packed_binary_items() != nullptr);
+  CHECK(d.packed_binary_items() == nullptr);  // rendered on the fly: nothing to keep resident
+  // The packing convention: pixel p of an item is bit p % 8 of byte p / 8.
+  for (int64_t i : {int64_t{0}, int64_t{151}, int64_t{299}}) {
+    const uint8_t* item = f.packed_binary_items() + i * 512;
+    for (int64_t p = 0; p < 4096; ++p) {
+      CAPTURE(p);
+      REQUIRE(((item[p / 8] >> (p % 8)) & 1) == imgs.data<uint8_t>()[i * 4096 + p]);
+    }
+  }
+  BatcherOptions host_opts;
+  host_opts.batch_size = 64;  // 300 = 4 · 64 + 44: epochs roll over, drop_last skips the rest
+  BatcherOptions dev_opts = host_opts;
+  dev_opts.device = sim_device(0);
+  dev_opts.resident_limit_bytes = 300 * 512;  // the packed bytes fit, the f32 items would not
+  Batcher a(f, host_opts, Generator(5)), b(f, dev_opts, Generator(5));
+  for (int64_t i = 0; i < 2 * a.batches_per_epoch() + 1; ++i) {
+    const Tensor& xa = a.next();
+    const Tensor& xb = b.next();
+    CAPTURE(i);
+    REQUIRE(xb.device() == sim_device(0));
+    REQUIRE(xb.shape() == xa.shape());
+    CHECK(xa.to_vector<float>() == xb.to_vector<float>());
+  }
+  Batcher c(f, dev_opts, Generator(5));
+  c.restore(b.state());
+  CHECK(c.next().to_vector<float>() == a.next().to_vector<float>());
+  // Data-parallel shards gather their rows on the device too.
+  BatcherOptions shard_opts = dev_opts;
+  shard_opts.shard_begin = 16;
+  shard_opts.shard_size = 32;
+  Batcher s(f, shard_opts, Generator(5)), whole(f, host_opts, Generator(5));
+  const std::vector<float> all = whole.next().to_vector<float>();
+  const std::vector<float> part = s.next().to_vector<float>();
+  CHECK(std::equal(part.begin(), part.end(), all.begin() + 16 * 4096));
+  // Over the limit: assembled on the host.
+  dev_opts.resident_limit_bytes = 300 * 512 - 1;
+  Batcher h(f, dev_opts, Generator(5));
+  CHECK(h.next().device() == kCPU);
+  fs::remove_all(dir);
+}
