@@ -243,7 +243,9 @@ EvalResult evaluate_run(const EvalOptions& o, bool print) {
     table.factor_names = data.factor_names();
     std::set<std::string> table_metrics = wanted;
     table_metrics.erase("prior_mmd");
-    score_table(table, table_metrics, o.seed, budget.metrics, res.values);
+    MetricOptions metrics = budget.metrics;
+    metrics.mig_chen_options.device = r.device;  // the aggregate-posterior sums where the run is
+    score_table(table, table_metrics, o.seed, metrics, res.values);
   }
 
   // Statistics on a held-out split (test split where the dataset has one).

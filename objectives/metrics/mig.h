@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/random.h"
 #include "objectives/metrics/code_table.h"
 #include "objectives/metrics/factor_source.h"
@@ -50,6 +51,10 @@ struct ChenMigOptions {
   std::vector<int> factors;     ///< factors to score; empty = every factor with > 1 class
   int64_t sample_chunk = 64;    ///< samples per task (they share one pass over a point block)
   int64_t point_block = 1024;   ///< points per block (fits L1 with the sample loop)
+  /// Where the aggregate-posterior sums run: the CPU (the blocked kernel below) or an
+  /// accelerator (the same sums as tensor ops there, f32 log-sum-exp; equal within rounding).
+  Device device = kCPU;
+  int64_t device_chunk_elems = int64_t{1} << 25;  ///< an accelerator's [D, c, M] temporaries
 };
 
 /// dSprites factors used by Chen et al. (scale, orientation, posX, posY: shape left out).
@@ -67,11 +72,15 @@ void gaussian_logsumexp(const float* mu, const float* a, const float* b, int64_t
                         const float* x, int64_t S, double* out, int64_t point_block = 1024);
 
 /// Entropy estimates H_j = −(1/S) Σ_s [logsumexp_m log q(x_sj | m) − log M] for D dims, with
-/// SoA inputs mu/logvar [D][M] and samples x [D][S]; OpenMP over (dim, sample chunk).
+/// SoA inputs mu/logvar [D][M] and samples x [D][S]; OpenMP over (dim, sample chunk). On a
+/// `device` other than the CPU the log-sum-exps run there as tensor ops over chunks of samples
+/// ([D, c, M] at a time, at most `device_chunk_elems` elements), read back once at the end.
 std::vector<double> aggregate_entropies(const std::vector<float>& mu,
                                         const std::vector<float>& logvar, int64_t M,
                                         const std::vector<float>& x, int64_t S, int64_t D,
-                                        int64_t sample_chunk = 64, int64_t point_block = 1024);
+                                        int64_t sample_chunk = 64, int64_t point_block = 1024,
+                                        Device device = kCPU,
+                                        int64_t device_chunk_elems = int64_t{1} << 25);
 
 /// Settings of the histogram MIG (disentanglement_lib defaults).
 struct MigHistogramOptions {

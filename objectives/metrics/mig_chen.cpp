@@ -18,6 +18,7 @@
 #include "engine/check.h"
 #include "engine/philox.h"
 #include "objectives/metrics/mig.h"
+#include "ops/ops.h"
 
 namespace unravel {
 
@@ -91,10 +92,37 @@ void gaussian_logsumexp(const float* mu, const float* a, const float* b, int64_t
   for (int64_t s = 0; s < S; ++s) out[s] = run_max[s] + std::log(run_sum[s]);
 }
 
+namespace {
+
+// The log-sum-exps of aggregate_entropies on an accelerator, lse [D][S] read back once.
+std::vector<double> device_logsumexps(const std::vector<float>& mu, const std::vector<float>& a,
+                                      const std::vector<float>& b, int64_t M,
+                                      const std::vector<float>& x, int64_t S, int64_t D,
+                                      Device device, int64_t chunk_elems) {
+  NoGradGuard ng;
+  const Tensor mu_d = Tensor::from_vector(mu, Shape{D, 1, M}, device);
+  const Tensor a_d = Tensor::from_vector(a, Shape{D, 1, M}, device);
+  const Tensor b_d = Tensor::from_vector(b, Shape{D, 1, M}, device);
+  const Tensor x_d = Tensor::from_vector(x, Shape{D, S, 1}, device);
+  Tensor lse = Tensor::empty(Shape{D, S}, DType::f32, device);
+  const int64_t c = std::clamp<int64_t>(chunk_elems / (D * M), 1, S);
+  for (int64_t s0 = 0; s0 < S; s0 += c) {
+    const int64_t s1 = std::min(S, s0 + c);
+    // t = a (x − μ)² + b: [D, c, M], then log Σ_m exp over the points.
+    const Tensor t = a_d * square(slice(x_d, 1, s0, s1) - mu_d) + b_d;
+    copy_(slice(lse, 1, s0, s1), logsumexp(t, Axes{2}));
+  }
+  const std::vector<float> host = to(lse, kCPU).to_vector<float>();
+  return {host.begin(), host.end()};
+}
+
+}  // namespace
+
 std::vector<double> aggregate_entropies(const std::vector<float>& mu,
                                         const std::vector<float>& logvar, int64_t M,
                                         const std::vector<float>& x, int64_t S, int64_t D,
-                                        int64_t sample_chunk, int64_t point_block) {
+                                        int64_t sample_chunk, int64_t point_block,
+                                        Device device, int64_t device_chunk_elems) {
   UNRAVEL_CHECK(M > 0 && S > 0 && D > 0 && sample_chunk > 0,
                 "aggregate_entropies: M {}, S {}, D {}, sample_chunk {} must be positive", M, S,
                 D, sample_chunk);
@@ -109,14 +137,19 @@ std::vector<double> aggregate_entropies(const std::vector<float>& mu,
     a[i] = static_cast<float>(-0.5 * std::exp(-lv));
     b[i] = static_cast<float>(-0.5 * (kLog2Pi + lv));
   }
-  const int64_t chunks = (S + sample_chunk - 1) / sample_chunk;
-  std::vector<double> lse(static_cast<size_t>(D * S));
+  std::vector<double> lse;
+  if (!device.is_cpu()) {
+    lse = device_logsumexps(mu, a, b, M, x, S, D, device, device_chunk_elems);
+  } else {
+    lse.resize(static_cast<size_t>(D * S));
+    const int64_t chunks = (S + sample_chunk - 1) / sample_chunk;
 #pragma omp parallel for schedule(dynamic, 1) if (D * chunks > 1 && M * S > 100000)
-  for (int64_t task = 0; task < D * chunks; ++task) {
-    const int64_t j = task / chunks, c = task % chunks;
-    const int64_t s0 = c * sample_chunk, sn = std::min(sample_chunk, S - s0);
-    gaussian_logsumexp(mu.data() + j * M, a.data() + j * M, b.data() + j * M, M,
-                       x.data() + j * S + s0, sn, lse.data() + j * S + s0, point_block);
+    for (int64_t task = 0; task < D * chunks; ++task) {
+      const int64_t j = task / chunks, c = task % chunks;
+      const int64_t s0 = c * sample_chunk, sn = std::min(sample_chunk, S - s0);
+      gaussian_logsumexp(mu.data() + j * M, a.data() + j * M, b.data() + j * M, M,
+                         x.data() + j * S + s0, sn, lse.data() + j * S + s0, point_block);
+    }
   }
   std::vector<double> h(static_cast<size_t>(D));
   const double log_m = std::log(static_cast<double>(M));
@@ -155,7 +188,8 @@ std::vector<double> subset_entropies(const HostMatrix& means, const HostMatrix& 
     const int64_t r = all ? pick[s] : rows[pick[s]];
     for (int64_t j = 0; j < D; ++j) x[j * S + s] = z[r * D + j];
   }
-  return aggregate_entropies(mu, lv, M, x, S, D, opt.sample_chunk, opt.point_block);
+  return aggregate_entropies(mu, lv, M, x, S, D, opt.sample_chunk, opt.point_block, opt.device,
+                             opt.device_chunk_elems);
 }
 
 }  // namespace
