@@ -1,5 +1,7 @@
 #include "apps/common/setup.h"
 
+#include <cstdlib>
+
 #include "datasets/registry.h"
 #include "engine/check.h"
 #include "engine/dist/communicator.h"
@@ -108,8 +110,17 @@ Run build_run(const TrainConfig& c, bool with_data, bool for_training) {
     auto aux = [&c](TensorList p) {
       return optim::make_optimizer("adam", std::move(p), {c.disc_lr, c.disc_beta1, c.disc_beta2});
     };
-    const TrainStepOptions o{c.samples, parse_precision(c.precision), c.graph, c.micro_shards,
-                             c.grad_reduce != "sum"};
+    TrainStepOptions o{c.samples, parse_precision(c.precision), c.graph, c.micro_shards,
+                       c.grad_reduce != "sum"};
+    // A speed knob, not part of the run (every bucket size gives the same bits): 1 MiB buckets
+    // overlap the exchange with backward; one bucket larger than the model exchanges after it.
+    if (const char* b = std::getenv("UNRAVEL_GRAD_BUCKET_BYTES")) {
+      char* end = nullptr;
+      const long long v = std::strtoll(b, &end, 10);
+      UNRAVEL_CHECK(end != b && *end == '\0' && v > 0,
+                    "UNRAVEL_GRAD_BUCKET_BYTES must be a positive number of bytes, got '{}'", b);
+      o.bucket_bytes = v;
+    }
     r.trainer = std::make_unique<TrainStep>(r.state, r.controller, main, aux, o);
   }
   return r;
