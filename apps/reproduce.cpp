@@ -78,6 +78,7 @@ std::string ensure_run(const ReproduceContext& ctx, const std::string& name, Tra
     TrainConfig old = config_from_json(read_text((dir / "config.json").string()), c.out);
     old.device = c.device;
     old.graph = c.graph;
+    forget_data_resolved_params(old, c);  // e.g. DC-IGN's factors, which training recorded
     same = to_json(old) == to_json(c);
   }
   if (same && fs::exists(dir / "summary.json")) {

@@ -56,6 +56,24 @@ std::shared_ptr<Prior> make_run_prior(const TrainConfig& c, const Dataset* data)
 
 }  // namespace
 
+namespace {
+
+struct DataResolved {
+  const char* objective;
+  const char* param;
+};
+// The objective parameters build_run takes from the dataset when unset.
+constexpr DataResolved kDataResolved[] = {{"beta-tcvae", "dataset_size"}, {"dcign", "factors"}};
+
+}  // namespace
+
+void forget_data_resolved_params(TrainConfig& recorded, const TrainConfig& asked) {
+  for (const auto& [objective, param] : kDataResolved)
+    if (recorded.objective == objective && asked.objective == objective &&
+        !asked.objective_params.count(param))
+      recorded.objective_params.erase(param);
+}
+
 Run build_run(const TrainConfig& c, bool with_data, bool for_training) {
   Run r;
   r.config = c;
@@ -79,12 +97,12 @@ Run build_run(const TrainConfig& c, bool with_data, bool for_training) {
                   c.dataset, r.data->item_shape().str(), c.arch, info.data_shape.str());
   }
   // β-TCVAE's estimators weigh the minibatch by the dataset's size: the dataset gives it
-  // unless the user set it (recorded in the run's config).
+  // unless the user set it (recorded in the run's config). Both keys: kDataResolved.
   if (r.data && r.config.objective == "beta-tcvae" &&
-      !r.config.objective_params.count("dataset_size"))
+      !r.config.objective_params.count(kDataResolved[0].param))
     r.config.objective_params["dataset_size"] = static_cast<double>(r.data->size());
   // DC-IGN assigns one latent to each of the dataset's factors.
-  if (r.data && r.config.objective == "dcign" && !r.config.objective_params.count("factors")) {
+  if (r.data && r.config.objective == "dcign" && !r.config.objective_params.count(kDataResolved[1].param)) {
     UNRAVEL_CHECK(r.data->num_factors() > 0, "--objective dcign trains on batches in which one "
                   "ground-truth factor varies: dataset '{}' has no factors (use dsprites)",
                   c.dataset);

@@ -35,4 +35,10 @@ struct Run {
 /// `for_training` builds the TrainStep and its optimisers.
 Run build_run(const TrainConfig& c, bool with_data = true, bool for_training = false);
 
+/// The objective parameters build_run fills in from the dataset when the configuration leaves
+/// them unset (β-TCVAE's dataset_size, DC-IGN's factors), so a run's config.json records them.
+/// Removes from `recorded` (a run's config.json) those that `asked` leaves unset: the two then
+/// compare equal when they describe the same run (the dataset is compared with the rest).
+void forget_data_resolved_params(TrainConfig& recorded, const TrainConfig& asked);
+
 }  // namespace unravel::apps
