@@ -248,8 +248,9 @@ void run_train(const Options& o, const std::string& model, int64_t batch, double
 }
 
 void run_encode(const Options& o, int64_t batch, double peak, bench::Csv& csv) {
-  Trainer tr("conv64", batch);
+  Trainer tr("conv64", batch, "beta-vae", Device::parse(o.device), parse_precision(o.precision));
   NoGradGuard ng;
+  PrecisionGuard pg(parse_precision(o.precision));  // the matrix kernels' precision, as in training
   tr.vae->eval();
   // Validation: the posterior mean is finite and depends on the input (two halves differ).
   Tensor mu = tr.vae->encode(tr.x).mean();
@@ -270,13 +271,15 @@ void run_encode(const Options& o, int64_t batch, double peak, bench::Csv& csv) {
   for (int r = 0; r < o.reps; ++r) {
     auto t0 = Clock::now();
     for (int i = 0; i < steps; ++i) mu = tr.vae->encode(tr.x).mean();
+    tr.sync();
     rates.push_back(steps / std::chrono::duration<double>(Clock::now() - t0).count());
   }
   Rates s = summarise(rates);
   double gflops = s.median * batch * kConv64EncodeFlops * 1e-9;
-  csv.row(fmt::format("conv64,encode,{},{},{},{},{:.3f},{:.3f},{:.3f},{:.1f},{:.2f},{:.4f},{:.1f},"
+  const std::string mode = o.precision == "fp32" ? "encode" : "encode:" + o.precision;
+  csv.row(fmt::format("conv64,{},{},{},{},{},{:.3f},{:.3f},{:.3f},{:.1f},{:.2f},{:.4f},{:.1f},"
                       "{:.1f},,,{:.6g},{},",
-                      batch, omp_get_max_threads(), o.reps, steps, s.median, s.min, s.max,
+                      mode, batch, omp_get_max_threads(), o.reps, steps, s.median, s.min, s.max,
                       s.median * batch, gflops, peak > 0 ? gflops / peak : 0.0, peak,
                       peak_rss_mib(), batch * kConv64EncodeFlops, cpu_isa()));
 }

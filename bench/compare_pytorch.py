@@ -386,9 +386,10 @@ def main():
         with open(a.csv, "w") as f:
             f.write("side,config,threads,round,steps_s,peak_rss_mib\n")
             for (side, name, t), v in sorted(rates.items()):
+                mib = rss.get((side, name, t), [])  # the extra columns record no RSS
                 for i, x in enumerate(v):
-                    f.write("%s,%s,%s,%d,%.4f,%.1f\n" % (side, name, t if t else "default", i + 1, x,
-                                                       rss[(side, name, t)][i]))
+                    f.write("%s,%s,%s,%d,%.4f,%s\n" % (side, name, t if t else "default", i + 1, x,
+                                                     "%.1f" % mib[i] if i < len(mib) else ""))
 
 
 if __name__ == "__main__":
