@@ -61,17 +61,27 @@ namespace {
 struct DataResolved {
   const char* objective;
   const char* param;
+  double (*value)(const Dataset&);  ///< the parameter's value for a dataset (or a clear error)
 };
-// The objective parameters build_run takes from the dataset when unset.
-constexpr DataResolved kDataResolved[] = {{"beta-tcvae", "dataset_size"}, {"dcign", "factors"}};
+// The objective parameters build_run takes from the dataset when the configuration leaves them
+// unset (and records in the run's config): β-TCVAE's estimators weigh the minibatch by the
+// dataset's size; DC-IGN assigns one latent to each of the dataset's factors.
+constexpr DataResolved kDataResolved[] = {
+    {"beta-tcvae", "dataset_size", [](const Dataset& d) { return static_cast<double>(d.size()); }},
+    {"dcign", "factors", [](const Dataset& d) {
+       UNRAVEL_CHECK(d.num_factors() > 0, "--objective dcign trains on batches in which one "
+                     "ground-truth factor varies: dataset '{}' has no factors (use dsprites)",
+                     d.name());
+       return static_cast<double>(d.num_factors());
+     }}};
 
 }  // namespace
 
 void forget_data_resolved_params(TrainConfig& recorded, const TrainConfig& asked) {
-  for (const auto& [objective, param] : kDataResolved)
-    if (recorded.objective == objective && asked.objective == objective &&
-        !asked.objective_params.count(param))
-      recorded.objective_params.erase(param);
+  for (const DataResolved& d : kDataResolved)
+    if (recorded.objective == d.objective && asked.objective == d.objective &&
+        !asked.objective_params.count(d.param))
+      recorded.objective_params.erase(d.param);
 }
 
 Run build_run(const TrainConfig& c, bool with_data, bool for_training) {
@@ -96,18 +106,10 @@ Run build_run(const TrainConfig& c, bool with_data, bool for_training) {
                   "dataset '{}' gives items of shape {} but architecture '{}' expects {}",
                   c.dataset, r.data->item_shape().str(), c.arch, info.data_shape.str());
   }
-  // β-TCVAE's estimators weigh the minibatch by the dataset's size: the dataset gives it
-  // unless the user set it (recorded in the run's config). Both keys: kDataResolved.
-  if (r.data && r.config.objective == "beta-tcvae" &&
-      !r.config.objective_params.count(kDataResolved[0].param))
-    r.config.objective_params["dataset_size"] = static_cast<double>(r.data->size());
-  // DC-IGN assigns one latent to each of the dataset's factors.
-  if (r.data && r.config.objective == "dcign" && !r.config.objective_params.count(kDataResolved[1].param)) {
-    UNRAVEL_CHECK(r.data->num_factors() > 0, "--objective dcign trains on batches in which one "
-                  "ground-truth factor varies: dataset '{}' has no factors (use dsprites)",
-                  c.dataset);
-    r.config.objective_params["factors"] = static_cast<double>(r.data->num_factors());
-  }
+  if (r.data)
+    for (const auto& [objective, param, value] : kDataResolved)
+      if (r.config.objective == objective && !r.config.objective_params.count(param))
+        r.config.objective_params[param] = value(*r.data);
   Generator init(c.seed);
   int64_t channels = r.data ? (r.data->item_shape().size() == 3 ? r.data->item_shape()[0] : 1) : 1;
   r.vae = models::make_vae(c.arch, c.latents, init, channels, c.likelihood, c.likelihood_scale);
