@@ -88,6 +88,25 @@ stage "500 training steps, Burgess beta-VAE (dSprites, capacity gamma|KL-C|, bat
   $RUN "$BIN/unravel" train --preset burgess-dsprites --steps 500 --batch 64 --device cuda --graph \
   --log-every 100 --checkpoint-every 500 --out /tmp/gpu-run
 [ -f /tmp/gpu-run/log.csv ] && cat /tmp/gpu-run/log.csv
+# dSprites stayed resident on the GPU bit-packed in the run above; Chen's MIG sums on the device
+# must equal the CPU kernel's on that run's codes.
+mig_on() {  # mig_on DEVICE: the run's mig_chen values as JSON on stdout
+  $RUN "$BIN/unravel" eval /tmp/gpu-run --metrics mig_chen --budget smoke --device "$1" \
+    --out "/tmp/gpu-mig-$1.json" >/dev/null && cat "/tmp/gpu-mig-$1.json"
+}
+mig_equal() {
+  python3 - "$(mig_on "${MIG_DEVICE:-cuda}")" "$(mig_on cpu)" <<'PY'
+import json, sys
+a, b = (json.loads(x) for x in sys.argv[1:3])
+a, b = a.get("metrics", a), b.get("metrics", b)
+keys = [k for k in b if k.startswith("mig_chen")]
+bad = [k for k in keys if abs(a[k] - b[k]) > 1e-4 * max(1.0, abs(b[k]))]
+print("mig_chen cuda vs cpu:", {k: (a[k], b[k]) for k in keys})
+sys.exit(1 if bad or not keys else 0)
+PY
+}
+export -f mig_on mig_equal; export RUN BIN
+[ -f /tmp/gpu-run/summary.json ] && stage "MIG (Chen) on cuda equals cpu on that run" 40 bash -c mig_equal
 stage "GPU time per kernel family, conv64 batch 256 eager (UNRAVEL_CUDA_TIMING=1)" 40 \
   env UNRAVEL_CUDA_TIMING=1 $RUN "$BIN/bench_train_step" --model conv64 --batch 256 --device cuda \
   --reps 2 --steps 20 --peak 1
