@@ -82,10 +82,26 @@ TEST_CASE("train --device sim equals --device cpu in log.csv and checkpoints; ev
     auto j = nlohmann::json::parse(read_text(out));
     return j.at("metrics");
   };
+  // Bit for bit, except Chen's MIG: on an accelerator its aggregate-posterior sums run there as
+  // tensor ops (f32 log-sum-exp per chunk) instead of the CPU's blocked kernel (f64 merges), so
+  // they agree to float rounding.
+  auto same = [](const nlohmann::json& x, const nlohmann::json& y) {
+    REQUIRE(x.size() == y.size());
+    for (const auto& [k, v] : x.items()) {
+      CAPTURE(k);
+      REQUIRE(y.contains(k));
+      if (k.rfind("mig_chen", 0) == 0)
+        CHECK(v.get<double>() == doctest::Approx(y.at(k).get<double>()).epsilon(1e-5));
+      else
+        CHECK(v == y.at(k));
+    }
+  };
   auto ma = metrics(a, "cpu", a + "/m_cpu.json"), mb = metrics(b, "sim", b + "/m_sim.json");
   CHECK(ma.size() > 4);
-  CHECK(ma == mb);
-  CHECK(metrics(a, "sim", a + "/m_sim.json") == ma);
+  CHECK(ma.contains("mig_chen"));
+  same(ma, mb);
+  same(metrics(a, "sim", a + "/m_sim.json"), ma);
+  CHECK(metrics(b, "cpu", b + "/m_cpu.json") == ma);  // runs trained on either device are equal
   REQUIRE(run_unravel({"encode", a, "--limit", "300", "--out", a + "/codes"}).code == 0);
   REQUIRE(run_unravel({"encode", b, "--limit", "300", "--out", b + "/codes", "--device", "sim"}).code == 0);
   for (const char* f : {"mu.npy", "logvar.npy"})
