@@ -89,7 +89,7 @@ void Batcher::start_epoch() {
   } else {
     std::iota(perm_.begin(), perm_.end(), int64_t{0});
   }
-  if (resident_.defined() || resident_bits_.defined())  // one upload per epoch
+  if (resident())  // one upload per epoch
     perm_device_ = to(Tensor::from_vector(perm_, Shape{n}), opts_.device);
 }
 
@@ -140,7 +140,7 @@ const Tensor& Batcher::next() {
     for (size_t i = 0; i < idx.size(); ++i) l[i] = data_.label(idx[i]);
     lab.bump_version();
   }
-  return resident_.defined() || resident_bits_.defined() ? batch_device_ : out;
+  return resident() ? batch_device_ : out;
 }
 
 const Tensor& Batcher::labels() const {

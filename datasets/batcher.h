@@ -74,6 +74,8 @@ class Batcher {
 
  private:
   void start_epoch();
+  /// The items live on opts_.device (as f32 or bit-packed): batches are gathered there.
+  bool resident() const { return resident_.defined() || resident_bits_.defined(); }
   const Dataset& data_;
   BatcherOptions opts_;
   Generator gen_;

@@ -54,10 +54,6 @@ std::shared_ptr<Prior> make_run_prior(const TrainConfig& c, const Dataset* data)
       pca.eigenvalues, c.latents, get("variance_scale", 1.0), get("learnable", 0.0) != 0.0);
 }
 
-}  // namespace
-
-namespace {
-
 struct DataResolved {
   const char* objective;
   const char* param;
