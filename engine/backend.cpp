@@ -29,6 +29,8 @@ void Backend::arange(const TensorView&, double, double) { unsupported(Kernel::ar
 void Backend::capture_begin(Device) { unsupported(Kernel::graph); }
 std::unique_ptr<RecordedWork> Backend::capture_end(Device) { unsupported(Kernel::graph); }
 uint32_t Backend::find_layout(std::string_view) const { return 0; }
+int64_t Backend::layout_channel_block(uint32_t) const { return 0; }
+uint32_t Backend::conv_chain_format(int64_t, DType) const { return 0; }
 std::string Backend::layout_name(uint32_t format) const { return fmt::format("format {}", format); }
 size_t Backend::layout_nbytes(uint32_t, const Shape&, DType) const {
   unsupported(Kernel::layout_convert);

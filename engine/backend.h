@@ -154,6 +154,15 @@ class Backend {
   /// backend's formats (Kernel::layout_convert). Bit-exact: values are moved, not recomputed;
   /// padding of a padded format is written as zeros.
   virtual void convert_layout(const TensorView& src, const TensorView& dst);
+  /// b when `format` is channel-blocked: an (N, C, H, W) tensor in it is stored as the row-major
+  /// (N, ceil(C / b), H, W, b) array, channel c at block c / b, lane c % b (the last block padded
+  /// with zeros). Then, when b divides C, device-neutral code can run channel-wise elementwise
+  /// ops and reductions on the storage through that rank-5 strided view. 0 otherwise (default).
+  virtual int64_t layout_channel_block(uint32_t format) const;
+  /// The format (id > 0) in which a chain of convolutions should hand `dtype` activations of
+  /// `channels` channels from one layer to the next, so that they are reordered only at the
+  /// chain's ends (ops/layout.h conv_chain_layout); 0 to hand them over strided (the default).
+  virtual uint32_t conv_chain_format(int64_t channels, DType dtype) const;
 
   // --- elementwise ---------------------------------------------------------------------------
   /// y = op(x; alpha); x and y same shape (x may carry 0 strides), may alias.
@@ -198,10 +207,12 @@ class Backend {
   /// y = conv2d(x, w) + b (b may be empty: data == nullptr), then p.relu's activation (only
   /// where supports(Kernel::conv2d_forward_relu); ops/conv.cpp applies it separately otherwise).
   /// A backend with layouts (Kernel::layout_convert) also accepts x and y in its formats; w and
-  /// b are strided. Every other kernel family takes strided views only.
+  /// b are strided. Every other kernel family takes strided views only (elementwise kernels
+  /// may be handed flat or layout_channel_block views of a format's storage by layout-aware code).
   virtual void conv2d_forward(const TensorView& x, const TensorView& w, const TensorView& b,
                               const TensorView& y, const Conv2dParams& p);
-  /// dx = conv2d backward-data(dy, w).
+  /// dx = conv2d backward-data(dy, w). A backend with layouts also accepts dy and dx in its
+  /// formats (and conv2d_backward_weights x and dy); the weight-side operands are strided.
   virtual void conv2d_backward_data(const TensorView& dy, const TensorView& w,
                                     const TensorView& dx, const Conv2dParams& p);
   /// dw (and db when db.data != nullptr) = conv2d backward-weights(x, dy).

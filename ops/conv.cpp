@@ -18,10 +18,17 @@
 // the activation to the backend (a oneDNN post-op on the CPU); conv_transpose2d adds bias and
 // applies it in one elementwise pass over y (BinaryOp::add_relu), in place.
 //
-// Layouts (engine/layout.h): conv2d's forward hands the backend x in its own layout and y in
-// opt.out_layout (the backend reads / writes its formats); the backward converts the saved x,
-// the saved output and the incoming gradient to strided first, so the backward kernels and the
-// gradients they return stay strided. conv_transpose2d reads strided tensors only.
+// Layouts (engine/layout.h): both ops hand the backend x in its own layout and y in
+// opt.out_layout (the backend reads / writes its formats). The backward keeps them: the incoming
+// gradient is brought to the output's layout (a no-op when the next layer sent it that way),
+// the activation mask runs elementwise on the two same-layout buffers (flat: padding is zero in
+// y, so it stays zero in the result), the backend's backward kernels read the saved x and that
+// gradient in their layouts, and dx comes back in x's layout. So a chain of convolutions that
+// hands its activations over in a backend format (nn::Sequential asks for
+// conv_chain_layout) reorders only at its ends, forward and backward. Channel-wise work on a
+// channel-blocked format (the transpose's bias and activation, its bias gradient) runs on the
+// rank-5 strided view of its storage (Backend::layout_channel_block); any other format goes
+// through a strided copy. Values are those of the all-strided computation.
 #include "ops/conv.h"
 
 #include <cmath>
@@ -78,6 +85,13 @@ int64_t check_args(const Tensor& x, const Tensor& w, const Tensor& b, const Conv
   return out_c;
 }
 
+void check_out_layout(const Conv2dOptions& opt, const Tensor& x, const char* op) {
+  UNRAVEL_CHECK(opt.out_layout.is_strided() || opt.out_layout.backend == x.device().kind,
+                "{}: out_layout is format {} of the {} backend, but the input {} is on {}", op,
+                opt.out_layout.format, device_kind_name(opt.out_layout.backend), x.desc(),
+                x.device().str());
+}
+
 // Per-axis output extent of conv2d; throws when the (dilated) kernel does not fit.
 int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, const Tensor& x,
                  const Tensor& w) {
@@ -90,6 +104,58 @@ int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, const T
 }
 
 TensorView no_tensor() { return TensorView{}; }
+
+// The whole storage of t (in a backend format) as a flat contiguous strided view, for
+// elementwise work on tensors that share one layout.
+TensorView flat_view(const Tensor& t) {
+  const TensorView v = t.layout_view();
+  const int64_t n = static_cast<int64_t>(
+      backend(t.device()).layout_nbytes(t.layout().format, t.shape(), t.dtype()) /
+      size_of(t.dtype()));
+  return TensorView{v.data, Shape{n}, Strides{1}, v.dtype, v.device, kStrided};
+}
+
+// t (N, C, H, W) as a strided view with the channels on axis 1 and, for a channel-blocked
+// format whose block b divides C, as the rank-5 (N, C/b, H, W, b) view of its storage, whose
+// channel c sits at (c / b, c % b). Returns false when t is in another format.
+bool channel_view(const Tensor& t, TensorView& v, int64_t& block) {
+  if (t.is_strided()) {
+    v = t.view();
+    block = 0;
+    return true;
+  }
+  block = backend(t.device()).layout_channel_block(t.layout().format);
+  const Shape& s = t.shape();
+  if (block <= 0 || s[1] % block != 0) return false;
+  const TensorView raw = t.layout_view();
+  const int64_t cb = s[1] / block;
+  v = TensorView{raw.data, Shape{s[0], cb, s[2], s[3], block},
+                 Strides{cb * s[2] * s[3] * block, s[2] * s[3] * block, s[3] * block, block, 1},
+                 raw.dtype, raw.device, kStrided};
+  return true;
+}
+
+// b (C) broadcast against a channel_view of the given block (0: rank-4 NCHW).
+TensorView channel_broadcast(const Tensor& b, const TensorView& like, int64_t block) {
+  TensorView bv = b.view();
+  const int64_t bs = b.strides()[0];
+  bv.shape = like.shape;
+  bv.strides = block == 0 ? Strides{0, bs, 0, 0} : Strides{0, block * bs, 0, 0, bs};
+  return bv;
+}
+
+// Σ over N, H, W of g (N, C, H, W) in any layout: db (C), strided.
+Tensor channel_sum(const Tensor& g) {
+  TensorView gv;
+  int64_t block = 0;
+  if (!channel_view(g, gv, block)) return channel_sum(g.with_layout(kStrided));
+  Tensor db = Tensor::empty(Shape{g.size(1)}, g.dtype(), g.device());
+  TensorView dv = db.view();
+  dv.shape = block == 0 ? Shape{1, g.size(1), 1, 1} : Shape{1, g.size(1) / block, 1, 1, block};
+  dv.strides = contiguous_strides(dv.shape);
+  backend(g.device()).reduce(ReduceOp::sum, gv, dv);
+  return db;
+}
 
 // y = conv(x, w) + b in layout `out`; x may be in a format of its backend (layout_view).
 Tensor conv_forward_kernel(const Tensor& x, const Tensor& w, const Tensor& b, const Shape& y_shape,
@@ -111,34 +177,41 @@ Tensor conv_forward_kernel(const Tensor& x, const Tensor& w, const Tensor& b, co
   return y;
 }
 
+// dx (x_shape, in layout `out`) = conv backward-data(dy, w); dy may be in a backend format.
 Tensor conv_data_kernel(const Tensor& dy, const Tensor& w, const Shape& x_shape,
-                        const Conv2dParams& p) {
-  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-  backend(dy.device()).conv2d_backward_data(dy.view(), w.view(), dx.view(), p);
+                        const Conv2dParams& p, Layout out = kStrided) {
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device(), out);
+  backend(dy.device()).conv2d_backward_data(dy.layout_view(), w.view(), dx.layout_view(), p);
   return dx;
 }
 
-// dw of shape w_shape and, when with_bias, db (w_shape[0]) from conv input x and output grad dy.
+// dw of shape w_shape and, when with_bias, db (w_shape[0]) from conv input x and output grad dy
+// (either may be in a backend format).
 std::pair<Tensor, Tensor> conv_weights_kernel(const Tensor& x, const Tensor& dy,
                                               const Shape& w_shape, bool with_bias,
                                               const Conv2dParams& p) {
   Tensor dw = Tensor::empty(w_shape, x.dtype(), x.device());
   Tensor db = with_bias ? Tensor::empty(Shape{w_shape[0]}, x.dtype(), x.device()) : Tensor();
-  backend(x.device()).conv2d_backward_weights(x.view(), dy.view(), dw.view(),
+  backend(x.device()).conv2d_backward_weights(x.layout_view(), dy.layout_view(), dw.view(),
                                               with_bias ? db.view() : no_tensor(), p);
   return {dw, db};
 }
 
-// The fused activation's share of a backward: dv = dy · a'(v), read from the saved output.
+// The fused activation's share of a backward: dv = dy · a'(v), read from the saved output, in
+// the output's layout (dy is converted to it when it arrives in another).
 struct FusedActivation {
   bool on = false;
   double slope = 0.0;
   SavedTensor y;
   Tensor mask(const Tensor& dy, const char* op) const {
     if (!on) return dy;
-    const Tensor ys = y.get(op).with_layout(kStrided);
-    return slope == 0.0 ? detail::binary_kernel(BinaryOp::relu_grad, dy, ys)
-                        : detail::binary_kernel(BinaryOp::leaky_relu_grad, dy, ys, slope);
+    const Tensor ys = y.get(op);
+    const Tensor g = dy.with_layout(ys.layout());
+    const BinaryOp k = slope == 0.0 ? BinaryOp::relu_grad : BinaryOp::leaky_relu_grad;
+    if (ys.is_strided()) return detail::binary_kernel(k, g, ys, slope);
+    Tensor out = Tensor::empty(ys.shape(), ys.dtype(), ys.device(), ys.layout());
+    backend(ys.device()).binary(k, flat_view(g), flat_view(ys), flat_view(out), slope);
+    return out;
   }
 };
 
@@ -152,20 +225,21 @@ void check_slope(double slope, const char* op) {
 struct Conv2dBackward final : Node {
   SavedTensor x, w;
   Shape x_shape, w_shape;
+  Layout x_layout;  // dx is returned in it
   Conv2dParams p;
   FusedActivation act;
   const char* name() const override { return act.on ? "conv2d_relu" : "conv2d"; }
   TensorList backward(const TensorList& grads) override {
-    const Tensor g = act.mask(grads[0].with_layout(kStrided), name());
+    const Tensor g = act.mask(grads[0], name());
     TensorList out(next.size());
-    if (needs_input_grad(0)) out[0] = conv_data_kernel(g, w.get(name()), x_shape, p);
+    if (needs_input_grad(0)) out[0] = conv_data_kernel(g, w.get(name()), x_shape, p, x_layout);
     const bool nb = next.size() > 2 && needs_input_grad(2);
     if (needs_input_grad(1)) {
-      auto [dw, db] = conv_weights_kernel(x.get(name()).with_layout(kStrided), g, w_shape, nb, p);
+      auto [dw, db] = conv_weights_kernel(x.get(name()), g, w_shape, nb, p);
       out[1] = dw;
       if (nb) out[2] = db;
     } else if (nb) {
-      out[2] = sum(g, {0, 2, 3});
+      out[2] = channel_sum(g);
     }
     return out;
   }
@@ -174,6 +248,7 @@ struct Conv2dBackward final : Node {
 struct ConvTranspose2dBackward final : Node {
   SavedTensor x, w;
   Shape x_shape, w_shape;
+  Layout x_layout;  // dx is returned in it
   Conv2dParams p;
   FusedActivation act;
   const char* name() const override {
@@ -182,9 +257,10 @@ struct ConvTranspose2dBackward final : Node {
   TensorList backward(const TensorList& grads) override {
     const Tensor g = act.mask(grads[0], name());
     TensorList out(next.size());
-    if (needs_input_grad(0)) out[0] = conv_forward_kernel(g, w.get(name()), Tensor(), x_shape, p);
+    if (needs_input_grad(0))
+      out[0] = conv_forward_kernel(g, w.get(name()), Tensor(), x_shape, p, x_layout);
     if (needs_input_grad(1)) out[1] = conv_weights_kernel(g, x.get(name()), w_shape, false, p).first;
-    if (next.size() > 2 && needs_input_grad(2)) out[2] = sum(g, {0, 2, 3});
+    if (next.size() > 2 && needs_input_grad(2)) out[2] = channel_sum(g);
     return out;
   }
 };
@@ -195,10 +271,7 @@ Tensor conv2d_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Conv
   const char* op = relu ? "conv2d_relu" : "conv2d";
   const int64_t out_c = check_args(x, w, b, opt, op, 1);
   if (relu) check_slope(slope, op);
-  UNRAVEL_CHECK(opt.out_layout.is_strided() || opt.out_layout.backend == x.device().kind,
-                "{}: out_layout is format {} of the {} backend, but the input {} is on {}", op,
-                opt.out_layout.format, device_kind_name(opt.out_layout.backend), x.desc(),
-                x.device().str());
+  check_out_layout(opt, x, op);
   Conv2dParams p = to_params(opt, x.dtype());
   p.relu = relu;
   p.relu_slope = slope;
@@ -212,6 +285,7 @@ Tensor conv2d_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Conv
     if (w.requires_grad()) n->x = SavedTensor(x);
     if (x.requires_grad()) n->w = SavedTensor(w);
     n->x_shape = x.shape();
+    n->x_layout = x.layout();
     n->w_shape = w.shape();
     n->p = p;
     n->p.relu = false;  // the backward passes run on the masked gradient
@@ -226,7 +300,7 @@ Tensor conv_transpose2d_impl(const Tensor& x, const Tensor& w, const Tensor& b,
   const char* op = relu ? "conv_transpose2d_relu" : "conv_transpose2d";
   const int64_t out_c = check_args(x, w, b, opt, op, 0);
   if (relu) check_slope(slope, op);
-  UNRAVEL_CHECK(opt.out_layout.is_strided(), "{}: out_layout is supported by conv2d only", op);
+  check_out_layout(opt, x, op);
   const Conv2dParams p = to_params(opt, x.dtype());
   Shape y_shape{x.size(0), out_c, 0, 0};
   for (int i = 0; i < 2; ++i) {
@@ -244,15 +318,24 @@ Tensor conv_transpose2d_impl(const Tensor& x, const Tensor& w, const Tensor& b,
                   extent, x.desc(), w.desc(), opt.padding[0], opt.padding[1]);
     y_shape[2 + i] = extent;
   }
-  Tensor y = conv_data_kernel(x, w, y_shape, p);
+  Tensor y = conv_data_kernel(x, w, y_shape, p, opt.out_layout);
   Backend& be = backend(y.device());
   if (b.defined()) {
-    TensorView bv = b.view();
-    bv.shape = y_shape;
-    bv.strides = Strides{0, b.strides()[0], 0, 0};
-    be.binary(relu ? BinaryOp::add_relu : BinaryOp::add, y.view(), bv, y.view(), slope);
+    // Bias (and activation) in one pass over y's channel view; a format without one goes
+    // through a strided copy.
+    TensorView yv;
+    int64_t block = 0;
+    Tensor ys = y;
+    if (!channel_view(ys, yv, block)) {
+      ys = y.with_layout(kStrided);
+      channel_view(ys, yv, block);
+    }
+    be.binary(relu ? BinaryOp::add_relu : BinaryOp::add, yv, channel_broadcast(b, yv, block), yv,
+              slope);
+    if (!ys.is_same(y)) y = ys.with_layout(opt.out_layout);
   } else if (relu) {
-    be.unary(slope == 0.0 ? UnaryOp::relu : UnaryOp::leaky_relu, y.view(), y.view(), slope);
+    const TensorView yv = y.is_strided() ? y.view() : flat_view(y);  // relu(0) = 0: padding stays
+    be.unary(slope == 0.0 ? UnaryOp::relu : UnaryOp::leaky_relu, yv, yv, slope);
   }
   if (Tape::needs_grad({&x, &w, &b})) {
     TensorList inputs = b.defined() ? TensorList{x, w, b} : TensorList{x, w};
@@ -260,6 +343,7 @@ Tensor conv_transpose2d_impl(const Tensor& x, const Tensor& w, const Tensor& b,
     if (w.requires_grad()) n->x = SavedTensor(x);
     if (x.requires_grad()) n->w = SavedTensor(w);
     n->x_shape = x.shape();
+    n->x_layout = x.layout();
     n->w_shape = w.shape();
     n->p = p;
     n->act = FusedActivation{relu, slope, relu ? SavedTensor(y) : SavedTensor()};

@@ -1,8 +1,8 @@
 // 2-D convolution and transposed convolution, NCHW / OIHW (ops/conv.cpp). f32 runs on oneDNN
 // (CPU) or cuDNN (CUDA); f64 runs a direct reference implementation used by gradient checks.
-// conv2d / conv2d_relu are layout-aware (engine/layout.h): the input may be in a format of its
-// backend (ops/layout.h), and out_layout asks for the output in one; the values are those of
-// the strided computation (on the CPU bit-identical: the same primitive runs).
+// All four are layout-aware (engine/layout.h): the input may be in a format of its backend
+// (ops/layout.h), and out_layout asks for the output in one; the values are those of the
+// strided computation (on the CPU bit-identical: the same primitives run).
 #pragma once
 #include <array>
 
@@ -16,8 +16,9 @@ struct Conv2dOptions {
   std::array<int64_t, 2> dilation{1, 1};
   /// conv_transpose2d only: extra rows/cols added on one side of the output.
   std::array<int64_t, 2> output_padding{0, 0};
-  /// conv2d / conv2d_relu only: the output's layout, strided or a format of the input's backend
-  /// (find_layout(device, "nChw8c")). Gradients reaching the input come back strided.
+  /// The output's layout, strided or a format of the input's backend (find_layout(device,
+  /// "nChw8c"), conv_chain_layout). The input may be in any layout of its backend; its gradient
+  /// comes back in that layout.
   Layout out_layout = kStrided;
 };
 

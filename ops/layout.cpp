@@ -39,4 +39,9 @@ Tensor to_layout(const Tensor& x, Layout to) {
 
 Tensor to_strided(const Tensor& x) { return to_layout(x, kStrided); }
 
+Layout conv_chain_layout(Device device, int64_t channels, DType dtype) {
+  const uint32_t id = backend(device).conv_chain_format(channels, dtype);
+  return id == 0 ? kStrided : Layout::opaque(device.kind, id);
+}
+
 }  // namespace unravel

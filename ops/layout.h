@@ -19,4 +19,11 @@ Tensor to_layout(const Tensor& x, Layout to);
 /// itself when it is already strided.
 Tensor to_strided(const Tensor& x);
 
+/// The layout in which a convolution should hand `dtype` activations of `channels` channels on
+/// `device` to a following convolution (Backend::conv_chain_format): a backend format in which
+/// the chain reorders only at its ends, or strided where the backend carries none (CUDA, f64,
+/// channel counts that would be padded). nn::Sequential asks for it between consecutive
+/// convolution layers; any conv accepts any layout, so it is a speed choice, never a semantic one.
+Layout conv_chain_layout(Device device, int64_t channels, DType dtype);
+
 }  // namespace unravel

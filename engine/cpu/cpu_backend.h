@@ -61,6 +61,8 @@ class CpuBackend final : public Backend {
   uint32_t find_layout(std::string_view name) const override;
   std::string layout_name(uint32_t format) const override;
   size_t layout_nbytes(uint32_t format, const Shape& shape, DType dtype) const override;
+  int64_t layout_channel_block(uint32_t format) const override;
+  uint32_t conv_chain_format(int64_t channels, DType dtype) const override;
   void convert_layout(const TensorView& src, const TensorView& dst) override;
 
   void unary(UnaryOp op, const TensorView& x, const TensorView& y, double alpha) override;

@@ -165,6 +165,12 @@ class SimBackend final : public Backend {
     return declined(Kernel::layout_convert) ? 0 : cpu().find_layout(name);
   }
   std::string layout_name(uint32_t format) const override { return cpu().layout_name(format); }
+  int64_t layout_channel_block(uint32_t format) const override {
+    return cpu().layout_channel_block(format);
+  }
+  uint32_t conv_chain_format(int64_t channels, DType dtype) const override {
+    return declined(Kernel::layout_convert) ? 0 : cpu().conv_chain_format(channels, dtype);
+  }
   size_t layout_nbytes(uint32_t format, const Shape& shape, DType dtype) const override {
     check(Kernel::layout_convert);
     return cpu().layout_nbytes(format, shape, dtype);

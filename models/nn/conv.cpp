@@ -48,6 +48,14 @@ Tensor Conv2d::forward_relu(const Tensor& x, double negative_slope) {
   return conv2d_relu(x, weight_, bias_, opt_, negative_slope);
 }
 
+Tensor Conv2d::forward_to(const Tensor& x, std::optional<double> relu_slope, Layout out) {
+  UNRAVEL_CHECK(x.defined() && x.dim() == 4 && x.size(1) == in_,
+                "{}: input must be (N, {}, H, W), got {}", describe(), in_, x.desc());
+  Conv2dOptions o = opt_;
+  o.out_layout = out;
+  return relu_slope ? conv2d_relu(x, weight_, bias_, o, *relu_slope) : conv2d(x, weight_, bias_, o);
+}
+
 std::string Conv2d::describe() const {
   return fmt::format("Conv2d({}, {}, kernel=({}, {}), {}{})", in_, out_, kernel_[0], kernel_[1],
                      options_str(opt_, false), bias_.defined() ? "" : ", no bias");
@@ -75,6 +83,16 @@ Tensor ConvTranspose2d::forward_relu(const Tensor& x, double negative_slope) {
   UNRAVEL_CHECK(x.defined() && x.dim() == 4 && x.size(1) == in_,
                 "{}: input must be (N, {}, H, W), got {}", describe(), in_, x.desc());
   return conv_transpose2d_relu(x, weight_, bias_, opt_, negative_slope);
+}
+
+Tensor ConvTranspose2d::forward_to(const Tensor& x, std::optional<double> relu_slope,
+                                   Layout out) {
+  UNRAVEL_CHECK(x.defined() && x.dim() == 4 && x.size(1) == in_,
+                "{}: input must be (N, {}, H, W), got {}", describe(), in_, x.desc());
+  Conv2dOptions o = opt_;
+  o.out_layout = out;
+  return relu_slope ? conv_transpose2d_relu(x, weight_, bias_, o, *relu_slope)
+                    : conv_transpose2d(x, weight_, bias_, o);
 }
 
 std::string ConvTranspose2d::describe() const {

@@ -3,6 +3,7 @@
 // fan_in is size(1) · kh · kw of the weight in either case.
 #pragma once
 #include <array>
+#include <optional>
 
 #include "engine/random.h"
 #include "models/nn/module.h"
@@ -25,6 +26,9 @@ class Conv2d : public Module {
   Tensor forward(const Tensor& x) override;
   /// leaky_relu(forward(x), negative_slope) as one fused op (ops/conv.h conv2d_relu).
   Tensor forward_relu(const Tensor& x, double negative_slope);
+  /// forward(x), then the activation when `relu_slope` is set (fused), with the output in
+  /// layout `out` (nn::Sequential's conv chains; ops/layout.h conv_chain_layout).
+  Tensor forward_to(const Tensor& x, std::optional<double> relu_slope, Layout out);
   std::string type_name() const override { return "Conv2d"; }
   std::string describe() const override;
 
@@ -54,6 +58,8 @@ class ConvTranspose2d : public Module {
   Tensor forward(const Tensor& x) override;
   /// leaky_relu(forward(x), negative_slope) as one fused op (conv_transpose2d_relu).
   Tensor forward_relu(const Tensor& x, double negative_slope);
+  /// As Conv2d::forward_to.
+  Tensor forward_to(const Tensor& x, std::optional<double> relu_slope, Layout out);
   std::string type_name() const override { return "ConvTranspose2d"; }
   std::string describe() const override;
 

@@ -8,6 +8,7 @@
 #include "engine/check.h"
 #include "models/nn/activation.h"
 #include "models/nn/conv.h"
+#include "ops/layout.h"
 
 namespace unravel::nn {
 
@@ -24,12 +25,19 @@ std::optional<double> fusable_relu_slope(const Module& m) {
   return std::nullopt;
 }
 
-// Runs `m` with the activation fused when m is exactly a Conv2d / ConvTranspose2d.
-std::optional<Tensor> forward_fused(Module& m, const Tensor& x, double slope) {
-  if (typeid(m) == typeid(Conv2d)) return static_cast<Conv2d&>(m).forward_relu(x, slope);
+// m's output channels when m is exactly a Conv2d / ConvTranspose2d, else 0.
+int64_t conv_out_channels(const Module& m) {
+  if (typeid(m) == typeid(Conv2d)) return static_cast<const Conv2d&>(m).out_channels();
   if (typeid(m) == typeid(ConvTranspose2d))
-    return static_cast<ConvTranspose2d&>(m).forward_relu(x, slope);
-  return std::nullopt;
+    return static_cast<const ConvTranspose2d&>(m).out_channels();
+  return 0;
+}
+
+// Runs the convolution `m` (conv_out_channels(m) > 0) with the activation fused when `slope` is
+// set and its output in layout `out`.
+Tensor forward_conv(Module& m, const Tensor& x, std::optional<double> slope, Layout out) {
+  if (typeid(m) == typeid(Conv2d)) return static_cast<Conv2d&>(m).forward_to(x, slope, out);
+  return static_cast<ConvTranspose2d&>(m).forward_to(x, slope, out);
 }
 
 }  // namespace
@@ -47,21 +55,29 @@ Sequential& Sequential::add(const std::string& name, std::shared_ptr<Module> m) 
   return *this;
 }
 
+// A convolution followed by a ReLU / LeakyReLU runs them as one fused op. A convolution whose
+// output (after that activation) goes straight into another convolution hands it over in the
+// backend's conv_chain_layout, so the chain reorders only at its ends; the chain's last output
+// is strided, so the modules after it never see a backend layout.
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
   const auto& c = children();
   for (size_t i = 0; i < c.size(); ++i) {
     AnomalyScope scope(c[i].first);  // names the layer in anomaly messages (no-op otherwise)
-    if (i + 1 < c.size()) {
-      if (const auto slope = fusable_relu_slope(*c[i + 1].second)) {
-        if (auto y = forward_fused(*c[i].second, h, *slope)) {
-          h = std::move(*y);
-          ++i;  // the activation ran inside the convolution
-          continue;
-        }
-      }
+    Module& m = *c[i].second;
+    const int64_t out_c = conv_out_channels(m);
+    if (out_c == 0) {
+      h = m.forward(h);
+      continue;
     }
-    h = c[i].second->forward(h);
+    std::optional<double> slope;
+    if (i + 1 < c.size()) slope = fusable_relu_slope(*c[i + 1].second);
+    const size_t next = i + (slope ? 2 : 1);
+    const Layout out = next < c.size() && conv_out_channels(*c[next].second) > 0
+                           ? conv_chain_layout(h.device(), out_c, h.dtype())
+                           : kStrided;
+    h = forward_conv(m, h, slope, out);
+    if (slope) ++i;  // the activation ran inside the convolution
   }
   return h;
 }

@@ -85,7 +85,7 @@ struct Geometry {
   int64_t n, c, h, w, o, kh, kw, oh, ow;
   Conv2dParams p;
   bool bias;
-  uint32_t x_fmt = 0, y_fmt = 0;  // forward only: the caller's CPU formats (0: strided)
+  uint32_t x_fmt = 0, y_fmt = 0;  // the caller's CPU formats of x / dx and y / dy (0: strided)
   std::array<int64_t, 23> key(ConvKind kind, int64_t mode) const {
     int64_t slope_bits = 0;
     static_assert(sizeof(slope_bits) == sizeof(p.relu_slope));
@@ -343,6 +343,25 @@ bool layout_rule(ConvKind kind, const Geometry& g) {
   return true;
 }
 
+/// The CPU's conv_chain_format: f32 activations whose channels fill whole blocks travel between
+/// convolutions in the blocked format oneDNN's direct kernels run in here (nChw16c with AVX-512,
+/// nChw8c otherwise), so the reorders in and out of every layer vanish; other channel counts
+/// (an image's 1 or 3 channels) and dtypes travel strided. Whatever a layer's own plan prefers,
+/// the values are bit-identical to a strided chain (the plan is the same; only where the
+/// reorder runs differs). UNRAVEL_CONV_CHAIN=strided turns carrying off (for A/B benchmarks).
+int64_t chain_block(int64_t channels, DType dtype) {
+  static const bool off = [] {
+    const char* v = std::getenv("UNRAVEL_CONV_CHAIN");
+    const std::string mode = v ? v : "auto";
+    UNRAVEL_CHECK(mode == "auto" || mode == "strided",
+                  "UNRAVEL_CONV_CHAIN must be auto or strided, got '{}'", mode);
+    return mode == "strided";
+  }();
+  if (off || dtype != DType::f32) return 0;
+  const int64_t block = onednn_avx512() ? 16 : 8;
+  return channels % block == 0 ? block : 0;
+}
+
 bool uses_reorder_on_activations(const ConvPlan& plan) {
   for (const ConvArg& a : plan.args)
     if (a.reorder_needed && a.id != DNNL_ARG_WEIGHTS && a.id != DNNL_ARG_DIFF_WEIGHTS) return true;
@@ -403,7 +422,7 @@ std::mutex& conv_mutex() {
   return m;
 }
 
-// `layouts`: v may be in a CPU format (the forward's input and output); else it must be strided.
+// `layouts`: v may be in a CPU format (the activation-side operands); else it must be strided.
 void check_view(const TensorView& v, int rank, DType dt, const char* fn, const char* what,
                 bool layouts = false) {
   UNRAVEL_CHECK(v.rank() == rank, "{}: {} must have rank {}, got {}", fn, what, rank,
@@ -472,6 +491,11 @@ Geometry geometry(const TensorView& x, const TensorView& w, const TensorView& y,
 
 }  // namespace
 
+uint32_t CpuBackend::conv_chain_format(int64_t channels, DType dtype) const {
+  const int64_t block = chain_block(channels, dtype);
+  return block == 0 ? 0 : find_layout(block == 16 ? "nChw16c" : "nChw8c");
+}
+
 void CpuBackend::conv2d_forward(const TensorView& x, const TensorView& w, const TensorView& b,
                                 const TensorView& y, const Conv2dParams& p) {
   const char* fn = "conv2d_forward";
@@ -509,12 +533,21 @@ void CpuBackend::conv2d_forward(const TensorView& x, const TensorView& w, const 
 void CpuBackend::conv2d_backward_data(const TensorView& dy, const TensorView& w,
                                       const TensorView& dx, const Conv2dParams& p) {
   const char* fn = "conv2d_backward_data";
-  check_view(dy, 4, dy.dtype, fn, "output gradient");
+  check_view(dy, 4, dy.dtype, fn, "output gradient", true);
   check_view(w, 4, dy.dtype, fn, "weight");
-  check_view(dx, 4, dy.dtype, fn, "input gradient");
+  check_view(dx, 4, dy.dtype, fn, "input gradient", true);
   Conv2dParams q = p;
   q.relu = false;  // forward only
   Geometry g = geometry(dx, w, dy, q, false, fn);
+  if ((!dy.strided() || !dx.strided()) &&
+      (dy.dtype != DType::f32 || (!dx.strided() && has_unreached(g)))) {
+    StridedCopy dys(dy, *this, true), dxs(dx, *this, false);
+    conv2d_backward_data(dys.v, w, dxs.v, p);
+    if (!dx.strided()) convert_layout(dxs.v, dx);
+    return;
+  }
+  g.x_fmt = dx.strided() ? 0 : dx.layout.format;
+  g.y_fmt = dy.strided() ? 0 : dy.layout.format;
   if (dy.dtype == DType::f64) return cpu::conv2d_backward_data_ref(dy, w, dx, p);
   UNRAVEL_CHECK(dy.dtype == DType::f32, "{}: dtype {} is not supported (f32, f64)", fn,
                 dtype_name(dy.dtype));
@@ -530,14 +563,21 @@ void CpuBackend::conv2d_backward_weights(const TensorView& x, const TensorView& 
                                          const TensorView& dw, const TensorView& db,
                                          const Conv2dParams& p) {
   const char* fn = "conv2d_backward_weights";
-  check_view(x, 4, x.dtype, fn, "input");
-  check_view(dy, 4, x.dtype, fn, "output gradient");
+  check_view(x, 4, x.dtype, fn, "input", true);
+  check_view(dy, 4, x.dtype, fn, "output gradient", true);
   check_view(dw, 4, x.dtype, fn, "weight gradient");
   const bool bias = db.data != nullptr;
   if (bias) check_view(db, 1, x.dtype, fn, "bias gradient");
   Conv2dParams q = p;
   q.relu = false;  // forward only
   Geometry g = geometry(x, dw, dy, q, bias, fn);
+  if ((!x.strided() || !dy.strided()) &&
+      (x.dtype != DType::f32 || (!x.strided() && has_unreached(g)))) {
+    StridedCopy xs(x, *this, true), dys(dy, *this, true);
+    return conv2d_backward_weights(xs.v, dys.v, dw, db, p);
+  }
+  g.x_fmt = x.strided() ? 0 : x.layout.format;
+  g.y_fmt = dy.strided() ? 0 : dy.layout.format;
   if (x.dtype == DType::f64) return cpu::conv2d_backward_weights_ref(x, dy, dw, db, p);
   UNRAVEL_CHECK(x.dtype == DType::f32, "{}: dtype {} is not supported (f32, f64)", fn,
                 dtype_name(x.dtype));

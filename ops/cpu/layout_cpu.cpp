@@ -170,6 +170,10 @@ size_t CpuBackend::layout_nbytes(uint32_t format, const Shape& shape, DType dtyp
   return static_cast<size_t>(cpu::padded_numel(f, shape)) * size_of(dtype);
 }
 
+int64_t CpuBackend::layout_channel_block(uint32_t format) const {
+  return cpu::known(format) ? cpu::kFormats[format - 1].block : 0;
+}
+
 void CpuBackend::convert_layout(const TensorView& src, const TensorView& dst) {
   const char* fn = "convert_layout";
   UNRAVEL_CHECK(src.shape == dst.shape && src.dtype == dst.dtype,

@@ -228,6 +228,72 @@ TEST_CASE("layout: gradients flow through to_layout / to_strided and blocked con
   CHECK(same_values(leaf.grad(), Tensor::ones(x.shape())));
 }
 
+TEST_CASE("layout: the four conv ops take and give every layout forward and backward, "
+          "bit-identical to strided") {
+  // Input layout x output layout, for conv2d and conv_transpose2d with and without bias and
+  // (leaky) ReLU, at a channel count that fills the blocks (16) and one that pads them (12: the
+  // transpose's bias then runs through a strided copy, the activation mask over the padding).
+  // The gradient reaches the op in the output's layout (to_strided's backward) and dx must come
+  // back in x's layout; every value equals the all-strided run exactly.
+  for (Device dev : {kCPU, kSim})
+    for (int64_t c : {16, 12})
+      for (bool transposed : {false, true})
+        for (int act : {0, 1, 2}) {  // none, relu, leaky
+          for (bool bias : {true, false}) {
+            CAPTURE(dev.str());
+            CAPTURE(c);
+            CAPTURE(transposed);
+            CAPTURE(act);
+            CAPTURE(bias);
+            const Layout l8 = find_layout(dev, "nChw8c"), l16 = find_layout(dev, "nChw16c");
+            const Tensor x0 = rand_t(Shape{2, c, 6, 6}, 31, DType::f32, dev);
+            const Tensor w0 = rand_t(Shape{c, c, 4, 4}, 32, DType::f32, dev);
+            const Tensor b0 = rand_t(Shape{c}, 33, DType::f32, dev);
+            const Tensor r = rand_t(transposed ? Shape{2, c, 12, 12} : Shape{2, c, 3, 3}, 34,
+                                    DType::f32, dev);
+            auto run = [&](Layout in, Layout out) {
+              Tensor x = x0.detach().set_requires_grad(true);
+              Tensor w = w0.detach().set_requires_grad(true);
+              Tensor b = bias ? b0.detach().set_requires_grad(true) : Tensor();
+              Conv2dOptions o{.stride = {2, 2}, .padding = {1, 1}, .out_layout = out};
+              const Tensor xin = to_layout(x, in);
+              Tensor y;
+              if (transposed)
+                y = act ? conv_transpose2d_relu(xin, w, b, o, act == 2 ? 0.1 : 0.0)
+                        : conv_transpose2d(xin, w, b, o);
+              else
+                y = act ? conv2d_relu(xin, w, b, o, act == 2 ? 0.1 : 0.0) : conv2d(xin, w, b, o);
+              CHECK(y.layout() == out);
+              // dx in x's layout: caught at the to_layout node, whose own input is strided.
+              const Tensor ys = y.detach().with_layout(kStrided);
+              TensorList gs = grad({sum(to_strided(y) * r)}, bias ? TensorList{x, w, b}
+                                                                   : TensorList{x, w});
+              gs.insert(gs.begin(), ys);
+              return gs;
+            };
+            const TensorList ref = run(kStrided, kStrided);
+            for (Layout in : {kStrided, l8, l16})
+              for (Layout out : {kStrided, l8, l16}) {
+                const TensorList got = run(in, out);
+                REQUIRE(got.size() == ref.size());
+                for (size_t i = 0; i < ref.size(); ++i) {
+                  CAPTURE(i);
+                  CHECK(same_values(got[i], ref[i]));
+                }
+              }
+          }
+        }
+  // f64 (the reference loops) through blocked operands of the transpose: gradient check.
+  const Layout l8 = find_layout(kCPU, "nChw8c");
+  gradcheck(
+      [&](const TensorList& in) {
+        Conv2dOptions o{.stride = {2, 2}, .padding = {1, 1}, .out_layout = l8};
+        return to_strided(conv_transpose2d_relu(to_layout(in[0], l8), in[1], in[2], o, 0.2));
+      },
+      {rand64(Shape{2, 3, 3, 3}, 37), rand64(Shape{3, 4, 4, 4}, 38), rand64(Shape{4}, 39)},
+      "conv_transpose2d_relu with blocked input and output");
+}
+
 TEST_CASE("layout: generic ops refuse a blocked tensor, naming it and the fix") {
   for (Device dev : {kCPU, kSim}) {
     CAPTURE(dev.str());
@@ -247,7 +313,12 @@ TEST_CASE("layout: generic ops refuse a blocked tensor, naming it and the fix") 
     CHECK_THROWS_WITH_AS(to(xb, DType::f64), refused, Error);
     CHECK_THROWS_WITH_AS(matmul(reshape(xb, Shape{6, 16}), Tensor::ones(Shape{16, 2})), refused,
                          Error);
-    CHECK_THROWS_WITH_AS(conv_transpose2d(xb, rand_t(Shape{3, 2, 3, 3}, 32, DType::f32, dev)),
+    // The convolutions take activations in any layout, never weights.
+    const Tensor wb = to_layout(rand_t(Shape{3, 2, 3, 3}, 32, DType::f32, dev),
+                                find_layout(dev, "nChw8c"));
+    CHECK_THROWS_WITH_AS(conv_transpose2d(x, wb), refused, Error);
+    CHECK_THROWS_WITH_AS(conv2d(x, to_layout(rand_t(Shape{2, 3, 3, 3}, 32, DType::f32, dev),
+                                             find_layout(dev, "nChw8c"))),
                          refused, Error);
     CHECK_THROWS_WITH_AS(batch_norm(xb, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5),
                          refused, Error);
@@ -256,12 +327,13 @@ TEST_CASE("layout: generic ops refuse a blocked tensor, naming it and the fix") 
     CHECK_THROWS_WITH_AS(xb.strides(), doctest::Contains(named.c_str()), Error);
     if (dev.is_cpu()) CHECK_THROWS_WITH_AS(xb.data<float>(), refused, Error);
   }
-  // The conv backward kernels refuse a blocked view handed to them directly.
+  // The conv backward kernels refuse a blocked weight-side view handed to them directly.
   Tensor x = rand_t(Shape{2, 8, 4, 4}, 33), w = rand_t(Shape{8, 8, 3, 3}, 34);
   Tensor xb = to_layout(x, find_layout(kCPU, "nChw8c"));
-  Tensor dw = Tensor::empty(w.shape());
-  CHECK_THROWS_WITH_AS(backend(kCPU).conv2d_backward_weights(xb.layout_view(), x.view(), dw.view(),
-                                                             TensorView{}, Conv2dParams{.pad_h = 1, .pad_w = 1}),
+  Tensor dwb = Tensor::empty(w.shape(), DType::f32, kCPU, find_layout(kCPU, "nChw8c"));
+  CHECK_THROWS_WITH_AS(backend(kCPU).conv2d_backward_weights(xb.layout_view(), x.view(),
+                                                             dwb.layout_view(), TensorView{},
+                                                             Conv2dParams{.pad_h = 1, .pad_w = 1}),
                        doctest::Contains("reads strided tensors only"), Error);
 }
 
