@@ -9,11 +9,15 @@
 //
 // Rules for contributors
 //  * Who produces a non-strided tensor: only ops/layout.h's to_layout (the conversion op) and
-//    layout-aware ops that are asked to, such as conv2d with Conv2dOptions::out_layout. Nothing
-//    else returns one, so a program that never asks for a layout never sees one.
+//    layout-aware ops that are asked to: the convolutions with Conv2dOptions::out_layout, which
+//    nn::Sequential sets between two consecutive convolution layers (conv_chain_layout), and
+//    their backward, which returns dx in x's layout. Nothing else returns one, so a program that
+//    never asks for a layout never sees one (a Sequential's chain ends strided).
 //  * Who reads one: only layout-aware code, through Tensor::layout_view(): the backend's
-//    convert_layout, conv2d's forward input (x) and output (y), and the engine's own
-//    conversions. Every other op reads tensors through Tensor::view() or Tensor::strides(),
+//    convert_layout, the convolutions' activation-side operands (x, y, dy, dx; never weights),
+//    the fused activation's mask and the transposed convolution's bias (elementwise on the flat
+//    storage or on the rank-5 view Backend::layout_channel_block describes), and the engine's
+//    own conversions. Every other op reads tensors through Tensor::view() or Tensor::strides(),
 //    and those REFUSE a non-strided tensor with an error naming it and the fix
 //    (to_strided(x)). That is the single check: there is no per-op list to keep in sync, a
 //    new op is safe without doing anything, and nothing can read blocked bytes as if they were
@@ -39,8 +43,10 @@
 //  2. convert_layout(src, dst) (Kernel::layout_convert; supports() reports it): every
 //     strided <-> format and format <-> format conversion of its formats, bit-exact (values are
 //     moved, never recomputed; padding written as zeros);
-//  3. in the layout-aware kernels it chooses (conv2d_forward today), accept views whose
-//     layout is one of its formats, and otherwise keep refusing non-strided views.
+//  3. in the layout-aware kernels it chooses (the three conv2d kernels on the CPU), accept
+//     views whose layout is one of its formats, and otherwise keep refusing non-strided views;
+//  4. optionally conv_chain_format (the format conv chains carry; 0, the default: none) and
+//     layout_channel_block (for channel-blocked formats).
 // A backend without layouts implements none of this: the default bodies throw
 // "layout_convert has no <backend> implementation", so no opaque tensor can exist there.
 #pragma once
