@@ -67,14 +67,28 @@ int64_t batch_stride(const TensorView& v, int64_t batch, const char* which) {
 // f32 products run on oneDNN's sgemm by default: it JIT-compiles for the machine's widest ISA
 // (AVX2 or AVX-512, whatever OPENBLAS_CORETYPE says) and threads on the same OpenMP pool as the
 // convolutions and our loops, so no second thread pool spins against them on a 2-core machine.
-// UNRAVEL_SGEMM=openblas selects OpenBLAS's sgemm instead (for comparisons). f64 (gradient
-// checks, references) uses OpenBLAS dgemm on one thread.
-bool use_openblas_sgemm() {
-  static const bool v = [] {
+// Tiny products (at most kSmallSgemmMacs multiply-adds: the pinwheel MLP's 128×2×100 and
+// 128×100×4) run on OpenBLAS's sgemm on one thread instead: oneDNN's call costs ~4–6 µs before
+// any arithmetic there, OpenBLAS's 1.2–1.6 µs (bench_gemm, AMD EPYC AVX-512: 128×100×4 1.6 vs
+// 6.0 µs, 128×2×100 with A transposed 1.2 vs 5.9 µs), while from ~10⁵ multiply-adds up oneDNN
+// is as fast or faster (64×1024×256: 153 vs 247 µs). The rule reads only the shape, so a run
+// stays reproducible. UNRAVEL_SGEMM=openblas or =onednn sends every product to one library
+// (for comparisons); f64 (gradient checks, references) uses OpenBLAS dgemm on one thread.
+constexpr double kSmallSgemmMacs = 65536;
+
+enum class SgemmLib { automatic, openblas, onednn };
+
+SgemmLib sgemm_lib() {
+  static const SgemmLib v = [] {
     const char* e = std::getenv("UNRAVEL_SGEMM");
-    bool ob = e && std::string(e) == "openblas";
-    if (!ob) openblas_set_num_threads(1);
-    return ob;
+    const std::string mode = e ? e : "auto";
+    UNRAVEL_CHECK(mode == "auto" || mode == "openblas" || mode == "onednn",
+                  "UNRAVEL_SGEMM must be auto, openblas or onednn, got '{}'", mode);
+    // OpenBLAS runs the tiny products on one thread (on its own it would start a second
+    // thread pool); only the all-OpenBLAS comparison mode keeps its threads.
+    if (mode != "openblas") openblas_set_num_threads(1);
+    return mode == "openblas" ? SgemmLib::openblas
+                              : mode == "onednn" ? SgemmLib::onednn : SgemmLib::automatic;
   }();
   return v;
 }
@@ -82,8 +96,10 @@ bool use_openblas_sgemm() {
 template <class T>
 void call_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, T alpha,
                const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  const SgemmLib lib = sgemm_lib();
   if constexpr (std::is_same_v<T, float>) {
-    if (use_openblas_sgemm()) {
+    const bool small = static_cast<double>(m) * n * k <= kSmallSgemmMacs;
+    if (lib == SgemmLib::openblas || (lib == SgemmLib::automatic && small)) {
       cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
       return;
     }
@@ -92,7 +108,6 @@ void call_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int
     UNRAVEL_CHECK(st == dnnl_success, "gemm: oneDNN sgemm failed (status {}) for {}x{}x{}",
                   static_cast<int>(st), m, n, k);
   } else {
-    use_openblas_sgemm();
     cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 }
