@@ -243,6 +243,32 @@ TEST_CASE("gemm kernel: trans flags, alpha/beta, column-major C and broadcast ba
   CHECK(max_abs_diff(ce, c0 * 3.0) < 1e-12);
 }
 
+TEST_CASE("gemm kernel: f32 products on both sides of the small-product rule, every layout") {
+  // Products of at most 65 536 multiply-adds run on OpenBLAS, larger ones on oneDNN
+  // (ops/cpu/gemm_cpu.cpp): both libraries' calls (trans flags from views, leading dimensions,
+  // column-major C, alpha / beta, a broadcast batch) must give the f64 product to f32 accuracy.
+  Backend& be = backend(kCPU);
+  for (int64_t n : {32, 33})  // 64·32·32 = 65 536 (OpenBLAS) and 64·32·33 (oneDNN)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (bool c_colmajor : {false, true}) {
+          CAPTURE(n);
+          CAPTURE(ta);
+          CAPTURE(tb);
+          CAPTURE(c_colmajor);
+          const int64_t m = 64, k = 32;
+          Tensor a = rand64(ta ? Shape{2, k, m} : Shape{2, m, k}, 11);
+          Tensor b = rand64(tb ? Shape{1, n, k} : Shape{1, k, n}, 12);
+          Tensor c0 = rand64(Shape{2, m, n}, 13);
+          Tensor opa = ta ? transpose(a, 1, 2) : a, opb = tb ? transpose(b, 1, 2) : b;
+          Tensor ref = naive_matmul(opa, opb) * 0.5 + c0 * 2.0;
+          Tensor c = c_colmajor ? transpose(contiguous(transpose(to(c0, DType::f32), 1, 2)), 1, 2)
+                                : clone(to(c0, DType::f32));
+          be.gemm(ta, tb, 0.5, to(a, DType::f32).view(), to(b, DType::f32).view(), 2.0, c.view());
+          CHECK(max_abs_diff(c, ref) < 1e-4);
+        }
+}
+
 TEST_CASE("matmul, linear and gemm: error messages name the op and the shapes") {
   auto f = [](const Shape& s) { return Tensor::ones(s); };
   CHECK(error_of([&] { matmul(f({2, 3}), f({4, 5})); }) ==
