@@ -2,8 +2,9 @@
 // ops/cpu/conv_ref_cpu.cpp.
 //
 // oneDNN path. The caller hands plain NCHW activations and OIHW weights (possibly as strided
-// views); the activations of all three passes (x / dx, y / dy) may instead be in one of the CPU's blocked formats
-// (ops/cpu/layout_cpu.h, engine/layout.h), which then is the argument's caller layout below:
+// views); the activations of all three passes (x / dx, y / dy) may instead be in one of the
+// CPU's blocked formats (ops/cpu/layout_cpu.h, engine/layout.h), which then is the argument's
+// caller layout below:
 // when the primitive runs in that same layout there is no reorder, otherwise the reorder is the
 // exact copy a strided caller would have made, and the primitive is the one a strided call gets
 // (the layout rule reads only the geometry), so the results are bit-identical to a strided call.
