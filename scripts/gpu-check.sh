@@ -76,6 +76,11 @@ stage "parity suite: every op on cuda vs cpu (forward, gradients, f64 gradchecks
 stage "parity suite: optimiser steps on cuda vs cpu" 20 $RUN "$BIN/test_objectives" -ts='device parity'
 stage "cuda plugin test" 20 $RUN "$BIN/test_cuda_plugin"
 stage "training step: cuda vs cpu, first steps" 60 $RUN "$BIN/test_train_step" -tc='*cuda*'
+stage "bf16 on cuda: convolutions and products on bf16-rounded operands, f32 accumulation" 30 \
+  $RUN "$BIN/test_ops_conv" -tc='*bf16 precision on CUDA*'
+stage "200 training steps in bf16 on cuda (conv64, dSprites)" 30 \
+  $RUN "$BIN/unravel" train --dataset dsprites --arch conv64 --steps 200 --batch 64 --device cuda \
+  --precision bf16 --log-every 50 --out /tmp/gpu-run-bf16
 if command -v compute-sanitizer >/dev/null; then
   stage "compute-sanitizer memcheck (parity subset)" 45 \
     compute-sanitizer --tool memcheck --error-exitcode 3 $RUN "$BIN/test_engine" -tc='*finite-difference*'

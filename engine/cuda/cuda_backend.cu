@@ -214,9 +214,10 @@ bool CudaBackend::supports(Kernel k) const {
   switch (k) {
     case Kernel::conv2d_forward_relu:  // ops/conv.cpp applies the activation separately
     case Kernel::layout_convert:       // no blocked formats: cuDNN takes NCHW
-    case Kernel::gemm_bf16:
-    case Kernel::conv2d_bf16:
       return false;
+    case Kernel::gemm_bf16:    // bf16 tensor cores, f32 accumulation (ops/cuda/gemm.cu)
+    case Kernel::conv2d_bf16:  // bf16-rounded operands on TF32 tensor cores (ops/cuda/conv.cu)
+      return true;
     case Kernel::graph:
       return true;
     default:

@@ -25,6 +25,14 @@
 // uses CUDNN_DEFAULT_MATH. Bias (forward) is a broadcast add, its gradient a sum over N, H, W:
 // both our own deterministic kernels (CudaBackend::binary / reduce).
 //
+// Precision::bf16 (mixed precision, engine/precision.h), as on the CPU: each pass reads its two
+// inputs rounded to bf16 (round-to-nearest-even, the CPU's rounding: engine/bf16.h, through a
+// converting copy there and back into dense f32 scratch) and accumulates and writes in f32. The
+// rounded f32 values are exact in TF32, so the pass may then run on TF32 tensor cores
+// (CUDNN_DEFAULT_MATH) without further rounding: every product is a product of bf16 values, summed
+// in f32. Transform algorithms (FFT, Winograd), which would recompute the operands, are skipped,
+// as for f64. The bias gradient sums the rounded dy, as the CPU's bf16 backward-weights does.
+//
 // Environment: UNRAVEL_CONV_VERBOSE=1 prints each convolution's choice once to stderr;
 // UNRAVEL_CUDA_CONV=direct skips cuDNN (the direct kernels only), for diagnosis.
 
@@ -101,14 +109,15 @@ cudnnDataType_t cudnn_type(DType t) {
   return t == DType::f32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_DOUBLE;
 }
 
-/// The math type set on the convolution descriptor (see the file comment).
-cudnnMathType_t base_math(DType t) {
-  return t == DType::f32 && !allow_tf32() ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+/// The math type set on the convolution descriptor (see the file comment); `bf16`: the
+/// operands are bf16-rounded f32 (exact in TF32).
+cudnnMathType_t base_math(DType t, bool bf16) {
+  return t == DType::f32 && !allow_tf32() && !bf16 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 }
 /// Whether a candidate's math type keeps the precision promised.
-bool math_ok(DType t, cudnnMathType_t m) {
+bool math_ok(DType t, bool bf16, cudnnMathType_t m) {
   if (m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return false;
-  if (t == DType::f32 && !allow_tf32()) return m == CUDNN_FMA_MATH;
+  if (t == DType::f32 && !allow_tf32() && !bf16) return m == CUDNN_FMA_MATH;
   return true;
 }
 
@@ -127,9 +136,9 @@ struct Descs {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
-  Descs(const Geom& g, DType t) {
+  Descs(const Geom& g, DType t, bool bf16) {
     try {
-      set(g, t);
+      set(g, t, bf16);
     } catch (...) {
       destroy();
       throw;
@@ -140,7 +149,7 @@ struct Descs {
   Descs& operator=(const Descs&) = delete;
 
  private:
-  void set(const Geom& g, DType t) {
+  void set(const Geom& g, DType t, bool bf16) {
     const cudnnDataType_t dt = cudnn_type(t);
     auto i32 = [](int64_t v) { return static_cast<int>(v); };
     UNRAVEL_CUDNN(cudnnCreateTensorDescriptor(&x));
@@ -157,7 +166,7 @@ struct Descs {
                                                   i32(g.dh), i32(g.dw), CUDNN_CROSS_CORRELATION,
                                                   dt));
     UNRAVEL_CUDNN(cudnnSetConvolutionGroupCount(conv, i32(g.groups)));
-    UNRAVEL_CUDNN(cudnnSetConvolutionMathType(conv, base_math(t)));
+    UNRAVEL_CUDNN(cudnnSetConvolutionMathType(conv, base_math(t, bf16)));
   }
   void destroy() {
     if (conv) cudnnDestroyConvolutionDescriptor(conv);
@@ -267,7 +276,8 @@ std::vector<Heuristic> heuristics(Pass pass, cudnnHandle_t h, const Descs& d) {
 
 /// The candidate list of one convolution (see the file comment). Leaves d.conv's math type set
 /// to an arbitrary candidate's: run_cudnn() sets the one it uses.
-std::vector<Candidate> candidates(Pass pass, cudnnHandle_t h, const Descs& d, DType t) {
+std::vector<Candidate> candidates(Pass pass, cudnnHandle_t h, const Descs& d, DType t,
+                                  bool bf16) {
   std::vector<Candidate> small, large;
   auto known = [&](int algo, cudnnMathType_t math) {
     for (const auto* v : {&small, &large})
@@ -277,7 +287,8 @@ std::vector<Candidate> candidates(Pass pass, cudnnHandle_t h, const Descs& d, DT
   };
   for (const Heuristic& r : heuristics(pass, h, d)) {
     if (r.status != CUDNN_STATUS_SUCCESS || r.determinism != CUDNN_DETERMINISTIC ||
-        !math_ok(t, r.math) || (t == DType::f64 && transform_algo(pass, r.algo)) ||
+        !math_ok(t, bf16, r.math) ||
+        ((t == DType::f64 || bf16) && transform_algo(pass, r.algo)) ||
         known(r.algo, r.math))
       continue;
     size_t ws = 0;
@@ -293,7 +304,7 @@ std::vector<Candidate> candidates(Pass pass, cudnnHandle_t h, const Descs& d, DT
     defaults = {CUDNN_CONVOLUTION_BWD_DATA_ALGO_1};
   else
     defaults = {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1};
-  const cudnnMathType_t math = base_math(t);
+  const cudnnMathType_t math = base_math(t, bf16);
   for (int algo : defaults) {
     size_t ws = 0;
     if (known(algo, math) || !workspace_of(pass, h, d, algo, math, &ws)) continue;
@@ -303,11 +314,12 @@ std::vector<Candidate> candidates(Pass pass, cudnnHandle_t h, const Descs& d, DT
   return small;
 }
 
-std::vector<int64_t> plan_key(Pass pass, DType t, int device, const Geom& g) {
+std::vector<int64_t> plan_key(Pass pass, DType t, bool bf16, int device, const Geom& g) {
   return {static_cast<int64_t>(pass),
           static_cast<int64_t>(t),
           device,
           allow_tf32() ? 1 : 0,
+          bf16 ? 1 : 0,
           g.n,
           g.c,
           g.h,
@@ -363,20 +375,55 @@ class Dense {
   std::optional<cuda::Scratch> scratch_;
 };
 
+/// An input of a Precision::bf16 pass: dense f32 scratch holding v rounded to bf16 (a converting
+/// copy into bf16 scratch and back: engine/bf16.h's round-to-nearest-even, as on the CPU); v
+/// itself when `on` is false.
+class Bf16Rounded {
+ public:
+  Bf16Rounded(CudaBackend& be, const TensorView& v, bool on) : view_(v) {
+    if (!on || v.numel() == 0) return;
+    cuda::stream_for(v.device.index);  // the scratch is allocated on the current device
+    half_.emplace(static_cast<size_t>(v.numel()) * size_of(DType::bf16));
+    full_.emplace(static_cast<size_t>(v.numel()) * size_of(DType::f32));
+    TensorView h = v;
+    h.data = half_->get();
+    h.dtype = DType::bf16;
+    h.strides = contiguous_strides(v.shape);
+    be.copy(v, h);
+    view_.data = full_->get();
+    view_.strides = h.strides;
+    be.copy(h, view_);
+  }
+  const TensorView& view() const { return view_; }
+
+ private:
+  TensorView view_;
+  std::optional<cuda::Scratch> half_, full_;
+};
+
+/// Whether a pass with params `p` on `out`'s dtype runs in bf16 (checked: f32 only).
+bool bf16_pass(const Conv2dParams& p, const TensorView& out, const char* fn) {
+  if (p.precision != Precision::bf16) return false;
+  UNRAVEL_CHECK(out.dtype == DType::f32, "{}: bf16 precision applies to f32 convolutions, got {}",
+                fn, dtype_name(out.dtype));
+  return true;
+}
+
 /// Runs `pass` on cuDNN: in = the two inputs, out = the output, all in the pass's own roles
-/// (fwd: x, w → y; bwd_data: dy, w → dx; bwd_filter: x, dy → dw). False when the convolution is
-/// to run in the direct kernels instead (nothing has been written then).
+/// (fwd: x, w → y; bwd_data: dy, w → dx; bwd_filter: x, dy → dw); `bf16`: the inputs hold
+/// bf16-rounded values (TF32 tensor-core math allowed). False when the convolution is to run in
+/// the direct kernels instead (nothing has been written then).
 bool run_cudnn(CudaBackend& be, Pass pass, const Geom& g, const TensorView& in0,
-               const TensorView& in1, const TensorView& out) {
+               const TensorView& in1, const TensorView& out, bool bf16) {
   const DType t = out.dtype;
   const int device = out.device.index;
   cudnnHandle_t h = handle_for(device);
-  Descs d(g, t);
+  Descs d(g, t, bf16);
   std::lock_guard<std::mutex> lock(g_plan_mu);
-  auto [it, fresh] = plans().try_emplace(plan_key(pass, t, device, g));
+  auto [it, fresh] = plans().try_emplace(plan_key(pass, t, bf16, device, g));
   Plan& plan = it->second;
   if (fresh) {
-    plan.cands = candidates(pass, h, d, t);
+    plan.cands = candidates(pass, h, d, t, bf16);
     plan.direct = plan.cands.empty();
   }
   if (plan.direct) {
@@ -489,8 +536,12 @@ void CudaBackend::conv2d_forward(const TensorView& x, const TensorView& w, const
   if (y.numel() == 0) return;
   if (x.numel() == 0 || w.numel() == 0) {
     fill(y, 0.0);  // an empty sum
-  } else if (!symmetric || !cudnn_fits(g, x, w, y) || !run_cudnn(*this, Pass::fwd, g, x, w, y)) {
-    direct_conv(Pass::fwd, x, w, y, g);
+  } else {
+    const bool bf = bf16_pass(p, y, fn);
+    const Bf16Rounded xr(*this, x, bf), wr(*this, w, bf);
+    if (!symmetric || !cudnn_fits(g, x, w, y) ||
+        !run_cudnn(*this, Pass::fwd, g, xr.view(), wr.view(), y, bf))
+      direct_conv(Pass::fwd, xr.view(), wr.view(), y, g);
   }
   if (b.data != nullptr) binary(BinaryOp::add, y, channel_broadcast(b, y), y, 0.0);
 }
@@ -503,8 +554,11 @@ void CudaBackend::conv2d_backward_data(const TensorView& dy, const TensorView& w
   const Geom g = check_conv(dx, w, dy, p, fn, "input gradient", "output gradient", &symmetric);
   if (dx.numel() == 0) return;
   if (dy.numel() == 0 || w.numel() == 0) return fill(dx, 0.0);
-  if (!symmetric || !cudnn_fits(g, dx, w, dy) || !run_cudnn(*this, Pass::bwd_data, g, dy, w, dx))
-    direct_conv(Pass::bwd_data, dx, w, dy, g);
+  const bool bf = bf16_pass(p, dx, fn);
+  const Bf16Rounded dyr(*this, dy, bf), wr(*this, w, bf);
+  if (!symmetric || !cudnn_fits(g, dx, w, dy) ||
+      !run_cudnn(*this, Pass::bwd_data, g, dyr.view(), wr.view(), dx, bf))
+    direct_conv(Pass::bwd_data, dx, wr.view(), dyr.view(), g);
 }
 
 void CudaBackend::conv2d_backward_weights(const TensorView& x, const TensorView& dy,
@@ -514,6 +568,8 @@ void CudaBackend::conv2d_backward_weights(const TensorView& x, const TensorView&
   UNRAVEL_CUDA_TIMED(fn, dw.device.index);
   bool symmetric = true;
   const Geom g = check_conv(x, dw, dy, p, fn, "input", "output gradient", &symmetric);
+  const bool bf = bf16_pass(p, dw, fn);
+  const Bf16Rounded xr(*this, x, bf), dyr(*this, dy, bf);
   if (db.data != nullptr) {
     UNRAVEL_CHECK(db.rank() == 1 && db.shape[0] == g.o && db.dtype == dy.dtype && db.strided() &&
                       db.device == dy.device,
@@ -522,12 +578,13 @@ void CudaBackend::conv2d_backward_weights(const TensorView& x, const TensorView&
     TensorView db4 = db;  // [O] as [1, O, 1, 1]: reduce sums dy over N, H, W into it
     db4.shape = Shape{1, g.o, 1, 1};
     db4.strides = Strides{g.o * db.strides[0], db.strides[0], 1, 1};
-    reduce(ReduceOp::sum, dy, db4);
+    reduce(ReduceOp::sum, dyr.view(), db4);
   }
   if (dw.numel() == 0) return;
   if (dy.numel() == 0 || x.numel() == 0) return fill(dw, 0.0);
-  if (!symmetric || !cudnn_fits(g, x, dw, dy) || !run_cudnn(*this, Pass::bwd_filter, g, x, dy, dw))
-    direct_conv(Pass::bwd_filter, x, dw, dy, g);
+  if (!symmetric || !cudnn_fits(g, x, dw, dy) ||
+      !run_cudnn(*this, Pass::bwd_filter, g, xr.view(), dyr.view(), dw, bf))
+    direct_conv(Pass::bwd_filter, xr.view(), dw, dyr.view(), g);
 }
 
 }  // namespace unravel

@@ -14,6 +14,12 @@
 // do not depend on a pool: cuBLAS is bitwise reproducible for a given GPU, stream and workspace).
 // Pointer mode host. Math: CUBLAS_DEFAULT_MATH (f32 products keep full f32 precision: no TF32)
 // unless UNRAVEL_ALLOW_TF32=1, which selects CUBLAS_TF32_TENSOR_OP_MATH.
+//
+// Precision::bf16 (mixed precision, as on the CPU): A and B are rounded to bf16 by a converting
+// copy into dense bf16 scratch (engine/bf16.h's round-to-nearest-even, the CPU's rounding), and
+// cublasGemmStridedBatchedEx multiplies them on the tensor cores with f32 accumulation
+// (CUBLAS_COMPUTE_32F) into the f32 C. Unlike the CPU, which keeps products under 2^20
+// multiply-adds in f32 (a speed rule of its own), every f32 product runs in bf16 here.
 #include <cublas_v2.h>
 
 #include <algorithm>
@@ -21,6 +27,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
+#include <tuple>
 
 #include "engine/cuda/cuda_backend.h"
 #include "ops/cuda/cuda_common.cuh"
@@ -181,8 +189,9 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, double alpha, const TensorVie
                        const TensorView& b, double beta, const TensorView& c, Precision precision) {
   UNRAVEL_CUDA_TIMED("gemm", c.device.index);
   const checks::GemmDims dims = checks::gemm(trans_a, trans_b, a, b, c);
-  UNRAVEL_CHECK(precision != Precision::bf16,
-                "gemm: bf16 precision is not implemented on CUDA yet (use --precision fp32)");
+  const bool bf16 = precision == Precision::bf16;
+  UNRAVEL_CHECK(!bf16 || c.dtype == DType::f32,
+                "gemm: bf16 precision applies to f32 products, got {}", dtype_name(c.dtype));
   UNRAVEL_CHECK(a.strided() && b.strided() && c.strided(),
                 "gemm: the CUDA backend takes strided tensors only");
   UNRAVEL_CHECK(a.device == c.device && b.device == c.device,
@@ -205,7 +214,21 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, double alpha, const TensorVie
                 c.shape.str());
   check_operand(a, "A");
   check_operand(b, "B");
-  const GemmPlan g = plan_gemm(trans_a, trans_b, a, b, c, k);
+  // bf16: dense bf16 copies of A and B (same logical shapes, so a broadcast batch stays one
+  // matrix); the plan then reads their contiguous strides.
+  std::optional<cuda::Scratch> a16, b16;
+  TensorView av = a, bv = b;
+  if (bf16) {
+    cuda::stream_for(c.device.index);  // the scratch is allocated on the current device
+    for (auto [src, dst, hold] : {std::tuple{&a, &av, &a16}, std::tuple{&b, &bv, &b16}}) {
+      hold->emplace(static_cast<size_t>(src->numel()) * size_of(DType::bf16));
+      dst->data = (*hold)->get();
+      dst->dtype = DType::bf16;
+      dst->strides = contiguous_strides(src->shape);
+      copy(*src, *dst);
+    }
+  }
+  const GemmPlan g = plan_gemm(trans_a, trans_b, av, bv, c, k);
   for (int64_t v : {g.p, g.q, g.k, g.oP.ld, g.oQ.ld, g.ldD, g.batch})
     UNRAVEL_CHECK(v <= INT_MAX, "gemm: A {} B {} C {}: a dimension or leading dimension ({}) "
                   "exceeds cuBLAS's int range", a.shape.str(), b.shape.str(), c.shape.str(), v);
@@ -213,7 +236,12 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, double alpha, const TensorVie
   const int p = static_cast<int>(g.p), q = static_cast<int>(g.q), kk = static_cast<int>(g.k);
   const int ldp = static_cast<int>(g.oP.ld), ldq = static_cast<int>(g.oQ.ld);
   const int ldd = static_cast<int>(g.ldD), nb = static_cast<int>(g.batch);
-  if (c.dtype == DType::f32) {
+  if (bf16) {
+    const float al = static_cast<float>(alpha), be = static_cast<float>(beta);
+    UNRAVEL_CUBLAS(cublasGemmStridedBatchedEx(
+        h, g.oP.op, g.oQ.op, p, q, kk, &al, g.P, CUDA_R_16BF, ldp, g.sP, g.Q, CUDA_R_16BF, ldq,
+        g.sQ, &be, g.D, CUDA_R_32F, ldd, g.sD, nb, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  } else if (c.dtype == DType::f32) {
     const float al = static_cast<float>(alpha), be = static_cast<float>(beta);
     UNRAVEL_CUBLAS(cublasSgemmStridedBatched(
         h, g.oP.op, g.oQ.op, p, q, kk, &al, static_cast<const float*>(g.P), ldp, g.sP,

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <string>
 
 #include "ops/ops.h"
 #include "tests/gradcheck.h"
@@ -60,4 +61,66 @@ TEST_CASE("bf16 precision convolutions: forward and both gradients on bf16-round
   Tensor x2 = testing::rand64(Shape{2, 8, 6, 6}, 1), w2 = testing::rand64(Shape{8, 8, 3, 3}, 2);
   Tensor r64 = conv2d(x2, w2, Tensor(), Conv2dOptions{});
   CHECK(r64.dtype() == DType::f64);
+}
+
+TEST_CASE("bf16 precision on CUDA: convolutions and products read bf16-rounded operands") {
+  // The same semantics as the CPU's (ops/cuda/gemm.cu, conv.cu): every pass multiplies the
+  // bf16-rounded operands and accumulates in f32, so each equals the f64 computation on the
+  // rounded operands to f32 accumulation error, and differs from the f32 one by the rounding.
+  // Unlike the CPU, CUDA has no small-shape rule: a 1-channel convolution runs in bf16 too.
+  if (!backend_compiled(DeviceKind::cuda)) {
+    MESSAGE("skipped: this build has no CUDA backend");
+    return;
+  }
+  const Device cuda = cuda_device(0);
+  try {
+    backend(cuda);
+  } catch (const std::exception& e) {
+    MESSAGE("skipped: " << std::string(e.what()));
+    return;
+  }
+  REQUIRE(backend(cuda).supports(Kernel::conv2d_bf16));
+  REQUIRE(backend(cuda).supports(Kernel::gemm_bf16));
+  Generator g(5);
+  Conv2dOptions o;
+  o.stride = {2, 2};
+  o.padding = {1, 1};
+  for (int64_t c : {16, 1}) {
+    CAPTURE(c);
+    Tensor x = normal(Shape{4, c, 12, 12}, g), w = normal(Shape{24, c, 4, 4}, g, 0, 0.2);
+    Tensor b = normal(Shape{24}, g), gy = normal(Shape{4, 24, 6, 6}, g);
+    Tensor x64 = rounded64(x).detach().set_requires_grad(true);
+    Tensor w64 = rounded64(w).detach().set_requires_grad(true);
+    Tensor b64 = to(b, DType::f64).detach().set_requires_grad(true);
+    conv2d(x64, w64, b64, o).backward(rounded64(gy));
+    Tensor y64 = conv2d(x64.detach(), w64.detach(), b64.detach(), o);
+    Tensor xc = to(x, cuda).detach().set_requires_grad(true);
+    Tensor wc = to(w, cuda).detach().set_requires_grad(true);
+    Tensor bc = to(b, cuda).detach().set_requires_grad(true);
+    Tensor yc;
+    {
+      PrecisionGuard bf(Precision::bf16);
+      yc = conv2d(xc, wc, bc, o);
+      yc.backward(to(gy, cuda));
+    }
+    CHECK(yc.dtype() == DType::f32);
+    CHECK(rel(yc, y64) < 1e-5);
+    CHECK(rel(xc.grad(), x64.grad()) < 1e-5);
+    CHECK(rel(wc.grad(), w64.grad()) < 1e-5);
+    CHECK(rel(bc.grad(), b64.grad()) < 1e-5);
+    const double d32 = rel(yc, to(conv2d(x, w, b, o), cuda));
+    CHECK(d32 > 1e-6);
+    CHECK(d32 < 0.05);
+  }
+  // Products: a batched matmul with a broadcast operand and a transposed one.
+  Tensor a = normal(Shape{3, 64, 96}, g), bm = normal(Shape{128, 96}, g);
+  Tensor ref = matmul(rounded64(a), transpose(rounded64(bm), 0, 1));
+  Tensor got;
+  {
+    PrecisionGuard bf(Precision::bf16);
+    got = matmul(to(a, cuda), transpose(to(bm, cuda), 0, 1));
+  }
+  CHECK(got.dtype() == DType::f32);
+  CHECK(rel(got, ref) < 1e-5);
+  CHECK(rel(got, to(matmul(a, transpose(bm, 0, 1)), cuda)) > 1e-6);
 }
