@@ -269,6 +269,37 @@ TEST_CASE("gemm kernel: f32 products on both sides of the small-product rule, ev
         }
 }
 
+TEST_CASE("gemm kernel: small f32 products (OpenBLAS) of every odd shape, layout and beta") {
+  Backend& be = backend(kCPU);
+  int checked = 0;
+  for (int64_t m : {1, 2, 3, 7, 16, 17})
+    for (int64_t n : {1, 2, 5, 16, 33})
+      for (int64_t k : {1, 2, 3, 10, 64})
+        for (int variant = 0; variant < 8; ++variant) {
+          const bool ta = variant & 1, tb = variant & 2, beta1 = variant & 4;
+          CAPTURE(m);
+          CAPTURE(n);
+          CAPTURE(k);
+          CAPTURE(variant);
+          const uint64_t seed = static_cast<uint64_t>(m * 1000 + n * 10 + k + variant * 7);
+          // Operands as views with padded leading dimensions (a slice of a wider buffer).
+          Tensor abuf = rand64(ta ? Shape{2, k, m + 3} : Shape{2, m, k + 3}, seed);
+          Tensor bbuf = rand64(tb ? Shape{1, n, k + 2} : Shape{1, k, n + 2}, seed + 1);
+          Tensor a = slice(abuf, 2, 0, ta ? m : k), b = slice(bbuf, 2, 0, tb ? k : n);
+          Tensor c0 = rand64(Shape{2, m, n}, seed + 2);
+          Tensor opa = ta ? transpose(a, 1, 2) : a, opb = tb ? transpose(b, 1, 2) : b;
+          Tensor ref = naive_matmul(contiguous(opa), contiguous(opb)) * 1.5 +
+                       (beta1 ? c0 : c0 * 0.0);
+          Tensor c = clone(to(c0, DType::f32));
+          Tensor a32 = slice(to(abuf, DType::f32), 2, 0, ta ? m : k);
+          Tensor b32 = slice(to(bbuf, DType::f32), 2, 0, tb ? k : n);
+          be.gemm(ta, tb, 1.5, a32.view(), b32.view(), beta1 ? 1.0 : 0.0, c.view());
+          CHECK(max_abs_diff(c, ref) < 1e-4 * (1.0 + static_cast<double>(k)));
+          ++checked;
+        }
+  CHECK(checked == 6 * 5 * 5 * 8);
+}
+
 TEST_CASE("matmul, linear and gemm: error messages name the op and the shapes") {
   auto f = [](const Shape& s) { return Tensor::ones(s); };
   CHECK(error_of([&] { matmul(f({2, 3}), f({4, 5})); }) ==
