@@ -55,6 +55,16 @@ void validate(const Tensor& got, const std::vector<double>& ref, const std::stri
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Positional arguments only: an option-like first argument (--help) is never taken as the CSV
+  // path (it once wrote a file named "--help" into the source tree).
+  for (int i = 1; i < argc; ++i)
+    if (argv[i][0] == '-') {
+      const bool help = std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h";
+      std::fprintf(help ? stdout : stderr,
+                   "%susage: bench_gemm [CSV_PATH [LAYER_FILTER]]\n",
+                   help ? "" : "bench_gemm: unknown option; ");
+      return help ? 0 : 2;
+    }
   const std::vector<LayerShape> shapes = {
       {"betavae_b64_enc_fc1", 64, 1024, 256},  {"betavae_b64_enc_fc2", 64, 256, 256},
       {"betavae_b64_enc_out", 64, 256, 20},    {"betavae_b64_dec_fc1", 64, 10, 256},
