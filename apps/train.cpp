@@ -45,6 +45,7 @@
 #include "engine/dist/communicator.h"
 #include "engine/check.h"
 #include "models/checkpoint.h"
+#include "models/optim/registry.h"
 #include "ops/ops.h"
 
 namespace unravel::apps {
@@ -194,9 +195,15 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
   int64_t last_saved = s.step;
   int64_t last_read = s.step;  // the non-finite flag counts steps from here
   trainer.clear_nonfinite();
+  // The model optimiser's learning rate follows the schedule from the step count alone, so a
+  // resumed run takes the same rates as an uninterrupted one (FactorVAE's discriminator keeps
+  // its constant disc_lr).
+  const auto schedule = optim::make_lr_schedule(c.lr_schedule, c.lr, c.lr_schedule_params);
+  const bool constant_lr = c.lr_schedule == "constant";
   while (s.step < steps) {
     StepResult res;
     try {
+      if (!constant_lr) trainer.optimizer().set_lr(schedule->lr(s.step));
       res = trainer.step(next_batch(), s.gen);
     } catch (const Error& e) {
       if (!anomaly_mode()) throw;

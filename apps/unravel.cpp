@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   // --- train -----------------------------------------------------------------------------------
   TrainConfig tc;
   std::string preset_name, resume;
-  std::vector<std::string> obj_params, prior_params, ctl_params;
+  std::vector<std::string> obj_params, prior_params, ctl_params, lr_params;
   double beta = -1;
   auto* train = app.add_subcommand("train", "train a VAE (writes config.json, log.csv, checkpoints, TensorBoard events in RUN/tb)");
   train->add_option("--preset", preset_name, "start from a paper configuration (see `unravel list`)");
@@ -85,6 +85,8 @@ int main(int argc, char** argv) {
   train->add_option("--steps", tc.steps, "optimisation steps")->capture_default_str();
   train->add_option("--optimizer", tc.optimizer, choices(optim::optimizer_entries()))->capture_default_str();
   train->add_option("--lr", tc.lr, "learning rate")->capture_default_str();
+  train->add_option("--lr-schedule", tc.lr_schedule, choices(optim::lr_schedule_entries()) + " (see `unravel list`)")->capture_default_str();
+  add_params(train, "--lr-param", lr_params, "lr schedule (cosine: total, min; step: step_size, gamma; exponential: gamma; all: warmup)");
   train->add_option("--seed", tc.seed, "seed of every random stream")->capture_default_str();
   train->add_option("--device", tc.device, "cpu | cuda[:N] | sim (the stand-in device that checks device rules)")->capture_default_str();
   train->add_flag("--graph", tc.graph, "record the step once and replay it (a CUDA graph; cuda and sim): equal results, no per-step host work");
@@ -236,7 +238,8 @@ int main(int argc, char** argv) {
       set_anomaly_mode(detect_anomaly);
       if (!resume.empty()) {
         for (const char* f : {"--preset", "--dataset", "--arch", "--objective", "--prior", "--out",
-                              "--no-tensorboard", "--micro-shards", "--grad-reduce"})
+                              "--no-tensorboard", "--micro-shards", "--grad-reduce", "--lr",
+                              "--lr-schedule", "--lr-param"})
           UNRAVEL_CHECK(train->count(f) == 0, "--resume continues a run as configured; {} cannot be "
                         "combined with it (only --steps can)", f);
         return train_resume(resume, train->count("--steps") ? tc.steps : 0);
@@ -264,6 +267,7 @@ int main(int argc, char** argv) {
           else if (n == "--steps") c.steps = tc.steps;
           else if (n == "--optimizer") c.optimizer = tc.optimizer;
           else if (n == "--lr") c.lr = tc.lr;
+          else if (n == "--lr-schedule") c.lr_schedule = tc.lr_schedule;
           else if (n == "--seed") c.seed = tc.seed;
           else if (n == "--device") c.device = tc.device;
           else if (n == "--graph") c.graph = tc.graph;
@@ -277,6 +281,7 @@ int main(int argc, char** argv) {
       c.tensorboard = !no_tensorboard;
       c.objective_params = merge_params(c.objective_params, obj_params, "--objective-param");
       c.prior_params = merge_params(c.prior_params, prior_params, "--prior-param");
+      c.lr_schedule_params = merge_params(c.lr_schedule_params, lr_params, "--lr-param");
       c.controller_params = merge_params(c.controller_params, ctl_params, "--controller-param");
       if (beta >= 0) {
         UNRAVEL_CHECK(c.controller == "constant", "--beta sets a constant beta; the controller is '{}'",
@@ -308,6 +313,7 @@ int main(int argc, char** argv) {
       section("controllers (--controller)", controller_entries());
       section("likelihoods (--likelihood)", likelihood_entries());
       section("optimisers (--optimizer)", optim::optimizer_entries());
+      section("learning-rate schedules (--lr-schedule, parameters by --lr-param; warmup=N adds a linear warm-up)", optim::lr_schedule_entries());
       section("metrics (unravel eval --metrics)", metric_entries());
       section("presets (--preset)", preset_list);
       section("figures (unravel figure KIND)", figure_kinds());

@@ -224,6 +224,11 @@ void resolve(TrainConfig& c) {
     c.objective_params["latent"] = static_cast<double>(c.latents);
   // One micro-shard per process unless asked (world() initialises MPI only under mpirun).
   if (c.micro_shards == 0) c.micro_shards = dist::world().size();
+  if (c.lr_schedule == "cosine" && !c.lr_schedule_params.count("total")) {
+    const auto w = c.lr_schedule_params.find("warmup");
+    c.lr_schedule_params["total"] =
+        static_cast<double>(c.steps) - (w == c.lr_schedule_params.end() ? 0.0 : w->second);
+  }
 }
 
 void validate(const TrainConfig& c) {
@@ -250,6 +255,11 @@ void validate(const TrainConfig& c) {
   UNRAVEL_CHECK(c.samples >= 1, "--samples must be at least 1, got {}", c.samples);
   parse_precision(c.precision);
   UNRAVEL_CHECK(c.lr > 0, "--lr must be positive, got {}", c.lr);
+  optim::make_lr_schedule(c.lr_schedule, c.lr, c.lr_schedule_params);  // refuses bad names/params
+  UNRAVEL_CHECK(!c.graph || c.lr_schedule == "constant",
+                "--lr-schedule {} changes the learning rate every step, and a recorded step "
+                "(--graph) replays the one it recorded: drop --graph or use a constant rate",
+                c.lr_schedule);
   UNRAVEL_CHECK(c.checkpoint_every >= 1 && c.log_every >= 1,
                 "--checkpoint-every and --log-every must be at least 1");
   const auto& info = models::architecture(c.arch);
@@ -304,6 +314,7 @@ std::string to_json(const TrainConfig& c) {
       {"divergence", c.divergence}, {"controller", c.controller},
       {"controller_params", params_json(c.controller_params)}, {"samples", c.samples}, {"precision", c.precision},
       {"batch", c.batch}, {"steps", c.steps}, {"optimizer", c.optimizer}, {"lr", c.lr},
+      {"lr_schedule", c.lr_schedule}, {"lr_schedule_params", params_json(c.lr_schedule_params)},
       {"beta1", c.beta1}, {"beta2", c.beta2}, {"disc_lr", c.disc_lr},
       {"disc_beta1", c.disc_beta1}, {"disc_beta2", c.disc_beta2}, {"seed", c.seed},
       {"device", c.device}, {"graph", c.graph},
@@ -337,7 +348,8 @@ TrainConfig config_from_json(const std::string& text, const std::string& where) 
     getp("prior_params", c.prior_params); get("divergence", c.divergence);
     get("controller", c.controller); getp("controller_params", c.controller_params);
     get("samples", c.samples); get("precision", c.precision); get("batch", c.batch); get("steps", c.steps);
-    get("optimizer", c.optimizer); get("lr", c.lr); get("beta1", c.beta1); get("beta2", c.beta2);
+    get("optimizer", c.optimizer); get("lr", c.lr); get("lr_schedule", c.lr_schedule);
+    getp("lr_schedule_params", c.lr_schedule_params); get("beta1", c.beta1); get("beta2", c.beta2);
     get("disc_lr", c.disc_lr); get("disc_beta1", c.disc_beta1); get("disc_beta2", c.disc_beta2);
     get("seed", c.seed); get("device", c.device); get("graph", c.graph); get("out", c.out);
     get("micro_shards", c.micro_shards); get("grad_reduce", c.grad_reduce);

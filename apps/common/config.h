@@ -33,6 +33,12 @@ struct TrainConfig {
   int64_t steps = 1000;
   std::string optimizer = "adam";      ///< a name of optim::optimizer_entries()
   double lr = 1e-4;
+  /// Learning-rate schedule of the model's optimiser (models/optim/registry.h: constant, cosine,
+  /// step, exponential) and its parameters (`--lr-param key=value`). resolve() gives cosine its
+  /// horizon (total = steps − warmup) when not set, so that extending a run with
+  /// `--resume --steps` keeps the schedule it started with (the learning rate stays at min).
+  std::string lr_schedule = "constant";
+  ParamMap lr_schedule_params;
   double beta1 = 0.9, beta2 = 0.999;
   double disc_lr = 1e-4, disc_beta1 = 0.5, disc_beta2 = 0.9;  ///< FactorVAE discriminator
   uint64_t seed = 1;

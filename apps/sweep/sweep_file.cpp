@@ -22,7 +22,8 @@ using nlohmann::json;
 namespace {
 
 bool is_params_key(const std::string& k) {
-  return k == "objective_params" || k == "prior_params" || k == "controller_params";
+  return k == "objective_params" || k == "prior_params" || k == "controller_params" ||
+         k == "lr_schedule_params";
 }
 
 /// The fields of a TrainConfig with their default JSON values (the type each must have).
@@ -62,12 +63,13 @@ void apply_config_field(TrainConfig& c, const std::string& key, const std::strin
   if (dot != std::string::npos) {
     std::string head = key.substr(0, dot), sub = key.substr(dot + 1);
     UNRAVEL_CHECK(is_params_key(head) && !sub.empty() && sub.find('.') == std::string::npos,
-                  "unknown key '{}' (dotted keys are objective_params.K, prior_params.K and "
-                  "controller_params.K)", key);
+                  "unknown key '{}' (dotted keys are objective_params.K, prior_params.K, "
+                  "controller_params.K and lr_schedule_params.K)", key);
     UNRAVEL_CHECK(v.is_number(), "{} must be a number, got {}", key, type_name(v));
-    ParamMap& m = head == "objective_params" ? c.objective_params
-                  : head == "prior_params"   ? c.prior_params
-                                             : c.controller_params;
+    ParamMap& m = head == "objective_params"    ? c.objective_params
+                  : head == "prior_params"      ? c.prior_params
+                  : head == "controller_params" ? c.controller_params
+                                                : c.lr_schedule_params;
     m[sub] = v.get<double>();
     return;
   }
@@ -103,7 +105,14 @@ std::string sweep_config_key(const TrainConfig& c) {
   k.out.clear();
   k.device = "cpu";
   k.graph = false;
-  return to_json(k);
+  json j = json::parse(to_json(k));
+  // Fields added after sweeps existed leave the names of runs that keep their defaults as they
+  // were, so an earlier sweep submitted again still finds its runs.
+  if (k.lr_schedule == "constant" && k.lr_schedule_params.empty()) {
+    j.erase("lr_schedule");
+    j.erase("lr_schedule_params");
+  }
+  return j.dump(2);
 }
 
 namespace {
@@ -162,7 +171,7 @@ void flatten(const std::string& where, const std::string& prefix, const toml::ta
     std::string key = prefix.empty() ? k : prefix + "." + k;
     if (v->is_table()) {
       UNRAVEL_CHECK(prefix.empty() && is_params_key(k), "{} line {}: '{}' is a table; only "
-                    "objective_params, prior_params and controller_params hold tables", where,
+                    "objective_params, prior_params, controller_params and lr_schedule_params hold tables", where,
                     line_of(*v), key);
       flatten(where, key, *v->as_table(), out);
     } else {

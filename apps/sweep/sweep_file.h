@@ -24,7 +24,8 @@
 //
 // The hash covers the effective TrainConfig except `out`, `device` and `graph` (every device
 // computes the same run) and not the code version: rebuilding the program does not retrain a
-// sweep. Each task records the code version in its task.json.
+// sweep. Each task records the code version in its task.json. A field added to TrainConfig after
+// sweeps existed (lr_schedule) leaves the key when it keeps its default, so run names persist.
 #pragma once
 #include <cstdint>
 #include <map>

@@ -383,6 +383,7 @@ TEST_CASE("apps: `unravel list` gives every registered name a line with its mean
       {"controllers", controller_names()},
       {"likelihoods", names_of(likelihood_entries())},
       {"optimisers", names_of(optim::optimizer_entries())},
+      {"learning-rate", names_of(optim::lr_schedule_entries())},
       {"metrics", names_of(metric_entries())},
       {"presets", names(presets())},
       {"figures", names_of(figure_kinds())},
@@ -411,6 +412,7 @@ TEST_CASE("apps: unknown names are refused with every registered name, from the 
       {"--optimizer nosuch", names_of(optim::optimizer_entries())},
       {"--likelihood nosuch", names_of(likelihood_entries())},
       {"--prior nosuch", prior_names()},
+      {"--lr-schedule nosuch", names_of(optim::lr_schedule_entries())},
   };
   for (const auto& [flag, valid] : cases) {
     INFO("flag: ", flag);
@@ -430,7 +432,8 @@ TEST_CASE("apps: unknown names are refused with every registered name, from the 
   // The flags' help shows the registries' names.
   auto [rc, help] = run_unravel("train --help", 1);
   CHECK(rc == 0);
-  for (const auto* entries : {&dataset_entries(), &optim::optimizer_entries(), &likelihood_entries()})
+  for (const auto* entries : {&dataset_entries(), &optim::optimizer_entries(), &likelihood_entries(),
+                              &optim::lr_schedule_entries()})
     CHECK(help.find(fmt::format("{}", fmt::join(names_of(*entries), " | "))) != std::string::npos);
 }
 

@@ -5,6 +5,10 @@
 // devices, flags and files are in test_train_checks.cpp.
 #include "tests/apps/train_harness.h"
 
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
 using namespace unravel;
 using namespace unravel::apps;
 using namespace unravel::train_test;
@@ -58,6 +62,65 @@ TEST_CASE("resume continues the same random streams: equals an uninterrupted run
   REQUIRE(train_new(pinwheel_config(b, 20)) == 0);
   REQUIRE(train_resume(b, 40) == 0);
   check_same_run(a, b);
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
+TEST_CASE("a learning-rate schedule: log.csv's lr follows it, resume equals an uninterrupted run, "
+          "extending a run keeps its horizon") {
+  std::string a = temp_dir("cosine_straight"), b = temp_dir("cosine_resumed");
+  TrainConfig c = pinwheel_config(a, 40);
+  c.lr_schedule = "cosine";
+  c.lr_schedule_params = {{"min", 1e-5}, {"warmup", 5}};
+  resolve(c);
+  REQUIRE(train_new(c) == 0);
+  // resolve() fixed the horizon: the steps after warm-up.
+  CHECK(load_config(a).lr_schedule_params.at("total") == 35.0);
+  // The lr column of every logged row (steps 10, 20, 30, 40) is the schedule's rate for the
+  // update of that step: warm-up 5 steps, then cosine from c.lr to 1e-5 over 35 steps.
+  std::ifstream in(log_path(a));
+  std::string header, line;
+  std::getline(in, header);
+  std::vector<std::string> names;
+  {
+    std::stringstream hs(header);
+    std::string cell;
+    while (std::getline(hs, cell, ',')) names.push_back(cell);
+  }
+  const auto lr_col = std::find(names.begin(), names.end(), "lr") - names.begin();
+  REQUIRE(lr_col < static_cast<std::ptrdiff_t>(names.size()));
+  int rows = 0;
+  while (std::getline(in, line)) {
+    std::stringstream ls(line);
+    std::vector<std::string> cells;
+    std::string cell;
+    while (std::getline(ls, cell, ',')) cells.push_back(cell);
+    const int64_t step = std::stoll(cells.at(0));
+    const double t = static_cast<double>(step - 1 - 5);  // the update of step `step`
+    const double want = 1e-5 + (c.lr - 1e-5) * (1 + std::cos(std::numbers::pi * t / 35.0)) / 2;
+    CAPTURE(step);
+    // log.csv prints 6 significant digits
+    CHECK(std::stod(cells.at(static_cast<size_t>(lr_col))) == doctest::Approx(want).epsilon(1e-5).scale(0));
+    ++rows;
+  }
+  CHECK(rows == 4);
+  // Interrupted at step 20 and resumed: the same rates, so the same run.
+  TrainConfig cb = c;
+  cb.out = b;
+  cb.steps = 20;
+  cb.lr_schedule_params.erase("total");
+  resolve(cb);
+  REQUIRE(train_new(cb) == 0);
+  CHECK(load_config(b).lr_schedule_params.at("total") == 15.0);  // its own horizon: 20 − 5
+  fs::remove_all(b);
+  cb.lr_schedule_params["total"] = 35.0;  // the horizon of the 40-step run, as it would resolve
+  REQUIRE(train_new(cb) == 0);
+  REQUIRE(train_resume(b, 40) == 0);
+  check_same_run(a, b);
+  // --resume --steps past the horizon: the rate stays at min.
+  REQUIRE(train_resume(b, 50) == 0);
+  CHECK(load_config(b).lr_schedule_params.at("total") == 35.0);
+  CHECK(log_rows(b).back().rfind("50,", 0) == 0);
   fs::remove_all(a);
   fs::remove_all(b);
 }

@@ -127,6 +127,14 @@ TEST_CASE("bad flags are refused before any work, saying what is valid") {
       {{"train", "--frobnicate"}, "frobnicate"},
       {{"train", "--dataset", "pinwheel", "--prior", "mog", "--latents", "2"}, "--out DIR"},
       {{"train", "--device", "tpu", "--out", out}, "unknown device 'tpu'"},
+      {{"train", "--lr-schedule", "linear", "--out", out}, "unknown lr schedule 'linear' (valid: constant, cosine"},
+      {{"train", "--lr-schedule", "cosine", "--lr-param", "gama=0.5", "--out", out},
+       "lr schedule 'cosine': unknown parameter 'gama'"},
+      {{"train", "--lr-schedule", "step", "--out", out}, "lr schedule 'step': needs step_size > 0"},
+      {{"train", "--lr-schedule", "cosine", "--lr-param", "warmup=2.5", "--out", out},
+       "'warmup' must be a whole number of steps"},
+      {{"train", "--device", "sim", "--graph", "--lr-schedule", "cosine", "--out", out},
+       "a recorded step (--graph) replays the one it recorded"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.message);

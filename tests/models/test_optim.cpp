@@ -8,6 +8,7 @@
 #include <map>
 
 #include "models/optim/optim.h"
+#include "models/optim/registry.h"
 #include "ops/ops.h"
 #include "tests/gradcheck.h"
 
@@ -318,6 +319,37 @@ TEST_CASE("clip_grad_norm_ and clip_grad_value_") {
   CHECK(vals(a.grad()) == std::vector<double>{0.5, -1.0});
   CHECK(vals(b.grad()) == std::vector<double>{1.0});
   CHECK_THROWS_AS(clip_grad_value_({a}, -1.0), Error);
+}
+
+TEST_CASE("learning-rate schedules by name: each equals its class, warm-up in front, bad names and "
+          "parameters refused naming the valid ones") {
+  using optim::make_lr_schedule;
+  const auto c = make_lr_schedule("constant", 0.3);
+  CHECK(c->lr(0) == 0.3);
+  CHECK(c->lr(12345) == 0.3);
+  const auto cs = make_lr_schedule("cosine", 1.0, {{"total", 100}, {"min", 0.1}});
+  const CosineLr cos(1.0, 100, 0.1);
+  for (int64_t t : {0, 1, 25, 50, 99, 100, 1000}) CHECK(cs->lr(t) == cos.lr(t));
+  const auto st = make_lr_schedule("step", 2.0, {{"step_size", 10}, {"gamma", 0.5}});
+  CHECK(st->lr(9) == 2.0);
+  CHECK(st->lr(10) == 1.0);
+  CHECK(make_lr_schedule("step", 2.0, {{"step_size", 10}})->lr(10) == doctest::Approx(0.2));
+  CHECK(make_lr_schedule("exponential", 2.0, {{"gamma", 0.9}})->lr(3) == doctest::Approx(2.0 * 0.729));
+  const auto w = make_lr_schedule("cosine", 1.0, {{"total", 100}, {"warmup", 4}});
+  CHECK(w->lr(0) == doctest::Approx(0.25));
+  CHECK(w->lr(54) == doctest::Approx(0.5));
+  CHECK(make_lr_schedule("constant", 1.0, {{"warmup", 2}})->lr(0) == doctest::Approx(0.5));
+  CHECK(names_of(optim::lr_schedule_entries()) ==
+        std::vector<std::string>{"constant", "cosine", "step", "exponential"});
+  CHECK_THROWS_WITH_AS(make_lr_schedule("linear", 1.0), doctest::Contains("valid: constant, cosine, step, exponential"), Error);
+  CHECK_THROWS_WITH_AS(make_lr_schedule("cosine", 1.0), doctest::Contains("needs total > 0"), Error);
+  CHECK_THROWS_WITH_AS(make_lr_schedule("cosine", 1.0, {{"total", 10}, {"mni", 0}}),
+                       doctest::Contains("unknown parameter 'mni'"), Error);
+  CHECK_THROWS_WITH_AS(make_lr_schedule("constant", 1.0, {{"gamma", 0.5}}),
+                       doctest::Contains("unknown parameter 'gamma' (valid: warmup)"), Error);
+  CHECK_THROWS_WITH_AS(make_lr_schedule("exponential", 1.0), doctest::Contains("missing required parameter 'gamma'"), Error);
+  CHECK_THROWS_WITH_AS(make_lr_schedule("step", 1.0, {{"step_size", 1.5}}), doctest::Contains("whole number"), Error);
+  CHECK_THROWS_AS(make_lr_schedule("cosine", 1.0, {{"total", 10}, {"min", 2.0}}), Error);  // min > lr
 }
 
 TEST_CASE("learning-rate schedules") {

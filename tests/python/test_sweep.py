@@ -148,6 +148,24 @@ def test_bad_sweep_files_are_refused_naming_the_line(tmp_path, body, message):
     assert not (tmp_path / "o").exists()  # nothing planned, nothing submitted
 
 
+def test_run_names_persist_and_a_schedule_is_part_of_them(tmp_path):
+    """Run names are hashes of the effective config: the names below were printed by the version
+    before `lr_schedule` existed (5d1dd9d), so a sweep submitted then still finds its runs; a
+    schedule, given as a table like the other parameter maps, names other runs."""
+    body = '[base]\npreset = "mathieu-pinwheel"\nsteps = 60\n{}[grid]\nseed = [1, 2]\n'
+
+    def names(extra):
+        f = tmp_path / "s.toml"
+        f.write_text('name = "g"\nout = "o"\n' + body.format(extra))
+        out = run_cli("sweep", "plan", f, "--no-measure").stdout
+        return [line.split()[1] for line in out.splitlines() if line.split()[-1:] == ["pending"]]
+
+    assert names("") == ["5a28fdfec4", "1afd68635d"]
+    cosine = names('lr_schedule = "cosine"\nlr_schedule_params.min = 1e-5\n')
+    assert len(cosine) == 2 and not set(cosine) & {"5a28fdfec4", "1afd68635d"}
+    assert names('lr_schedule = "cosine"\n[base.lr_schedule_params]\nmin = 1e-5\n') == cosine
+
+
 def test_two_writers_of_one_run_directory_are_refused(tmp_path):
     d = tmp_path / "r"
     env = dict(os.environ, OMP_NUM_THREADS="1")
