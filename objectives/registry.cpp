@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include "engine/check.h"
+#include "engine/param_reader.h"
 
 #include "objectives/controllers/pi_controllers.h"
 #include "objectives/controllers/schedules.h"
@@ -21,40 +22,6 @@
 namespace unravel {
 
 namespace {
-// Reads parameters by key, recording which keys are allowed so unknown ones can be reported.
-class ParamReader {
- public:
-  ParamReader(const Params& p, std::string who) : p_(p), who_(std::move(who)) {}
-  double get(const std::string& key, double def) {
-    allowed_.insert(key);
-    auto it = p_.find(key);
-    return it == p_.end() ? def : it->second;
-  }
-  double required(const std::string& key) {
-    allowed_.insert(key);
-    auto it = p_.find(key);
-    UNRAVEL_CHECK(it != p_.end(), "{}: missing required parameter '{}'", who_, key);
-    return it->second;
-  }
-  bool has(const std::string& key) const { return p_.count(key) != 0; }
-  void allow_prefix(const std::string& prefix) { prefixes_.push_back(prefix); }
-  /// Throws on keys that were never read.
-  void finish() const {
-    for (const auto& [k, v] : p_) {
-      bool ok = allowed_.count(k) != 0;
-      for (const auto& pre : prefixes_) ok = ok || k.rfind(pre, 0) == 0;
-      UNRAVEL_CHECK(ok, "{}: unknown parameter '{}' (valid: {})", who_, k,
-                    fmt::join(allowed_, ", "));
-    }
-  }
-
- private:
-  const Params& p_;
-  std::string who_;
-  std::set<std::string> allowed_;
-  std::vector<std::string> prefixes_;
-};
-
 int64_t as_int(double v, const char* what) {
   UNRAVEL_CHECK(v >= 0 && v == static_cast<double>(static_cast<int64_t>(v)),
                 "registry: {} must be a non-negative integer, got {}", what, v);

@@ -4,9 +4,9 @@
 #include <fmt/ranges.h>
 
 #include <cmath>
-#include <set>
 
 #include "engine/check.h"
+#include "engine/param_reader.h"
 #include "models/optim/adam.h"
 #include "models/optim/sgd.h"
 
@@ -95,38 +95,13 @@ const std::vector<RegistryEntry>& schedule_kinds() {
   return k;
 }
 
-// The parameters of one schedule, read by key; keys never read are refused at the end.
-class ScheduleParams {
- public:
-  ScheduleParams(const std::map<std::string, double>& p, std::string who) : p_(p), who_(std::move(who)) {}
-  double get(const std::string& key, double def) {
-    allowed_.insert(key);
-    auto it = p_.find(key);
-    return it == p_.end() ? def : it->second;
-  }
-  double required(const std::string& key) {
-    allowed_.insert(key);
-    auto it = p_.find(key);
-    UNRAVEL_CHECK(it != p_.end(), "{}: missing required parameter '{}'", who_, key);
-    return it->second;
-  }
-  int64_t steps(const std::string& key, double def) {
-    const double v = get(key, def);
-    UNRAVEL_CHECK(std::isfinite(v) && v >= 0 && v == std::floor(v) && v < 9.0e15,
-                  "{}: '{}' must be a whole number of steps >= 0, got {}", who_, key, v);
-    return static_cast<int64_t>(v);
-  }
-  void finish() const {
-    for (const auto& [k, v] : p_)
-      UNRAVEL_CHECK(allowed_.count(k) != 0, "{}: unknown parameter '{}' (valid: {})", who_, k,
-                    fmt::join(allowed_, ", "));
-  }
-
- private:
-  const std::map<std::string, double>& p_;
-  std::string who_;
-  std::set<std::string> allowed_;
-};
+// A whole number of steps >= 0 from parameter `key` (default `def`).
+int64_t steps_param(ParamReader& r, const std::string& key, double def) {
+  const double v = r.get(key, def);
+  UNRAVEL_CHECK(std::isfinite(v) && v >= 0 && v == std::floor(v) && v < 9.0e15,
+                "{}: '{}' must be a whole number of steps >= 0, got {}", r.who(), key, v);
+  return static_cast<int64_t>(v);
+}
 
 }  // namespace
 
@@ -134,18 +109,18 @@ const std::vector<RegistryEntry>& lr_schedule_entries() { return schedule_kinds(
 
 std::shared_ptr<const LrSchedule> make_lr_schedule(const std::string& name, double base_lr,
                                                    const std::map<std::string, double>& params) {
-  ScheduleParams r(params, fmt::format("lr schedule '{}'", name));
-  const int64_t warmup = r.steps("warmup", 0);
+  ParamReader r(params, fmt::format("lr schedule '{}'", name));
+  const int64_t warmup = steps_param(r, "warmup", 0);
   std::shared_ptr<const LrSchedule> s;
   if (name == "constant") {
     s = std::make_shared<ConstantLr>(base_lr);
   } else if (name == "cosine") {
-    const int64_t total = r.steps("total", 0);
+    const int64_t total = steps_param(r, "total", 0);
     UNRAVEL_CHECK(total > 0, "lr schedule 'cosine': needs total > 0 (the steps over which it "
                   "decays), got {}", total);
     s = std::make_shared<CosineLr>(base_lr, total, r.get("min", 0.0));
   } else if (name == "step") {
-    const int64_t size = r.steps("step_size", 0);
+    const int64_t size = steps_param(r, "step_size", 0);
     UNRAVEL_CHECK(size > 0, "lr schedule 'step': needs step_size > 0, got {}", size);
     s = std::make_shared<StepLr>(base_lr, size, r.get("gamma", 0.1));
   } else if (name == "exponential") {
