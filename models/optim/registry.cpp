@@ -85,16 +85,6 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, TensorList pa
 
 namespace {
 
-const std::vector<RegistryEntry>& schedule_kinds() {
-  static const std::vector<RegistryEntry> k = {
-      {"constant", "the --lr throughout (default)"},
-      {"cosine", "cosine decay from --lr to min (default 0) over total steps (default: the run's), then min"},
-      {"step", "--lr times gamma (default 0.1) every step_size steps"},
-      {"exponential", "--lr times gamma every step"},
-  };
-  return k;
-}
-
 // A whole number of steps >= 0 from parameter `key` (default `def`).
 int64_t steps_param(ParamReader& r, const std::string& key, double def) {
   const double v = r.get(key, def);
@@ -105,7 +95,15 @@ int64_t steps_param(ParamReader& r, const std::string& key, double def) {
 
 }  // namespace
 
-const std::vector<RegistryEntry>& lr_schedule_entries() { return schedule_kinds(); }
+const std::vector<RegistryEntry>& lr_schedule_entries() {
+  static const std::vector<RegistryEntry> e = {
+      {"constant", "the --lr throughout (default)"},
+      {"cosine", "cosine decay from --lr to min (default 0) over total steps (default: the run's), then min"},
+      {"step", "--lr times gamma (default 0.1) every step_size steps"},
+      {"exponential", "--lr times gamma every step"},
+  };
+  return e;
+}
 
 std::shared_ptr<const LrSchedule> make_lr_schedule(const std::string& name, double base_lr,
                                                    const std::map<std::string, double>& params) {
