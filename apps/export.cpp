@@ -38,13 +38,14 @@ namespace fs = std::filesystem;
 
 constexpr char kKnown[] =
     "Sequential, Linear, Conv2d, ConvTranspose2d, BatchNorm1d, BatchNorm2d, ReLU, LeakyReLU, "
-    "Sigmoid, Tanh, Softplus, Flatten, Unflatten, Reshape";
+    "Sigmoid, Tanh, Softplus, Flatten, Unflatten, Reshape, SpatialBroadcast";
 
 /// What the generated code needs besides the layers, and the tensors torch's layers will hold.
 struct Emitter {
   std::map<std::string, Shape> expected;  ///< torch name → the shape torch's layer gives it
   bool collections = false;               ///< a Sequential with names other than 0, 1, ...
   bool reshape = false;                   ///< the Reshape helper class
+  bool broadcast = false;                 ///< the SpatialBroadcast helper class
 };
 
 template <class T> const T* exactly(const nn::Module& m) {
@@ -152,6 +153,10 @@ std::string torch_expr(const nn::Module& m, const std::string& path, const std::
     e.reshape = true;
     return fmt::format("Reshape({})", py_tuple(r->shape()));
   }
+  if (const auto* b = exactly<nn::SpatialBroadcast>(m)) {
+    e.broadcast = true;
+    return fmt::format("SpatialBroadcast({}, {})", b->height(), b->width());
+  }
   UNRAVEL_CHECK(false, "export --to torch: module '{}' is a {} ({}), not one of the layer types "
                 "the torch exporter knows exactly ({}); a subclass is refused too, as its forward "
                 "may differ", ours, m.type_name(), m.describe(), kKnown);
@@ -243,6 +248,25 @@ class Reshape(nn.Module):
         return x.reshape((x.shape[0],) + self.shape)
 )";
 
+constexpr char kSpatialBroadcast[] = R"(
+
+class SpatialBroadcast(nn.Module):
+    """(N, D) -> (N, D + 2, height, width): the latents tiled over the grid, then the x and y
+    coordinate planes (each from -1 to 1), as unravel's nn::SpatialBroadcast."""
+
+    def __init__(self, height, width):
+        super().__init__()
+        self.height, self.width = height, width
+
+    def forward(self, z):
+        n, d, h, w = z.shape[0], z.shape[1], self.height, self.width
+        xs = torch.linspace(-1.0, 1.0, w, dtype=z.dtype, device=z.device)
+        ys = torch.linspace(-1.0, 1.0, h, dtype=z.dtype, device=z.device)
+        return torch.cat([z[:, :, None, None].expand(n, d, h, w),
+                          xs.view(1, 1, 1, w).expand(n, 1, h, w),
+                          ys.view(1, 1, h, 1).expand(n, 1, h, w)], 1)
+)";
+
 constexpr char kLoad[] = R"(
 
 def load(dir=None, device="cpu"):
@@ -287,6 +311,7 @@ TorchExport export_torch(models::Vae& vae, const std::string& header) {
   std::string py = header + kPrelude;
   if (e.collections) py.insert(py.find("import os\n"), "import collections\n");
   if (e.reshape) py += kReshape;
+  if (e.broadcast) py += kSpatialBroadcast;
   std::string x_shape = "(N";
   for (int64_t v : vae.data_shape()) x_shape += ", " + std::to_string(v);
   x_shape += ")";

@@ -4,6 +4,9 @@
 //                    Kaiming-normal init (as YannDubs' disvae).
 //  conv64            The benchmark reference model of bench/ and baseline.md: conv 32-32-64-64
 //                    (4×4, s2, p1) → FC 1024→256 → 256 → 2·D; mirrored decoder (16.4 M MACs).
+//  broadcast         Burgess et al.'s encoder; decoder: Watters et al. 2019's spatial broadcast
+//                    (latents tiled on 16×16 + x, y coordinate channels) → conv 3×3 32 → 32 →
+//                    ConvT 32 (4,2,1) → C (64×64). Kaiming-normal init.
 //  konny-h           1Konny's BetaVAE_H (used by ControlVAE): conv 32,32,64,64 (4,2,1) → conv
 //                    64→256 (4×4 valid) → FC 256 → 2·D; decoder FC D→256 → ConvT 256→64 (4) →
 //                    64 → 32 → 32 → C (4,2,1). Kaiming-normal init.
@@ -143,6 +146,23 @@ std::shared_ptr<Vae> build(const std::string& name, int64_t D, int64_t C, Genera
       kaiming_relu_init(*vae, g);
     return vae;
   }
+  if (name == "broadcast") {
+    // Burgess et al.'s encoder; Watters et al. 2019's spatial broadcast decoder, made cheap
+    // enough for a CPU: the latents tiled over a 16×16 grid with two coordinate channels, two
+    // 3×3 convolutions there, then two transposed convolutions up to 64×64.
+    auto trunk = mk<Sequential>(std::initializer_list<MP>{
+        conv(C, 32, g), relu(), conv(32, 32, g), relu(), conv(32, 32, g), relu(), conv(32, 32, g),
+        relu(), mk<nn::Flatten>(), lin(512, 256, g), relu(), lin(256, 256, g), relu()});
+    auto enc = std::make_shared<TrunkEncoder>(trunk, lin(256, 2 * D, g), nullptr, D, ScaleParam::logvar);
+    unravel::Conv2dOptions same;
+    same.padding = {1, 1};
+    auto dec = mk<Sequential>(std::initializer_list<MP>{
+        mk<nn::SpatialBroadcast>(16, 16), mk<nn::Conv2d>(D + 2, 32, 3, g, same), relu(),
+        mk<nn::Conv2d>(32, 32, 3, g, same), relu(), deconv(32, 32, g), relu(), deconv(32, C, g)});
+    auto vae = std::make_shared<Vae>(enc, std::make_shared<NetDecoder>(dec), D, Shape{C, 64, 64}, lik, false);
+    kaiming_relu_init(*vae, g);
+    return vae;
+  }
   if (name == "konny-h") {
     auto trunk = mk<Sequential>(std::initializer_list<MP>{
         conv(C, 32, g), relu(), conv(32, 32, g), relu(), conv(32, 64, g), relu(), conv(64, 64, g),
@@ -221,6 +241,7 @@ const std::vector<ArchitectureInfo>& architectures() {
   static const std::vector<ArchitectureInfo> list = {
       {"burgess", "Burgess et al. 2018 conv net: 4 conv 32 (4x4 s2), FC 256-256 (64x64)", Shape{1, 64, 64}, "bernoulli", 0, 10},
       {"conv64", "bench reference: conv 32-32-64-64, FC 1024-256-256, mirrored (64x64)", Shape{1, 64, 64}, "bernoulli", 0, 10},
+      {"broadcast", "Burgess et al.'s encoder, spatial broadcast decoder (Watters et al. 2019) at 16x16, 3x3 conv 32-32, 2 ConvT (64x64)", Shape{1, 64, 64}, "bernoulli", 0, 10},
       {"konny-h", "1Konny BetaVAE_H as used by ControlVAE, kaiming init (64x64)", Shape{1, 64, 64}, "bernoulli", 0, 10},
       {"mathieu-dsprites", "Mathieu et al. dSprites conv net, sigma = exp(h/2)+1e-6 (64x64)", Shape{1, 64, 64}, "bernoulli", 0, 10},
       {"higgins-mlp", "Higgins et al. MLP 4096-1200-1200, tanh decoder (64x64)", Shape{1, 64, 64}, "bernoulli", 0, 10},

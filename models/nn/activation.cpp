@@ -3,6 +3,7 @@
 #include "models/nn/activation.h"
 
 #include "engine/check.h"
+#include "ops/creation.h"
 #include "ops/shape_ops.h"
 #include "ops/unary.h"
 
@@ -48,5 +49,23 @@ Tensor Reshape::forward(const Tensor& x) {
   return reshape(x, s);
 }
 std::string Reshape::describe() const { return fmt::format("Reshape(N, {})", join(shape_)); }
+
+Tensor SpatialBroadcast::forward(const Tensor& x) {
+  UNRAVEL_CHECK(x.dim() == 2, "{}: expects latents (N, D), got {}", describe(), x.desc());
+  const int64_t n = x.size(0), d = x.size(1), h = height_, w = width_;
+  // The coordinate planes: a constant per (device, dtype, grid), built once on the host.
+  const std::string key = fmt::format("spatial_broadcast_coords_{}x{}", h, w);
+  Tensor coords = cached_constant(key, x.device(), x.dtype(), [h, w] {
+    Tensor xs = arange(w, DType::f32, kCPU, -1.0, w > 1 ? 2.0 / static_cast<double>(w - 1) : 0.0);
+    Tensor ys = arange(h, DType::f32, kCPU, -1.0, h > 1 ? 2.0 / static_cast<double>(h - 1) : 0.0);
+    return contiguous(concat({expand(reshape(xs, Shape{1, 1, w}), Shape{1, h, w}),
+                              expand(reshape(ys, Shape{1, h, 1}), Shape{1, h, w})}, 0));
+  });
+  Tensor tiled = expand(reshape(x, Shape{n, d, 1, 1}), Shape{n, d, h, w});
+  return concat({tiled, expand(reshape(coords, Shape{1, 2, h, w}), Shape{n, 2, h, w})}, 1);
+}
+std::string SpatialBroadcast::describe() const {
+  return fmt::format("SpatialBroadcast({}, {})", height_, width_);
+}
 
 }  // namespace unravel::nn

@@ -93,4 +93,21 @@ class Reshape : public Module {
   std::vector<int64_t> shape_;
 };
 
+/// Watters et al. 2019's spatial broadcast: (N, D) → (N, D + 2, height, width), each latent
+/// tiled over the grid and two coordinate channels appended (x then y, each from -1 to 1 across
+/// the grid), so that the convolutions after it render position by comparing latents with
+/// coordinates instead of learning it through upsampling.
+class SpatialBroadcast : public Module {
+ public:
+  SpatialBroadcast(int64_t height, int64_t width) : height_(height), width_(width) {}
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "SpatialBroadcast"; }
+  std::string describe() const override;
+  int64_t height() const { return height_; }
+  int64_t width() const { return width_; }
+
+ private:
+  int64_t height_, width_;
+};
+
 }  // namespace unravel::nn

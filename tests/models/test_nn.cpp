@@ -291,3 +291,32 @@ TEST_CASE("gradcheck: tiny Sequentials in f64, with respect to input and paramet
   gradcheck([&](const TensorList& in) { return cnn(in[0]); }, {img}, "cnn input");
   check_param_grads(cnn, img, "cnn");
 }
+
+TEST_CASE("SpatialBroadcast: latents tiled over the grid, then x and y coordinate planes") {
+  Tensor z = Tensor::from_vector<float>({0.5f, -2.f, 3.f, 7.f}, Shape{2, 2});
+  nn::SpatialBroadcast sb(3, 5);
+  Tensor y = sb(z);
+  REQUIRE(y.shape() == Shape{2, 4, 3, 5});
+  auto v = y.to_vector<float>();
+  auto at = [&](int n, int c, int i, int j) { return v[((n * 4 + c) * 3 + i) * 5 + j]; };
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 5; ++j) {
+      CHECK(at(0, 0, i, j) == 0.5f);
+      CHECK(at(1, 1, i, j) == 7.f);
+      for (int n = 0; n < 2; ++n) {
+        CHECK(at(n, 2, i, j) == doctest::Approx(-1.0 + 0.5 * j));  // x across the width
+        CHECK(at(n, 3, i, j) == doctest::Approx(-1.0 + 1.0 * i));  // y down the height
+      }
+    }
+  CHECK_THROWS_WITH_AS(sb(Tensor::zeros(Shape{2, 2, 1})), doctest::Contains("SpatialBroadcast(3, 5)"),
+                       Error);
+  // Gradient through the broadcast and a convolution after it, in f64: each latent's gradient
+  // is the sum over the grid of its plane's gradient.
+  Generator g(3);
+  nn::Sequential dec{std::make_shared<nn::SpatialBroadcast>(4, 3),
+                     std::make_shared<nn::Conv2d>(5, 2, 3, g, Conv2dOptions{.padding = {1, 1}})};
+  dec.to(DType::f64);
+  gradcheck([&](const TensorList& in) { return dec(in[0]); }, {rand64(Shape{2, 3}, 21)},
+            "broadcast decoder input");
+  check_param_grads(dec, rand64(Shape{2, 3}, 22), "broadcast decoder");
+}

@@ -62,12 +62,14 @@ print(json.dumps(res))
 # Tiny runs of the architectures the shared fixtures (conftest.py) do not cover, trained on
 # first use: (dataset, latents, steps). dcgan32 (BatchNorm, LeakyReLU, no biases) runs 3 steps, so
 # its running statistics have moved from their initial values; mathieu-dsprites has two heads and
-# sigma = exp(h/2) + 1e-6; konny-h a valid 4x4 convolution to 1x1 and a ReLU after Unflatten.
+# sigma = exp(h/2) + 1e-6; konny-h a valid 4x4 convolution to 1x1 and a ReLU after Unflatten;
+# broadcast the spatial broadcast (latents tiled with coordinate planes, a helper class in torch).
 TINY = {
     "higgins-mlp": ("dsprites", 4, 2),
     "dcgan32": ("fashion-mnist", 4, 3),
     "mathieu-dsprites": ("dsprites", 4, 2),
     "konny-h": ("dsprites", 4, 2),
+    "broadcast": ("dsprites", 4, 2),
 }
 
 
@@ -109,6 +111,7 @@ CASES = {
     "dcgan32": (4, [3] * 5),
     "mathieu-dsprites": (4, []),
     "konny-h": (4, []),
+    "broadcast": (4, []),
 }
 
 
