@@ -2,8 +2,9 @@
 # The main job from a fresh clone: installs missing packages, builds, trains a β-TCVAE (Chen et
 # al. 2018) on the built-in procedural dSprites, and writes the figures (latent traversals,
 # reconstructions, training traces) and the table of which latent carries which factor to out/.
-# At --budget quick (the default) that is Burgess et al.'s conv net for a few minutes on two
-# cores; --budget paper trains the paper's MLP at batch 2048 for 50 epochs.
+# At --budget quick (the default) that is Burgess et al.'s encoder with a spatial broadcast
+# decoder for about 4 minutes on two cores; --budget paper trains the paper's MLP at batch 2048
+# for 50 epochs.
 # Usage: scripts/run.sh [--budget smoke|quick|paper] [--out DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -123,7 +123,8 @@ TEST_CASE("apps: reproduce the other paper figures at smoke budget: PNGs, tables
     const std::string md = read_text(out + "/chen-tcvae.md");
     CHECK(md.find("Position and scale each in a latent of its own") != std::string::npos);
     const TrainConfig c = load_config(out + "/runs/beta-tcvae");
-    CHECK(c.arch == "burgess");  // the conv net below the paper budget
+    CHECK(c.arch == "broadcast");  // the spatial broadcast net below the paper budget
+    CHECK(c.lr_schedule == "cosine");
     CHECK(c.objective == "beta-tcvae");
   }
   SUBCASE("controlvae-linear-vs-adaptive") {
