@@ -2,7 +2,7 @@
 """Side-by-side training speed: unravel's bench_train_step against PyTorch (issue 7).
 
 PyTorch is a benchmark comparison only, never a dependency. This script builds the IDENTICAL
-models in PyTorch (layer for layer: models/architectures.cpp "conv64", "fashion28",
+models in PyTorch (layer for layer: models/architectures.cpp "conv64", "fashion28", "broadcast",
 "pinwheel-mlp" with a fixed-scale N(·, 1) likelihood), the same loss (beta-vae objective, β = 4:
 mean over the batch of β·KL(q‖N(0, I)) − log p(x|z), Bernoulli logits summed over pixels), the
 same step (forward, KL read back, loss read back, zero_grad, backward, Adam lr 1e-3) on a fixed
@@ -40,6 +40,7 @@ CONFIGS = [
     ("conv64-64", "conv64", "train", 64, 4.0, 0.45),
     ("conv64-256", "conv64", "train", 256, 5.0, None),
     ("fashion28-128", "fashion28", "train", 128, 3.0, None),
+    ("broadcast-64", "broadcast", "train", 64, 1.0, None),  # the main job's net
     ("pinwheel-128", "pinwheel", "train", 128, 5.0, None),
     ("conv64-encode-1024", "conv64", "encode", 1024, 1.5, 0.60),
 ]
@@ -52,6 +53,17 @@ CONFIGS = [
 MODELS = r'''
 def conv(i, o): return nn.Conv2d(i, o, 4, 2, 1)
 def deconv(i, o): return nn.ConvTranspose2d(i, o, 4, 2, 1)
+
+class SpatialBroadcast(nn.Module):
+    def __init__(self, h, w):
+        super().__init__()
+        xs, ys = torch.linspace(-1.0, 1.0, w), torch.linspace(-1.0, 1.0, h)
+        self.register_buffer("coords", torch.stack([xs.view(1, w).expand(h, w), ys.view(h, 1).expand(h, w)])[None])
+
+    def forward(self, z):
+        n, d = z.shape
+        h, w = self.coords.shape[2], self.coords.shape[3]
+        return torch.cat([z[:, :, None, None].expand(n, d, h, w), self.coords.expand(n, 2, h, w)], 1)
 
 class Vae(nn.Module):
     def __init__(self, name):
@@ -66,6 +78,16 @@ class Vae(nn.Module):
             self.dec = nn.Sequential(nn.Linear(10, 256), nn.ReLU(), nn.Linear(256, 1024), nn.ReLU(),
                                      nn.Unflatten(1, (64, 4, 4)), deconv(64, 64), nn.ReLU(), deconv(64, 32),
                                      nn.ReLU(), deconv(32, 32), nn.ReLU(), deconv(32, 1))
+            self.shape = (1, 64, 64)
+        elif name == "broadcast":  # Burgess et al.'s encoder, spatial broadcast decoder
+            self.D = 10
+            self.trunk = nn.Sequential(conv(1, 32), nn.ReLU(), conv(32, 32), nn.ReLU(), conv(32, 32), nn.ReLU(),
+                                       conv(32, 32), nn.ReLU(), nn.Flatten(), nn.Linear(512, 256), nn.ReLU(),
+                                       nn.Linear(256, 256), nn.ReLU())
+            self.head = nn.Linear(256, 2 * self.D)
+            self.dec = nn.Sequential(SpatialBroadcast(16, 16), nn.Conv2d(12, 32, 3, 1, 1), nn.ReLU(),
+                                     nn.Conv2d(32, 32, 3, 1, 1), nn.ReLU(), deconv(32, 32), nn.ReLU(),
+                                     deconv(32, 1))
             self.shape = (1, 64, 64)
         elif name == "fashion28":
             self.D = 50
