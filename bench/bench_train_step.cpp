@@ -22,8 +22,9 @@
 //                         [--threads T] [--peak GFLOPS] [--first-step] [--csv PATH]
 //                         [--isa base,avx2,avx512]
 //   default: every configuration of issue 7 (conv64 64 and 256, fashion28 128, pinwheel 128,
-//   conv64 encode 1024) and the main job's net (broadcast 64). --first-step builds the model, runs one step on a batch and prints the
-//   seconds since process start (kernel start time from /proc/self/stat, and since main()).
+//   conv64 encode 1024) and the main job's net (broadcast 64). --first-step builds the model,
+//   runs one step on a batch and prints the seconds since process start (kernel start time from
+//   /proc/self/stat, and since main()).
 // --isa LIST times each training configuration under each listed ISA variant of the CPU loops
 //   (set_cpu_isa), the variants interleaved rep by rep in one process, one CSV row each; by
 //   default the variant picked at start-up (UNRAVEL_CPU_ISA or the most capable). The last CSV

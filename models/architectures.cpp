@@ -103,6 +103,14 @@ MP deconv(int64_t i, int64_t o, Generator& g, bool bias = true) {
 MP relu() { return mk<nn::ReLU>(); }
 MP lin(int64_t i, int64_t o, Generator& g, bool bias = true) { return mk<nn::Linear>(i, o, g, bias); }
 
+/// Burgess et al.'s encoder trunk (conv64's with c3 = 64): conv 32, 32, c3, c3 (4×4, s2) → FC
+/// 256 → 256, each followed by a ReLU.
+MP burgess_trunk(int64_t C, int64_t c3, Generator& g) {
+  return mk<Sequential>(std::initializer_list<MP>{
+      conv(C, 32, g), relu(), conv(32, 32, g), relu(), conv(32, c3, g), relu(), conv(c3, c3, g),
+      relu(), mk<nn::Flatten>(), lin(c3 * 16, 256, g), relu(), lin(256, 256, g), relu()});
+}
+
 /// Re-initialises weights (rank ≥ 2) with f and zeroes biases of conv/linear layers.
 template <class F> void reinit(Module& m, F f) {
   for (auto& [name, t] : m.named_parameters()) {
@@ -123,10 +131,7 @@ std::shared_ptr<Vae> build(const std::string& name, int64_t D, int64_t C, Genera
                            const Likelihood& lik) {
   if (name == "burgess" || name == "conv64") {
     bool wide = name == "conv64";
-    int64_t c3 = wide ? 64 : 32, flat = c3 * 16;
-    auto trunk = mk<Sequential>(std::initializer_list<MP>{
-        conv(C, 32, g), relu(), conv(32, 32, g), relu(), conv(32, c3, g), relu(), conv(c3, c3, g),
-        relu(), mk<nn::Flatten>(), lin(flat, 256, g), relu(), lin(256, 256, g), relu()});
+    auto trunk = burgess_trunk(C, wide ? 64 : 32, g);
     auto enc = std::make_shared<TrunkEncoder>(trunk, lin(256, 2 * D, g), nullptr, D, ScaleParam::logvar);
     std::shared_ptr<Sequential> dec;
     if (wide)
@@ -150,10 +155,8 @@ std::shared_ptr<Vae> build(const std::string& name, int64_t D, int64_t C, Genera
     // Burgess et al.'s encoder; Watters et al. 2019's spatial broadcast decoder, made cheap
     // enough for a CPU: the latents tiled over a 16×16 grid with two coordinate channels, two
     // 3×3 convolutions there, then two transposed convolutions up to 64×64.
-    auto trunk = mk<Sequential>(std::initializer_list<MP>{
-        conv(C, 32, g), relu(), conv(32, 32, g), relu(), conv(32, 32, g), relu(), conv(32, 32, g),
-        relu(), mk<nn::Flatten>(), lin(512, 256, g), relu(), lin(256, 256, g), relu()});
-    auto enc = std::make_shared<TrunkEncoder>(trunk, lin(256, 2 * D, g), nullptr, D, ScaleParam::logvar);
+    auto enc = std::make_shared<TrunkEncoder>(burgess_trunk(C, 32, g), lin(256, 2 * D, g), nullptr, D,
+                                              ScaleParam::logvar);
     unravel::Conv2dOptions same;
     same.padding = {1, 1};
     auto dec = mk<Sequential>(std::initializer_list<MP>{

@@ -50,12 +50,18 @@ Tensor Reshape::forward(const Tensor& x) {
 }
 std::string Reshape::describe() const { return fmt::format("Reshape(N, {})", join(shape_)); }
 
+SpatialBroadcast::SpatialBroadcast(int64_t height, int64_t width)
+    : height_(height), width_(width),
+      coords_key_(fmt::format("spatial_broadcast_coords_{}x{}", height, width)) {
+  UNRAVEL_CHECK(height >= 1 && width >= 1, "SpatialBroadcast: grid {}x{} must be at least 1x1",
+                height, width);
+}
+
 Tensor SpatialBroadcast::forward(const Tensor& x) {
   UNRAVEL_CHECK(x.dim() == 2, "{}: expects latents (N, D), got {}", describe(), x.desc());
   const int64_t n = x.size(0), d = x.size(1), h = height_, w = width_;
   // The coordinate planes: a constant per (device, dtype, grid), built once on the host.
-  const std::string key = fmt::format("spatial_broadcast_coords_{}x{}", h, w);
-  Tensor coords = cached_constant(key, x.device(), x.dtype(), [h, w] {
+  Tensor coords = cached_constant(coords_key_, x.device(), x.dtype(), [h, w] {
     Tensor xs = arange(w, DType::f32, kCPU, -1.0, w > 1 ? 2.0 / static_cast<double>(w - 1) : 0.0);
     Tensor ys = arange(h, DType::f32, kCPU, -1.0, h > 1 ? 2.0 / static_cast<double>(h - 1) : 0.0);
     return contiguous(concat({expand(reshape(xs, Shape{1, 1, w}), Shape{1, h, w}),

@@ -99,7 +99,7 @@ class Reshape : public Module {
 /// coordinates instead of learning it through upsampling.
 class SpatialBroadcast : public Module {
  public:
-  SpatialBroadcast(int64_t height, int64_t width) : height_(height), width_(width) {}
+  SpatialBroadcast(int64_t height, int64_t width);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "SpatialBroadcast"; }
   std::string describe() const override;
@@ -108,6 +108,7 @@ class SpatialBroadcast : public Module {
 
  private:
   int64_t height_, width_;
+  std::string coords_key_;  ///< the coordinate planes' cached_constant key
 };
 
 }  // namespace unravel::nn

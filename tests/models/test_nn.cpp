@@ -310,6 +310,7 @@ TEST_CASE("SpatialBroadcast: latents tiled over the grid, then x and y coordinat
     }
   CHECK_THROWS_WITH_AS(sb(Tensor::zeros(Shape{2, 2, 1})), doctest::Contains("SpatialBroadcast(3, 5)"),
                        Error);
+  CHECK_THROWS_WITH_AS(nn::SpatialBroadcast(0, 4), doctest::Contains("grid 0x4"), Error);
   // Gradient through the broadcast and a convolution after it, in f64: each latent's gradient
   // is the sum over the grid of its plane's gradient.
   Generator g(3);
