@@ -279,7 +279,7 @@ Sweep load_sweep(const std::string& path) {
   if (s.name.empty()) s.name = fs::path(path).stem().string();
   if (s.out.empty()) s.out = (fs::path("sweeps") / s.name).string();
   else if (fs::path(s.out).is_relative()) s.out = (fs::path(path).parent_path() / s.out).lexically_normal().string();
-  if (s.out.empty()) s.out = ".";
+  if (s.out.empty()) s.out.assign(1, '.');  // not = ".": GCC 12 -Wrestrict false positive (PR 105329)
 
   // Every axis once; overrides name axes.
   std::vector<Axis> all = grid;
