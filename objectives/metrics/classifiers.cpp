@@ -255,4 +255,90 @@ CentroidClassifier1D fit_centroid_1d(const std::vector<double>& x, const std::ve
   return m;
 }
 
+
+namespace {
+
+// All monomials of degree ≤ 3 of x[0..d): 1, x_i, x_i x_j (i ≤ j), x_i x_j x_k (i ≤ j ≤ k).
+void cubic_monomials(const double* x, int64_t d, std::vector<double>& f) {
+  f.assign(1, 1.0);
+  for (int64_t i = 0; i < d; ++i) f.push_back(x[i]);
+  for (int64_t i = 0; i < d; ++i)
+    for (int64_t j = i; j < d; ++j) {
+      f.push_back(x[i] * x[j]);
+      for (int64_t k = j; k < d; ++k) f.push_back(x[i] * x[j] * x[k]);
+    }
+}
+
+// Solves (A + ridge·I) W = B for a symmetric positive semidefinite p × p A and r right-hand sides
+// (B: p × r, row-major, overwritten by W); the ridge is 1e-9 of A's mean diagonal.
+void ridge_cholesky_solve(std::vector<double> a, std::vector<double>& b, size_t p, size_t r) {
+  double tr = 0;
+  for (size_t i = 0; i < p; ++i) tr += a[i * p + i];
+  const double ridge = std::max(1e-9 * tr / static_cast<double>(p), 1e-300);
+  for (size_t i = 0; i < p; ++i) a[i * p + i] += ridge;
+  for (size_t j = 0; j < p; ++j) {  // A = L Lᵀ, L in the lower triangle
+    double d = a[j * p + j];
+    for (size_t k = 0; k < j; ++k) d -= a[j * p + k] * a[j * p + k];
+    d = std::sqrt(std::max(d, ridge));
+    a[j * p + j] = d;
+    for (size_t i = j + 1; i < p; ++i) {
+      double v = a[i * p + j];
+      for (size_t k = 0; k < j; ++k) v -= a[i * p + k] * a[j * p + k];
+      a[i * p + j] = v / d;
+    }
+  }
+  for (size_t c = 0; c < r; ++c) {
+    for (size_t i = 0; i < p; ++i) {  // L y = b
+      double v = b[i * r + c];
+      for (size_t k = 0; k < i; ++k) v -= a[i * p + k] * b[k * r + c];
+      b[i * r + c] = v / a[i * p + i];
+    }
+    for (size_t i = p; i-- > 0;) {  // Lᵀ w = y
+      double v = b[i * r + c];
+      for (size_t k = i + 1; k < p; ++k) v -= a[k * p + i] * b[k * r + c];
+      b[i * r + c] = v / a[i * p + i];
+    }
+  }
+}
+
+}  // namespace
+
+double cubic_readout_r2(const HostMatrix& x, const HostMatrix& y) {
+  UNRAVEL_CHECK(x.rows == y.rows, "cubic_readout_r2: {} input rows but {} target rows", x.rows, y.rows);
+  UNRAVEL_CHECK(y.cols >= 1, "cubic_readout_r2: no target columns");
+  const int64_t d = x.cols;
+  const size_t p = static_cast<size_t>((d + 1) * (d + 2) * (d + 3) / 6), r = static_cast<size_t>(y.cols);
+  UNRAVEL_CHECK(static_cast<size_t>((x.rows + 1) / 2) > p && x.rows >= 2,
+                "cubic_readout_r2: {} rows leave {} to fit {} monomials of {} columns; give more "
+                "rows or fewer columns", x.rows, (x.rows + 1) / 2, p, d);
+  std::vector<double> ata(p * p, 0.0), atb(p * r, 0.0), f;
+  for (int64_t i = 0; i < x.rows; i += 2) {
+    cubic_monomials(x.row(i), d, f);
+    for (size_t a = 0; a < p; ++a) {
+      for (size_t b = a; b < p; ++b) ata[a * p + b] += f[a] * f[b];
+      for (size_t c = 0; c < r; ++c) atb[a * r + c] += f[a] * y(i, static_cast<int64_t>(c));
+    }
+  }
+  for (size_t a = 0; a < p; ++a)
+    for (size_t b = 0; b < a; ++b) ata[a * p + b] = ata[b * p + a];
+  ridge_cholesky_solve(std::move(ata), atb, p, r);
+  std::vector<double> sum(r, 0.0), sq(r, 0.0);
+  double sse = 0, n = 0;
+  for (int64_t i = 1; i < x.rows; i += 2) {
+    cubic_monomials(x.row(i), d, f);
+    for (size_t c = 0; c < r; ++c) {
+      double pred = 0;
+      for (size_t a = 0; a < p; ++a) pred += f[a] * atb[a * r + c];
+      const double t = y(i, static_cast<int64_t>(c));
+      sse += (t - pred) * (t - pred);
+      sum[c] += t;
+      sq[c] += t * t;
+    }
+    n += 1;
+  }
+  double sst = 0;
+  for (size_t c = 0; c < r; ++c) sst += sq[c] - sum[c] * sum[c] / n;
+  return sst > 0 ? 1.0 - sse / sst : (sse == 0 ? 1.0 : 0.0);
+}
+
 }  // namespace unravel

@@ -9,6 +9,9 @@
 //  * lasso linear regression (DCI's regressor): (1/2n)‖y − Xw − c‖² + α‖w‖₁ on columns of X
 //    standardised to zero mean / unit variance, by cyclic coordinate descent (sklearn's Lasso
 //    objective); coefficients are reported in standardised units;
+//  * a cubic least-squares readout (how much of a target the whole code holds, nonlinearly): all
+//    monomials of degree ≤ 3 in the columns of X, fit on the even rows by the normal equations in
+//    f64 (a 1e-9 relative ridge, Cholesky) and scored by R² on the odd rows;
 //  * a 1-D nearest-centroid classifier (SAP's discrete score): each class is represented by the
 //    mean of the code over its training points and a value is given the class of the nearest
 //    centroid, i.e. thresholds at midpoints between sorted centroids.
@@ -57,6 +60,12 @@ struct LassoModel {
 /// Fits the lasso (1/2n)‖y − X̃w − c‖² + α‖w‖₁ with X̃ the standardised columns of X.
 LassoModel fit_lasso(const HostMatrix& x, const std::vector<double>& y, double alpha,
                      int max_iter = 1000, double tol = 1e-7);
+
+/// Held-out R² of the cubic least-squares readout of targets Y [n, r] from X [n, D] (fit on the
+/// even rows, scored on the odd ones; 1 − SSE/SST with both summed over the r targets): 1 when Y
+/// is a cubic polynomial of X, about 0 when X says nothing of Y (below 0 when the fit only learnt
+/// noise). Needs more even rows than the (D + 1)(D + 2)(D + 3)/6 monomials.
+double cubic_readout_r2(const HostMatrix& x, const HostMatrix& y);
 
 /// A fitted 1-D nearest-centroid classifier.
 struct CentroidClassifier1D {

@@ -122,6 +122,16 @@ TEST_CASE("apps: reproduce the other paper figures at smoke budget: PNGs, tables
     for (const auto& z : t["best latent"]) CHECK((z.size() == 2 && z[0] == 'z'));
     const std::string md = read_text(out + "/chen-tcvae.md");
     CHECK(md.find("Position and scale each in a latent of its own") != std::string::npos);
+    // How much of each shape's orientation the code holds (R² of a held-out fit: at most 1).
+    auto o = read_csv(out + "/orientation_code.csv");
+    CHECK(o["shape"] == std::vector<std::string>{"square", "ellipse", "heart"});
+    for (const char* col : {"R2 full turn (k=1)", "R2 half turn (k=2)", "R2 quarter turn (k=4)"}) {
+      INFO(col);
+      REQUIRE(o[col].size() == 3);
+      for (double r : numbers(o[col])) CHECK((std::isfinite(r) && r <= 1.0));
+    }
+    for (double p : numbers(o["points"])) CHECK(p > 500);  // half of 2 000 per shape, give or take
+    CHECK(md.find("Orientation in the code") != std::string::npos);
     const TrainConfig c = load_config(out + "/runs/beta-tcvae");
     CHECK(c.arch == "broadcast");  // the spatial broadcast net below the paper budget
     CHECK(c.lr_schedule == "cosine");

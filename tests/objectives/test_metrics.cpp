@@ -532,6 +532,56 @@ TEST_CASE("metrics: logistic regression, lasso and the 1-D centroid classifier")
   CHECK(c.predict(9) == 1);
 }
 
+TEST_CASE("metrics: the cubic readout finds an angle in a code only where the code holds it") {
+  // A code of two latents (cos 2θ, sin 2θ) plus noise and a third, unrelated latent, as an
+  // ellipse's orientation: the half-turn angle is read back, the full turn is not.
+  Generator g(31);
+  const int64_t n = 4000;
+  HostMatrix noise = standard_normal_samples(n, 4, g);
+  HostMatrix x, half, full;
+  x.rows = half.rows = full.rows = n;
+  x.cols = 3;
+  half.cols = full.cols = 2;
+  const double two_pi = 2 * std::acos(-1.0);
+  for (int64_t i = 0; i < n; ++i) {
+    const double th = two_pi * static_cast<double>(i % 40) / 39.0;
+    x.data.insert(x.data.end(), {std::cos(2 * th) + 0.05 * noise(i, 0), std::sin(2 * th) + 0.05 * noise(i, 1),
+                                 noise(i, 2)});
+    half.data.insert(half.data.end(), {std::cos(2 * th), std::sin(2 * th)});
+    full.data.insert(full.data.end(), {std::cos(th), std::sin(th)});
+  }
+  const double r_half = cubic_readout_r2(x, half), r_full = cubic_readout_r2(x, full);
+  CHECK(r_half > 0.98);
+  CHECK(r_half <= 1.0);
+  CHECK(std::abs(r_full) < 0.05);
+  // A cubic target is fit exactly; a target no cubic of x reaches (x0⁵) only in part.
+  HostMatrix cubic, fifth;
+  cubic.rows = fifth.rows = n;
+  cubic.cols = fifth.cols = 1;
+  for (int64_t i = 0; i < n; ++i) {
+    const double a = noise(i, 2), b = noise(i, 3);
+    cubic.data.push_back(1 - 2 * a + a * a * b - 0.5 * a * a * a);
+    fifth.data.push_back(a * a * a * a * a);
+  }
+  HostMatrix ab;
+  ab.rows = n;
+  ab.cols = 2;
+  for (int64_t i = 0; i < n; ++i) ab.data.insert(ab.data.end(), {noise(i, 2), noise(i, 3)});
+  CHECK(cubic_readout_r2(ab, cubic) == doctest::Approx(1.0).epsilon(1e-9));
+  const double r5 = cubic_readout_r2(ab, fifth);
+  CHECK(r5 > 0.3);
+  CHECK(r5 < 0.99);
+  // Too few rows for the monomials, and mismatched rows, are errors naming the function.
+  HostMatrix few = ab;
+  few.rows = 10;
+  few.data.resize(20);
+  HostMatrix few_y = cubic;
+  few_y.rows = 10;
+  few_y.data.resize(10);
+  CHECK_THROWS_WITH(cubic_readout_r2(few, few_y), doctest::Contains("cubic_readout_r2: 10 rows"));
+  CHECK_THROWS_WITH(cubic_readout_r2(ab, few_y), doctest::Contains("4000 input rows but 10 target rows"));
+}
+
 TEST_CASE("metrics: MMD to the prior is ~0 for prior samples and positive for a shifted set") {
   Generator g(8);
   HostMatrix p = standard_normal_samples(400, 3, g);
