@@ -255,7 +255,6 @@ CentroidClassifier1D fit_centroid_1d(const std::vector<double>& x, const std::ve
   return m;
 }
 
-
 namespace {
 
 // All monomials of degree ≤ 3 of x[0..d): 1, x_i, x_i x_j (i ≤ j), x_i x_j x_k (i ≤ j ≤ k).
