@@ -64,7 +64,8 @@ std::string run_isolated(const std::string& what, const std::string& library,
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     std::string out;
     try {
-      out = "O" + work();
+      out = work();
+      out.insert(out.begin(), 'O');
     } catch (const std::exception& e) {
       out = std::string("E") + e.what();
     } catch (...) {

@@ -35,7 +35,7 @@ std::string Progress::line(int64_t done, const std::string& fields) const {
   if (tty_) {
     const int width = 24;
     int filled = static_cast<int>(frac * width);
-    bar = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] ";
+    bar = fmt::format("[{}{}] ", std::string(filled, '#'), std::string(width - filled, '.'));
   }
   return fmt::format("{} {}{:5.1f}% {}/{} | {:.1f} it/s {:.0f} img/s | {} left{}{}", label_, bar,
                      100 * frac, done, total_, rate, rate * items_per_unit_,

@@ -2,6 +2,7 @@
 // reference over a grid of shapes, strides, paddings and dilations; float64 finite-difference
 // gradient checks (including non-contiguous inputs); the β-VAE layer shapes; error messages.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -32,10 +33,8 @@ struct ConvCase {
   int64_t n, c, o, h, w, k, s, p, d, op;
   bool bias;
   std::string str() const {
-    return "N" + std::to_string(n) + " C" + std::to_string(c) + " O" + std::to_string(o) + " " +
-           std::to_string(h) + "x" + std::to_string(w) + " k" + std::to_string(k) + " s" +
-           std::to_string(s) + " p" + std::to_string(p) + " d" + std::to_string(d) + " op" +
-           std::to_string(op) + (bias ? " bias" : "");
+    return fmt::format("N{} C{} O{} {}x{} k{} s{} p{} d{} op{}{}", n, c, o, h, w, k, s, p, d, op,
+                       bias ? " bias" : "");
   }
 };
 
