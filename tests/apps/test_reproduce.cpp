@@ -196,10 +196,10 @@ TEST_CASE("apps: reproduce --device sim trains, evaluates and draws exactly as o
     }
     CHECK(read_text(out["cpu"] + "/" + figure + ".csv") == read_text(out["sim"] + "/" + figure + ".csv"));
     int pngs = 0;
-    for (const auto& e : fs::directory_iterator(out["cpu"])) {
-      if (e.path().extension() != ".png") continue;
+    for (const auto& e : fs::directory_iterator(out["cpu"])) {  // every PNG and table
+      if (e.path().extension() != ".png" && e.path().extension() != ".csv") continue;
       CAPTURE(e.path().filename().string());
-      ++pngs;
+      pngs += e.path().extension() == ".png";
       CHECK(read_text(e.path().string()) == read_text(out["sim"] + "/" + e.path().filename().string()));
     }
     CHECK(pngs >= 1);
