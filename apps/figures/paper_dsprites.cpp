@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <set>
 
@@ -137,10 +136,11 @@ std::vector<FactorLatentRow> factor_latents(Run& run, uint64_t seed, int64_t n) 
 /// quarter turn and an ellipse after a half turn, so they are drawn right once the code holds
 /// k = 4 and k = 2 (their k = 1, and the square's k = 2, no code can hold: ~0, a built-in
 /// control); a heart needs k = 1, the way its point faces.
+constexpr double kTurns[3] = {1, 2, 4};  // k: full, half and quarter turn
 struct OrientationReadout {
   std::string shape;
   int64_t points = 0;        ///< sprites of the upper scales (half fit, half scored)
-  double r2[3] = {0, 0, 0};  ///< k = 1, 2, 4
+  double r2[3] = {0, 0, 0};  ///< per k of kTurns
 };
 
 std::vector<OrientationReadout> orientation_readout(Run& run, uint64_t seed, int64_t n) {
@@ -195,7 +195,7 @@ std::vector<OrientationReadout> orientation_readout(Run& run, uint64_t seed, int
     r.shape = shapes == 3 ? std::string(kShapes[s]) : fmt::format("shape {}", s);
     r.points = x.rows;
     for (int t = 0; t < 3; ++t) {
-      const double k = t == 0 ? 1 : t == 1 ? 2 : 4;
+      const double k = kTurns[t];
       HostMatrix y;
       y.rows = x.rows;
       y.cols = 2;
@@ -308,14 +308,13 @@ void reproduce_chen_tcvae(ReproduceContext& ctx) {
   // Why a shape is or is not drawn: how much of its orientation the code holds.
   const auto readout = orientation_readout(run, ctx.seed, ctx.steps(2000, 6000, 6000));
   if (!readout.empty()) {
-    std::ofstream f(png_path(ctx, "orientation_code.csv"));
-    f << "shape,points,R2 full turn (k=1),R2 half turn (k=2),R2 quarter turn (k=4)\n";
+    std::string csv = "shape,points,R2 full turn (k=1),R2 half turn (k=2),R2 quarter turn (k=4)\n";
     std::vector<std::string> parts;
     for (const auto& r : readout) {
-      f << fmt::format("{},{},{:.3f},{:.3f},{:.3f}\n", r.shape, r.points, r.r2[0], r.r2[1], r.r2[2]);
+      csv += fmt::format("{},{},{:.3f},{:.3f},{:.3f}\n", r.shape, r.points, r.r2[0], r.r2[1], r.r2[2]);
       parts.push_back(fmt::format("{} {:.2f} / {:.2f} / {:.2f}", r.shape, r.r2[0], r.r2[1], r.r2[2]));
     }
-    UNRAVEL_CHECK(f.good(), "reproduce: cannot write {}", png_path(ctx, "orientation_code.csv"));
+    write_text_atomic(png_path(ctx, "orientation_code.csv"), csv);
     ctx.markdown.push_back(fmt::format(
         "Orientation in the code (orientation_code.csv; held-out R² of a cubic least-squares fit of "
         "(cos kθ, sin kθ) from the posterior means, sprites of the upper three scales; full / half / "
