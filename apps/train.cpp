@@ -42,6 +42,7 @@
 #include "datasets/factor_batches.h"
 #include "datasets/prefetch.h"
 #include "engine/anomaly.h"
+#include "engine/dist/collectives.h"
 #include "engine/dist/communicator.h"
 #include "engine/check.h"
 #include "models/checkpoint.h"
@@ -343,8 +344,12 @@ std::string parallel_note(const TrainConfig& c, Device device) {
     for (int i : all) names.push_back(Device{device.kind, i}.str());
     devices = fmt::format("; devices {}", fmt::join(names, ", "));
   }
-  return fmt::format(" on {} process{} ({} micro-shards, {} gradients{})", comm.size(),
-                     comm.parallel() ? "es" : "", c.micro_shards, c.grad_reduce, devices);
+  // How the micro-shards' gradients travel: said wherever more than a host copy moves them.
+  const std::string via = comm.parallel() || !device.is_cpu()
+                              ? fmt::format(" through {}", dist::collectives(device).name())
+                              : "";
+  return fmt::format(" on {} process{} ({} micro-shards, {} gradients{}{})", comm.size(),
+                     comm.parallel() ? "es" : "", c.micro_shards, c.grad_reduce, via, devices);
 }
 
 }  // namespace

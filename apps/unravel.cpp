@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
   train->add_option("--device", tc.device, "cpu | cuda[:N] | sim (the stand-in device that checks device rules)")->capture_default_str();
   train->add_flag("--graph", tc.graph, "record the step once and replay it (a CUDA graph; cuda and sim): equal results, no per-step host work");
   train->add_option("--micro-shards", tc.micro_shards, "data-parallel training (mpirun -np N unravel train): the batch is cut into M micro-shards whose gradients are summed in a fixed order, so results depend on M, never on N (N must divide M; default N)");
-  train->add_option("--grad-reduce", tc.grad_reduce, "ordered (all-gather, the sum in micro-shard order: bits independent of N) | sum (MPI_Allreduce: faster, bits depend on N)")->capture_default_str();
+  train->add_option("--grad-reduce", tc.grad_reduce, "ordered (reduce-scatter in micro-shard order and all-gather: bits independent of N) | sum (an all-reduce: MPI's or NCCL's order, bits depend on N)")->capture_default_str();
   train->add_option("--out", tc.out, "run directory to create");
   train->add_option("--checkpoint-every", tc.checkpoint_every, "steps between checkpoints")->capture_default_str();
   bool no_tensorboard = false;

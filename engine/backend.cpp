@@ -3,6 +3,7 @@
 #include "engine/backend.h"
 
 #include "engine/check.h"
+#include "engine/dist/collectives.h"
 
 namespace unravel {
 
@@ -28,6 +29,9 @@ void Backend::unsupported(Kernel k) const {
 void Backend::arange(const TensorView&, double, double) { unsupported(Kernel::arange); }
 void Backend::capture_begin(Device) { unsupported(Kernel::graph); }
 std::unique_ptr<RecordedWork> Backend::capture_end(Device) { unsupported(Kernel::graph); }
+std::unique_ptr<dist::Collectives> Backend::collectives(Device, dist::Communicator&) {
+  return nullptr;
+}
 uint32_t Backend::find_layout(std::string_view) const { return 0; }
 int64_t Backend::layout_channel_block(uint32_t) const { return 0; }
 uint32_t Backend::conv_chain_format(int64_t, DType) const { return 0; }

@@ -22,6 +22,11 @@
 
 namespace unravel {
 
+namespace dist {
+class Collectives;
+class Communicator;
+}  // namespace dist
+
 /// Parameters of a 2-D convolution (NCHW activations, OIHW weights).
 struct Conv2dParams {
   int64_t stride_h = 1, stride_w = 1;
@@ -262,6 +267,12 @@ class Backend {
   virtual void capture_begin(Device device);
   /// Ends the recording started by capture_begin and returns it.
   virtual std::unique_ptr<RecordedWork> capture_end(Device device);
+
+  // --- collectives (data-parallel training, engine/dist/collectives.h) ------------------------
+  /// This backend's collectives on `device`'s memory between the processes of `world`, ordered
+  /// with the device's queued work; nullptr (the default) when it has none, and then they go
+  /// through the host.
+  virtual std::unique_ptr<dist::Collectives> collectives(Device device, dist::Communicator& world);
 
  protected:
   /// Throws "<kernel> has no <name()> implementation".

@@ -47,6 +47,7 @@ LP="$LIB:$CUDALIBS:${DRV:-/usr/lib/x86_64-linux-gnu}:/usr/lib/x86_64-linux-gnu:/
 export UNRAVEL_CUDA_PLUGIN=$LIB/libunravel_cuda.so
 run() { "$LIB/ld-linux-x86-64.so.2" --library-path "$LP" "$@"; }
 RUN="$LIB/ld-linux-x86-64.so.2 --library-path $LP"
+export RUN BIN
 
 declare -a SUMMARY
 stage() {  # stage NAME TIMEOUT CMD...: runs with a time limit, records pass / fail and seconds
@@ -81,6 +82,40 @@ stage "bf16 on cuda: convolutions and products on bf16-rounded operands, f32 acc
 stage "200 training steps in bf16 on cuda (conv64, dSprites)" 30 \
   $RUN "$BIN/unravel" train --dataset dsprites --arch conv64 --steps 200 --batch 64 --device cuda \
   --precision bf16 --log-every 50 --out /tmp/gpu-run-bf16
+# Micro-shards in one process: their gradients cross through NCCL (one rank; a second process
+# would need a second GPU) and must give the bits of the same run through host copies
+# (UNRAVEL_COLLECTIVES=host): the log's rows and every tensor of the last checkpoint.
+nccl_equal() {
+  local a=/tmp/gpu-nccl-device b=/tmp/gpu-nccl-host
+  rm -rf "$a" "$b"
+  local args=(train --dataset dsprites --arch burgess --steps 20 --batch 32 --micro-shards 4
+              --device cuda --log-every 5 --checkpoint-every 20 --seed 3 --no-tensorboard)
+  $RUN "$BIN/unravel" "${args[@]}" --out "$a" > /tmp/gpu-nccl-a.txt 2>&1 || { tail /tmp/gpu-nccl-a.txt; return 1; }
+  UNRAVEL_COLLECTIVES=host $RUN "$BIN/unravel" "${args[@]}" --out "$b" > /tmp/gpu-nccl-b.txt 2>&1 ||
+    { tail /tmp/gpu-nccl-b.txt; return 1; }
+  grep -h -m1 "micro-shards" /tmp/gpu-nccl-a.txt /tmp/gpu-nccl-b.txt
+  grep -q "gradients through NCCL" /tmp/gpu-nccl-a.txt || { echo "the gradients did not go through NCCL"; return 1; }
+  python3 - "$a" "$b" <<'PY'
+import json, struct, sys
+def rows(run):
+    return [",".join(c for i, c in enumerate(l.rstrip("\n").split(",")) if i != 2)
+            for l in open(f"{run}/log.csv")]
+def tensors(run):
+    raw = open(f"{run}/checkpoints/step-000000020.safetensors", "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    head = json.loads(raw[8:8 + n])
+    return {k: raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]
+            for k, v in head.items() if k != "__metadata__"}
+a, b = sys.argv[1:3]
+ra, rb = rows(a), rows(b)
+ta, tb = tensors(a), tensors(b)
+diff = [k for k in ta if ta[k] != tb.get(k)]
+print(f"log rows {len(ra)}, equal: {ra == rb}; checkpoint tensors {len(ta)}, differing: {diff[:5]}")
+sys.exit(0 if ra == rb and not diff and ta.keys() == tb.keys() else 1)
+PY
+}
+export -f nccl_equal
+stage "micro-shards through NCCL equal them through host copies (bits)" 60 bash -c nccl_equal
 if command -v compute-sanitizer >/dev/null; then
   stage "compute-sanitizer memcheck (parity subset)" 45 \
     compute-sanitizer --tool memcheck --error-exitcode 3 $RUN "$BIN/test_engine" -tc='*finite-difference*'
@@ -110,7 +145,7 @@ print("mig_chen cuda vs cpu:", {k: (a[k], b[k]) for k in keys})
 sys.exit(1 if bad or not keys else 0)
 PY
 }
-export -f mig_on mig_equal; export RUN BIN
+export -f mig_on mig_equal
 [ -f /tmp/gpu-run/summary.json ] && stage "MIG (Chen) on cuda equals cpu on that run" 40 bash -c mig_equal
 stage "GPU time per kernel family, conv64 batch 256 eager (UNRAVEL_CUDA_TIMING=1)" 40 \
   env UNRAVEL_CUDA_TIMING=1 $RUN "$BIN/bench_train_step" --model conv64 --batch 256 --device cuda \

@@ -196,8 +196,9 @@ std::string CudaBackend::runtime_info() const {
   if (cudaGetDevice(&dev) == cudaSuccess && cudaGetDeviceProperties(&prop, dev) == cudaSuccess)
     gpu = UNRAVEL_FORMAT("{} (sm_{}{})", prop.name, prop.major, prop.minor);
   (void)cudaGetLastError();
-  return UNRAVEL_FORMAT("CUDA runtime {}.{}, driver {}.{}, cuDNN {}, GPU {}", rt / 1000,
-                        (rt % 1000) / 10, drv / 1000, (drv % 1000) / 10, cudnnGetVersion(), gpu);
+  return UNRAVEL_FORMAT("CUDA runtime {}.{}, driver {}.{}, cuDNN {}, {}, GPU {}", rt / 1000,
+                        (rt % 1000) / 10, drv / 1000, (drv % 1000) / 10, cudnnGetVersion(),
+                        nccl_version(), gpu);
 }
 
 Allocator& CudaBackend::allocator() {

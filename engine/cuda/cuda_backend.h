@@ -80,9 +80,17 @@ class CudaBackend final : public Backend {
   void capture_begin(Device device) override;
   std::unique_ptr<RecordedWork> capture_end(Device device) override;
 
+  /// NCCL on this device when the build found NCCL (engine/cuda/nccl_collectives.cpp), else
+  /// nullptr: through the host.
+  std::unique_ptr<dist::Collectives> collectives(Device device, dist::Communicator& world) override;
+
  private:
   uint64_t pool_ = 0;
 };
+
+/// "NCCL 2.28.9" (the library loaded), or "no NCCL (gradients through the host)" in a build
+/// without it (engine/cuda/nccl_collectives.cpp).
+std::string nccl_version();
 
 /// The process's CUDA backend (created by the plugin's factory).
 CudaBackend& cuda_backend_instance();

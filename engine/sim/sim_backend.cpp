@@ -13,10 +13,13 @@
 #include <atomic>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <mutex>
 #include <vector>
 
 #include "engine/check.h"
+#include "engine/dist/collectives.h"
+#include "engine/dist/communicator.h"
 
 namespace unravel {
 
@@ -119,6 +122,20 @@ class SimBackend final : public Backend {
     r->work.swap(recorded_);
     r->pool = pool_;
     return r;
+  }
+
+  std::unique_ptr<dist::Collectives> collectives(Device, dist::Communicator& world) override;
+  /// Queues collective `what` on the buffers [p, p + bytes) of `bufs` and runs the queue (see
+  /// SimCollectives).
+  void queue_collective(const char* what, std::initializer_list<std::pair<const void*, size_t>> bufs,
+                        std::function<void()> f) {
+    for (const auto& [p, bytes] : bufs)
+      UNRAVEL_CHECK(owns(p, bytes), "sim {}: a buffer is not sim memory (a host or CPU pointer "
+                    "given to the device's collectives)", what);
+    std::lock_guard<std::recursive_mutex> lock(queue_mu_);
+    UNRAVEL_CHECK(!recording_, "sim {}: a collective while recording", what);
+    push(std::move(f));
+    run_queue();
   }
 
   void copy(const TensorView& src, const TensorView& dst) override {
@@ -403,6 +420,47 @@ class SimBackend final : public Backend {
   Counters stats_;
   std::array<std::atomic<bool>, kNumKernels> declined_{};
 };
+
+// The sim's collectives: each is queued like a kernel and done by MPI on the sim memory when the
+// queue reaches it, so it follows the kernels queued before it (the producers of its send
+// buffer) and the kernels queued after it see its result, as NCCL's do on a CUDA stream. A GPU
+// runs its stream by itself; the sim runs its queue only when the host synchronises, and a
+// process blocked in a host MPI call while its peer's queue waits in a collective for it would
+// deadlock. So the queue runs at once when a collective is queued: the one difference from a
+// GPU (it is a flush, not a host read or a sync).
+class SimCollectives final : public dist::Collectives {
+ public:
+  SimCollectives(SimBackend& be, dist::Communicator& comm) : be_(be), comm_(comm) {}
+  std::string name() const override { return "MPI in the sim device queue (stands in for NCCL)"; }
+  Request allgather(const void* send, size_t bytes, void* recv, int) override {
+    const size_t all = bytes * static_cast<size_t>(comm_.size());
+    be_.queue_collective("allgather", {{send, bytes}, {recv, all}},
+                         [&c = comm_, send, bytes, recv] { c.allgather(send, bytes, recv); });
+    return next_++;
+  }
+  Request alltoall(const void* send, size_t bytes, void* recv, int) override {
+    const size_t all = bytes * static_cast<size_t>(comm_.size());
+    be_.queue_collective("alltoall", {{send, all}, {recv, all}},
+                         [&c = comm_, send, bytes, recv] { c.alltoall(send, bytes, recv); });
+    return next_++;
+  }
+  Request allreduce_sum(float* data, size_t n, int) override {
+    be_.queue_collective("allreduce_sum", {{data, n * sizeof(float)}},
+                         [&c = comm_, data, n] { c.allreduce_sum(data, n); });
+    return next_++;
+  }
+  bool test(Request) override { return true; }  // ordered in the queue
+  void wait(Request) override {}
+
+ private:
+  SimBackend& be_;
+  dist::Communicator& comm_;
+  Request next_ = 0;
+};
+
+std::unique_ptr<dist::Collectives> SimBackend::collectives(Device, dist::Communicator& world) {
+  return std::make_unique<SimCollectives>(*this, world);
+}
 
 SimBackend& sim() {
   // Leaked on purpose: tensors with static storage duration may outlive main().

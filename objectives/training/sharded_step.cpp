@@ -16,14 +16,18 @@
 //    and an all-gather of the sums, or summed per process and all-reduced (unordered); and the
 //    logged terms. The gradients travel in buckets started during the last micro-shard's
 //    backward, as the tape announces their parameters final (GradExchange below).
-//  * Transfers go through the host (MPI without device awareness); on the CPU device that is a
-//    memcpy of each gradient.
+//  * How bytes move. Gradients and per-row values stay on the training device and cross
+//    processes through that device's collectives (engine/dist/collectives.h): MPI on the CPU's
+//    memory, NCCL on CUDA devices when the build has it (sim stands in for it in CI), else MPI
+//    through host copies. Only the has-gradient flags and the logged terms (a few bytes) go
+//    through the host. The sums are the same f32 additions in the same order wherever they run,
+//    so every device and every form of collectives gives the same bits.
 #include <algorithm>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "engine/check.h"
+#include "engine/dist/collectives.h"
 #include "engine/dist/communicator.h"
 #include "engine/tape.h"
 #include "models/nn/batchnorm.h"
@@ -46,42 +50,18 @@ std::string find_batch_norm(const nn::Module& m, const std::string& path) {
   return "";
 }
 
-// Tensors' values as f32 on the host, one after another from dst: a memcpy per tensor on the
-// CPU, one concatenation and one transfer elsewhere.
-void to_host(const TensorList& ts, float* dst) {
-  NoGradGuard ng;
-  auto host_f32 = [](Tensor t) {
-    if (!t.is_strided()) t = t.with_layout(kStrided);
-    if (!t.device().is_cpu()) t = to(t, kCPU);
-    if (t.dtype() != DType::f32) t = to(t, DType::f32);
-    return contiguous(t);
-  };
-  bool cpu = true;
-  for (const Tensor& t : ts) cpu = cpu && t.device().is_cpu();
-  if (cpu) {
-    for (const Tensor& t : ts) {
-      const Tensor c = host_f32(t);
-      std::memcpy(dst, c.data<float>(), static_cast<size_t>(c.numel()) * sizeof(float));
-      dst += c.numel();
-    }
-    return;
-  }
-  TensorList flat;
-  for (const Tensor& t : ts) flat.push_back(reshape(t.with_layout(kStrided), Shape{-1}));
-  const Tensor c = host_f32(flat.size() == 1 ? flat[0] : concat(flat, 0));
-  std::memcpy(dst, c.data<float>(), static_cast<size_t>(c.numel()) * sizeof(float));
-}
-
-// A device tensor of `shape` from n host floats.
-Tensor from_host(const float* src, const Shape& shape, Device device) {
-  Tensor t = Tensor::empty(shape, DType::f32, kCPU);
-  std::memcpy(t.data<float>(), src, static_cast<size_t>(t.numel()) * sizeof(float));
-  return device.is_cpu() ? t : to(t, device);
+// A strided f32 copy of t as one row ([numel]) on its device.
+Tensor flat_f32(Tensor t) {
+  if (!t.is_strided()) t = t.with_layout(kStrided);
+  if (t.dtype() != DType::f32) t = to(t, DType::f32);
+  return reshape(contiguous(t), Shape{-1});
 }
 
 // One exchange of the M micro-shards' results of one update (the main one, or an auxiliary
-// one): per micro-shard, its logged terms (f64) and, per parameter, a has-gradient flag and the
-// gradient (f32). Slot j of this process is global micro-shard first + j.
+// one): per micro-shard, its logged terms (f64, through the host) and, per parameter, whether it
+// had a gradient (through the host) and the gradient (f32, on the device, through the device's
+// collectives: engine/dist/collectives.h). Slot j of this process is global micro-shard
+// first + j.
 //
 // The gradients travel in buckets: the parameters in reverse order (the last layers' gradients
 // are final first in backward), cut where a bucket's floats reach the bucket size. The tape
@@ -89,24 +69,26 @@ Tensor from_host(const float* src, const Shape& shape, Device device) {
 // are all final is copied into its slot, and in the last micro-shard's backward its exchange is
 // started at once, so the exchange of the later layers overlaps the backward of the earlier
 // ones. Every element is still the sum of micro-shards 0..M−1 in that order, so the bits do not
-// depend on the bucket size.
+// depend on the bucket size, nor on the device or the collectives that moved them.
 class GradExchange {
  public:
-  GradExchange(dist::Communicator& comm, const TensorList& params, int64_t local, int64_t m,
-               bool ordered, int64_t bucket_bytes)
-      : comm_(comm), params_(params), local_(local), m_(m), ordered_(ordered) {
+  GradExchange(dist::Communicator& comm, Device device, const TensorList& params, int64_t local,
+               int64_t m, bool ordered, int64_t bucket_bytes)
+      : comm_(comm), coll_(dist::collectives(device)), device_(device), params_(params),
+        local_(local), m_(m), ordered_(ordered) {
     const size_t cap = static_cast<size_t>(std::max<int64_t>(bucket_bytes, 4)) / sizeof(float);
     bucket_of_.resize(params_.size());
     for (size_t i = params_.size(); i-- > 0;) {
       const size_t n = static_cast<size_t>(params_[i].numel());
-      if (buckets_.empty() || (buckets_.back().floats > 0 && buckets_.back().floats + 1 + n > cap))
+      if (buckets_.empty() || (buckets_.back().floats > 0 && buckets_.back().floats + n > cap))
         buckets_.emplace_back();
       Bucket& b = buckets_.back();
       b.params.push_back(i);
-      b.floats += 1 + n;  // its flag and its gradient
+      b.floats += n;
       bucket_of_[i] = buckets_.size() - 1;
     }
-    for (Bucket& b : buckets_) b.send.assign(static_cast<size_t>(local_) * b.floats, 0.0f);
+    for (Bucket& b : buckets_) b.slots.resize(static_cast<size_t>(local_));
+    has_grad_.assign(static_cast<size_t>(local_) * params_.size(), 0);
   }
 
   // What the tape calls while micro-shard j's backward runs.
@@ -143,39 +125,43 @@ class GradExchange {
   // Completes every bucket's exchange and sets each parameter's gradient to the combination of
   // the M micro-shards' (undefined where none had one). Returns the terms: each the mean over
   // the M micro-shards in order (in f64, so a term equal on every micro-shard, such as β, stays
-  // exact), as 0-d f64 tensors on `device`, "total" as the total.
-  LossTerms finish(Device device) {
+  // exact), as 0-d f64 tensors on the device, "total" as the total.
+  LossTerms finish() {
     for (Bucket& b : buckets_)
       UNRAVEL_CHECK(b.phase != Phase::idle, "micro-shards: a gradient bucket was never started "
                     "(the last backward did not announce all of its parameters)");
     advance(true);
     started_.clear();
-    // Every micro-shard's logged terms on every process (a few doubles each).
-    const size_t t = names_.size();
+    // Every micro-shard's logged terms and has-gradient flags on every process (a few bytes).
+    const size_t t = names_.size(), np = params_.size();
     std::vector<double> terms(t * static_cast<size_t>(m_));
     comm_.allgather(terms_.data(), terms_.size() * sizeof(double), terms.data());
+    std::vector<uint8_t> has(np * static_cast<size_t>(m_));
+    comm_.allgather(has_grad_.data(), has_grad_.size(), has.data());
     // The batch's loss is the mean of the micro-shards' means (or the sum of their sums under
-    // sum_over_batch, where total_items is the micro-shard's row count).
+    // sum_over_batch, where total_items is the micro-shard's row count): 1/M as an f32, as the
+    // host multiplied it when the gradients crossed through it.
     const float scale = total_items_ == 1.0 ? 1.0f / static_cast<float>(m_) : 1.0f;
     for (Bucket& b : buckets_) {
-      size_t at = b.params.size();
-      for (size_t q = 0; q < b.params.size(); ++q) {
-        Tensor& p = params_[b.params[q]];
-        const size_t n = static_cast<size_t>(p.numel());
+      int64_t at = 0;
+      for (size_t i : b.params) {
+        Tensor& p = params_[i];
+        bool any = false;
+        for (int64_t k = 0; k < m_; ++k) any = any || has[static_cast<size_t>(k) * np + i] != 0;
         p.zero_grad();
-        if (b.sum[q] != 0) {
-          if (scale != 1.0f)
-            for (size_t e = 0; e < n; ++e) b.sum[at + e] *= scale;
-          p.set_grad(from_host(b.sum.data() + at, p.shape(), p.device()));
+        if (any) {
+          const Tensor g = reshape(slice(b.sum, 0, at, at + p.numel()), p.shape());
+          p.set_grad(scale != 1.0f ? g * static_cast<double>(scale) : clone(g));
         }
-        at += n;
+        at += p.numel();
       }
+      b.sum = Tensor();
     }
     LossTerms out;
     for (size_t k = 0; k < t; ++k) {
       double s = 0;
       for (int64_t j = 0; j < m_; ++j) s += terms[static_cast<size_t>(j) * t + k];
-      Tensor v = Tensor::full(Shape{}, s / static_cast<double>(m_), DType::f64, device);
+      Tensor v = Tensor::full(Shape{}, s / static_cast<double>(m_), DType::f64, device_);
       if (names_[k] == "total") out.total = v;
       else out.add(names_[k], v);
     }
@@ -187,79 +173,72 @@ class GradExchange {
   static constexpr int kScatterLane = 0, kGatherLane = 1;  // Communicator lanes
   struct Bucket {
     std::vector<size_t> params;  // indices into params_, newest parameter first
-    size_t floats = 0;           // flags + gradients
+    int64_t floats = 0;          // their gradients' elements
     size_t ready = 0;            // parameters announced in the current backward
-    std::vector<float> send;     // local slots of `floats`: flags, then gradients
-    std::vector<float> out, in, mine, whole, sum;
+    TensorList slots;            // per local micro-shard: [floats], the gradients in order
+    // The device buffers of the exchange, kept until it has completed: ordered, out [N, L,
+    // chunk] → in [M, chunk] → mine [chunk] → whole [N·chunk]; unordered, sum reduced in place.
+    Tensor out, in, mine, whole, sum;
     Phase phase = Phase::idle;
-    dist::Communicator::Request request = 0;
+    dist::Collectives::Request request = 0;
   };
 
-  // Copies the bucket's flags and final gradients into slot j.
+  // Copies the bucket's final gradients (zeros where a parameter has none) into slot j.
   void pack(Bucket& b, int64_t j) {
-    float* flags = b.send.data() + static_cast<size_t>(j) * b.floats;
-    float* grads = flags + b.params.size();
-    TensorList defined;
-    for (size_t q = 0; q < b.params.size(); ++q) {
-      const Tensor g = params_[b.params[q]].grad();
-      flags[q] = g.defined() ? 1.0f : 0.0f;
-      if (g.defined()) defined.push_back(g);
+    NoGradGuard ng;
+    TensorList flat;
+    for (size_t i : b.params) {
+      const Tensor g = params_[i].grad();
+      has_grad_[static_cast<size_t>(j) * params_.size() + i] = g.defined() ? 1 : 0;
+      flat.push_back(g.defined() ? flat_f32(g)
+                                 : Tensor::zeros(Shape{params_[i].numel()}, DType::f32, device_));
     }
-    std::vector<float> packed(b.floats);
-    to_host(defined, packed.data());
-    size_t at = 0, from = 0;
-    for (size_t q = 0; q < b.params.size(); ++q) {
-      const size_t n = static_cast<size_t>(params_[b.params[q]].numel());
-      if (flags[q] != 0) std::memcpy(grads + at, packed.data() + from, n * sizeof(float));
-      else std::memset(grads + at, 0, n * sizeof(float));  // no gradient: zeros
-      from += flags[q] != 0 ? n : 0;
-      at += n;
-    }
+    b.slots[static_cast<size_t>(j)] = flat.size() == 1 ? clone(flat[0]) : concat(flat, 0);
   }
 
   // Starts the bucket's exchange once all local slots are packed.
   void start(Bucket& b) {
-    const size_t n = static_cast<size_t>(comm_.size()), local = static_cast<size_t>(local_);
+    NoGradGuard ng;
+    const int64_t n = comm_.size();
     if (ordered_) {
       // An ordered reduce-scatter, then an all-gather: process q receives chunk q of every
-      // micro-shard's floats (MPI_Alltoall; source p's block holds micro-shards p·L..p·L+L−1,
+      // micro-shard's floats (an all-to-all; source p's block holds micro-shards p·L..p·L+L−1,
       // so the blocks arrive in micro-shard order), adds them in the order 0..M−1, and the
       // summed chunks are all-gathered. Each process sends and receives about (L + 1)·P floats
       // (P gradients, L = M/N micro-shards per process), about what a ring all-reduce moves
       // when M = N, instead of the M·P of all-gathering every micro-shard's gradient.
-      const size_t chunk = chunk_of(b);
-      b.out.assign(n * local * chunk, 0.0f);
-      b.in.resize(n * local * chunk);
-      for (size_t q = 0; q < n; ++q)
-        for (size_t j = 0; j < local; ++j) {
-          const size_t lo = std::min(b.floats, q * chunk), hi = std::min(b.floats, lo + chunk);
-          std::memcpy(b.out.data() + (q * local + j) * chunk, b.send.data() + j * b.floats + lo,
-                      (hi - lo) * sizeof(float));
-        }
-      b.request = comm_.ialltoall(b.out.data(), local * chunk * sizeof(float), b.in.data(),
-                                  kScatterLane);
+      const int64_t chunk = chunk_of(b);
+      TensorList rows;  // per local micro-shard, its floats padded to N chunks: [N, chunk]
+      for (const Tensor& s : b.slots)
+        rows.push_back(reshape(pad(s, {0, n * chunk - b.floats}), Shape{n, chunk}));
+      b.out = contiguous(permute(stack(rows, 0), {1, 0, 2}));  // [N, L, chunk]
+      b.in = Tensor::empty(Shape{m_, chunk}, DType::f32, device_);
+      b.request = coll_.alltoall(b.out.raw_data(),
+                                 static_cast<size_t>(local_ * chunk) * sizeof(float),
+                                 b.in.raw_data(), kScatterLane);
       b.phase = Phase::scatter;
     } else {
-      // This process's micro-shards in order, then MPI's sum over processes (its order).
-      b.sum.assign(b.send.begin(), b.send.begin() + static_cast<std::ptrdiff_t>(b.floats));
-      for (size_t j = 1; j < local; ++j)
-        for (size_t i = 0; i < b.floats; ++i) b.sum[i] += b.send[j * b.floats + i];
-      b.request = comm_.iallreduce_sum(b.sum.data(), b.sum.size(), kScatterLane);
+      // This process's micro-shards in order, then the sum over processes (the library's order).
+      b.sum = b.slots[0];
+      for (size_t j = 1; j < b.slots.size(); ++j) b.sum = b.sum + b.slots[j];
+      b.request = coll_.allreduce_sum(static_cast<float*>(b.sum.raw_data()), static_cast<size_t>(b.floats),
+                                      kScatterLane);
       b.phase = Phase::gather;
     }
+    for (Tensor& s : b.slots) s = Tensor();
     started_.push_back(&b);
   }
 
-  // Moves the started exchanges on as far as they go without waiting (or to the end). MPI
-  // matches collectives by the order each process starts them, per communicator. The reduce-
+  // Moves the started exchanges on as far as they go without waiting (or to the end). The
+  // collectives are matched by the order each process starts them, per lane. The reduce-
   // scatters start in bucket order (the order backward finishes them, the same everywhere), but
   // when one completes, and so when its all-gather can start, differs between processes: so
   // the all-gathers have a lane of their own, and a bucket's starts only after those of every
   // bucket started before it.
   void advance(bool block) {
     auto complete = [&](Bucket& b) {
-      if (!block) return comm_.test(b.request);
-      comm_.wait(b.request);
+      if (!block) return coll_.test(b.request);
+      coll_.wait(b.request);
       return true;
     };
     bool in_order = true;  // every earlier bucket is past its reduce-scatter
@@ -270,35 +249,37 @@ class GradExchange {
           in_order = false;
           continue;
         }
-        const size_t chunk = chunk_of(b);
-        b.mine.assign(b.in.begin(), b.in.begin() + static_cast<std::ptrdiff_t>(chunk));
-        for (size_t k = 1; k < static_cast<size_t>(m_); ++k)
-          for (size_t i = 0; i < chunk; ++i) b.mine[i] += b.in[k * chunk + i];
-        b.whole.resize(static_cast<size_t>(comm_.size()) * chunk);
-        b.request = comm_.iallgather(b.mine.data(), chunk * sizeof(float), b.whole.data(),
-                                     kGatherLane);
+        NoGradGuard ng;
+        const int64_t chunk = chunk_of(b);
+        b.mine = clone(slice(b.in, 0, 0, 1));  // micro-shard 0's chunk, then 1..M−1 added
+        for (int64_t k = 1; k < m_; ++k) b.mine = b.mine + slice(b.in, 0, k, k + 1);
+        b.whole = Tensor::empty(Shape{comm_.size() * chunk}, DType::f32, device_);
+        b.request = coll_.allgather(b.mine.raw_data(), static_cast<size_t>(chunk) * sizeof(float),
+                                    b.whole.raw_data(), kGatherLane);
         b.phase = Phase::gather;
       }
       if (b.phase == Phase::gather && complete(b)) {
-        if (ordered_)
-          b.sum.assign(b.whole.begin(), b.whole.begin() + static_cast<std::ptrdiff_t>(b.floats));
+        if (ordered_) b.sum = slice(b.whole, 0, 0, b.floats);
         b.phase = Phase::done;
       }
     }
   }
 
-  size_t chunk_of(const Bucket& b) const {
-    const size_t n = static_cast<size_t>(comm_.size());
+  int64_t chunk_of(const Bucket& b) const {
+    const int64_t n = comm_.size();
     return (b.floats + n - 1) / n;
   }
 
   dist::Communicator& comm_;
+  dist::Collectives& coll_;
+  Device device_;
   TensorList params_;
   int64_t local_, m_;
   bool ordered_;
   std::vector<Bucket> buckets_;
   std::vector<Bucket*> started_;  // in the order their exchanges started (the same everywhere)
   std::vector<size_t> bucket_of_;
+  std::vector<uint8_t> has_grad_;  // [local slot][parameter]: the micro-shard had a gradient
   std::vector<std::string> names_;
   double total_items_ = 1.0;
   std::vector<double> terms_;
@@ -364,41 +345,42 @@ StepResult TrainStep::sharded_step(const Tensor& x, Generator& gen) {
   for (const VaeOutputs& o : outs) ins.push_back(objective_input(o, state_->prior()));
 
   // 2. The whole batch's per-row values on every process: KL (the controller's input),
-  // posterior (read_log's KL per latent) and, for auxiliary updates, the first codes.
+  // posterior (read_log's KL per latent) and, for auxiliary updates, the first codes. Each
+  // micro-shard's rows [kl | mean | logvar | codes] are stacked on the device and all-gathered
+  // there, which puts the batch's rows in micro-shard order.
   const int64_t d = outs[0].posterior.dim();
   const bool codes = !aux_.empty();
   const int64_t per_row = 1 + 2 * d + (codes ? d : 0);
-  const size_t slot = static_cast<size_t>(rows * per_row);
-  std::vector<float> mine(static_cast<size_t>(local) * slot), all(static_cast<size_t>(m) * slot);
-  for (int64_t j = 0; j < local; ++j) {
-    NoGradGuard ng;
-    const DiagonalGaussian& q = outs[static_cast<size_t>(j)].posterior;
-    TensorList ts = {ins[static_cast<size_t>(j)].kl, q.mean(), q.logvar()};
-    if (codes) ts.push_back(first_sample(outs[static_cast<size_t>(j)].z));
-    to_host(ts, mine.data() + static_cast<size_t>(j) * slot);
-  }
-  comm.allgather(mine.data(), mine.size() * sizeof(float), all.data());
-  // Column blocks of the batch (kl | mean | logvar | codes), micro-shards in order.
-  std::vector<float> whole(all.size());
-  const int64_t widths[4] = {1, d, d, d};
-  size_t at = 0;
   std::vector<Tensor> parts;
-  for (int c = 0, col = 0; c < (codes ? 4 : 3); col += static_cast<int>(widths[c]), ++c) {
-    const size_t begin = at;
-    for (int64_t k = 0; k < m; ++k) {
-      const float* src = all.data() + static_cast<size_t>(k) * slot + rows * col;
-      std::memcpy(whole.data() + at, src, static_cast<size_t>(rows * widths[c]) * sizeof(float));
-      at += static_cast<size_t>(rows * widths[c]);
+  {
+    NoGradGuard ng;
+    TensorList mine;
+    for (int64_t j = 0; j < local; ++j) {
+      const DiagonalGaussian& q = outs[static_cast<size_t>(j)].posterior;
+      TensorList cols = {reshape(ins[static_cast<size_t>(j)].kl, Shape{rows, 1}), q.mean(),
+                         q.logvar()};
+      if (codes) cols.push_back(first_sample(outs[static_cast<size_t>(j)].z));
+      for (Tensor& c : cols) c = reshape(flat_f32(c), Shape{rows, -1});
+      mine.push_back(concat(cols, 1));
     }
-    parts.push_back(from_host(whole.data() + begin, c == 0 ? Shape{batch} : Shape{batch, d},
-                              device_));
+    const Tensor send = contiguous(concat(mine, 0));  // [L·rows, per_row]
+    UNRAVEL_CHECK(send.size(1) == per_row, "micro-shards: {} values per row, expected {}",
+                  send.size(1), per_row);
+    const Tensor all = Tensor::empty(Shape{batch, per_row}, DType::f32, device_);
+    dist::Collectives& coll = dist::collectives(device_);
+    coll.wait(coll.allgather(send.raw_data(), static_cast<size_t>(send.numel()) * sizeof(float),
+                             all.raw_data(), 0));
+    parts.push_back(contiguous(reshape(slice(all, 1, 0, 1), Shape{batch})));
+    for (int64_t c = 0; c < (codes ? 3 : 2); ++c)
+      parts.push_back(contiguous(slice(all, 1, 1 + c * d, 1 + (c + 1) * d)));
   }
   StepResult r;
   r.schedule = controller_->update(mean(parts[0]));
   r.posterior = DiagonalGaussian::from_logvar(parts[1], parts[2]);
 
   // 3. The objective and backward per micro-shard, then the combined gradient and one update.
-  GradExchange main(comm, opt_->params(), local, m, options_.ordered, options_.bucket_bytes);
+  GradExchange main(comm, device_, opt_->params(), local, m, options_.ordered,
+                    options_.bucket_bytes);
   for (int64_t j = 0; j < local; ++j) {
     Generator g = gen;
     LossTerms t = state_->objective().compute(ins[static_cast<size_t>(j)], r.schedule, g);
@@ -413,14 +395,15 @@ StepResult TrainStep::sharded_step(const Tensor& x, Generator& gen) {
     tape().backward({t.total}, {}, j + 1 < local, &hook);
     main.add_terms(j, t);
   }
-  r.terms = main.finish(device_);
+  r.terms = main.finish();
   opt_->step();
 
   // 4. Auxiliary updates: whole-batch inputs drawn once from the gathered codes (the same on
   // every process), the update's loss per micro-shard, combined the same way.
   for (auto& [a, o] : aux_) {
     const TensorList whole_inputs = a->batch_inputs(parts[3], gen);
-    GradExchange ex(comm, a->parameters(), local, m, options_.ordered, options_.bucket_bytes);
+    GradExchange ex(comm, device_, a->parameters(), local, m, options_.ordered,
+                    options_.bucket_bytes);
     for (int64_t j = 0; j < local; ++j) {
       TensorList rows_j;
       const int64_t lo = (first + j) * rows;
@@ -431,7 +414,7 @@ StepResult TrainStep::sharded_step(const Tensor& x, Generator& gen) {
       tape().backward({t.total}, {}, false, &hook);
       ex.add_terms(j, t);
     }
-    LossTerms c = ex.finish(device_);
+    LossTerms c = ex.finish();
     o->step();
     for (auto& term : c.terms) r.terms.add(term.first, term.second);
   }

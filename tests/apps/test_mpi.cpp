@@ -45,9 +45,11 @@ struct Proc {
   std::string err;  ///< stdout and stderr together
 };
 
-/// Runs `unravel args` under `mpiexec -np np` (np = 0: without mpiexec). With `kill_when` set,
-/// SIGKILLs mpiexec (only it: its processes must notice and end) once that file exists.
-Proc run(int np, const std::vector<std::string>& args, const std::string& kill_when = "") {
+/// Runs `unravel args` under `mpiexec -np np` (np = 0: without mpiexec), with `env` added to the
+/// environment. With `kill_when` set, SIGKILLs mpiexec (only it: its processes must notice and
+/// end) once that file exists.
+Proc run(int np, const std::vector<std::string>& args, const std::string& kill_when = "",
+         const std::vector<std::pair<std::string, std::string>>& env = {}) {
   const std::string exe = std::getenv("UNRAVEL_EXE"), mpiexec = std::getenv("MPIEXEC");
   const std::string out_path = temp_dir("out") + ".txt";
   std::fflush(stdout);  // else the child's freopen writes our buffered output a second time
@@ -63,6 +65,7 @@ Proc run(int np, const std::vector<std::string>& args, const std::string& kill_w
     setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
     setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1);
     setenv("OMP_NUM_THREADS", "1", 1);
+    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
     // Under the sanitizer stage (scripts/sanitize.sh): Open MPI 4.1 leaves allocations of its
     // dlopen'ed MCA components at MPI_Finalize, reported after they are unloaded ("<unknown
     // module>", so no suppression can name them). LeakSanitizer is off for the MPI processes
@@ -163,17 +166,27 @@ TEST_CASE("burgess on dSprites, 4 micro-shards: -np 2 and -np 4 equal one proces
     const std::string run_dir = fmt::format("{}/np{}", root, np);
     Proc p = run(np, burgess(run_dir, 6));
     REQUIRE_MESSAGE(p.code == 0, p.err);
-    CHECK(p.err.find(fmt::format("on {} processes (4 micro-shards", np)) != std::string::npos);
+    CHECK(p.err.find(fmt::format("on {} processes (4 micro-shards, ordered gradients through MPI "
+                                 "(host memory))", np)) != std::string::npos);
     check_same_runs(root + "/np1", run_dir, 6);
   }
   // An accelerator given without an index: each process takes its own (by its rank on the
-  // machine; sim stands in for cuda), with the CPU's bits.
-  std::vector<std::string> on_sim = burgess(root + "/sim2", 6);
-  on_sim.insert(on_sim.end(), {"--device", "sim"});
-  Proc p = run(2, on_sim);
-  REQUIRE_MESSAGE(p.code == 0, p.err);
-  CHECK(p.err.find("gradients; devices sim:0, sim:1)") != std::string::npos);
-  check_same_runs(root + "/np1", root + "/sim2", 6);
+  // machine; sim stands in for cuda), with the CPU's bits, whether the gradients cross in the
+  // device's queue (sim's stand-in for NCCL on a CUDA stream) or through host copies.
+  for (const std::string via : {"device", "host"}) {
+    CAPTURE(via);
+    const std::string run_dir = root + "/sim2-" + via;
+    std::vector<std::string> on_sim = burgess(run_dir, 6);
+    on_sim.insert(on_sim.end(), {"--device", "sim"});
+    Proc p = run(2, on_sim, "", {{"UNRAVEL_COLLECTIVES", via}});
+    REQUIRE_MESSAGE(p.code == 0, p.err);
+    CHECK(p.err.find(via == "device" ? "gradients through MPI in the sim device queue (stands "
+                                       "in for NCCL); devices sim:0, sim:1)"
+                                     : "gradients through host copies and MPI "
+                                       "(UNRAVEL_COLLECTIVES=host); devices sim:0, sim:1)") !=
+          std::string::npos);
+    check_same_runs(root + "/np1", run_dir, 6);
+  }
   fs::remove_all(root);
 }
 
@@ -194,6 +207,13 @@ TEST_CASE("FactorVAE (discriminator included): -np 2 and -np 4 equal one process
     Proc p = run(np, args(run_dir));
     REQUIRE_MESSAGE(p.code == 0, p.err);
     check_same_runs(root + "/np1", run_dir, 4);
+  }
+  {  // On sim devices: the codes and both updates' gradients cross in the device queue.
+    std::vector<std::string> on_sim = args(root + "/sim4");
+    on_sim.insert(on_sim.end(), {"--device", "sim"});
+    Proc p = run(4, on_sim);
+    REQUIRE_MESSAGE(p.code == 0, p.err);
+    check_same_runs(root + "/np1", root + "/sim4", 4);
   }
   // The discriminator's tensors and optimiser state are in the compared checkpoint.
   const SafetensorsData d = load_safetensors(apps::checkpoint_path(root + "/np1", 4));

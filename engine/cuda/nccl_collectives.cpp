@@ -1,0 +1,174 @@
+// The CUDA backend's collectives: NCCL on the device's memory, for data-parallel training
+// (engine/dist/collectives.h). Without NCCL in the build, CudaBackend::collectives returns
+// nullptr and gradients cross processes through host copies and MPI.
+//
+// Each lane is an NCCL communicator with a stream of its own, so an exchange overlaps the
+// kernels queued after its start (the backward of earlier layers): a start records an event on
+// the device's compute stream and makes the lane's stream wait for it (the producers of the send
+// buffer), enqueues the NCCL call, and records a completion event. test() asks that event;
+// wait() makes the compute stream wait for it, without blocking the host. As with MPI's lanes,
+// every process starts the calls of one lane in the same order (NCCL requires it per
+// communicator). The buffers come from the compute stream's caching allocator and stay with
+// their owner until a test() or wait() has ordered the compute stream after the NCCL call, so
+// their reuse cannot overtake it. The communicators are set up once, from a unique id that
+// process 0 makes and dist::Communicator's all-gather hands to the others.
+#include <memory>
+#include <string>
+
+#include "engine/config.h"
+#include "engine/cuda/cuda_backend.h"
+#include "engine/dist/collectives.h"
+#include "engine/dist/communicator.h"
+
+#if UNRAVEL_HAVE_NCCL
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <map>
+#include <vector>
+
+#include "engine/check.h"
+
+namespace unravel {
+
+namespace cuda {  // engine/cuda/cuda_backend.cu (ops/cuda/cuda_common.cuh holds device code)
+cudaStream_t stream_for(int device);
+[[noreturn]] void throw_cuda_error(cudaError_t e, const char* what, const char* file, int line);
+}  // namespace cuda
+
+namespace {
+
+#define UNRAVEL_CUDA(expr)                                                           \
+  do {                                                                               \
+    cudaError_t unravel_cuda_e_ = (expr);                                            \
+    if (unravel_cuda_e_ != cudaSuccess)                                              \
+      ::unravel::cuda::throw_cuda_error(unravel_cuda_e_, #expr, __FILE__, __LINE__); \
+  } while (0)
+
+#define UNRAVEL_NCCL(expr)                                                                     \
+  do {                                                                                         \
+    ncclResult_t unravel_nccl_r_ = (expr);                                                     \
+    if (unravel_nccl_r_ != ncclSuccess)                                                        \
+      throw_error(UNRAVEL_FORMAT("NCCL error {} ({}) in {} at {}:{}", static_cast<int>(unravel_nccl_r_), \
+                                 ncclGetErrorString(unravel_nccl_r_), #expr, __FILE__, __LINE__)); \
+  } while (0)
+
+class NcclCollectives final : public dist::Collectives {
+ public:
+  NcclCollectives(int device, dist::Communicator& world) : device_(device) {
+    cuda::stream_for(device_);  // makes the device current
+    name_ = nccl_version();
+    const int n = world.size(), rank = world.rank();
+    for (int lane = 0; lane < dist::Communicator::kLanes; ++lane) {
+      ncclUniqueId id{};
+      if (rank == 0) UNRAVEL_NCCL(ncclGetUniqueId(&id));
+      std::vector<ncclUniqueId> ids(static_cast<size_t>(n));
+      world.allgather(&id, sizeof id, ids.data());
+      UNRAVEL_NCCL(ncclCommInitRank(&comms_[lane], n, ids[0], rank));
+      UNRAVEL_CUDA(cudaStreamCreateWithFlags(&streams_[lane], cudaStreamNonBlocking));
+    }
+    size_ = n;
+  }
+  // The communicators and streams live as long as the process (collectives() keeps this object
+  // to the end): at exit the driver may already be shutting down, and NCCL's own teardown then
+  // fails.
+  ~NcclCollectives() override = default;
+
+  std::string name() const override { return name_; }
+
+  Request allgather(const void* send, size_t bytes, void* recv, int lane) override {
+    return enqueue(lane, [&](ncclComm_t c, cudaStream_t s) {
+      UNRAVEL_NCCL(ncclAllGather(send, recv, bytes, ncclChar, c, s));
+    });
+  }
+  Request alltoall(const void* send, size_t bytes, void* recv, int lane) override {
+    return enqueue(lane, [&](ncclComm_t c, cudaStream_t s) {
+      UNRAVEL_NCCL(ncclGroupStart());
+      for (int q = 0; q < size_; ++q) {
+        const size_t at = static_cast<size_t>(q) * bytes;
+        UNRAVEL_NCCL(ncclSend(static_cast<const char*>(send) + at, bytes, ncclChar, q, c, s));
+        UNRAVEL_NCCL(ncclRecv(static_cast<char*>(recv) + at, bytes, ncclChar, q, c, s));
+      }
+      UNRAVEL_NCCL(ncclGroupEnd());
+    });
+  }
+  Request allreduce_sum(float* data, size_t n, int lane) override {
+    return enqueue(lane, [&](ncclComm_t c, cudaStream_t s) {
+      UNRAVEL_NCCL(ncclAllReduce(data, data, n, ncclFloat, ncclSum, c, s));
+    });
+  }
+
+  bool test(Request r) override {
+    auto it = pending_.find(r);
+    UNRAVEL_CHECK(it != pending_.end(), "NCCL collectives: request {} is not pending", r);
+    cuda::stream_for(device_);
+    const cudaError_t e = cudaEventQuery(it->second);
+    if (e == cudaErrorNotReady) return false;
+    UNRAVEL_CUDA(e);
+    release(it);
+    return true;
+  }
+  void wait(Request r) override {
+    auto it = pending_.find(r);
+    UNRAVEL_CHECK(it != pending_.end(), "NCCL collectives: request {} is not pending", r);
+    UNRAVEL_CUDA(cudaStreamWaitEvent(cuda::stream_for(device_), it->second, 0));
+    release(it);
+  }
+
+ private:
+  template <class F> Request enqueue(int lane, F&& call) {
+    UNRAVEL_CHECK(lane >= 0 && lane < dist::Communicator::kLanes, "NCCL collectives: lane {} of {}",
+                  lane, dist::Communicator::kLanes);
+    cudaStream_t compute = cuda::stream_for(device_), s = streams_[lane];
+    cudaEvent_t ready = nullptr, done = nullptr;
+    UNRAVEL_CUDA(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
+    UNRAVEL_CUDA(cudaEventRecord(ready, compute));
+    UNRAVEL_CUDA(cudaStreamWaitEvent(s, ready, 0));
+    UNRAVEL_CUDA(cudaEventDestroy(ready));  // released once the wait above has used it
+    call(comms_[lane], s);
+    UNRAVEL_CUDA(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    UNRAVEL_CUDA(cudaEventRecord(done, s));
+    pending_.emplace(next_, done);
+    return next_++;
+  }
+  void release(std::map<Request, cudaEvent_t>::iterator it) {
+    UNRAVEL_CUDA(cudaEventDestroy(it->second));
+    pending_.erase(it);
+  }
+
+  int device_ = 0, size_ = 1;
+  std::string name_;
+  ncclComm_t comms_[dist::Communicator::kLanes] = {};
+  cudaStream_t streams_[dist::Communicator::kLanes] = {};
+  std::map<Request, cudaEvent_t> pending_;
+  Request next_ = 0;
+};
+
+}  // namespace
+
+std::string nccl_version() {
+  int v = 0;
+  if (ncclGetVersion(&v) != ncclSuccess) return "NCCL (version unknown)";
+  return fmt::format("NCCL {}.{}.{}", v / 10000, v / 100 % 100, v % 100);
+}
+
+std::unique_ptr<dist::Collectives> CudaBackend::collectives(Device device,
+                                                            dist::Communicator& world) {
+  return std::make_unique<NcclCollectives>(device.index, world);
+}
+
+}  // namespace unravel
+
+#else
+
+namespace unravel {
+
+std::string nccl_version() { return "no NCCL (gradients through the host)"; }
+
+std::unique_ptr<dist::Collectives> CudaBackend::collectives(Device, dist::Communicator&) {
+  return nullptr;  // no NCCL in this build: through the host
+}
+
+}  // namespace unravel
+
+#endif

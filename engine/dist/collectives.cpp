@@ -1,0 +1,137 @@
+// dist::collectives(): MPI on host memory, a backend's own collectives, or MPI through host
+// copies (collectives.h says when each is used).
+#include "engine/dist/collectives.h"
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/check.h"
+#include "engine/dist/communicator.h"
+
+namespace unravel::dist {
+
+namespace {
+
+// CPU tensors: MPI reads and writes them in place.
+class HostCollectives final : public Collectives {
+ public:
+  explicit HostCollectives(Communicator& comm) : comm_(comm) {}
+  std::string name() const override { return "MPI (host memory)"; }
+  Request allgather(const void* send, size_t bytes, void* recv, int lane) override {
+    return comm_.iallgather(send, bytes, recv, lane);
+  }
+  Request alltoall(const void* send, size_t bytes, void* recv, int lane) override {
+    return comm_.ialltoall(send, bytes, recv, lane);
+  }
+  Request allreduce_sum(float* data, size_t n, int lane) override {
+    return comm_.iallreduce_sum(data, n, lane);
+  }
+  bool test(Request r) override { return comm_.test(r); }
+  void wait(Request r) override { comm_.wait(r); }
+
+ private:
+  Communicator& comm_;
+};
+
+// A device without collectives of its own: the bytes are copied to the host at the start (a
+// blocking read: it waits for the kernels that produce them), exchanged by MPI, and copied back
+// to the device when the exchange completes.
+class StagedCollectives final : public Collectives {
+ public:
+  StagedCollectives(Communicator& comm, Device device, bool chosen)
+      : comm_(comm), device_(device), chosen_(chosen) {}
+  std::string name() const override {
+    return fmt::format("host copies and MPI ({})",
+                       chosen_ ? "UNRAVEL_COLLECTIVES=host"
+                               : device_.str() + " has no collectives of its own in this build");
+  }
+  Request allgather(const void* send, size_t bytes, void* recv, int lane) override {
+    Staged& s = stage(send, bytes, recv, bytes * static_cast<size_t>(comm_.size()));
+    return keep(comm_.iallgather(s.send.data(), bytes, s.recv.data(), lane));
+  }
+  Request alltoall(const void* send, size_t bytes, void* recv, int lane) override {
+    const size_t all = bytes * static_cast<size_t>(comm_.size());
+    Staged& s = stage(send, all, recv, all);
+    return keep(comm_.ialltoall(s.send.data(), bytes, s.recv.data(), lane));
+  }
+  Request allreduce_sum(float* data, size_t n, int lane) override {
+    Staged& s = stage(data, n * sizeof(float), data, 0);
+    s.recv.swap(s.send);  // reduced in place in the host copy
+    auto* host = reinterpret_cast<float*>(s.recv.data());
+    return keep(comm_.iallreduce_sum(host, n, lane));
+  }
+  bool test(Request r) override {
+    auto it = pending_.find(r);
+    UNRAVEL_CHECK(it != pending_.end(), "collectives: request {} is not pending", r);
+    if (!comm_.test(r)) return false;
+    land(it);
+    return true;
+  }
+  void wait(Request r) override {
+    auto it = pending_.find(r);
+    UNRAVEL_CHECK(it != pending_.end(), "collectives: request {} is not pending", r);
+    comm_.wait(r);
+    land(it);
+  }
+
+ private:
+  struct Staged {
+    std::vector<char> send, recv;
+    void* device_recv = nullptr;
+  };
+  Staged& stage(const void* send, size_t send_bytes, void* recv, size_t recv_bytes) {
+    next_ = std::make_unique<Staged>();
+    next_->send.resize(send_bytes);
+    next_->recv.resize(recv_bytes);
+    next_->device_recv = recv;
+    if (send_bytes) backend(device_).copy_to_host(send, next_->send.data(), send_bytes);
+    return *next_;
+  }
+  Request keep(Request r) {
+    pending_.emplace(r, std::move(next_));
+    return r;
+  }
+  void land(std::map<Request, std::unique_ptr<Staged>>::iterator it) {
+    const Staged& s = *it->second;
+    if (!s.recv.empty()) backend(device_).copy_from_host(s.recv.data(), s.device_recv, s.recv.size());
+    pending_.erase(it);
+  }
+
+  Communicator& comm_;
+  Device device_;
+  bool chosen_;  ///< by UNRAVEL_COLLECTIVES=host, over the device's own
+  std::unique_ptr<Staged> next_;
+  std::map<Request, std::unique_ptr<Staged>> pending_;
+};
+
+}  // namespace
+
+Collectives& collectives(const Device& device) {
+  static std::mutex mu;
+  // Leaked on purpose: a device library's collectives must not be torn down after the library.
+  static auto* made = new std::map<std::tuple<int, int, bool>, std::unique_ptr<Collectives>>();
+  const char* env = std::getenv("UNRAVEL_COLLECTIVES");
+  const std::string choice = env ? env : "";
+  UNRAVEL_CHECK(choice.empty() || choice == "device" || choice == "host",
+                "UNRAVEL_COLLECTIVES='{}': expected 'device' (the default: the device's own "
+                "collectives, such as NCCL, where it has them) or 'host' (through host copies "
+                "and MPI)", choice);
+  const bool staged = choice == "host" && !device.is_cpu();
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = (*made)[{static_cast<int>(device.kind), device.index, staged}];
+  if (!slot) {
+    Communicator& comm = world();
+    if (device.is_cpu()) slot = std::make_unique<HostCollectives>(comm);
+    else if (!staged) slot = backend(device).collectives(device, comm);
+    if (!slot) slot = std::make_unique<StagedCollectives>(comm, device, staged);
+  }
+  return *slot;
+}
+
+}  // namespace unravel::dist
