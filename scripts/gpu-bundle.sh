@@ -19,11 +19,10 @@ mkdir -p "$stage/bin" "$stage/lib"
 exes=("$B/apps/unravel" "$B/bench/bench_train_step" "$B"/tests/test_*)
 for e in "${exes[@]}"; do [ -x "$e" ] && [ -f "$e" ] && cp "$e" "$stage/bin/"; done
 cp "$B/libunravel.so" "$B/ops/cuda/libunravel_cuda.so" "$stage/lib/"
-# Every library the executables and the plugin load, minus CUDA's own (NCCL included: PyTorch's
-# wheels bring it to the GPU machine) and the kernel's vDSO.
+# Every library the executables and the plugin load, minus CUDA's own and the kernel's vDSO.
 for f in "$stage"/bin/* "$stage"/lib/*.so; do
   LD_LIBRARY_PATH="$B:$B/ops/cuda" ldd "$f" 2>/dev/null | awk '/=>/ {print $3} /ld-linux/ {print $1}'
-done | sort -u | grep -v -E 'libcuda\.so|libcudart|libcublas|libcudnn|libnccl|libnv|^$|not' |
+done | sort -u | grep -v -E 'libcuda\.so|libcudart|libcublas|libcudnn|libnv|^$|not' |
   while read -r lib; do
     [ -f "$lib" ] || continue
     case "$(basename "$lib")" in libunravel*) continue ;; esac

@@ -12,8 +12,13 @@
 // their owner until a test() or wait() has ordered the compute stream after the NCCL call, so
 // their reuse cannot overtake it. The communicators are set up once, from a unique id that
 // process 0 makes and dist::Communicator's all-gather hands to the others.
+//
+// NCCL is loaded with dlopen (libnccl.so.2) the first time collectives are asked for, not
+// linked: the plugin loads where NCCL is absent (NCCL is not part of the CUDA toolkit; a node
+// may lack it), and gradients then go through host copies, with the reason on the start line.
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "engine/config.h"
 #include "engine/cuda/cuda_backend.h"
@@ -22,6 +27,7 @@
 
 #if UNRAVEL_HAVE_NCCL
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 #include <nccl.h>
 
 #include <map>
@@ -45,12 +51,57 @@ namespace {
       ::unravel::cuda::throw_cuda_error(unravel_cuda_e_, #expr, __FILE__, __LINE__); \
   } while (0)
 
-#define UNRAVEL_NCCL(expr)                                                                     \
-  do {                                                                                         \
-    ncclResult_t unravel_nccl_r_ = (expr);                                                     \
-    if (unravel_nccl_r_ != ncclSuccess)                                                        \
-      throw_error(UNRAVEL_FORMAT("NCCL error {} ({}) in {} at {}:{}", static_cast<int>(unravel_nccl_r_), \
-                                 ncclGetErrorString(unravel_nccl_r_), #expr, __FILE__, __LINE__)); \
+// The NCCL entry points used here, from libnccl.so.2 (loaded once; `error` says why not).
+struct NcclApi {
+  decltype(&ncclGetVersion) GetVersion = nullptr;
+  decltype(&ncclGetErrorString) GetErrorString = nullptr;
+  decltype(&ncclGetUniqueId) GetUniqueId = nullptr;
+  decltype(&ncclCommInitRank) CommInitRank = nullptr;
+  decltype(&ncclAllGather) AllGather = nullptr;
+  decltype(&ncclAllReduce) AllReduce = nullptr;
+  decltype(&ncclSend) Send = nullptr;
+  decltype(&ncclRecv) Recv = nullptr;
+  decltype(&ncclGroupStart) GroupStart = nullptr;
+  decltype(&ncclGroupEnd) GroupEnd = nullptr;
+  std::string error;
+};
+
+const NcclApi& nccl() {
+  static const NcclApi api = [] {
+    NcclApi a;
+    void* h = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      const char* e = dlerror();
+      a.error = e ? e : "libnccl.so.2 could not be loaded";
+      return a;
+    }
+    auto bind = [&](auto& f, const char* name) {
+      f = reinterpret_cast<std::remove_reference_t<decltype(f)>>(dlsym(h, name));
+      if (!f && a.error.empty()) a.error = fmt::format("libnccl.so.2 has no {}", name);
+    };
+    bind(a.GetVersion, "ncclGetVersion");
+    bind(a.GetErrorString, "ncclGetErrorString");
+    bind(a.GetUniqueId, "ncclGetUniqueId");
+    bind(a.CommInitRank, "ncclCommInitRank");
+    bind(a.AllGather, "ncclAllGather");
+    bind(a.AllReduce, "ncclAllReduce");
+    bind(a.Send, "ncclSend");
+    bind(a.Recv, "ncclRecv");
+    bind(a.GroupStart, "ncclGroupStart");
+    bind(a.GroupEnd, "ncclGroupEnd");
+    return a;
+  }();
+  return api;
+}
+
+#define UNRAVEL_NCCL(expr)                                                               \
+  do {                                                                                   \
+    ncclResult_t unravel_nccl_r_ = (expr);                                               \
+    if (unravel_nccl_r_ != ncclSuccess)                                                  \
+      throw_error(fmt::format("NCCL error {} ({}) in {} at {}:{}",                       \
+                              static_cast<int>(unravel_nccl_r_),                         \
+                              nccl().GetErrorString(unravel_nccl_r_), #expr, __FILE__,   \
+                              __LINE__));                                                \
   } while (0)
 
 class NcclCollectives final : public dist::Collectives {
@@ -61,10 +112,10 @@ class NcclCollectives final : public dist::Collectives {
     const int n = world.size(), rank = world.rank();
     for (int lane = 0; lane < dist::Communicator::kLanes; ++lane) {
       ncclUniqueId id{};
-      if (rank == 0) UNRAVEL_NCCL(ncclGetUniqueId(&id));
+      if (rank == 0) UNRAVEL_NCCL(nccl().GetUniqueId(&id));
       std::vector<ncclUniqueId> ids(static_cast<size_t>(n));
       world.allgather(&id, sizeof id, ids.data());
-      UNRAVEL_NCCL(ncclCommInitRank(&comms_[lane], n, ids[0], rank));
+      UNRAVEL_NCCL(nccl().CommInitRank(&comms_[lane], n, ids[0], rank));
       UNRAVEL_CUDA(cudaStreamCreateWithFlags(&streams_[lane], cudaStreamNonBlocking));
     }
     size_ = n;
@@ -78,23 +129,23 @@ class NcclCollectives final : public dist::Collectives {
 
   Request allgather(const void* send, size_t bytes, void* recv, int lane) override {
     return enqueue(lane, [&](ncclComm_t c, cudaStream_t s) {
-      UNRAVEL_NCCL(ncclAllGather(send, recv, bytes, ncclChar, c, s));
+      UNRAVEL_NCCL(nccl().AllGather(send, recv, bytes, ncclChar, c, s));
     });
   }
   Request alltoall(const void* send, size_t bytes, void* recv, int lane) override {
     return enqueue(lane, [&](ncclComm_t c, cudaStream_t s) {
-      UNRAVEL_NCCL(ncclGroupStart());
+      UNRAVEL_NCCL(nccl().GroupStart());
       for (int q = 0; q < size_; ++q) {
         const size_t at = static_cast<size_t>(q) * bytes;
-        UNRAVEL_NCCL(ncclSend(static_cast<const char*>(send) + at, bytes, ncclChar, q, c, s));
-        UNRAVEL_NCCL(ncclRecv(static_cast<char*>(recv) + at, bytes, ncclChar, q, c, s));
+        UNRAVEL_NCCL(nccl().Send(static_cast<const char*>(send) + at, bytes, ncclChar, q, c, s));
+        UNRAVEL_NCCL(nccl().Recv(static_cast<char*>(recv) + at, bytes, ncclChar, q, c, s));
       }
-      UNRAVEL_NCCL(ncclGroupEnd());
+      UNRAVEL_NCCL(nccl().GroupEnd());
     });
   }
   Request allreduce_sum(float* data, size_t n, int lane) override {
     return enqueue(lane, [&](ncclComm_t c, cudaStream_t s) {
-      UNRAVEL_NCCL(ncclAllReduce(data, data, n, ncclFloat, ncclSum, c, s));
+      UNRAVEL_NCCL(nccl().AllReduce(data, data, n, ncclFloat, ncclSum, c, s));
     });
   }
 
@@ -147,13 +198,18 @@ class NcclCollectives final : public dist::Collectives {
 }  // namespace
 
 std::string nccl_version() {
+  const NcclApi& api = nccl();
+  if (!api.error.empty()) return fmt::format("no NCCL ({})", api.error);
   int v = 0;
-  if (ncclGetVersion(&v) != ncclSuccess) return "NCCL (version unknown)";
+  if (api.GetVersion(&v) != ncclSuccess) return "NCCL (version unknown)";
   return fmt::format("NCCL {}.{}.{}", v / 10000, v / 100 % 100, v % 100);
 }
 
 std::unique_ptr<dist::Collectives> CudaBackend::collectives(Device device,
                                                             dist::Communicator& world) {
+  if (!nccl().error.empty())
+    return dist::host_staged_collectives(world, device,
+                                         fmt::format("NCCL not loaded: {}", nccl().error));
   return std::make_unique<NcclCollectives>(device.index, world);
 }
 

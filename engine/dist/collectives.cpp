@@ -44,13 +44,9 @@ class HostCollectives final : public Collectives {
 // to the device when the exchange completes.
 class StagedCollectives final : public Collectives {
  public:
-  StagedCollectives(Communicator& comm, Device device, bool chosen)
-      : comm_(comm), device_(device), chosen_(chosen) {}
-  std::string name() const override {
-    return fmt::format("host copies and MPI ({})",
-                       chosen_ ? "UNRAVEL_COLLECTIVES=host"
-                               : device_.str() + " has no collectives of its own in this build");
-  }
+  StagedCollectives(Communicator& comm, Device device, std::string why)
+      : comm_(comm), device_(device), why_(std::move(why)) {}
+  std::string name() const override { return fmt::format("host copies and MPI ({})", why_); }
   Request allgather(const void* send, size_t bytes, void* recv, int lane) override {
     Staged& s = stage(send, bytes, recv, bytes * static_cast<size_t>(comm_.size()));
     return keep(comm_.iallgather(s.send.data(), bytes, s.recv.data(), lane));
@@ -105,7 +101,7 @@ class StagedCollectives final : public Collectives {
 
   Communicator& comm_;
   Device device_;
-  bool chosen_;  ///< by UNRAVEL_COLLECTIVES=host, over the device's own
+  std::string why_;  ///< why the bytes take this way
   std::unique_ptr<Staged> next_;
   std::map<Request, std::unique_ptr<Staged>> pending_;
 };
@@ -129,9 +125,17 @@ Collectives& collectives(const Device& device) {
     Communicator& comm = world();
     if (device.is_cpu()) slot = std::make_unique<HostCollectives>(comm);
     else if (!staged) slot = backend(device).collectives(device, comm);
-    if (!slot) slot = std::make_unique<StagedCollectives>(comm, device, staged);
+    if (!slot)
+      slot = host_staged_collectives(comm, device,
+                                     staged ? "UNRAVEL_COLLECTIVES=host"
+                                            : device.str() + " has no collectives of its own");
   }
   return *slot;
+}
+
+std::unique_ptr<Collectives> host_staged_collectives(Communicator& world, const Device& device,
+                                                     const std::string& why) {
+  return std::make_unique<StagedCollectives>(world, device, why);
 }
 
 }  // namespace unravel::dist

@@ -18,6 +18,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace unravel {
@@ -50,5 +51,11 @@ class Collectives {
 /// The collectives for tensors on `device` between the processes of world(), made on first
 /// use and kept for the life of the process.
 Collectives& collectives(const Device& device);
+
+class Communicator;
+/// Collectives on `device` through host copies and MPI, named with `why` they are used (for a
+/// backend whose own cannot run here, such as CUDA where NCCL does not load).
+std::unique_ptr<Collectives> host_staged_collectives(Communicator& world, const Device& device,
+                                                     const std::string& why);
 
 }  // namespace unravel::dist
