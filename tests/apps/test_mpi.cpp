@@ -3,7 +3,9 @@
 // every tensor of the final checkpoint) for a conv model and for FactorVAE (its discriminator
 // included); a run killed with SIGKILL after a checkpoint resumes under another N to the
 // uninterrupted result; an objective that couples the batch is refused under -np 2; with an
-// accelerator given without an index each process takes its own (sim:0, sim:1), same bits.
+// accelerator given without an index each process takes its own (sim:0, sim:1), same bits,
+// whether the gradients cross in the device's queue (sim's stand-in for NCCL) or through host
+// copies, for the ordered and the summed reduction.
 // Exits 77 (Meson: SKIP) with the reason when the build has no MPI or no mpiexec was found.
 // Oversubscribed on purpose (4 processes on 2 cores), one OpenMP thread per process.
 #define DOCTEST_CONFIG_IMPLEMENT
@@ -187,6 +189,17 @@ TEST_CASE("burgess on dSprites, 4 micro-shards: -np 2 and -np 4 equal one proces
           std::string::npos);
     check_same_runs(root + "/np1", run_dir, 6);
   }
+  // --grad-reduce sum: each process's micro-shards summed on its device, then an all-reduce in
+  // the device's queue. With two processes the one addition across them commutes, so the sim
+  // run has the CPU's bits (the order of more than two is MPI's).
+  for (const char* dev : {"cpu", "sim"}) {
+    std::vector<std::string> a = burgess(root + "/sum-" + dev, 6);
+    a.insert(a.end(), {"--grad-reduce", "sum", "--device", dev});
+    Proc p = run(2, a);
+    REQUIRE_MESSAGE(p.code == 0, p.err);
+    CHECK(p.err.find("(4 micro-shards, sum gradients through ") != std::string::npos);
+  }
+  check_same_runs(root + "/sum-cpu", root + "/sum-sim", 6);
   fs::remove_all(root);
 }
 
