@@ -95,7 +95,8 @@ class StagedCollectives final : public Collectives {
   }
   void land(std::map<Request, std::unique_ptr<Staged>>::iterator it) {
     const Staged& s = *it->second;
-    if (!s.recv.empty()) backend(device_).copy_from_host(s.recv.data(), s.device_recv, s.recv.size());
+    if (!s.recv.empty())
+      backend(device_).copy_from_host(s.recv.data(), s.device_recv, s.recv.size());
     pending_.erase(it);
   }
 

@@ -127,7 +127,8 @@ class SimBackend final : public Backend {
   std::unique_ptr<dist::Collectives> collectives(Device, dist::Communicator& world) override;
   /// Queues collective `what` on the buffers [p, p + bytes) of `bufs` and runs the queue (see
   /// SimCollectives).
-  void queue_collective(const char* what, std::initializer_list<std::pair<const void*, size_t>> bufs,
+  void queue_collective(const char* what,
+                        std::initializer_list<std::pair<const void*, size_t>> bufs,
                         std::function<void()> f) {
     for (const auto& [p, bytes] : bufs)
       UNRAVEL_CHECK(owns(p, bytes), "sim {}: a buffer is not sim memory (a host or CPU pointer "

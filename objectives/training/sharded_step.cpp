@@ -221,8 +221,8 @@ class GradExchange {
       // This process's micro-shards in order, then the sum over processes (the library's order).
       b.sum = b.slots[0];
       for (size_t j = 1; j < b.slots.size(); ++j) b.sum = b.sum + b.slots[j];
-      b.request = coll_.allreduce_sum(static_cast<float*>(b.sum.raw_data()), static_cast<size_t>(b.floats),
-                                      kScatterLane);
+      b.request = coll_.allreduce_sum(static_cast<float*>(b.sum.raw_data()),
+                                      static_cast<size_t>(b.floats), kScatterLane);
       b.phase = Phase::gather;
     }
     for (Tensor& s : b.slots) s = Tensor();

@@ -83,7 +83,7 @@ TEST_CASE("collectives: MPI on CPU memory, the sim's own in its queue, host copi
   }
 }
 
-TEST_CASE("collectives: a host buffer given to the sim's, and a bad UNRAVEL_COLLECTIVES, are refused") {
+TEST_CASE("collectives: a host buffer given to sim's, or a bad UNRAVEL_COLLECTIVES, is refused") {
   unsetenv("UNRAVEL_COLLECTIVES");
   dist::Collectives& sim = dist::collectives(kSim);
   const Tensor on_sim = Tensor::zeros(Shape{4}, DType::f32, kSim);
