@@ -34,22 +34,11 @@
 #include <vector>
 
 #include "engine/check.h"
+#include "engine/cuda/cuda_check.h"
 
 namespace unravel {
 
-namespace cuda {  // engine/cuda/cuda_backend.cu (ops/cuda/cuda_common.cuh holds device code)
-cudaStream_t stream_for(int device);
-[[noreturn]] void throw_cuda_error(cudaError_t e, const char* what, const char* file, int line);
-}  // namespace cuda
-
 namespace {
-
-#define UNRAVEL_CUDA(expr)                                                           \
-  do {                                                                               \
-    cudaError_t unravel_cuda_e_ = (expr);                                            \
-    if (unravel_cuda_e_ != cudaSuccess)                                              \
-      ::unravel::cuda::throw_cuda_error(unravel_cuda_e_, #expr, __FILE__, __LINE__); \
-  } while (0)
 
 // The NCCL entry points used here, from libnccl.so.2 (loaded once; `error` says why not).
 struct NcclApi {

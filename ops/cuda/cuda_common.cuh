@@ -1,5 +1,5 @@
-// Shared by the CUDA kernel files: error checks, the current device's stream and library
-// handles, dtype dispatch and scratch memory; the CUDA-free part (strided index arithmetic,
+// Shared by the CUDA kernel files: error checks and the current device's stream (the host-only
+// engine/cuda/cuda_check.h), library handles, dtype dispatch and scratch memory; the CUDA-free part (strided index arithmetic,
 // launch sizes, kernel contexts) is ops/cuda/kernel_common.h. Device code only sees plain
 // structs passed by value.
 #pragma once
@@ -9,27 +9,14 @@
 #include <string>
 
 #include "engine/check.h"
+#include "engine/cuda/cuda_check.h"
 #include "engine/tensor_view.h"
 #include "ops/cuda/kernel_common.h"
 
 namespace unravel::cuda {
 
-/// Throws unravel::Error naming the call, file and line and CUDA's message.
-[[noreturn]] void throw_cuda_error(cudaError_t e, const char* what, const char* file, int line);
+// throw_cuda_error, UNRAVEL_CUDA, UNRAVEL_CUDA_LAUNCH and stream_for: engine/cuda/cuda_check.h.
 
-#define UNRAVEL_CUDA(expr)                                                   \
-  do {                                                                       \
-    cudaError_t unravel_cuda_e_ = (expr);                                    \
-    if (unravel_cuda_e_ != cudaSuccess)                                      \
-      ::unravel::cuda::throw_cuda_error(unravel_cuda_e_, #expr, __FILE__, __LINE__); \
-  } while (0)
-
-/// Checks the last kernel launch.
-#define UNRAVEL_CUDA_LAUNCH() UNRAVEL_CUDA(cudaGetLastError())
-
-/// Makes `device` current (cudaSetDevice when it changes) and returns its stream: the one
-/// in-order stream every kernel, copy and library call of that device runs on.
-cudaStream_t stream_for(int device);
 /// The stream of the device a view lives on (and makes that device current).
 inline cudaStream_t stream_of(const TensorView& v) { return stream_for(v.device.index); }
 
