@@ -48,19 +48,21 @@ class StagedCollectives final : public Collectives {
       : comm_(comm), device_(device), why_(std::move(why)) {}
   std::string name() const override { return fmt::format("host copies and MPI ({})", why_); }
   Request allgather(const void* send, size_t bytes, void* recv, int lane) override {
-    Staged& s = stage(send, bytes, recv, bytes * static_cast<size_t>(comm_.size()));
-    return keep(comm_.iallgather(s.send.data(), bytes, s.recv.data(), lane));
+    Staged s{read(send, bytes), std::vector<char>(bytes * static_cast<size_t>(comm_.size())),
+             recv};
+    const Request r = comm_.iallgather(s.send.data(), bytes, s.recv.data(), lane);
+    return keep(r, std::move(s));
   }
   Request alltoall(const void* send, size_t bytes, void* recv, int lane) override {
     const size_t all = bytes * static_cast<size_t>(comm_.size());
-    Staged& s = stage(send, all, recv, all);
-    return keep(comm_.ialltoall(s.send.data(), bytes, s.recv.data(), lane));
+    Staged s{read(send, all), std::vector<char>(all), recv};
+    const Request r = comm_.ialltoall(s.send.data(), bytes, s.recv.data(), lane);
+    return keep(r, std::move(s));
   }
   Request allreduce_sum(float* data, size_t n, int lane) override {
-    Staged& s = stage(data, n * sizeof(float), data, 0);
-    s.recv.swap(s.send);  // reduced in place in the host copy
-    auto* host = reinterpret_cast<float*>(s.recv.data());
-    return keep(comm_.iallreduce_sum(host, n, lane));
+    Staged s{{}, read(data, n * sizeof(float)), data};  // reduced in place in the host copy
+    const Request r = comm_.iallreduce_sum(reinterpret_cast<float*>(s.recv.data()), n, lane);
+    return keep(r, std::move(s));
   }
   bool test(Request r) override {
     auto it = pending_.find(r);
@@ -77,24 +79,24 @@ class StagedCollectives final : public Collectives {
   }
 
  private:
+  // The host copies of one exchange (moving it keeps the buffers MPI works on in place).
   struct Staged {
     std::vector<char> send, recv;
-    void* device_recv = nullptr;
+    void* device_recv = nullptr;  ///< where recv lands on the device
   };
-  Staged& stage(const void* send, size_t send_bytes, void* recv, size_t recv_bytes) {
-    next_ = std::make_unique<Staged>();
-    next_->send.resize(send_bytes);
-    next_->recv.resize(recv_bytes);
-    next_->device_recv = recv;
-    if (send_bytes) backend(device_).copy_to_host(send, next_->send.data(), send_bytes);
-    return *next_;
+  // `bytes` bytes of the device at `src`, read to the host (waits for the kernels before).
+  std::vector<char> read(const void* src, size_t bytes) {
+    std::vector<char> host(bytes);
+    if (bytes) backend(device_).copy_to_host(src, host.data(), bytes);
+    return host;
   }
-  Request keep(Request r) {
-    pending_.emplace(r, std::move(next_));
+  // (Started before s moves in: the order in which a call's arguments are made is unspecified.)
+  Request keep(Request r, Staged s) {
+    pending_.emplace(r, std::move(s));
     return r;
   }
-  void land(std::map<Request, std::unique_ptr<Staged>>::iterator it) {
-    const Staged& s = *it->second;
+  void land(std::map<Request, Staged>::iterator it) {
+    const Staged& s = it->second;
     if (!s.recv.empty())
       backend(device_).copy_from_host(s.recv.data(), s.device_recv, s.recv.size());
     pending_.erase(it);
@@ -103,8 +105,7 @@ class StagedCollectives final : public Collectives {
   Communicator& comm_;
   Device device_;
   std::string why_;  ///< why the bytes take this way
-  std::unique_ptr<Staged> next_;
-  std::map<Request, std::unique_ptr<Staged>> pending_;
+  std::map<Request, Staged> pending_;
 };
 
 }  // namespace
