@@ -312,19 +312,29 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
   if (board) summary["tensorboard_seconds"] = board->seconds();  // this process's share
   for (auto& [n, v] : last.terms) summary["final"][n] = v;
   if (comm.parallel() || c.micro_shards > 1) {
-    // This process's time inside collectives (waiting for slower processes included).
+    // This process's time inside collectives (waiting for slower processes included), where a
+    // host thread runs them; NCCL runs on the device's streams, which no host clock sees.
     const double comm_seconds = comm.seconds() - comm_before;
-    summary["data_parallel"] = {{"processes", comm.size()}, {"micro_shards", c.micro_shards},
-                                {"grad_reduce", c.grad_reduce},
-                                {"communication_seconds", comm_seconds},
-                                {"steps", s.step - first_step}};
+    json& dp = summary["data_parallel"];
+    dp = {{"processes", comm.size()}, {"micro_shards", c.micro_shards},
+          {"grad_reduce", c.grad_reduce}, {"steps", s.step - first_step}};
+    const dist::Collectives* coll =
+        comm.parallel() ? &dist::collectives(trainer.device()) : nullptr;
+    const bool timed = !coll || coll->host_timed();
+    if (coll) dp["collectives"] = coll->name();
+    if (timed) dp["communication_seconds"] = comm_seconds;
     if (comm.wait_seconds() > 0)  // UNRAVEL_DIST_TIMING: imbalance measured apart
-      summary["data_parallel"]["wait_seconds"] = comm.wait_seconds() - wait_before;
-    if (comm.parallel())
+      dp["wait_seconds"] = comm.wait_seconds() - wait_before;
+    if (coll && timed)
       std::fprintf(stderr, "unravel train: %d processes, %lld micro-shards: %.3f s of %.3f s in "
                            "communication\n", comm.size(),
                    static_cast<long long>(c.micro_shards), comm_seconds,
                    s.seconds - base_seconds);
+    else if (coll)
+      std::fprintf(stderr, "unravel train: %d processes, %lld micro-shards in %.3f s; "
+                           "communication on the device's streams (%s), not timed on the host\n",
+                   comm.size(), static_cast<long long>(c.micro_shards),
+                   s.seconds - base_seconds, coll->name().c_str());
   }
   write_text_atomic((fs::path(run) / "summary.json").string(), summary.dump(2));
   return 0;

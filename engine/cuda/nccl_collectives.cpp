@@ -115,6 +115,7 @@ class NcclCollectives final : public dist::Collectives {
   ~NcclCollectives() override = default;
 
   std::string name() const override { return name_; }
+  bool host_timed() const override { return false; }
 
   Request allgather(const void* send, size_t bytes, void* recv, int lane) override {
     return enqueue(lane, [&](ncclComm_t c, cudaStream_t s) {

@@ -33,6 +33,10 @@ class Collectives {
   virtual ~Collectives() = default;
   /// What moves the bytes, for the start line of a run: "NCCL 2.28.9", "MPI (host memory)" …
   virtual std::string name() const = 0;
+  /// True when these collectives run MPI on a host thread, so Communicator::seconds() holds
+  /// their time; false when they run on the device's own streams (NCCL), outside any host
+  /// clock: then the host time in collectives says nothing about the exchange.
+  virtual bool host_timed() const { return true; }
   /// recv (size()·bytes bytes) = every process's `bytes` bytes of send, in rank order.
   virtual Request allgather(const void* send, size_t bytes, void* recv, int lane) = 0;
   /// Block q of send (`bytes` bytes at send + q·bytes) to process q, received there as block
