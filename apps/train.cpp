@@ -137,6 +137,12 @@ std::unique_ptr<TrainBoard> make_board(const std::string& run, Run& r, const Loo
   return std::make_unique<TrainBoard>(run, r, s.step);
 }
 
+/// What moves a micro-sharded run's gradients wherever more than a host copy does (several
+/// processes, or micro-shards on an accelerator); null otherwise.
+const dist::Collectives* gradient_collectives(Device device) {
+  return dist::world().parallel() || !device.is_cpu() ? &dist::collectives(device) : nullptr;
+}
+
 int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard* board) {
   const TrainConfig& c = r.config;
   TrainStep& trainer = *r.trainer;
@@ -318,19 +324,18 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
     json& dp = summary["data_parallel"];
     dp = {{"processes", comm.size()}, {"micro_shards", c.micro_shards},
           {"grad_reduce", c.grad_reduce}, {"steps", s.step - first_step}};
-    const dist::Collectives* coll =
-        comm.parallel() ? &dist::collectives(trainer.device()) : nullptr;
+    const dist::Collectives* coll = gradient_collectives(trainer.device());
     const bool timed = !coll || coll->host_timed();
     if (coll) dp["collectives"] = coll->name();
     if (timed) dp["communication_seconds"] = comm_seconds;
     if (comm.wait_seconds() > 0)  // UNRAVEL_DIST_TIMING: imbalance measured apart
       dp["wait_seconds"] = comm.wait_seconds() - wait_before;
-    if (coll && timed)
+    if (comm.parallel() && timed)
       std::fprintf(stderr, "unravel train: %d processes, %lld micro-shards: %.3f s of %.3f s in "
                            "communication\n", comm.size(),
                    static_cast<long long>(c.micro_shards), comm_seconds,
                    s.seconds - base_seconds);
-    else if (coll)
+    else if (comm.parallel())
       std::fprintf(stderr, "unravel train: %d processes, %lld micro-shards in %.3f s; "
                            "communication on the device's streams (%s), not timed on the host\n",
                    comm.size(), static_cast<long long>(c.micro_shards),
@@ -354,10 +359,8 @@ std::string parallel_note(const TrainConfig& c, Device device) {
     for (int i : all) names.push_back(Device{device.kind, i}.str());
     devices = fmt::format("; devices {}", fmt::join(names, ", "));
   }
-  // How the micro-shards' gradients travel: said wherever more than a host copy moves them.
-  const std::string via = comm.parallel() || !device.is_cpu()
-                              ? fmt::format(" through {}", dist::collectives(device).name())
-                              : "";
+  const dist::Collectives* coll = gradient_collectives(device);
+  const std::string via = coll ? fmt::format(" through {}", coll->name()) : "";
   return fmt::format(" on {} process{} ({} micro-shards, {} gradients{}{})", comm.size(),
                      comm.parallel() ? "es" : "", c.micro_shards, c.grad_reduce, via, devices);
 }

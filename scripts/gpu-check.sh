@@ -95,6 +95,8 @@ nccl_equal() {
     { tail /tmp/gpu-nccl-b.txt; return 1; }
   grep -h -m1 "micro-shards" /tmp/gpu-nccl-a.txt /tmp/gpu-nccl-b.txt
   grep -q "gradients through NCCL" /tmp/gpu-nccl-a.txt || { echo "the gradients did not go through NCCL"; return 1; }
+  grep -A6 '"data_parallel"' "$a/summary.json"
+  grep -q '"collectives": "NCCL' "$a/summary.json" || { echo "summary.json does not name NCCL"; return 1; }
   python3 - "$a" "$b" <<'PY'
 import json, struct, sys
 def rows(run):
