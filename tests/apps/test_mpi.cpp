@@ -21,7 +21,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -31,6 +30,7 @@
 #include "apps/common/run_lock.h"
 #include "engine/dist/communicator.h"
 #include "engine/io/safetensors.h"
+#include "tests/datasets/scratch_files.h"
 
 using namespace unravel;
 namespace fs = std::filesystem;
@@ -164,6 +164,12 @@ TEST_CASE("burgess on dSprites, 4 micro-shards: -np 2 and -np 4 equal one proces
   const std::string root = temp_dir("burgess");
   Proc one = run(0, burgess(root + "/np1", 6));
   REQUIRE_MESSAGE(one.code == 0, one.err);
+  {  // One CPU process: the micro-shards' gradients meet in host memory, no collectives named.
+    const std::string summary = test::slurp(root + "/np1/summary.json");
+    CHECK(summary.find(R"("micro_shards": 4)") != std::string::npos);
+    CHECK(summary.find(R"("communication_seconds":)") != std::string::npos);
+    CHECK(summary.find(R"("collectives":)") == std::string::npos);
+  }
   for (int np : {2, 4}) {
     CAPTURE(np);
     const std::string run_dir = fmt::format("{}/np{}", root, np);
@@ -191,8 +197,7 @@ TEST_CASE("burgess on dSprites, 4 micro-shards: -np 2 and -np 4 equal one proces
     check_same_runs(root + "/np1", run_dir, 6);
     // summary.json names what moved the bytes; both of these run MPI on a host thread, so the
     // host's time in collectives is theirs and is written (NCCL's is not: no host clock sees it).
-    std::ifstream in(run_dir + "/summary.json");
-    const std::string summary((std::istreambuf_iterator<char>(in)), {});
+    const std::string summary = test::slurp(run_dir + "/summary.json");
     const std::string named =
         via == "device" ? "MPI in the sim device queue (stands in for NCCL)"
                         : "host copies and MPI (UNRAVEL_COLLECTIVES=host)";
