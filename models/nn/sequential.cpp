@@ -25,19 +25,11 @@ std::optional<double> fusable_relu_slope(const Module& m) {
   return std::nullopt;
 }
 
-// m's output channels when m is exactly a Conv2d / ConvTranspose2d, else 0.
-int64_t conv_out_channels(const Module& m) {
-  if (typeid(m) == typeid(Conv2d)) return static_cast<const Conv2d&>(m).out_channels();
-  if (typeid(m) == typeid(ConvTranspose2d))
-    return static_cast<const ConvTranspose2d&>(m).out_channels();
-  return 0;
-}
-
-// Runs the convolution `m` (conv_out_channels(m) > 0) with the activation fused when `slope` is
-// set and its output in layout `out`.
-Tensor forward_conv(Module& m, const Tensor& x, std::optional<double> slope, Layout out) {
-  if (typeid(m) == typeid(Conv2d)) return static_cast<Conv2d&>(m).forward_to(x, slope, out);
-  return static_cast<ConvTranspose2d&>(m).forward_to(x, slope, out);
+// m as a convolution layer when it is exactly a Conv2d / ConvTranspose2d, else null.
+ConvLayer2d* as_conv(Module& m) {
+  if (typeid(m) == typeid(Conv2d) || typeid(m) == typeid(ConvTranspose2d))
+    return static_cast<ConvLayer2d*>(&m);
+  return nullptr;
 }
 
 }  // namespace
@@ -65,18 +57,18 @@ Tensor Sequential::forward(const Tensor& x) {
   for (size_t i = 0; i < c.size(); ++i) {
     AnomalyScope scope(c[i].first);  // names the layer in anomaly messages (no-op otherwise)
     Module& m = *c[i].second;
-    const int64_t out_c = conv_out_channels(m);
-    if (out_c == 0) {
+    ConvLayer2d* conv = as_conv(m);
+    if (!conv) {
       h = m.forward(h);
       continue;
     }
     std::optional<double> slope;
     if (i + 1 < c.size()) slope = fusable_relu_slope(*c[i + 1].second);
     const size_t next = i + (slope ? 2 : 1);
-    const Layout out = next < c.size() && conv_out_channels(*c[next].second) > 0
-                           ? conv_chain_layout(h.device(), out_c, h.dtype())
+    const Layout out = next < c.size() && as_conv(*c[next].second)
+                           ? conv_chain_layout(h.device(), conv->out_channels(), h.dtype())
                            : kStrided;
-    h = forward_conv(m, h, slope, out);
+    h = conv->forward_to(h, slope, out);
     if (slope) ++i;  // the activation ran inside the convolution
   }
   return h;
