@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 
@@ -236,12 +237,21 @@ int main(int argc, char** argv) {
                     app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name());
     if (train->parsed()) {
       set_anomaly_mode(detect_anomaly);
+      // 0 and a negative --beta are the "not given" values of these two; refuse them when given.
+      UNRAVEL_CHECK(train->count("--latents") == 0 || tc.latents >= 1,
+                    "--latents must be at least 1, got {}", tc.latents);
+      UNRAVEL_CHECK(train->count("--beta") == 0 || (std::isfinite(beta) && beta >= 0),
+                    "--beta must be a finite number >= 0, got {}", beta);
       if (!resume.empty()) {
-        for (const char* f : {"--preset", "--dataset", "--arch", "--objective", "--prior", "--out",
-                              "--no-tensorboard", "--micro-shards", "--grad-reduce", "--lr",
-                              "--lr-schedule", "--lr-param"})
-          UNRAVEL_CHECK(train->count(f) == 0, "--resume continues a run as configured; {} cannot be "
-                        "combined with it (only --steps can)", f);
+        // A resumed run keeps its config.json: every flag but --steps (and --detect-anomaly,
+        // which only checks) would be ignored, so it is refused instead.
+        for (const auto* opt : train->get_options()) {
+          const std::string f = opt->get_name();
+          if (opt->count() == 0 || f == "--resume" || f == "--steps" || f == "--detect-anomaly")
+            continue;
+          UNRAVEL_CHECK(false, "--resume continues a run as configured; {} cannot be combined with "
+                        "it (only --steps can)", f);
+        }
         return train_resume(resume, train->count("--steps") ? tc.steps : 0);
       }
       TrainConfig c = tc;
@@ -283,7 +293,7 @@ int main(int argc, char** argv) {
       c.prior_params = merge_params(c.prior_params, prior_params, "--prior-param");
       c.lr_schedule_params = merge_params(c.lr_schedule_params, lr_params, "--lr-param");
       c.controller_params = merge_params(c.controller_params, ctl_params, "--controller-param");
-      if (beta >= 0) {
+      if (train->count("--beta")) {
         UNRAVEL_CHECK(c.controller == "constant", "--beta sets a constant beta; the controller is '{}'",
                       c.controller);
         c.controller_params["beta"] = beta;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cmath>
 #include <map>
 #include <set>
 #include <string>
@@ -24,13 +25,13 @@ class ParamReader {
   double get(const std::string& key, double def) {
     allowed_.insert(key);
     auto it = p_.find(key);
-    return it == p_.end() ? def : it->second;
+    return it == p_.end() ? def : finite(key, it->second);
   }
   double required(const std::string& key) {
     allowed_.insert(key);
     auto it = p_.find(key);
     UNRAVEL_CHECK(it != p_.end(), "{}: missing required parameter '{}'", who_, key);
-    return it->second;
+    return finite(key, it->second);
   }
   bool has(const std::string& key) const { return p_.count(key) != 0; }
   /// Keys starting with `prefix` (e.g. "scale_" for scale_0, scale_1, ...) are valid too.
@@ -47,6 +48,12 @@ class ParamReader {
   }
 
  private:
+  double finite(const std::string& key, double v) const {
+    UNRAVEL_CHECK(std::isfinite(v), "{}: parameter '{}' must be a finite number, got {}", who_, key,
+                  v);
+    return v;
+  }
+
   const std::map<std::string, double>& p_;
   std::string who_;
   std::set<std::string> allowed_;

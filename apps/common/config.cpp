@@ -245,6 +245,9 @@ void validate(const TrainConfig& c) {
                 "(cuda or sim); the CPU runs each step as it is issued: drop --graph or choose "
                 "--device cuda");
   UNRAVEL_CHECK(c.latents >= 1, "--latents must be at least 1, got {}", c.latents);
+  UNRAVEL_CHECK(std::isfinite(c.likelihood_scale) && c.likelihood_scale >= 0,
+                "--likelihood-scale must be a positive number (0: the architecture's), got {}",
+                c.likelihood_scale);
   UNRAVEL_CHECK(c.micro_shards >= 1, "--micro-shards must be at least 1, got {}", c.micro_shards);
   UNRAVEL_CHECK(c.batch % c.micro_shards == 0, "--batch {} must be a multiple of --micro-shards {} "
                 "(every micro-shard has batch/M rows)", c.batch, c.micro_shards);
@@ -254,7 +257,7 @@ void validate(const TrainConfig& c) {
   UNRAVEL_CHECK(c.steps >= 1, "--steps must be at least 1, got {}", c.steps);
   UNRAVEL_CHECK(c.samples >= 1, "--samples must be at least 1, got {}", c.samples);
   parse_precision(c.precision);
-  UNRAVEL_CHECK(c.lr > 0, "--lr must be positive, got {}", c.lr);
+  UNRAVEL_CHECK(c.lr > 0 && std::isfinite(c.lr), "--lr must be positive, got {}", c.lr);
   optim::make_lr_schedule(c.lr_schedule, c.lr, c.lr_schedule_params);  // refuses bad names/params
   UNRAVEL_CHECK(!c.graph || c.lr_schedule == "constant",
                 "--lr-schedule {} changes the learning rate every step, and a recorded step "
@@ -302,6 +305,7 @@ std::pair<std::string, double> parse_param(const std::string& token, const std::
     used = 0;
   }
   UNRAVEL_CHECK(used == val.size() && !val.empty(), "{} '{}': '{}' is not a number", flag, token, val);
+  UNRAVEL_CHECK(std::isfinite(v), "{} '{}': '{}' is not a finite number", flag, token, val);
   return {key, v};
 }
 

@@ -13,6 +13,8 @@
 namespace unravel {
 
 ConstantController::ConstantController(double beta) {
+  UNRAVEL_CHECK(beta >= 0, "constant: beta must be >= 0 (a negative weight rewards the KL), got {}",
+                beta);
   beta_ = running("beta", beta);
 }
 
@@ -50,6 +52,8 @@ KlAnnealController::KlAnnealController(bool monotonic, double total_steps, doubl
   UNRAVEL_CHECK(total_steps >= 1, "kl-anneal: total steps must be >= 1, got {}", total_steps);
   UNRAVEL_CHECK(cycles_ >= 1, "kl-anneal: cycles must be >= 1, got {}", cycles);
   UNRAVEL_CHECK(ratio > 0 && ratio <= 1, "kl-anneal: ratio R must be in (0, 1], got {}", ratio);
+  UNRAVEL_CHECK(beta_min >= 0 && beta_max >= 0,
+                "kl-anneal: beta_min and beta_max must be >= 0, got {} and {}", beta_min, beta_max);
   beta_ = running("beta", beta_min);
   fixed("total_steps", total_);
   fixed("cycles", cycles_);

@@ -135,6 +135,17 @@ TEST_CASE("bad flags are refused before any work, saying what is valid") {
        "'warmup' must be a whole number of steps"},
       {{"train", "--device", "sim", "--graph", "--lr-schedule", "cosine", "--out", out},
        "a recorded step (--graph) replays the one it recorded"},
+      // 0 latents and a negative --beta are the options' "not given" values: refused when given.
+      {{"train", "--latents", "0", "--out", out}, "--latents must be at least 1, got 0"},
+      {{"train", "--beta", "-2", "--out", out}, "--beta must be a finite number >= 0, got -2"},
+      {{"train", "--beta", "nan", "--out", out}, "--beta must be a finite number >= 0, got nan"},
+      {{"train", "--likelihood", "gaussian", "--likelihood-scale", "-1", "--out", out},
+       "--likelihood-scale must be a positive number (0: the architecture's), got -1"},
+      {{"train", "--controller-param", "beta=nan", "--out", out},
+       "--controller-param 'beta=nan': 'nan' is not a finite number"},
+      {{"train", "--objective", "beta-tcvae", "--objective-param", "gamma=inf", "--out", out},
+       "'inf' is not a finite number"},
+      {{"train", "--lr", "inf", "--out", out}, "--lr must be positive, got inf"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.message);
@@ -143,6 +154,28 @@ TEST_CASE("bad flags are refused before any work, saying what is valid") {
     CHECK(r.err.find(c.message) != std::string::npos);
     CHECK_FALSE(fs::exists(out));
   }
+}
+
+TEST_CASE("--resume refuses every flag it would ignore, naming it, and keeps the run as it was") {
+  std::string run = temp_dir("resume_flags");
+  REQUIRE(run_unravel({"train", "--dataset", "pinwheel", "--prior", "mog", "--latents", "2",
+                       "--steps", "2", "--no-tensorboard", "--out", run}).code == 0);
+  const std::string config = read_text(run + "/config.json"), log = read_text(run + "/log.csv");
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{"--beta", "3"}, {"--seed", "2"}, {"--batch", "32"},
+        {"--controller-param", "beta=2"}, {"--device", "sim"}}) {
+    std::vector<std::string> args = {"train", "--resume", run, "--steps", "4"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ProcResult r = run_unravel(args);
+    CAPTURE(extra[0]);
+    CHECK(r.code != 0);
+    CHECK(r.err.find(extra[0] + " cannot be combined with it (only --steps can)") != std::string::npos);
+  }
+  CHECK(read_text(run + "/config.json") == config);
+  CHECK(read_text(run + "/log.csv") == log);
+  REQUIRE(run_unravel({"train", "--resume", run, "--steps", "4"}).code == 0);  // --steps is fine
+  CHECK(read_text(run + "/log.csv").size() > log.size());
+  fs::remove_all(run);
 }
 
 TEST_CASE("the anisotropic prior is initialised from the data's principal components (pca=N)") {

@@ -195,4 +195,14 @@ TEST_CASE("registry: controllers by name") {
                        doctest::Contains("constant, linear-capacity, controlvae-pi"), Error);
   CHECK_THROWS_WITH_AS(make_controller("kl-anneal-cyclical", {}),
                        doctest::Contains("total_steps"), Error);
+  // A negative weight rewards the KL; a non-finite parameter is refused by name.
+  CHECK_THROWS_WITH_AS(make_controller("constant", {{"beta", -3}}),
+                       doctest::Contains("constant: beta must be >= 0"), Error);
+  CHECK_THROWS_WITH_AS(make_controller("kl-anneal-monotonic", {{"total_steps", 10}, {"beta_max", -1}}),
+                       doctest::Contains("beta_min and beta_max must be >= 0"), Error);
+  CHECK_THROWS_WITH_AS(make_controller("linear-capacity", {{"C_max", std::nan("")}}),
+                       doctest::Contains("controller 'linear-capacity': parameter 'C_max' must be a "
+                                         "finite number, got nan"),
+                       Error);
+  CHECK_NOTHROW(make_controller("constant", {{"beta", 0}}));
 }
