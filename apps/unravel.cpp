@@ -337,7 +337,11 @@ int main(int argc, char** argv) {
                     "sweep collect: --plot and --x go together");
       return sweep_command(so);
     }
-    if (eval->parsed()) return eval_command(eo);
+    if (eval->parsed()) {
+      UNRAVEL_CHECK(eval->count("--heldout") == 0 || eo.heldout >= 0,
+                    "eval: --heldout must be >= 0 (0: no held-out metrics), got {}", eo.heldout);
+      return eval_command(eo);
+    }
     if (encode->parsed()) return encode_command(no);
     if (exporter->parsed()) return export_command(xo);
     if (figure->parsed()) return figure_command(fo);

@@ -259,6 +259,7 @@ void validate(const TrainConfig& c) {
   parse_precision(c.precision);
   UNRAVEL_CHECK(c.lr > 0 && std::isfinite(c.lr), "--lr must be positive, got {}", c.lr);
   optim::make_lr_schedule(c.lr_schedule, c.lr, c.lr_schedule_params);  // refuses bad names/params
+  make_controller(c.controller, c.controller_params);  // likewise, before the run directory exists
   UNRAVEL_CHECK(!c.graph || c.lr_schedule == "constant",
                 "--lr-schedule {} changes the learning rate every step, and a recorded step "
                 "(--graph) replays the one it recorded: drop --graph or use a constant rate",

@@ -59,6 +59,9 @@ void apply_config_field(TrainConfig& c, const std::string& key, const std::strin
     c.controller_params["beta"] = v.get<double>();
     return;
   }
+  if (key == "latents")  // 0 is TrainConfig's "the architecture's"; here it would be a typo
+    UNRAVEL_CHECK(v.is_number_integer() && v.get<int64_t>() >= 1,
+                  "latents must be an integer of at least 1, got {}", v.dump());
   size_t dot = key.find('.');
   if (dot != std::string::npos) {
     std::string head = key.substr(0, dot), sub = key.substr(dot + 1);

@@ -146,6 +146,7 @@ TEST_CASE("bad flags are refused before any work, saying what is valid") {
       {{"train", "--objective", "beta-tcvae", "--objective-param", "gamma=inf", "--out", out},
        "'inf' is not a finite number"},
       {{"train", "--lr", "inf", "--out", out}, "--lr must be positive, got inf"},
+      {{"eval", out, "--heldout", "-5"}, "eval: --heldout must be >= 0 (0: no held-out metrics), got -5"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.message);
