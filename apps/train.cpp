@@ -44,6 +44,7 @@
 #include "engine/anomaly.h"
 #include "engine/dist/collectives.h"
 #include "engine/dist/communicator.h"
+#include "engine/io/safetensors.h"
 #include "engine/check.h"
 #include "models/checkpoint.h"
 #include "models/optim/registry.h"
@@ -100,6 +101,65 @@ void save(const std::string& run, Run& r, const LoopState& s, const StepLog& log
   std::sort(files.begin(), files.end());
   int64_t excess = static_cast<int64_t>(files.size()) - std::max<int64_t>(r.config.keep_checkpoints, 1);
   for (int64_t i = 0; i < excess; ++i) fs::remove(files[i]);
+}
+
+/// The checkpoints a resume may start from, newest first: where last.safetensors points, then
+/// the periodic files older than it.
+std::vector<std::string> resume_candidates(const std::string& run) {
+  std::vector<std::string> out;
+  const fs::path last = last_checkpoint_path(run);
+  std::error_code ec;
+  fs::path target;
+  if (fs::exists(last, ec)) {
+    out.push_back(last.string());
+    target = fs::weakly_canonical(last, ec);
+  }
+  std::vector<fs::path> files;
+  if (fs::is_directory(fs::path(run) / "checkpoints", ec))
+    for (const auto& e : fs::directory_iterator(fs::path(run) / "checkpoints"))
+      if (e.path().extension() == ".safetensors") files.push_back(e.path());
+  std::sort(files.rbegin(), files.rend());  // zero-padded step numbers: newest first
+  const bool periodic = target.filename().string().rfind("step-", 0) == 0;
+  for (const fs::path& f : files) {
+    if (fs::weakly_canonical(f, ec) == target || (periodic && f.filename() > target.filename()))
+      continue;  // last.safetensors itself, or newer than it (a save that never got linked)
+    out.push_back(f.string());
+  }
+  return out;
+}
+
+/// Loads checkpoint `ckpt` into `r` and returns the loop state from its metadata, every field
+/// checked (nlohmann's own messages name neither the file nor the run).
+LoopState load_loop_state(const std::string& ckpt, Run& r) {
+  // One read of the file; a checkpoint without the discriminator's state is refused by
+  // load_checkpoint with "the file holds no FactorVAE discriminator optimiser state".
+  const CheckpointCompat compat = r.state->v1_compat();
+  const std::string meta_text = load_checkpoint(ckpt, *r.state, &r.trainer->optimizer(),
+                                                r.trainer->auxiliary_optimizers(), &compat);
+  LoopState s;
+  try {
+    const json meta = json::parse(meta_text);
+    s.step = meta.at("step").get<int64_t>();
+    s.gen = Generator(meta.at("gen_seed").get<uint64_t>(), meta.at("gen_offset").get<uint64_t>());
+    const json& b = meta.at("batcher");
+    s.batcher = BatcherState{b.at("epoch").get<int64_t>(), b.at("position").get<int64_t>(),
+                             b.at("seed").get<uint64_t>(), b.at("offset").get<uint64_t>()};
+    r.controller->load_state(meta.at("controller").get<ControllerState>());
+    s.seconds = meta.value("seconds", 0.0);
+    // Checkpoints written before the terms were recorded have none (a run resumed at its last
+    // step then has no final values in its summary).
+    if (meta.contains("terms"))
+      s.last.terms = meta.at("terms").get<std::vector<std::pair<std::string, double>>>();
+    s.last.beta = meta.value("beta", 0.0);
+    s.last.capacity = meta.value("capacity", 0.0);
+  } catch (const std::exception& e) {  // nlohmann's, and the controller's own checks
+    throw_error(fmt::format("checkpoint '{}': its loop state (metadata 'metadata') is missing or "
+                            "malformed: {}", ckpt, e.what()));
+  }
+  UNRAVEL_CHECK(s.step >= 0 && s.batcher.epoch >= 0 && s.batcher.position >= 0,
+                "checkpoint '{}': negative step {} or batcher position {}/{}", ckpt, s.step,
+                s.batcher.epoch, s.batcher.position);
+  return s;
 }
 
 /// A log.csv cell: the epoch as an integer, seconds to the millisecond, the controller's state
@@ -410,39 +470,34 @@ int train_resume(const std::string& run, int64_t steps) {
   if (lead) lock.emplace(run);  // one writer per run directory
   if (steps > 0) c.steps = steps;
   validate(c);
-  std::string ckpt = last_checkpoint_path(run);
-  UNRAVEL_CHECK(fs::exists(ckpt), "cannot resume '{}': no checkpoint ({} is missing)", run, ckpt);
-  Run r = build_run(c, true, true);
-  // One read of the file; a checkpoint without the discriminator's state is refused by
-  // load_checkpoint with "the file holds no FactorVAE discriminator optimiser state".
-  const CheckpointCompat compat = r.state->v1_compat();
-  std::string meta_text = load_checkpoint(ckpt, *r.state, &r.trainer->optimizer(),
-                                          r.trainer->auxiliary_optimizers(), &compat);
-  LoopState s;
-  try {
-    // The run's loop state, a JSON string in the checkpoint's metadata: every field checked
-    // (nlohmann's own messages name neither the file nor the run).
-    const json meta = json::parse(meta_text);
-    s.step = meta.at("step").get<int64_t>();
-    s.gen = Generator(meta.at("gen_seed").get<uint64_t>(), meta.at("gen_offset").get<uint64_t>());
-    const json& b = meta.at("batcher");
-    s.batcher = BatcherState{b.at("epoch").get<int64_t>(), b.at("position").get<int64_t>(),
-                             b.at("seed").get<uint64_t>(), b.at("offset").get<uint64_t>()};
-    r.controller->load_state(meta.at("controller").get<ControllerState>());
-    s.seconds = meta.value("seconds", 0.0);
-    // Checkpoints written before the terms were recorded have none (a run resumed at its last
-    // step then has no final values in its summary).
-    if (meta.contains("terms"))
-      s.last.terms = meta.at("terms").get<std::vector<std::pair<std::string, double>>>();
-    s.last.beta = meta.value("beta", 0.0);
-    s.last.capacity = meta.value("capacity", 0.0);
-  } catch (const std::exception& e) {  // nlohmann's, and the controller's own checks
-    throw_error(fmt::format("checkpoint '{}': its loop state (metadata 'metadata') is missing or "
-                            "malformed: {}", ckpt, e.what()));
+  const std::vector<std::string> candidates = resume_candidates(run);
+  UNRAVEL_CHECK(!candidates.empty(), "cannot resume '{}': no checkpoint ({} is missing)", run,
+                last_checkpoint_path(run));
+  // Checkpoints are written atomically, so a damaged one (not a whole safetensors file) was
+  // damaged afterwards, by a disk or a copy: resume from the newest whole one, saying which were
+  // passed over and why. A whole file that does not fit this run is refused as before.
+  std::string ckpt;
+  std::vector<std::string> passed_over;
+  for (const std::string& candidate : candidates) {
+    try {
+      (void)load_safetensors(candidate);
+      ckpt = candidate;
+      break;
+    } catch (const Error& e) {
+      passed_over.push_back(e.what());
+    }
   }
-  UNRAVEL_CHECK(s.step >= 0 && s.batcher.epoch >= 0 && s.batcher.position >= 0,
-                "checkpoint '{}': negative step {} or batcher position {}/{}", ckpt, s.step,
-                s.batcher.epoch, s.batcher.position);
+  if (ckpt.empty())
+    throw_error(passed_over.size() == 1
+                    ? passed_over[0]
+                    : fmt::format("cannot resume '{}': every checkpoint is damaged:\n  {}", run,
+                                  fmt::join(passed_over, "\n  ")));
+  Run r = build_run(c, true, true);
+  LoopState s = load_loop_state(ckpt, r);
+  if (lead)
+    for (const std::string& why : passed_over)
+      std::fprintf(stderr, "warning: passing over a damaged checkpoint: %s; resuming from %s at "
+                   "step %lld\n", why.c_str(), ckpt.c_str(), static_cast<long long>(s.step));
   UNRAVEL_CHECK(s.step <= c.steps, "run '{}' is already at step {} (asked to train to {})", run,
                 s.step, c.steps);
   std::unique_ptr<TrainBoard> board = make_board(run, r, s, c.steps);

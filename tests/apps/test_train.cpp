@@ -66,6 +66,29 @@ TEST_CASE("resume continues the same random streams: equals an uninterrupted run
   fs::remove_all(b);
 }
 
+TEST_CASE("a damaged last checkpoint: resume passes over it to the newest whole one and equals "
+          "an uninterrupted run; every checkpoint damaged is an error naming each") {
+  std::string a = temp_dir("straight60"), b = temp_dir("damaged");
+  REQUIRE(train_new(pinwheel_config(a, 60)) == 0);
+  REQUIRE(train_new(pinwheel_config(b, 40)) == 0);
+  fs::resize_file(checkpoint_path(b, 40), 100);  // what a full disk or a cut copy leaves
+  REQUIRE(train_resume(b, 60) == 0);              // from step 30
+  check_same_run(a, b);
+  for (const auto& e : fs::directory_iterator(fs::path(b) / "checkpoints"))
+    fs::resize_file(e.path(), 50);
+  try {
+    train_resume(b, 70);
+    FAIL("resumed from damaged checkpoints");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("every checkpoint is damaged") != std::string::npos);
+    for (int64_t step : {40, 50})
+      CHECK(msg.find(checkpoint_path(b, step)) != std::string::npos);
+  }
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
 TEST_CASE("a learning-rate schedule: log.csv's lr follows it, resume equals an uninterrupted run, "
           "extending a run keeps its horizon") {
   std::string a = temp_dir("cosine_straight"), b = temp_dir("cosine_resumed");
