@@ -9,15 +9,28 @@
 #   subset, 500 training steps of the Burgess beta-VAE, and the benchmark beside PyTorch.
 # Exits 77 without a GPU; otherwise 0 when every stage that ran passed.
 # Usage: scripts/gpu-check.sh [bundle.tar.xz] [report.md]
+# Rehearsal without a GPU: GPU_CHECK_DEVICE=sim scripts/gpu-check.sh runs the same stages on the
+# stand-in device `sim` through the same bundle and loader (no PyTorch benchmark, no sanitizer,
+# time limits ×GPU_CHECK_SLOW, default 6 there), so a broken stage, filter or path shows up
+# here and not in a GPU session's few minutes. Its report proves nothing about CUDA.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE=${1:-.carry/gpu-bundle.tar.xz}
 REPORT=${2:-${OUT:-/tmp}/gpu-report.md}
 T0=$(date +%s)
 exec > >(tee "$REPORT") 2>&1
+DEV=${GPU_CHECK_DEVICE:-cuda}
+case "$DEV" in
+  cuda) SLOW=1 ;;
+  sim) SLOW=${GPU_CHECK_SLOW:-6}; GPU_CHECK_BENCH=0
+       echo "gpu-check: REHEARSAL on the stand-in device sim (GPU_CHECK_DEVICE=sim): checks the"
+       echo "script, the bundle and the test filters; nothing here is a GPU result" ;;
+  *) echo "gpu-check: GPU_CHECK_DEVICE must be cuda or sim, got '$DEV'"; exit 2 ;;
+esac
 
-if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
+if [ "$DEV" = cuda ] && { ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; }; then
   echo "gpu-check: no NVIDIA GPU here (nvidia-smi finds none): nothing to check"
+  echo "(GPU_CHECK_DEVICE=sim rehearses the stages on the stand-in device)"
   exit 77
 fi
 [ -f "$BUNDLE" ] || { echo "gpu-check: no bundle at $BUNDLE (run scripts/gpu-bundle.sh where the project builds)"; exit 1; }
@@ -49,9 +62,29 @@ run() { "$LIB/ld-linux-x86-64.so.2" --library-path "$LP" "$@"; }
 RUN="$LIB/ld-linux-x86-64.so.2 --library-path $LP"
 export RUN BIN
 
+# A doctest binary whose filter matches no test case exits 0: run them through `dt`, which fails
+# then (and on a GPU, when they asserted nothing), so a renamed test or a GPU the plugin does not
+# see cannot turn a stage into a vacuous pass.
+dt() {
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  printf '%s\n' "$out"
+  if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -q -E '\[doctest\] test cases: +0 \|'; then
+    echo "gpu-check: the filter matched no test case"; return 1
+  fi
+  # On a GPU the stages' tests must check something: one that skipped for want of a device
+  # (0 assertions) means the plugin did not see the GPU.
+  if [ $rc -eq 0 ] && [ "$DEV" = cuda ] && printf '%s\n' "$out" | grep -q -E '\[doctest\] assertions: +0 \|'; then
+    echo "gpu-check: the tests checked nothing (skipped: no usable GPU?)"; return 1
+  fi
+  return $rc
+}
+export -f dt
+export DEV
+
 declare -a SUMMARY
 stage() {  # stage NAME TIMEOUT CMD...: runs with a time limit, records pass / fail and seconds
-  local name=$1 limit=$2; shift 2
+  local name=$1 limit=$(( $2 * SLOW )); shift 2
   local t=$(date +%s)
   echo; echo "## $name"; echo '```'
   timeout --kill-after=5 "$limit" "$@"; local rc=$?
@@ -67,20 +100,22 @@ stage() {  # stage NAME TIMEOUT CMD...: runs with a time limit, records pass / f
 
 echo "# unravel GPU check"
 echo "bundle commit $(cat "$D/COMMIT"), $(date -u +%FT%TZ)"
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+[ "$DEV" = cuda ] && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())" 2>/dev/null
 echo "CUDA libraries from: $CUDALIBS"
 
-stage "plugin loads, device visible" 20 $RUN "$BIN/unravel" devices --require cuda
-stage "parity suite: every op on cuda vs cpu (forward, gradients, f64 gradchecks)" 60 \
-  $RUN "$BIN/test_engine" -ts='device parity'
-stage "parity suite: optimiser steps on cuda vs cpu" 20 $RUN "$BIN/test_objectives" -ts='device parity'
+stage "plugin loads, device visible" 20 $RUN "$BIN/unravel" devices --require $DEV
+stage "parity suite: every op on $DEV vs cpu (forward, gradients, f64 gradchecks)" 60 \
+  bash -c 'dt "$@"' _ $RUN "$BIN/test_engine" -ts='device parity'
+stage "parity suite: optimiser steps on $DEV vs cpu" 20 \
+  bash -c 'dt "$@"' _ $RUN "$BIN/test_objectives" -ts='device parity'
 stage "cuda plugin test" 20 $RUN "$BIN/test_cuda_plugin"
-stage "training step: cuda vs cpu, first steps" 60 $RUN "$BIN/test_train_step" -tc='*cuda*'
+stage "training step: cuda vs cpu, first steps" 60 bash -c 'dt "$@"' _ $RUN "$BIN/test_train_step" -tc='*cuda*'
 stage "bf16 on cuda: convolutions and products on bf16-rounded operands, f32 accumulation" 30 \
-  $RUN "$BIN/test_ops_conv" -tc='*bf16 precision on CUDA*'
-stage "200 training steps in bf16 on cuda (conv64, dSprites)" 30 \
-  $RUN "$BIN/unravel" train --dataset dsprites --arch conv64 --steps 200 --batch 64 --device cuda \
+  bash -c 'dt "$@"' _ $RUN "$BIN/test_ops_conv" -tc='*bf16 precision on CUDA*'
+rm -rf /tmp/gpu-run-bf16
+stage "200 training steps in bf16 on $DEV (conv64, dSprites)" 30 \
+  $RUN "$BIN/unravel" train --dataset dsprites --arch conv64 --steps 200 --batch 64 --device $DEV \
   --precision bf16 --log-every 50 --out /tmp/gpu-run-bf16
 # Micro-shards in one process: their gradients cross through NCCL (one rank; a second process
 # would need a second GPU) and must give the bits of the same run through host copies
@@ -89,14 +124,15 @@ nccl_equal() {
   local a=/tmp/gpu-nccl-device b=/tmp/gpu-nccl-host
   rm -rf "$a" "$b"
   local args=(train --dataset dsprites --arch burgess --steps 20 --batch 32 --micro-shards 4
-              --device cuda --log-every 5 --checkpoint-every 20 --seed 3 --no-tensorboard)
+              --device $DEV --log-every 5 --checkpoint-every 20 --seed 3 --no-tensorboard)
   $RUN "$BIN/unravel" "${args[@]}" --out "$a" > /tmp/gpu-nccl-a.txt 2>&1 || { tail /tmp/gpu-nccl-a.txt; return 1; }
   UNRAVEL_COLLECTIVES=host $RUN "$BIN/unravel" "${args[@]}" --out "$b" > /tmp/gpu-nccl-b.txt 2>&1 ||
     { tail /tmp/gpu-nccl-b.txt; return 1; }
   grep -h -m1 "micro-shards" /tmp/gpu-nccl-a.txt /tmp/gpu-nccl-b.txt
-  grep -q "gradients through NCCL" /tmp/gpu-nccl-a.txt || { echo "the gradients did not go through NCCL"; return 1; }
+  local want=NCCL; [ "$DEV" = sim ] && want="MPI in the sim device queue"
+  grep -q "gradients through $want" /tmp/gpu-nccl-a.txt || { echo "the gradients did not go through $want"; return 1; }
   grep -A6 '"data_parallel"' "$a/summary.json"
-  grep -q '"collectives": "NCCL' "$a/summary.json" || { echo "summary.json does not name NCCL"; return 1; }
+  grep -q "\"collectives\": \"$want" "$a/summary.json" || { echo "summary.json does not name $want"; return 1; }
   python3 - "$a" "$b" <<'PY'
 import json, struct, sys
 def rows(run):
@@ -117,17 +153,18 @@ sys.exit(0 if ra == rb and not diff and ta.keys() == tb.keys() else 1)
 PY
 }
 export -f nccl_equal
-stage "micro-shards through NCCL equal them through host copies (bits)" 60 bash -c nccl_equal
-if command -v compute-sanitizer >/dev/null; then
+stage "micro-shards through NCCL ($DEV) equal them through host copies (bits)" 60 bash -c nccl_equal
+if [ "$DEV" = cuda ] && command -v compute-sanitizer >/dev/null; then
   stage "compute-sanitizer memcheck (parity subset)" 45 \
     compute-sanitizer --tool memcheck --error-exitcode 3 $RUN "$BIN/test_engine" -tc='*finite-difference*'
   stage "compute-sanitizer racecheck (parity subset)" 60 \
     compute-sanitizer --tool racecheck --error-exitcode 3 $RUN "$BIN/test_engine" -tc='*finite-difference*'
 else
-  SUMMARY+=("| compute-sanitizer | unavailable (not on PATH) | 0s |")
+  SUMMARY+=("| compute-sanitizer | unavailable (not on PATH, or a rehearsal) | 0s |")
 fi
-stage "500 training steps, Burgess beta-VAE (dSprites, capacity gamma|KL-C|, batch 64), CUDA graph" 45 \
-  $RUN "$BIN/unravel" train --preset burgess-dsprites --steps 500 --batch 64 --device cuda --graph \
+rm -rf /tmp/gpu-run
+stage "500 training steps, Burgess beta-VAE (dSprites, capacity gamma|KL-C|, batch 64), $DEV graph" 45 \
+  $RUN "$BIN/unravel" train --preset burgess-dsprites --steps 500 --batch 64 --device $DEV --graph \
   --log-every 100 --checkpoint-every 500 --out /tmp/gpu-run
 [ -f /tmp/gpu-run/log.csv ] && cat /tmp/gpu-run/log.csv
 # dSprites stayed resident on the GPU bit-packed in the run above; Chen's MIG sums on the device
@@ -137,20 +174,20 @@ mig_on() {  # mig_on DEVICE: the run's mig_chen values as JSON on stdout
     --out "/tmp/gpu-mig-$1.json" >/dev/null && cat "/tmp/gpu-mig-$1.json"
 }
 mig_equal() {
-  python3 - "$(mig_on "${MIG_DEVICE:-cuda}")" "$(mig_on cpu)" <<'PY'
+  python3 - "$(mig_on "$DEV")" "$(mig_on cpu)" <<'PY'
 import json, sys
 a, b = (json.loads(x) for x in sys.argv[1:3])
 a, b = a.get("metrics", a), b.get("metrics", b)
 keys = [k for k in b if k.startswith("mig_chen")]
 bad = [k for k in keys if abs(a[k] - b[k]) > 1e-4 * max(1.0, abs(b[k]))]
-print("mig_chen cuda vs cpu:", {k: (a[k], b[k]) for k in keys})
+print("mig_chen on the device vs cpu:", {k: (a[k], b[k]) for k in keys})
 sys.exit(1 if bad or not keys else 0)
 PY
 }
 export -f mig_on mig_equal
-[ -f /tmp/gpu-run/summary.json ] && stage "MIG (Chen) on cuda equals cpu on that run" 40 bash -c mig_equal
+[ -f /tmp/gpu-run/summary.json ] && stage "MIG (Chen) on $DEV equals cpu on that run" 40 bash -c mig_equal
 stage "GPU time per kernel family, conv64 batch 256 eager (UNRAVEL_CUDA_TIMING=1)" 40 \
-  env UNRAVEL_CUDA_TIMING=1 $RUN "$BIN/bench_train_step" --model conv64 --batch 256 --device cuda \
+  env UNRAVEL_CUDA_TIMING=1 $RUN "$BIN/bench_train_step" --model conv64 --batch 256 --device $DEV \
   --reps 2 --steps 20 --peak 1
 if [ "${GPU_CHECK_BENCH:-1}" != 0 ]; then
 left=$(( 250 - ($(date +%s) - T0) ))

@@ -54,6 +54,23 @@ rm -f "$summary"
 stage_done "tests"
 if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then failed=$((meson_failed > 0 ? meson_failed : 1)); fi
 echo "tests: ${passed} passed, ${failed} failed"
+# The GPU check's stages rehearsed on the stand-in device through the bundle and its loader
+# (scripts/gpu-check.sh, GPU_CHECK_DEVICE=sim), so a GPU session's few minutes are not lost to a
+# broken stage, path or test filter. Needs the CUDA plugin (built where nvcc is found).
+if [ "${UNRAVEL_GPU_REHEARSAL:-1}" != 0 ] && [ -f build/ops/cuda/libunravel_cuda.so ]; then
+  reh=$(mktemp -d /tmp/unravel-gpu-rehearsal.XXXXXX)
+  if GPU_BUNDLE="$reh/bundle.tar.xz" GPU_BUNDLE_XZ=0 bash scripts/gpu-bundle.sh >/dev/null &&
+     GPU_CHECK_DEVICE=sim OUT="$reh" bash scripts/gpu-check.sh "$reh/bundle.tar.xz" "$reh/report.md" \
+       > "$reh/log.txt" 2>&1; then
+    passed=$((passed + 1)); sed -n "/## Summary/,\$p" "$reh/log.txt"; echo "GPU check rehearsal on sim: passed"
+  else
+    failed=$((failed + 1)); rc=1; echo "GPU check rehearsal on sim: FAILED"; tail -40 "$reh/log.txt"
+  fi
+  rm -rf "$reh"
+  stage_done "GPU check rehearsed on the stand-in device (scripts/gpu-check.sh)"
+else
+  echo "== GPU check rehearsal: skipped (no CUDA plugin in build/, or UNRAVEL_GPU_REHEARSAL=0)"
+fi
 if [ "${UNRAVEL_SANITIZE:-1}" != 0 ]; then
   san_log=$(mktemp)
   bash scripts/sanitize.sh | tee "$san_log"
