@@ -34,6 +34,9 @@ int figure_command(const FigureOptions& o) {
   UNRAVEL_CHECK(multi || o.runs.size() == 1,
                 "figure {}: draws one run, got {} (only traces and density overlay several)",
                 o.kind, o.runs.size());
+  UNRAVEL_CHECK(o.out.empty() || std::filesystem::path(o.out).extension() == ".png",
+                "figure {}: --out '{}' must name a .png file (figures are written as PNG)", o.kind,
+                o.out);
   for (const auto& r : o.runs) load_config(r);  // every run directory is checked first
   const std::string png = o.out.empty() ? default_figure_path(o.runs[0], o.kind) : o.out;
   require_writable_dir(std::filesystem::path(png).parent_path().string(), "figure " + o.kind);

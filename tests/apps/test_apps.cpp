@@ -347,6 +347,9 @@ TEST_CASE("apps: the command line refuses an unknown figure kind") {
   auto [rc, err] = run_unravel("figure nosuchkind /tmp", 2);
   CHECK(rc == 2);
   CHECK(err.find("unknown kind 'nosuchkind'") != std::string::npos);
+  std::tie(rc, err) = run_unravel("figure traces /tmp --out /tmp/figure.jpg", 2);
+  CHECK(rc != 0);
+  CHECK(err.find("--out '/tmp/figure.jpg' must name a .png file") != std::string::npos);
   std::tie(rc, err) = run_unravel("reproduce higgins-metric --out " + temp_dir("never") + " --budget huge", 2);
   CHECK(rc != 0);
   CHECK(err.find("huge") != std::string::npos);
