@@ -66,9 +66,10 @@ export RUN BIN
 # then (and on a GPU, when they asserted nothing), so a renamed test or a GPU the plugin does not
 # see cannot turn a stage into a vacuous pass.
 dt() {
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  printf '%s\n' "$out"
+  local out rc log
+  log=$(mktemp)
+  "$@" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}  # streamed: a stage that times out keeps its output
+  out=$(cat "$log"); rm -f "$log"
   if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -q -E '\[doctest\] test cases: +0 \|'; then
     echo "gpu-check: the filter matched no test case"; return 1
   fi
