@@ -432,6 +432,7 @@ int train_new(TrainConfig c) {
   // Process 0 alone owns the directory; the others only read the dataset meanwhile.
   const bool lead = dist::world().rank() == 0;
   std::optional<RunLock> lock;
+  const bool created = lead && !fs::exists(run);
   if (lead) {
     UNRAVEL_CHECK(!fs::exists(run / "config.json"),
                   "run directory '{}' already holds a run; use --resume {} to continue it or "
@@ -441,7 +442,15 @@ int train_new(TrainConfig c) {
     UNRAVEL_CHECK(!fs::exists(run / "config.json"),
                   "run directory '{}' was started by another process meanwhile", c.out);
   }
-  Run r = build_run(c, true, true);
+  Run r;
+  try {
+    r = build_run(c, true, true);  // refuses bad objective / prior parameters, unreadable data
+  } catch (const Error&) {
+    lock.reset();
+    std::error_code ec;  // a start that failed leaves no empty run directory behind
+    if (created && fs::is_empty(run, ec)) fs::remove(run, ec);
+    throw;
+  }
   c = r.config;  // as resolved against the data (e.g. β-TCVAE's dataset_size)
   LoopState s;
   s.gen = Generator(c.seed);

@@ -49,6 +49,14 @@ ParamMap merge_params(ParamMap base, const std::vector<std::string>& tokens, con
 
 }  // namespace
 
+// CLI11 reads "-1" into an unsigned option as 2^64 - 1; seeds are refused instead.
+const CLI::Validator kUnsigned(
+    [](std::string& v) {
+      return v.find('-') == std::string::npos ? std::string()
+                                               : "must be a whole number >= 0, got " + v;
+    },
+    "", "unsigned");
+
 int main(int argc, char** argv) {
   install_stop_signals();  // first: before any thread starts
   // A file-size limit (ulimit -f) makes writes fail with EFBIG, reported with the file's name,
@@ -88,7 +96,7 @@ int main(int argc, char** argv) {
   train->add_option("--lr", tc.lr, "learning rate")->capture_default_str();
   train->add_option("--lr-schedule", tc.lr_schedule, choices(optim::lr_schedule_entries()) + " (see `unravel list`)")->capture_default_str();
   add_params(train, "--lr-param", lr_params, "lr schedule (cosine: total, min; step: step_size, gamma; exponential: gamma; all: warmup)");
-  train->add_option("--seed", tc.seed, "seed of every random stream")->capture_default_str();
+  train->add_option("--seed", tc.seed, "seed of every random stream")->capture_default_str()->check(kUnsigned);
   train->add_option("--device", tc.device, "cpu | cuda[:N] | sim (the stand-in device that checks device rules)")->capture_default_str();
   train->add_flag("--graph", tc.graph, "record the step once and replay it (a CUDA graph; cuda and sim): equal results, no per-step host work");
   train->add_option("--micro-shards", tc.micro_shards, "data-parallel training (mpirun -np N unravel train): the batch is cut into M micro-shards whose gradients are summed in a fixed order, so results depend on M, never on N (N must divide M; default N)");
@@ -118,7 +126,7 @@ int main(int argc, char** argv) {
   eval->add_option("--metrics", eo.metrics, "comma-separated subset, or all")->capture_default_str();
   eval->add_option("--budget", eo.budget, "full | quick | smoke (sample counts)")->capture_default_str()
       ->check(CLI::IsMember({"full", "quick", "smoke", "paper"}));
-  eval->add_option("--seed", eo.seed, "seed of the metrics' sampling")->capture_default_str();
+  eval->add_option("--seed", eo.seed, "seed of the metrics' sampling")->capture_default_str()->check(kUnsigned);
   eval->add_option("--heldout", eo.heldout, "held-out items for reconstruction / ELBO / IWAE (default: the budget's)");
   eval->add_option("--device", eo.device, "cpu | cuda[:N] | sim (default: the run's)");
 
@@ -144,7 +152,7 @@ int main(int argc, char** argv) {
   figure->add_option("kind", fo.kind, choices(figure_kinds()))->required();
   figure->add_option("runs", fo.runs, "run directories (traces overlays several)")->required();
   figure->add_option("--out", fo.out, "PNG path (default RUN/figures/KIND.png)");
-  figure->add_option("--seed", fo.seed, "seed for image choice and sampling")->capture_default_str();
+  figure->add_option("--seed", fo.seed, "seed for image choice and sampling")->capture_default_str()->check(kUnsigned);
   figure->add_option("--range", fo.range, "traversal range (+/-)")->capture_default_str();
   figure->add_option("--steps", fo.steps, "traversal steps")->capture_default_str();
   figure->add_option("--device", fo.device, "cpu | cuda[:N] | sim (default: each run's)");
@@ -156,7 +164,7 @@ int main(int argc, char** argv) {
   reproduce->add_option("--out", ro.out, "output folder")->required();
   reproduce->add_option("--budget", ro.budget, "smoke | quick | paper")->capture_default_str()
       ->check(CLI::IsMember({"smoke", "quick", "paper"}));
-  reproduce->add_option("--seed", ro.seed, "seed")->capture_default_str();
+  reproduce->add_option("--seed", ro.seed, "seed")->capture_default_str()->check(kUnsigned);
   reproduce->add_option("--device", ro.device, "cpu | cuda[:N] | sim: where the runs train")->capture_default_str();
   reproduce->add_option("--precision", ro.precision, "fp32 | bf16: the runs' matrix-kernel precision")->capture_default_str();
   reproduce->add_option("--data", ro.data, "dataset folder for figures on downloaded data (higgins-celeba: the folder holding img_align_celeba/)");
@@ -237,9 +245,11 @@ int main(int argc, char** argv) {
                     app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name());
     if (train->parsed()) {
       set_anomaly_mode(detect_anomaly);
-      // 0 and a negative --beta are the "not given" values of these two; refuse them when given.
+      // 0 and a negative --beta are the "not given" values of these; refuse them when given.
       UNRAVEL_CHECK(train->count("--latents") == 0 || tc.latents >= 1,
                     "--latents must be at least 1, got {}", tc.latents);
+      UNRAVEL_CHECK(train->count("--micro-shards") == 0 || tc.micro_shards >= 1,
+                    "--micro-shards must be at least 1, got {}", tc.micro_shards);
       UNRAVEL_CHECK(train->count("--beta") == 0 || (std::isfinite(beta) && beta >= 0),
                     "--beta must be a finite number >= 0, got {}", beta);
       if (!resume.empty()) {

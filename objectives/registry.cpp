@@ -150,7 +150,11 @@ std::unique_ptr<Objective> make_objective(const std::string& name, const Params&
     o = std::make_unique<MathieuObjective>(r.get("alpha", 0.0), make_divergence(divergence), opt);
   } else if (name == "beta-tcvae") {
     int64_t n = as_int(r.required("dataset_size"), "dataset_size");
-    TcSampling s = r.get("mss", 0.0) != 0.0 ? TcSampling::mss : TcSampling::mws;
+    const double mss = r.get("mss", 0.0);
+    UNRAVEL_CHECK(mss == 0.0 || mss == 1.0,
+                  "{}: mss must be 1 (the stratified estimator) or 0 (minibatch-weighted), got {}",
+                  r.who(), mss);
+    TcSampling s = mss != 0.0 ? TcSampling::mss : TcSampling::mws;
     o = std::make_unique<BetaTcvaeObjective>(n, s, r.get("alpha", 1.0), r.get("gamma", 1.0), opt);
   } else if (name == "factor-vae") {
     UNRAVEL_CHECK(gen != nullptr, "objective 'factor-vae': needs a Generator for the discriminator");

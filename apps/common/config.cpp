@@ -226,6 +226,9 @@ void resolve(TrainConfig& c) {
   if (c.micro_shards == 0) c.micro_shards = dist::world().size();
   if (c.lr_schedule == "cosine" && !c.lr_schedule_params.count("total")) {
     const auto w = c.lr_schedule_params.find("warmup");
+    UNRAVEL_CHECK(w == c.lr_schedule_params.end() || w->second < static_cast<double>(c.steps),
+                  "lr schedule 'cosine': warmup {} must be shorter than the run (--steps {}), or "
+                  "give the decay's length as --lr-param total=N", w->second, c.steps);
     c.lr_schedule_params["total"] =
         static_cast<double>(c.steps) - (w == c.lr_schedule_params.end() ? 0.0 : w->second);
   }

@@ -147,6 +147,16 @@ TEST_CASE("bad flags are refused before any work, saying what is valid") {
        "'inf' is not a finite number"},
       {{"train", "--lr", "inf", "--out", out}, "--lr must be positive, got inf"},
       {{"eval", out, "--heldout", "-5"}, "eval: --heldout must be >= 0 (0: no held-out metrics), got -5"},
+      {{"train", "--micro-shards", "0", "--out", out}, "--micro-shards must be at least 1, got 0"},
+      {{"train", "--seed", "-1", "--out", out}, "--seed: must be a whole number >= 0, got -1"},
+      {{"eval", out, "--seed", "-3"}, "--seed: must be a whole number >= 0, got -3"},
+      {{"train", "--steps", "5", "--lr-schedule", "cosine", "--lr-param", "warmup=10", "--out", out},
+       "warmup 10 must be shorter than the run (--steps 5)"},
+      {{"train", "--objective", "beta-tcvae", "--objective-param", "mss=2", "--out", out},
+       "mss must be 1 (the stratified estimator) or 0 (minibatch-weighted), got 2"},
+      // Refused while the run is built: the run directory made for it is removed again.
+      {{"train", "--prior", "student-t", "--prior-param", "df=0", "--out", out},
+       "student-t prior: df must be positive, got 0"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.message);
