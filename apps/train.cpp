@@ -489,7 +489,7 @@ int train_resume(const std::string& run, int64_t steps) {
   std::vector<std::string> passed_over;
   for (const std::string& candidate : candidates) {
     try {
-      (void)load_safetensors(candidate);
+      check_safetensors(candidate);  // the header alone: load_checkpoint reads the data once
       ckpt = candidate;
       break;
     } catch (const Error& e) {

@@ -47,8 +47,6 @@ ParamMap merge_params(ParamMap base, const std::vector<std::string>& tokens, con
   return base;
 }
 
-}  // namespace
-
 // CLI11 reads "-1" into an unsigned option as 2^64 - 1; seeds are refused instead.
 const CLI::Validator kUnsigned(
     [](std::string& v) {
@@ -56,6 +54,8 @@ const CLI::Validator kUnsigned(
                                                : "must be a whole number >= 0, got " + v;
     },
     "", "unsigned");
+
+}  // namespace
 
 int main(int argc, char** argv) {
   install_stop_signals();  // first: before any thread starts

@@ -140,7 +140,9 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 namespace {
 
 // The reader proper: `size` bytes read through `read`; `path` names the input in errors.
-SafetensorsData parse(const std::string& path, uint64_t size, const io_detail::ByteReader& read) {
+// With `with_data` false it stops after the header and the layout are validated.
+SafetensorsData parse(const std::string& path, uint64_t size, const io_detail::ByteReader& read,
+                      bool with_data = true) {
   UNRAVEL_CHECK(size >= 8, "'{}' is not a safetensors file: truncated to {} bytes (needs at "
                 "least the 8-byte header length)", path, size);
   unsigned char len[8];
@@ -195,6 +197,7 @@ SafetensorsData parse(const std::string& path, uint64_t size, const io_detail::B
   }
   UNRAVEL_CHECK(expect == data_size, "'{}': {} trailing bytes after the last tensor's data", path,
                 data_size - expect);
+  if (!with_data) return out;
 
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype, kCPU);
@@ -210,6 +213,11 @@ SafetensorsData parse(const std::string& path, uint64_t size, const io_detail::B
 SafetensorsData load_safetensors(const std::string& path) {
   io_detail::InputFile f(path);
   return parse(path, f.size(), f.reader());
+}
+
+void check_safetensors(const std::string& path) {
+  io_detail::InputFile f(path);
+  (void)parse(path, f.size(), f.reader(), false);
 }
 
 SafetensorsData load_safetensors_buffer(const void* data, size_t size, const std::string& name) {

@@ -27,7 +27,10 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 
 /// Reads and validates a safetensors file (dtypes F32 F64 I32 I64 U8, and BOOL as u8).
 SafetensorsData load_safetensors(const std::string& path);
-/// The same from `size` bytes in memory; `name` stands for the file in error messages.
+/// Validates what load_safetensors does short of reading the tensors' bytes (the header, every
+/// tensor's dtype, shape and place against the file's size): a cut or corrupt file fails here.
+void check_safetensors(const std::string& path);
+/// The same as load_safetensors from `size` bytes in memory; `name` stands for the file in error messages.
 SafetensorsData load_safetensors_buffer(const void* data, size_t size, const std::string& name);
 
 }  // namespace unravel

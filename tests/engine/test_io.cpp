@@ -295,12 +295,14 @@ TEST_CASE("safetensors: corrupt and truncated files give errors naming file and 
     write_bytes(path, bytes);
     std::string e = error_of([&] { load_safetensors(path); });
     CHECK(e.find(path) != std::string::npos);
+    CHECK(error_of([&] { check_safetensors(path); }) == e);  // the header alone finds each
     return e;
   };
   const std::string data16 = raw<float>({1, 2, 3, 4});
   std::string ok = R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})";
   write_bytes(path, st_file(ok, data16));
   CHECK(load_safetensors(path).tensors.at("w").to_vector<float>() == std::vector<float>{1, 2, 3, 4});
+  CHECK_NOTHROW(check_safetensors(path));
   CHECK(err("abc").find("truncated") != std::string::npos);
   CHECK(err(st_file(ok, data16).substr(0, 30)).find("header length") != std::string::npos);
   std::string trunc = err(st_file(ok, data16.substr(0, 10)));
