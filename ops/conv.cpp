@@ -222,12 +222,16 @@ void check_slope(double slope, const char* op) {
                 op, slope);
 }
 
-struct Conv2dBackward final : Node {
+// What both convolutions' backward nodes save (recorded by record_conv).
+struct ConvNodeState : Node {
   SavedTensor x, w;
   Shape x_shape, w_shape;
   Layout x_layout;  // dx is returned in it
-  Conv2dParams p;
+  Conv2dParams p;   // relu off: the backward passes run on the masked gradient
   FusedActivation act;
+};
+
+struct Conv2dBackward final : ConvNodeState {
   const char* name() const override { return act.on ? "conv2d_relu" : "conv2d"; }
   TensorList backward(const TensorList& grads) override {
     const Tensor g = act.mask(grads[0], name());
@@ -245,12 +249,7 @@ struct Conv2dBackward final : Node {
   }
 };
 
-struct ConvTranspose2dBackward final : Node {
-  SavedTensor x, w;
-  Shape x_shape, w_shape;
-  Layout x_layout;  // dx is returned in it
-  Conv2dParams p;
-  FusedActivation act;
+struct ConvTranspose2dBackward final : ConvNodeState {
   const char* name() const override {
     return act.on ? "conv_transpose2d_relu" : "conv_transpose2d";
   }
@@ -264,6 +263,23 @@ struct ConvTranspose2dBackward final : Node {
     return out;
   }
 };
+
+// Records node type `N` for y = conv(x, w, b) when any input needs a gradient.
+template <class N>
+void record_conv(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
+                 const Conv2dParams& p, bool relu, double slope) {
+  if (!Tape::needs_grad({&x, &w, &b})) return;
+  TensorList inputs = b.defined() ? TensorList{x, w, b} : TensorList{x, w};
+  auto* n = record<N>(inputs, {y});
+  if (w.requires_grad()) n->x = SavedTensor(x);
+  if (x.requires_grad()) n->w = SavedTensor(w);
+  n->x_shape = x.shape();
+  n->x_layout = x.layout();
+  n->w_shape = w.shape();
+  n->p = p;
+  n->p.relu = false;
+  n->act = FusedActivation{relu, slope, relu ? SavedTensor(y) : SavedTensor()};
+}
 
 // conv2d, with the activation fused when `relu`.
 Tensor conv2d_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt,
@@ -279,18 +295,7 @@ Tensor conv2d_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Conv
                       conv_out(x.size(2), w.size(2), p.stride_h, p.pad_h, p.dilation_h, x, w),
                       conv_out(x.size(3), w.size(3), p.stride_w, p.pad_w, p.dilation_w, x, w)};
   Tensor y = conv_forward_kernel(x, w, b, y_shape, p, opt.out_layout);
-  if (Tape::needs_grad({&x, &w, &b})) {
-    TensorList inputs = b.defined() ? TensorList{x, w, b} : TensorList{x, w};
-    auto* n = record<Conv2dBackward>(inputs, {y});
-    if (w.requires_grad()) n->x = SavedTensor(x);
-    if (x.requires_grad()) n->w = SavedTensor(w);
-    n->x_shape = x.shape();
-    n->x_layout = x.layout();
-    n->w_shape = w.shape();
-    n->p = p;
-    n->p.relu = false;  // the backward passes run on the masked gradient
-    n->act = FusedActivation{relu, slope, relu ? SavedTensor(y) : SavedTensor()};
-  }
+  record_conv<Conv2dBackward>(x, w, b, y, p, relu, slope);
   return y;
 }
 
@@ -337,17 +342,7 @@ Tensor conv_transpose2d_impl(const Tensor& x, const Tensor& w, const Tensor& b,
     const TensorView yv = y.is_strided() ? y.view() : flat_view(y);  // relu(0) = 0: padding stays
     be.unary(slope == 0.0 ? UnaryOp::relu : UnaryOp::leaky_relu, yv, yv, slope);
   }
-  if (Tape::needs_grad({&x, &w, &b})) {
-    TensorList inputs = b.defined() ? TensorList{x, w, b} : TensorList{x, w};
-    auto* n = record<ConvTranspose2dBackward>(inputs, {y});
-    if (w.requires_grad()) n->x = SavedTensor(x);
-    if (x.requires_grad()) n->w = SavedTensor(w);
-    n->x_shape = x.shape();
-    n->x_layout = x.layout();
-    n->w_shape = w.shape();
-    n->p = p;
-    n->act = FusedActivation{relu, slope, relu ? SavedTensor(y) : SavedTensor()};
-  }
+  record_conv<ConvTranspose2dBackward>(x, w, b, y, p, relu, slope);
   return y;
 }
 

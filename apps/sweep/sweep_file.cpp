@@ -59,9 +59,11 @@ void apply_config_field(TrainConfig& c, const std::string& key, const std::strin
     c.controller_params["beta"] = v.get<double>();
     return;
   }
-  if (key == "latents")  // 0 is TrainConfig's "the architecture's"; here it would be a typo
+  // 0 is TrainConfig's "the default" (the architecture's latents, one micro-shard per process);
+  // written in a sweep file it would be a typo, as on the command line, which refuses it too.
+  if (key == "latents" || key == "micro_shards")
     UNRAVEL_CHECK(v.is_number_integer() && v.get<int64_t>() >= 1,
-                  "latents must be an integer of at least 1, got {}", v.dump());
+                  "{} must be an integer of at least 1, got {}", key, v.dump());
   size_t dot = key.find('.');
   if (dot != std::string::npos) {
     std::string head = key.substr(0, dot), sub = key.substr(dot + 1);

@@ -149,28 +149,27 @@ void Communicator::wait_for_others() {
 }
 
 void Communicator::allgather(const void* send, size_t bytes, void* recv) {
-  if (size_ > 1) wait_for_others();
-  Timed t(seconds_, calls_);
-  if (size_ == 1) {
-    if (bytes) std::memmove(recv, send, bytes);
-    return;
-  }
-#if UNRAVEL_HAVE_MPI
-  const int n = as_count(bytes, "allgather");
-  check_mpi(MPI_Allgather(send, n, MPI_BYTE, recv, n, MPI_BYTE, MPI_COMM_WORLD), "MPI_Allgather");
-#endif
+  exchange_bytes(false, send, bytes, recv);
 }
 
 void Communicator::alltoall(const void* send, size_t bytes, void* recv) {
+  exchange_bytes(true, send, bytes, recv);
+}
+
+void Communicator::exchange_bytes(bool alltoall, const void* send, size_t bytes, void* recv) {
   if (size_ > 1) wait_for_others();
   Timed t(seconds_, calls_);
-  if (size_ == 1) {
+  if (size_ == 1) {  // both collectives copy the one block
     if (bytes) std::memmove(recv, send, bytes);
     return;
   }
 #if UNRAVEL_HAVE_MPI
-  const int n = as_count(bytes, "alltoall");
-  check_mpi(MPI_Alltoall(send, n, MPI_BYTE, recv, n, MPI_BYTE, MPI_COMM_WORLD), "MPI_Alltoall");
+  // MPI_Alltoall and MPI_Allgather take the same arguments: `bytes` per process each way.
+  const char* what = alltoall ? "MPI_Alltoall" : "MPI_Allgather";
+  const int n = as_count(bytes, what);
+  check_mpi((alltoall ? MPI_Alltoall : MPI_Allgather)(send, n, MPI_BYTE, recv, n, MPI_BYTE,
+                                                      MPI_COMM_WORLD),
+            what);
 #endif
 }
 

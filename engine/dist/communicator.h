@@ -94,6 +94,8 @@ class Communicator {
   struct Pending;  ///< the MPI requests in flight (communicator.cpp)
   std::unique_ptr<Pending> pending_;
   void wait_for_others();
+  /// allgather (false) or alltoall (true): the same arguments, `bytes` per process.
+  void exchange_bytes(bool alltoall, const void* send, size_t bytes, void* recv);
   /// iallgather (false) or ialltoall (true): the same arguments, `bytes` per process.
   Request start_bytes(bool alltoall, const void* send, size_t bytes, void* recv, int lane);
 };

@@ -136,6 +136,7 @@ def test_a_failing_task_is_reported_and_the_others_finish(tmp_path):
     ("[base]\nsteps = 3\n[grid\n", r"line 3"),
     ("[grid]\nseed = [1]\n[[override]]\nwhere = { beta = 2 }\nsteps = 5\n", r"line 4: override where 'beta' is not an axis"),
     ("[base]\nlatents = 0\n[grid]\nseed = [1]\n", r"line 2: latents must be an integer of at least 1, got 0"),
+    ("[base]\nmicro_shards = 0\n[grid]\nseed = [1]\n", r"line 2: micro_shards must be an integer of at least 1, got 0"),
     ("[base]\nbeta = -1\n[grid]\nseed = [1]\n", r"run \{seed=1\}: constant: beta must be >= 0"),
 ])
 def test_bad_sweep_files_are_refused_naming_the_line(tmp_path, body, message):
