@@ -75,6 +75,9 @@ class Vae : public nn::Module {
   /// Decoder output for z (..., D); leading axes are kept: (K, B, D) → (K, B, ...).
   /// With a learned scale, `log_scale` (if given) receives the log-scale half.
   Tensor decode(const Tensor& z, Tensor* log_scale = nullptr);
+  /// Module's one-tensor forward stays visible; for a Vae it throws, since a forward pass needs
+  /// a generator (the overloads below).
+  using nn::Module::forward;
   /// Encode, draw K reparameterised samples (K = 1 gives (B, D) samples), decode.
   VaeOutputs forward(const Tensor& x, Generator& gen, int64_t k = 1);
   /// forward() of rows `window.start`.. of a batch of `window.batch` rows: the samples use the
