@@ -4,6 +4,7 @@
 #pragma once
 
 #include "engine/cuda/cuda_backend.h"
+#include "ops/cuda/conv_direct_body.h"  // Geom
 #include "ops/cuda/cuda_common.cuh"
 
 namespace unravel::cuda_conv {
@@ -19,14 +20,6 @@ inline const char* pass_name(Pass p) {
     default: return "conv2d_backward_weights";
   }
 }
-
-/// One convolution in the forward sense: x (n, c, h, w) ⋆ w (o, cg, kh, kw) → y (n, o, oh, ow),
-/// cg = c / groups input and og = o / groups output channels per group. Plain values, passed to
-/// the direct kernels by value.
-struct Geom {
-  int64_t n, c, h, w, o, cg, og, kh, kw, oh, ow;
-  int64_t sh, sw, ph, pw, dh, dw, groups;
-};
 
 /// Checks x, w, y (in the forward sense; for a backward pass x or y is the gradient) against
 /// each other and p, the CPU's rules plus groups. Returns the geometry; *symmetric tells whether

@@ -57,20 +57,6 @@ class Scratch {
   size_t n_ = 0;
 };
 
-/// Sum over the block in a fixed pairing (every thread gets the result). blockDim.x == N, a
-/// power of two; shared holds N doubles.
-template <int N> __device__ double block_sum(double v, double* shared) {
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = N / 2; s > 0; s >>= 1) {
-    if (static_cast<int>(threadIdx.x) < s) shared[threadIdx.x] += shared[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double r = shared[0];
-  __syncthreads();
-  return r;
-}
-
 /// f(float{}) for f32, else f(double{}) (callers have checked the dtype is one of the two).
 template <class F> void dispatch_float(DType t, F&& f) {
   if (t == DType::f32)

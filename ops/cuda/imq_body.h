@@ -49,21 +49,6 @@ template <class T> struct ImqOperand {
   UNRAVEL_HD T at(int64_t r, int64_t d) const { return p[r * s0 + d * s1]; }
 };
 
-/// Sum over the block in a fixed pairing; every thread gets the result. `sh` holds
-/// block_dim_x() doubles, block_dim_x() a power of two.
-template <class Ctx> UNRAVEL_HD double imq_block_sum(Ctx& ctx, double v, double* sh) {
-  const unsigned t = ctx.thread_idx_x();
-  sh[t] = v;
-  ctx.sync();
-  for (unsigned s = ctx.block_dim_x() / 2; s > 0; s >>= 1) {
-    if (t < s) sh[t] += sh[t + s];
-    ctx.sync();
-  }
-  const double r = sh[0];
-  ctx.sync();
-  return r;
-}
-
 /// k(ρ) and, when `w` is not null, w(ρ), in T.
 template <class T> UNRAVEL_HD T imq_k(const ImqScales& cs, T rho, T* w) {
   T k = T(0), ww = T(0);
@@ -110,7 +95,7 @@ UNRAVEL_HD void imq_rows_body(Ctx& ctx, ImqOperand<T> x, ImqOperand<T> o, int64_
           }
         }
       }
-      const double v = imq_block_sum(ctx, acc, sh);
+      const double v = block_sum(ctx, acc, sh);
       if (t == 0) row_value[i] = v;
     }
     if (grad) {
@@ -123,7 +108,7 @@ UNRAVEL_HD void imq_rows_body(Ctx& ctx, ImqOperand<T> x, ImqOperand<T> o, int64_
           imq_k<T>(cs, full ? imq_rho(x, o, i, j, dim) : dl * dl, &w);
           acc += static_cast<double>(T(-2) * w * dl);
         }
-        const double g = imq_block_sum(ctx, acc, sh);
+        const double g = block_sum(ctx, acc, sh);
         if (t == 0) grad[i * dim + d] = static_cast<T>(g);
       }
     }
@@ -136,7 +121,7 @@ UNRAVEL_HD void imq_total_body(Ctx& ctx, const double* row_value, int64_t rows, 
   double* sh = ctx.template shared<double>();
   double acc = 0.0;
   for (int64_t i = ctx.thread_idx_x(); i < rows; i += ctx.block_dim_x()) acc += row_value[i];
-  const double v = imq_block_sum(ctx, acc, sh);
+  const double v = block_sum(ctx, acc, sh);
   if (ctx.thread_idx_x() == 0) y[0] = static_cast<T>(v);
 }
 

@@ -69,6 +69,22 @@ inline LaunchDims elementwise_dims(int64_t n) {
   return LaunchDims{Dim3{blocks_for(n)}, Dim3{static_cast<unsigned>(kThreads)}, 0};
 }
 
+/// Sum over the block in a fixed pairing; every thread gets the result. `sh` holds
+/// block_dim_x() doubles, block_dim_x() a power of two. Every thread of the block must call it
+/// (it meets the others at barriers).
+template <class Ctx> UNRAVEL_HD double block_sum(Ctx& ctx, double v, double* sh) {
+  const unsigned t = ctx.thread_idx_x();
+  sh[t] = v;
+  ctx.sync();
+  for (unsigned s = ctx.block_dim_x() / 2; s > 0; s >>= 1) {
+    if (t < s) sh[t] += sh[t + s];
+    ctx.sync();
+  }
+  const double r = sh[0];
+  ctx.sync();
+  return r;
+}
+
 /// A grid-stride loop's first index and step: for (i = first; i < n; i += step).
 template <class Ctx> UNRAVEL_HD int64_t grid_first(const Ctx& c) {
   return c.block_idx_x() * int64_t(c.block_dim_x()) + c.thread_idx_x();
