@@ -108,6 +108,11 @@ echo "CUDA libraries from: $CUDALIBS"
 stage "plugin loads, device visible" 20 $RUN "$BIN/unravel" devices --require $DEV
 stage "parity suite: every op on $DEV vs cpu (forward, gradients, f64 gradchecks)" 60 \
   bash -c 'dt "$@"' _ $RUN "$BIN/test_engine" -ts='device parity'
+# The convolution cases again with cuDNN switched off: our direct kernels (the fallback where
+# cuDNN cannot run a case) on every one of them, values and gradients (no effect on sim).
+stage "parity suite: convolutions through our direct kernels (UNRAVEL_CUDA_CONV=direct)" 30 \
+  bash -c 'dt "$@"' _ env UNRAVEL_CUDA_CONV=direct UNRAVEL_PARITY_ONLY=conv $RUN "$BIN/test_engine" \
+  -tc='device parity: every op*'
 stage "parity suite: optimiser steps on $DEV vs cpu" 20 \
   bash -c 'dt "$@"' _ $RUN "$BIN/test_objectives" -ts='device parity'
 stage "cuda plugin test" 20 $RUN "$BIN/test_cuda_plugin"
