@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "engine/backend.h"
@@ -100,7 +101,7 @@ void check_case(ImqMode mode, DType dtype, int64_t ba, int64_t bb, int64_t dim, 
     double scale = 0;
     for (int64_t i = 0; i < gd.numel(); ++i) scale = std::max(scale, std::abs(wp[i]));
     for (int64_t i = 0; i < gd.numel(); ++i) {
-      INFO(what, "[", i, "] = ", gp[i], ", CPU ", wp[i]);
+      INFO(std::string(what), "[", i, "] = ", gp[i], ", CPU ", wp[i]);
       REQUIRE(std::abs(gp[i] - wp[i]) <= rtol * std::max(scale, 1.0));
     }
   };
