@@ -7,6 +7,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "engine/check.h"
 #include "engine/hd.h"
 #include "engine/op_kinds.h"
 
@@ -47,6 +48,20 @@ template <class Acc> Acc reduce_identity(ReduceOp op) {
       return std::numeric_limits<Acc>::has_infinity ? std::numeric_limits<Acc>::infinity()
                                                     : std::numeric_limits<Acc>::max();
     default: return Acc(0);
+  }
+}
+
+/// Calls f(std::integral_constant<ReduceOp, op>{}) for the five value reductions (sum, mean,
+/// max, min, prod), so a backend instantiates its kernel per operation in one place; throws for
+/// any other op.
+template <class F> void dispatch_reduce(ReduceOp op, F&& f) {
+  switch (op) {
+    case ReduceOp::sum: f(std::integral_constant<ReduceOp, ReduceOp::sum>{}); return;
+    case ReduceOp::mean: f(std::integral_constant<ReduceOp, ReduceOp::mean>{}); return;
+    case ReduceOp::max: f(std::integral_constant<ReduceOp, ReduceOp::max>{}); return;
+    case ReduceOp::min: f(std::integral_constant<ReduceOp, ReduceOp::min>{}); return;
+    case ReduceOp::prod: f(std::integral_constant<ReduceOp, ReduceOp::prod>{}); return;
+    default: UNRAVEL_CHECK(false, "reduce: unknown op {}", static_cast<int>(op));
   }
 }
 

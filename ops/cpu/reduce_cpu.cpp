@@ -88,14 +88,7 @@ void reduce(ReduceOp op, const TensorView& x, const TensorView& y) {
   checks::reduce(op, x, y);
   dispatch_dtype(x.dtype, [&](auto tag) {
     using T = decltype(tag);
-    switch (op) {
-      case ReduceOp::sum: reduce_impl<ReduceOp::sum, T>(x, y); break;
-      case ReduceOp::mean: reduce_impl<ReduceOp::mean, T>(x, y); break;
-      case ReduceOp::max: reduce_impl<ReduceOp::max, T>(x, y); break;
-      case ReduceOp::min: reduce_impl<ReduceOp::min, T>(x, y); break;
-      case ReduceOp::prod: reduce_impl<ReduceOp::prod, T>(x, y); break;
-      default: UNRAVEL_CHECK(false, "reduce: unknown op");
-    }
+    dispatch_reduce(op, [&](auto o) { reduce_impl<decltype(o)::value, T>(x, y); });
   });
 }
 
