@@ -121,22 +121,22 @@ template <class T> void check_conv_case(const ConvCase& k, uint64_t seed) {
 
   // Launch plans: the backend's, then a grid too small for the work with small blocks.
   struct Plan {
-    cu::LaunchDims elem, weights;
+    cu::LaunchDims fwd, bwd_data, weights;
     const char* name;
   };
   const int64_t ytotal = g.n * g.o * g.oh * g.ow, xtotal = g.n * g.c * g.h * g.w,
                 wtotal = g.o * g.cg * g.kh * g.kw;
   const Plan plans[] = {
-      {cu::elementwise_dims(ytotal), cc::direct_weights_dims(wtotal, int64_t{1} << 20, 64),
-       "backend grid (64-thread weight blocks)"},
-      {cu::LaunchDims{cu::Dim3{3}, cu::Dim3{32}, 0}, cc::direct_weights_dims(wtotal, 5, 16),
-       "small grid"},
+      {cu::elementwise_dims(ytotal), cu::elementwise_dims(xtotal), cc::direct_weights_dims(wtotal),
+       "the backend's plans"},
+      {cu::LaunchDims{cu::Dim3{3}, cu::Dim3{32}, 0}, cu::LaunchDims{cu::Dim3{3}, cu::Dim3{32}, 0},
+       cc::direct_weights_dims(wtotal, 5, 16), "small grid"},
   };
   for (const Plan& plan : plans) {
-    INFO("plan: ", plan.name);
+    INFO("plan: ", std::string(plan.name));
     // Forward.
     Buf<T> y = make_buf<T>(yd, nchw, k.y_padded ? 3 : 0, false, 0);
-    cu::emulate_launch(plan.elem, [&](HostCtx& ctx) {
+    cu::emulate_launch(plan.fwd, [&](HostCtx& ctx) {
       cc::direct_forward_body<T>(ctx, x.v.data(), x.s, w.v.data(), w.s, y.v.data(), y.s, g, ytotal);
     });
     int64_t i = 0;
@@ -148,9 +148,7 @@ template <class T> void check_conv_case(const ConvCase& k, uint64_t seed) {
                         "forward", i);
     // Backward data: dx[n, ci, ih, iw] = Σ over the outputs whose window reads it.
     Buf<T> dx = make_buf<T>(xd, k.x_channels_last ? nhwc : nchw, 0, false, 0);
-    cu::emulate_launch(plan.elem.grid.x == cu::elementwise_dims(ytotal).grid.x
-                           ? cu::elementwise_dims(xtotal) : plan.elem,
-                       [&](HostCtx& ctx) {
+    cu::emulate_launch(plan.bwd_data, [&](HostCtx& ctx) {
       cc::direct_backward_data_body<T>(ctx, dy.v.data(), dy.s, w.v.data(), w.s, dx.v.data(), dx.s,
                                        g, xtotal);
     });
