@@ -20,7 +20,7 @@
 // Usage: bench_train_step [--model conv64|fashion28|broadcast|pinwheel|all] [--batch N] [--encode]
 //                         [--objective NAME] [--device cpu|sim|cuda] [--graph] [--reps R] [--steps S]
 //                         [--threads T] [--peak GFLOPS] [--first-step] [--csv PATH]
-//                         [--isa base,avx2,avx512]
+//                         [--isa base,avx2,avx512] [--kernels]
 //   default: every configuration of issue 7 (conv64 64 and 256, fashion28 128, pinwheel 128,
 //   conv64 encode 1024) and the main job's net (broadcast 64). --first-step builds the model,
 //   runs one step on a batch and prints the seconds since process start (kernel start time from
@@ -29,6 +29,9 @@
 //   (set_cpu_isa), the variants interleaved rep by rep in one process, one CSV row each; by
 //   default the variant picked at start-up (UNRAVEL_CPU_ISA or the most capable). The last CSV
 //   column names the variant a row ran with.
+// --kernels (with --device sim) prints one step's Backend calls per kernel family, with the
+//   families the CUDA backend lacks declined, and with --graph the kernels a recorded step
+//   replays: what a CUDA graph of the step launches.
 // CSV to stdout and to --csv PATH.
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
@@ -48,6 +51,7 @@
 #include "engine/check.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/grad_mode.h"
+#include "engine/sim/sim_backend.h"
 #include "models/optim/adam.h"
 #include "models/vae.h"
 #include "objectives/registry.h"
@@ -192,6 +196,7 @@ struct Options {
   std::string device = "cpu";
   std::string precision = "fp32";
   bool graph = false;
+  bool kernels = false;
   std::vector<std::string> isas;  // empty: the active variant only
 };
 
@@ -290,6 +295,47 @@ void run_encode(const Options& o, int64_t batch, double peak, bench::Csv& csv) {
                       peak_rss_mib(), batch * kConv64EncodeFlops, cpu_isa()));
 }
 
+/// --kernels: the Backend calls of one training step per kernel family, on sim with the families
+/// the CUDA backend does not offer declined (so ops take the paths they take on a GPU), and the
+/// kernels a recorded step holds (--graph). On a GPU a captured step launches about one kernel
+/// per call (cuDNN and cuBLAS calls may launch more), so this counts what a CUDA graph of the
+/// step holds: the launch-bound part of a small-batch step.
+void count_kernels(const Options& o, const std::string& model, int64_t batch) {
+  bench::require(o.device == "sim", "--kernels counts on the stand-in device: add --device sim");
+  sim_decline(Kernel::conv2d_forward_relu, true);  // as CudaBackend::supports
+  sim_decline(Kernel::layout_convert, true);
+  Trainer tr(model, batch, o.objective, Device::parse(o.device), parse_precision(o.precision),
+             o.graph);
+  double first = tr.step_loss(), last = first;
+  for (int i = 1; i < 5; ++i) last = tr.step_loss();
+  bench::require(std::isfinite(last), fmt::format("{}: loss became {}", model, last));
+  tr.sync();
+  sim_reset_stats();
+  tr.step();
+  tr.sync();
+  const SimStats s = sim_stats();
+  std::printf("%s batch %lld, objective %s%s%s: one step\n", model.c_str(),
+              static_cast<long long>(batch), o.objective.c_str(),
+              o.precision == "fp32" ? "" : (", " + o.precision).c_str(), o.graph ? ", graph" : "");
+  std::vector<std::pair<uint64_t, int>> order;
+  uint64_t calls = 0;
+  for (int k = 0; k < kNumKernels; ++k)
+    if (s.calls[k] > 0 && static_cast<Kernel>(k) != Kernel::conv2d_bf16) {
+      order.emplace_back(s.calls[k], k);
+      calls += s.calls[k];
+    }
+  std::sort(order.rbegin(), order.rend());
+  for (auto& [n, k] : order)
+    std::printf("  %-24s %6llu\n", kernel_name(static_cast<Kernel>(k)),
+                static_cast<unsigned long long>(n));
+  if (o.graph) std::printf("  (a replay makes no Backend calls: run without --graph for the families)\n");
+  else std::printf("  %-24s %6llu\n", "Backend calls", static_cast<unsigned long long>(calls));
+  std::printf("  queued operations (kernels, device copies) %llu; host reads %llu\n",
+              static_cast<unsigned long long>(s.kernels), static_cast<unsigned long long>(s.host_reads));
+  if (o.graph)
+    std::printf("  recorded kernels replayed per step: %zu\n", tr.trainer->recorded_kernels());
+}
+
 int64_t default_batch(const std::string& model, bool encode) {
   if (encode) return 1024;
   return model == "conv64" || model == "broadcast" ? 64 : 128;
@@ -316,6 +362,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--device") o.device = value();
     else if (a == "--precision") o.precision = value();
     else if (a == "--graph") o.graph = true;
+    else if (a == "--kernels") o.kernels = true;
     else if (a == "--isa") {
       std::stringstream list(value());
       for (std::string name; std::getline(list, name, ',');) o.isas.push_back(name);
@@ -324,7 +371,7 @@ Options parse(int argc, char** argv) {
       std::printf("usage: bench_train_step [--model conv64|fashion28|broadcast|pinwheel|all] [--batch N] "
                   "[--encode] [--objective NAME] [--device cpu|sim|cuda] [--precision fp32|bf16] [--graph] "
                   "[--reps R] [--steps S] [--threads T] [--peak GFLOPS] [--first-step] [--csv PATH] "
-                  "[--isa base,avx2,avx512]\n");
+                  "[--isa base,avx2,avx512] [--kernels]\n");
       std::exit(0);
     } else {
       bench::require(false, "unknown argument '" + a + "' (see --help)");
@@ -356,6 +403,11 @@ int main(int argc, char** argv) {
                 "peak_rss_mib,cpu_isa\n%s,%lld,%d,%.3f,%.4f,%.1f,%s\n",
                 model.c_str(), static_cast<long long>(batch), omp_get_max_threads(), since_start,
                 since_main, peak_rss_mib(), cpu_isa().c_str());
+    return 0;
+  }
+  if (o.kernels) {
+    std::string model = o.model == "all" ? "conv64" : o.model;
+    count_kernels(o, model, o.batch > 0 ? o.batch : default_batch(model, false));
     return 0;
   }
   // The CPU sgemm peak is the reference only for CPU runs.

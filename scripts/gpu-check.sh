@@ -192,9 +192,11 @@ PY
 }
 export -f mig_on mig_equal
 [ -f /tmp/gpu-run/summary.json ] && stage "MIG (Chen) on $DEV equals cpu on that run" 40 bash -c mig_equal
-stage "GPU time per kernel family, conv64 batch 256 eager (UNRAVEL_CUDA_TIMING=1)" 40 \
-  env UNRAVEL_CUDA_TIMING=1 $RUN "$BIN/bench_train_step" --model conv64 --batch 256 --device $DEV \
+for b in 64 256; do
+stage "GPU time per kernel family, conv64 batch $b eager (UNRAVEL_CUDA_TIMING=1)" 40 \
+  env UNRAVEL_CUDA_TIMING=1 $RUN "$BIN/bench_train_step" --model conv64 --batch $b --device $DEV \
   --reps 2 --steps 20 --peak 1
+done
 if [ "${GPU_CHECK_BENCH:-1}" != 0 ]; then
 left=$(( 250 - ($(date +%s) - T0) ))
 [ $left -lt 40 ] && left=40

@@ -190,7 +190,7 @@ class SimBackend final : public Backend {
     return declined(Kernel::layout_convert) ? 0 : cpu().conv_chain_format(channels, dtype);
   }
   size_t layout_nbytes(uint32_t format, const Shape& shape, DType dtype) const override {
-    check(Kernel::layout_convert);
+    if (declined(Kernel::layout_convert)) unsupported(Kernel::layout_convert);  // a query, not a call
     return cpu().layout_nbytes(format, shape, dtype);
   }
   void convert_layout(const TensorView& src, const TensorView& dst) override {
@@ -339,11 +339,13 @@ class SimBackend final : public Backend {
     s.uploads = stats_.uploads;
     s.upload_bytes = stats_.upload_bytes;
     s.flushes = stats_.flushes;
+    for (int k = 0; k < kNumKernels; ++k) s.calls[k] = stats_.calls[k];
     return s;
   }
   void reset_stats() {
     stats_.host_reads = stats_.host_read_bytes = stats_.syncs = stats_.kernels = 0;
     stats_.uploads = stats_.upload_bytes = stats_.flushes = 0;
+    for (auto& c : stats_.calls) c = 0;
   }
   bool decline(Kernel k, bool on) { return declined_[static_cast<size_t>(k)].exchange(on); }
   bool owns(const void* p, size_t nbytes = 0) const {
@@ -354,8 +356,9 @@ class SimBackend final : public Backend {
   static Backend& cpu() { return backend(kCPU); }
 
   bool declined(Kernel k) const { return declined_[static_cast<size_t>(k)].load(); }
-  void check(Kernel k) const {
+  void check(Kernel k) {
     if (declined(k)) unsupported(k);
+    ++stats_.calls[static_cast<size_t>(k)];
   }
   /// Refuses views whose memory is not sim memory (a CPU tensor mixed with sim ones).
   void mine(std::initializer_list<const TensorView*> views, const char* op) const {
@@ -411,6 +414,7 @@ class SimBackend final : public Backend {
   struct Counters {
     std::atomic<uint64_t> host_reads{0}, host_read_bytes{0}, syncs{0}, kernels{0}, uploads{0},
         upload_bytes{0}, flushes{0};
+    std::array<std::atomic<uint64_t>, kNumKernels> calls{};
   };
   SimArena arena_;
   std::recursive_mutex queue_mu_;

@@ -11,6 +11,7 @@
 //    is counted (sim_stats()), so tests can assert how many a training step makes.
 // Uploads (copy_from_host) snapshot the host bytes at call time, like a pinned staging copy.
 #pragma once
+#include <array>
 #include <cstdint>
 
 #include "engine/backend.h"
@@ -26,6 +27,8 @@ struct SimStats {
   uint64_t uploads = 0;          ///< copies from the host
   uint64_t upload_bytes = 0;
   uint64_t flushes = 0;          ///< times the queue ran (syncs + when it grew long)
+  /// Backend calls per kernel family (a bf16 convolution counts under its pass and conv2d_bf16).
+  std::array<uint64_t, kNumKernels> calls{};
 };
 
 /// The sim backend (one for every sim:N).

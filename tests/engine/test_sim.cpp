@@ -108,6 +108,13 @@ TEST_CASE("sim: kernels queue until the host reads; reads, uploads and syncs are
   Tensor z = sum(y);
   SimStats s = sim_stats();
   CHECK(s.kernels >= 3);
+  // Per family: one reduction, an exp, an add; nothing else (bench_train_step --kernels).
+  auto calls = [&](Kernel k) { return s.calls[static_cast<size_t>(k)]; };
+  CHECK(calls(Kernel::reduce) == 1);
+  CHECK(calls(Kernel::unary) >= 1);
+  CHECK(calls(Kernel::binary) >= 1);
+  CHECK(calls(Kernel::unary) + calls(Kernel::binary) + calls(Kernel::reduce) == s.kernels);
+  CHECK(calls(Kernel::gemm) == 0);
   CHECK(s.flushes == 0);  // nothing has run yet
   CHECK(s.host_reads == 0);
   CHECK(s.syncs == 0);
