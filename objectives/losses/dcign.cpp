@@ -49,15 +49,7 @@ VaeOutputs DcignObjective::outputs(models::Vae& vae, const Tensor& x, Generator&
 }
 
 LossTerms DcignObjective::compute(const ObjectiveInput& in, const Schedule& schedule, Generator&) {
-  const VaeOutputs& out = in.out;
-  check_outputs(out, in.prior, "dcign");
-  Tensor rec = reconstruction_log_lik(out);
-  const Tensor& kl = in.kl;
-  LossTerms t = new_terms(out);
-  t.total = reduce(kl * match_like(schedule.beta, kl) - rec);
-  t.add("recon", mean(-rec));
-  t.add("kl", mean(kl));
-  return t;
+  return beta_elbo(in, schedule, "dcign");
 }
 
 }  // namespace unravel

@@ -62,13 +62,7 @@ std::string MathieuObjective::batch_coupling() const {
 LossTerms MathieuObjective::compute(const ObjectiveInput& in, const Schedule& schedule,
                                     Generator& gen) {
   const VaeOutputs& out = in.out;
-  check_outputs(out, in.prior, "mathieu");
-  Tensor rec = reconstruction_log_lik(out);
-  const Tensor& kl = in.kl;
-  LossTerms t = new_terms(out);
-  t.total = reduce(kl * match_like(schedule.beta, kl) - rec);
-  t.add("recon", mean(-rec));
-  t.add("kl", mean(kl));
+  LossTerms t = beta_elbo(in, schedule, "mathieu");
   if (alpha_ > 0) {
     Tensor d = (*div_)(out.posterior, out.z, in.prior, gen);
     t.total = t.total + d * (alpha_ * batch_scale(out));
@@ -128,15 +122,10 @@ std::vector<Tensor> dip_regulariser(const Tensor& cov, double lambda_od, double 
 
 LossTerms DipVaeObjective::compute(const ObjectiveInput& in, const Schedule& schedule, Generator&) {
   const VaeOutputs& out = in.out;
-  check_outputs(out, in.prior, name().c_str());
-  Tensor rec = reconstruction_log_lik(out);
-  const Tensor& kl = in.kl;
+  LossTerms t = beta_elbo(in, schedule, name().c_str());
   std::vector<Tensor> reg = dip_regulariser(dip_covariance(out.posterior, second_), lambda_od_,
                                             lambda_d_);
-  LossTerms t = new_terms(out);
-  t.total = reduce(kl * match_like(schedule.beta, kl) - rec) + reg[0] * batch_scale(out);
-  t.add("recon", mean(-rec));
-  t.add("kl", mean(kl));
+  t.total = t.total + reg[0] * batch_scale(out);
   t.add("cov_offdiag", reg[1]);
   t.add("cov_diag", reg[2]);
   t.add("dip", reg[0]);

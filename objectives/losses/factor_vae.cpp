@@ -44,16 +44,10 @@ FactorVaeObjective::FactorVaeObjective(int64_t latent, double gamma, int64_t hid
 
 LossTerms FactorVaeObjective::compute(const ObjectiveInput& in, const Schedule& schedule,
                                       Generator&) {
-  const VaeOutputs& out = in.out;
-  check_outputs(out, in.prior, "factor-vae");
-  Tensor rec = reconstruction_log_lik(out);
-  const Tensor& kl = in.kl;
-  Tensor logits = disc_->forward(first_sample(out.z));
+  check_outputs(in.out, in.prior, "factor-vae");
+  Tensor logits = disc_->forward(first_sample(in.out.z));
   Tensor ratio = squeeze(slice(logits, 1, 0, 1), 1) - squeeze(slice(logits, 1, 1, 2), 1);  // (B)
-  LossTerms t = new_terms(out);
-  t.total = reduce(kl * match_like(schedule.beta, kl) - rec + ratio * gamma_);
-  t.add("recon", mean(-rec));
-  t.add("kl", mean(kl));
+  LossTerms t = beta_elbo(in, schedule, "factor-vae", ratio * gamma_);
   t.add("tc", mean(ratio));
   return t;
 }

@@ -52,6 +52,20 @@ LossTerms Objective::new_terms(const VaeOutputs& out) const {
   return t;
 }
 
+LossTerms Objective::beta_elbo(const ObjectiveInput& in, const Schedule& schedule, const char* who,
+                               const Tensor& extra) const {
+  const VaeOutputs& out = in.out;
+  check_outputs(out, in.prior, who);
+  Tensor rec = reconstruction_log_lik(out);
+  const Tensor& kl = in.kl;
+  Tensor per_point = kl * match_like(schedule.beta, kl) - rec;
+  LossTerms t = new_terms(out);
+  t.total = reduce(extra.defined() ? per_point + extra : per_point);
+  t.add("recon", mean(-rec));
+  t.add("kl", mean(kl));
+  return t;
+}
+
 VaeOutputs Objective::outputs(models::Vae& vae, const Tensor& x, Generator& gen, int64_t samples) {
   return vae.forward(x, gen, samples);
 }

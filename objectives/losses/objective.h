@@ -132,6 +132,11 @@ class Objective : public nn::Module {
   double batch_scale(const VaeOutputs& out) const;
   /// Empty terms whose total_items matches reduce() (every compute() starts from this).
   LossTerms new_terms(const VaeOutputs& out) const;
+  /// The β-weighted negative ELBO that most objectives build on: checks the outputs (errors name
+  /// `who`), total = reduce(β·KL − log p(x|z) [+ extra]) with `extra` an optional per-datapoint
+  /// (B) term, and the "recon" and "kl" terms (batch means).
+  LossTerms beta_elbo(const ObjectiveInput& in, const Schedule& schedule, const char* who,
+                      const Tensor& extra = Tensor()) const;
   ObjectiveOptions opt_;
 };
 
