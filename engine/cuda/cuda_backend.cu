@@ -163,8 +163,20 @@ int CudaBackend::device_count(std::string* why) const {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
-      reason = UNRAVEL_FORMAT("the CUDA runtime found no usable GPU: {} ({})", cudaGetErrorName(e),
-                           cudaGetErrorString(e));
+      // Name the usual causes: no driver at all (cudaDriverGetVersion reports 0 when libcuda.so.1
+      // cannot be loaded) and a driver older than the runtime this plugin was built with.
+      int drv = 0, rt = 0;
+      (void)cudaDriverGetVersion(&drv);
+      (void)cudaRuntimeGetVersion(&rt);
+      auto ver = [](int v) { return UNRAVEL_FORMAT("{}.{}", v / 1000, (v % 1000) / 10); };
+      if (drv == 0)
+        reason = "no NVIDIA driver is installed: libcuda.so.1 could not be loaded";
+      else if (e == cudaErrorInsufficientDriver)
+        reason = UNRAVEL_FORMAT("the NVIDIA driver supports CUDA up to {}, but this plugin needs "
+                                "CUDA {} (update the driver)", ver(drv), ver(rt));
+      else
+        reason = UNRAVEL_FORMAT("the CUDA runtime found no usable GPU: {} ({})",
+                                cudaGetErrorName(e), cudaGetErrorString(e));
       (void)cudaGetLastError();
       n = 0;
       return;

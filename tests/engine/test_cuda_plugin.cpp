@@ -1,5 +1,6 @@
 // The CUDA plugin in CI (no GPU): it loads with every symbol resolved, and asking for a CUDA
 // device without one fails with the reason. With a GPU: values survive a round trip.
+#include <dlfcn.h>
 #include <doctest/doctest.h>
 
 #include "engine/backend.h"
@@ -30,6 +31,11 @@ TEST_CASE("cuda plugin: loads where built; without a GPU the device is refused w
     MESSAGE("no usable GPU here (expected in CI): " << why);
     CHECK(why.find("cuda:0: not available") != std::string::npos);
     CHECK(why.size() > std::string("device cuda:0: not available ()").size());
+    // The usual cause named, not the runtime's "driver version is insufficient".
+    if (void* drv = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL); drv == nullptr)
+      CHECK(why.find("no NVIDIA driver is installed") != std::string::npos);
+    else
+      dlclose(drv);
     return;
   }
   CHECK(be->name() == "cuda");
