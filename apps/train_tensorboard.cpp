@@ -105,11 +105,11 @@ void TrainBoard::checkpoint(int64_t step) {
     UNRAVEL_CHECK(decoded.size() == rows * per && originals.size() == rec * per,
                   "TensorBoard images: decoder gave {} values for {} images of {}x{}x{}",
                   decoded.size(), rows, c, h, w);
-    TileGrid recon{2, static_cast<int>(rec), h, w, c, originals, {}, {}};
+    TileGrid recon{2, static_cast<int>(rec), h, w, c, originals, {}, {}, {}};
     recon.pixels.insert(recon.pixels.end(), decoded.begin(), decoded.begin() + rec * per);
     add_grid(s, "reconstructions", recon);
     TileGrid trav{static_cast<int>(D), static_cast<int>(kTraversalSteps), h, w, c,
-                  std::vector<float>(decoded.begin() + rec * per, decoded.end()), {}, {}};
+                  std::vector<float>(decoded.begin() + rec * per, decoded.end()), {}, {}, {}};
     add_grid(s, "traversals", trav);
   }
   writer_.write(step, s);

@@ -54,12 +54,19 @@ struct TileGrid {
   std::vector<float> pixels;           ///< [rows * cols][c][h][w], NaN-free, in [0, 1]
   std::vector<int> row_gap_after;      ///< thicker separators after these rows
   std::vector<int> col_gap_after;      ///< thicker separators after these columns
+  /// Empty, or one label per row drawn in a white column on the left (lines split at '\n', at
+  /// most kRowLabelChars characters each, of "0-9 .-+zKL"): e.g. the latent and its KL.
+  std::vector<std::string> row_labels;
 };
+inline constexpr int kRowLabelChars = 8;
 /// Composes the grid (separators 2 px, gaps 8 px) upscaled by `scale` (0 = auto: tiles at least
-/// 96 px) into a grey or RGB image; `what` names it in errors.
+/// 96 px) into a grey or RGB image, with the row labels if any; `what` names it in errors.
 Image8 compose_tile_grid(const TileGrid& g, int scale = 0, const std::string& what = "");
 /// compose_tile_grid written as a PNG; returns the image written.
 Image8 write_tile_grid(const TileGrid& g, const std::string& png, int scale = 0);
+
+/// A traversal row's label: "z<d>\nKL <kl>" (kl in nats, at most 5 characters).
+std::string traversal_row_label(int64_t latent, double kl);
 
 /// Default PNG path RUN/figures/KIND.png.
 std::string default_figure_path(const std::string& run, const std::string& kind);

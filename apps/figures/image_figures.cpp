@@ -4,7 +4,9 @@
 // Traversals follow Higgins et al. / Burgess et al.: the seed image's posterior mean μ is kept
 // and latent d is SET to each of `steps` values linspace(-range, range) (not added to μ_d), then
 // decoded; rows are the latents in decreasing order of their mean KL(q(z_d|x) ‖ N(0,1)) over 256
-// random items, so informative latents come first and collapsed ones (KL ≈ 0) last.
+// random items, so informative latents come first and collapsed ones (KL ≈ 0) last; each row is
+// labelled on the left with its latent and that KL (a 5 × 7 bitmap font of the few characters
+// the labels use).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -25,14 +27,84 @@ std::string default_figure_path(const std::string& run, const std::string& kind)
   return (fs::path(run) / "figures" / (kind + ".png")).string();
 }
 
+namespace {
+
+/// A 5 × 7 bitmap font for the row labels (rows top to bottom, bit 4 = leftmost pixel).
+const uint8_t* glyph(char ch) {
+  static const struct {
+    char c;
+    uint8_t rows[7];
+  } font[] = {
+      {'0', {14, 17, 19, 21, 25, 17, 14}}, {'1', {4, 12, 4, 4, 4, 4, 14}},
+      {'2', {14, 17, 1, 2, 4, 8, 31}},     {'3', {30, 1, 1, 14, 1, 1, 30}},
+      {'4', {2, 6, 10, 18, 31, 2, 2}},     {'5', {31, 16, 30, 1, 1, 17, 14}},
+      {'6', {6, 8, 16, 30, 17, 17, 14}},   {'7', {31, 1, 2, 4, 8, 8, 8}},
+      {'8', {14, 17, 17, 14, 17, 17, 14}}, {'9', {14, 17, 17, 15, 1, 2, 12}},
+      {'z', {0, 0, 31, 2, 4, 8, 31}},      {'.', {0, 0, 0, 0, 0, 12, 12}},
+      {'-', {0, 0, 0, 31, 0, 0, 0}},       {'+', {0, 4, 4, 31, 4, 4, 0}},
+      {'K', {17, 18, 20, 24, 20, 18, 17}}, {'L', {16, 16, 16, 16, 16, 16, 31}},
+      {' ', {0, 0, 0, 0, 0, 0, 0}},
+  };
+  for (const auto& f : font)
+    if (f.c == ch) return f.rows;
+  return nullptr;
+}
+
+std::vector<std::string> label_lines(const std::string& label) {
+  std::vector<std::string> lines(1);
+  for (char ch : label) {
+    if (ch == '\n') lines.emplace_back();
+    else lines.back() += ch;
+  }
+  return lines;
+}
+
+/// Draws `text` in black at (x, y) with pixels `gs` wide.
+void draw_text(Image8& img, int x, int y, int gs, const std::string& text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const uint8_t* rows = glyph(text[i]);
+    for (int r = 0; r < 7; ++r)
+      for (int b = 0; b < 5; ++b) {
+        if (!(rows[r] & (16 >> b))) continue;
+        for (int dy = 0; dy < gs; ++dy)
+          for (int dx = 0; dx < gs; ++dx) {
+            const int px = x + (static_cast<int>(i) * 6 + b) * gs + dx, py = y + r * gs + dy;
+            for (int ch = 0; ch < img.channels; ++ch)
+              img.data[(static_cast<size_t>(py) * img.width + px) * img.channels + ch] = 0;
+          }
+      }
+  }
+}
+
+}  // namespace
+
 Image8 compose_tile_grid(const TileGrid& g, int scale, const std::string& what) {
   UNRAVEL_CHECK(g.rows > 0 && g.cols > 0 && g.h > 0 && g.w > 0 && (g.c == 1 || g.c == 3),
                 "figure {}: bad tile grid {}x{} of {}x{}x{}", what, g.rows, g.cols, g.c, g.h, g.w);
   UNRAVEL_CHECK(g.pixels.size() == static_cast<size_t>(g.rows) * g.cols * g.c * g.h * g.w,
                 "figure {}: tile grid holds {} values, expected {}", what, g.pixels.size(),
                 static_cast<size_t>(g.rows) * g.cols * g.c * g.h * g.w);
+  UNRAVEL_CHECK(g.row_labels.empty() || g.row_labels.size() == static_cast<size_t>(g.rows),
+                "figure {}: {} row labels for {} rows", what, g.row_labels.size(), g.rows);
   if (scale <= 0) scale = std::max(1, (96 + g.h - 1) / g.h);
   const int sep = 2, gap = 8, th = g.h * scale, tw = g.w * scale;
+  // Row labels: glyphs 2 px per font pixel where two lines fit a row (1 px otherwise), in a
+  // column as wide as kRowLabelChars characters, so a figure's size does not depend on its text.
+  const int gs = th >= 40 ? 2 : 1, pad = 4 * gs;
+  const int label_w = g.row_labels.empty() ? 0 : kRowLabelChars * 6 * gs + 2 * pad;
+  for (const std::string& label : g.row_labels) {
+    const std::vector<std::string> lines = label_lines(label);
+    UNRAVEL_CHECK(static_cast<int>(lines.size()) * 9 * gs <= th + 2 * gs,
+                  "figure {}: row label '{}' has more lines than a row holds", what, label);
+    for (const std::string& line : lines) {
+      UNRAVEL_CHECK(static_cast<int>(line.size()) <= kRowLabelChars,
+                    "figure {}: row label line '{}' is longer than {} characters", what, line,
+                    kRowLabelChars);
+      for (char ch : line)
+        UNRAVEL_CHECK(glyph(ch) != nullptr, "figure {}: row label '{}' has a character ('{}') "
+                      "the label font lacks", what, label, ch);
+    }
+  }
   auto offsets = [&](int n, const std::vector<int>& gaps, int t, std::vector<int>& off) {
     off.resize(n);
     int pos = sep;
@@ -44,12 +116,25 @@ Image8 compose_tile_grid(const TileGrid& g, int scale, const std::string& what) 
   };
   std::vector<int> ry, cx;
   const int H = offsets(g.rows, g.row_gap_after, th, ry);
-  const int W = offsets(g.cols, g.col_gap_after, tw, cx);
+  const int W = label_w + offsets(g.cols, g.col_gap_after, tw, cx);
+  for (int& x : cx) x += label_w;
   Image8 img;
   img.width = W;
   img.height = H;
   img.channels = g.c;
   img.data.assign(static_cast<size_t>(W) * H * g.c, 200);  // separators: light grey
+  for (int r = 0; r < g.rows && label_w > 0; ++r) {
+    for (int y = ry[r]; y < ry[r] + th; ++y)  // a white label cell beside the row
+      std::fill_n(img.data.begin() + static_cast<size_t>(y) * W * g.c + sep * g.c,
+                  static_cast<size_t>(label_w - sep) * g.c, uint8_t{255});
+    const std::vector<std::string> lines = label_lines(g.row_labels[r]);
+    const int block = static_cast<int>(lines.size()) * 9 * gs - 2 * gs;  // 7 rows + 2 between
+    int y = ry[r] + std::max(0, (th - block) / 2);
+    for (const std::string& line : lines) {
+      draw_text(img, sep + pad, y, gs, line);
+      y += 9 * gs;
+    }
+  }
   for (int r = 0; r < g.rows; ++r)
     for (int c = 0; c < g.cols; ++c) {
       const float* tile = g.pixels.data() + (static_cast<size_t>(r) * g.cols + c) * g.c * g.h * g.w;
@@ -112,6 +197,15 @@ std::vector<int64_t> seed_items(const Run& run, int64_t count, uint64_t seed) {
 
 }  // namespace
 
+std::string traversal_row_label(int64_t latent, double kl) {
+  // "KL " and at most 5 characters: 3.21, 12.3, 123, 99999 (nats).
+  const double k = std::max(0.0, kl);
+  const std::string v = k < 9.995 ? fmt::format("{:.2f}", k)
+                        : k < 99.95 ? fmt::format("{:.1f}", k)
+                                    : fmt::format("{:.0f}", std::min(k, 99999.0));
+  return fmt::format("z{}\nKL {}", latent, v);
+}
+
 std::string draw_traversals(Run& run, const std::string& png, const ImageFigureOptions& o) {
   auto [c, h, w] = image_dims(run, "traversals");
   UNRAVEL_CHECK(o.steps >= 2 && o.steps <= 64, "figure traversals: --steps must be in [2, 64], got {}",
@@ -143,12 +237,14 @@ std::string draw_traversals(Run& run, const std::string& png, const ImageFigureO
       }
   const int64_t n = D * seeds * o.steps;
   Tensor imgs = decode_to_images(*run.vae, Tensor::from_vector(z, Shape{n, D}));
-  TileGrid grid{static_cast<int>(D), static_cast<int>(seeds * o.steps), h, w, c, {}, {}, {}};
+  TileGrid grid{static_cast<int>(D), static_cast<int>(seeds * o.steps), h, w, c, {}, {}, {}, {}};
   append(grid.pixels, imgs);
+  for (int64_t r = 0; r < D; ++r) grid.row_labels.push_back(traversal_row_label(order[r], kl[order[r]]));
   for (int64_t s = 0; s + 1 < seeds; ++s) grid.col_gap_after.push_back(static_cast<int>((s + 1) * o.steps - 1));
   write_tile_grid(grid, png, seeds > 1 && h >= 48 ? 1 : 0);  // several blocks: no upscale
   std::string cap = fmt::format("Latent traversals ({} seed image{}{}; columns: z_d = {:.3g} … {:.3g} "
-                                "in {} steps). Rows, top to bottom:",
+                                "in {} steps). Rows, top to bottom, labelled with the latent and its "
+                                "mean KL in nats:",
                                 seeds, seeds > 1 ? "s side by side" : "",
                                 fixed ? ", fixed dSprites seeds square/ellipse/heart" : "",
                                 -o.range, o.range, o.steps);
@@ -171,7 +267,7 @@ std::string draw_reconstructions(Run& run, const std::string& png, const ImageFi
   Tensor y = decode_to_images(*run.vae, e.mu);
   std::vector<float> xs = x.to_vector<float>(), ys = y.to_vector<float>();
   const size_t per = static_cast<size_t>(c) * h * w;
-  TileGrid grid{static_cast<int>(2 * pairs), static_cast<int>(cols), h, w, c, {}, {}, {}};
+  TileGrid grid{static_cast<int>(2 * pairs), static_cast<int>(cols), h, w, c, {}, {}, {}, {}};
   grid.pixels.assign(static_cast<size_t>(grid.rows) * grid.cols * per, 0.0f);
   for (int64_t i = 0; i < n; ++i) {
     int64_t p = i / cols, col = i % cols;
@@ -200,7 +296,7 @@ std::string draw_samples(Run& run, const std::string& png, const ImageFigureOpti
     z = run.prior->sample(Shape{n}, g);
   }
   Tensor imgs = decode_to_images(*run.vae, z);
-  TileGrid grid{static_cast<int>(rows), static_cast<int>(cols), h, w, c, {}, {}, {}};
+  TileGrid grid{static_cast<int>(rows), static_cast<int>(cols), h, w, c, {}, {}, {}, {}};
   append(grid.pixels, imgs);
   grid.pixels.resize(static_cast<size_t>(rows) * cols * c * h * w, 1.0f);
   write_tile_grid(grid, png);

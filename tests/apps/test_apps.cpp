@@ -23,6 +23,7 @@
 #include "apps/common/run_dir.h"
 #include "apps/eval.h"
 #include "apps/export.h"
+#include "apps/figures/figures.h"
 #include "apps/train.h"
 #include "datasets/png.h"
 #include "datasets/registry.h"
@@ -126,8 +127,33 @@ TEST_CASE("apps: encode, eval, figure on a dSprites run") {
   fo.runs = {run};
   fo.kind = "traversals";
   REQUIRE(figure_command(fo) == 0);
-  // 3 fixed seeds x 9 steps of 64 px (no upscale), 2 px separators, 8 px gaps between seeds.
-  CHECK(png_size(run + "/figures/traversals.png") == std::pair<int, int>{1796, 662});
+  // 3 fixed seeds x 9 steps of 64 px (no upscale), 2 px separators, 8 px gaps between seeds,
+  // and a 112-px label column (8 characters of 12 px and 8 px padding on each side).
+  CHECK(png_size(run + "/figures/traversals.png") == std::pair<int, int>{1908, 662});
+  {
+    // Every row's label cell (x 2..111, 64 px tall, rows 66 px apart) is white with black text,
+    // and the first row's label reads "z<latent>" then "KL <value>": its first glyph is a 'z'.
+    const Image8 t = read_png(run + "/figures/traversals.png", 1);
+    for (int r = 0; r < 10; ++r) {
+      int dark = 0, white = 0;
+      for (int y = 2 + 66 * r; y < 66 + 66 * r; ++y)
+        for (int x = 2; x < 112; ++x) {
+          const uint8_t v = t.data[static_cast<size_t>(y) * t.width + x];
+          dark += v == 0;
+          white += v == 255;
+        }
+      CAPTURE(r);
+      CHECK(dark > 60);
+      CHECK(dark + white == 110 * 64);
+    }
+  }
+  CHECK(traversal_row_label(3, 4.371) == "z3\nKL 4.37");
+  CHECK(traversal_row_label(12, 12.34) == "z12\nKL 12.3");
+  CHECK(traversal_row_label(0, 1234.6) == "z0\nKL 1235");
+  TileGrid bad{1, 1, 4, 4, 1, std::vector<float>(16, 0.5f), {}, {}, {"z0 ok?"}};
+  CHECK(error_of([&] { compose_tile_grid(bad); }).find("lacks") != std::string::npos);
+  bad.row_labels = {"z0", "z1"};
+  CHECK(error_of([&] { compose_tile_grid(bad); }).find("2 row labels for 1 rows") != std::string::npos);
   fo.kind = "reconstructions";
   fo.count = 4;
   REQUIRE(figure_command(fo) == 0);
