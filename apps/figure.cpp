@@ -49,7 +49,7 @@ int figure_command(const FigureOptions& o) {
     caption = draw_magnitudes(o.runs[0], png, 10000, o.seed, "", o.device);
   } else {
     Run run = load_trained(o.runs[0], true, nullptr, o.device);
-    ImageFigureOptions io{o.seed, o.range, o.steps, o.count};
+    ImageFigureOptions io{o.seed, o.range, o.steps, o.count, {}};
     if (o.kind == "traversals") caption = draw_traversals(run, png, io);
     else if (o.kind == "reconstructions") caption = draw_reconstructions(run, png, io);
     else caption = draw_samples(run, png, io);

@@ -4,6 +4,7 @@
 // Each returns a caption describing what was drawn (row order, values), for the markdown.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@ struct ImageFigureOptions {
   double range = 2.0;    ///< traversal values from -range to +range
   int64_t steps = 9;     ///< traversal columns
   int64_t count = 0;     ///< images / seed images (0 = the figure's default)
+  /// Traversals: a third label line for these latents (e.g. the factor a table found there).
+  std::map<int64_t, std::string> latent_notes;
 };
 
 /// Latent traversals: per seed image a block whose rows are the latents ordered by their mean
@@ -55,7 +58,7 @@ struct TileGrid {
   std::vector<int> row_gap_after;      ///< thicker separators after these rows
   std::vector<int> col_gap_after;      ///< thicker separators after these columns
   /// Empty, or one label per row drawn in a white column on the left (lines split at '\n', at
-  /// most kRowLabelChars characters each, of "0-9 .-+zKL"): e.g. the latent and its KL.
+  /// most kRowLabelChars characters each, of the label font: row_label_font_has): e.g. the latent and its KL.
   std::vector<std::string> row_labels;
 };
 inline constexpr int kRowLabelChars = 8;
@@ -65,8 +68,11 @@ Image8 compose_tile_grid(const TileGrid& g, int scale = 0, const std::string& wh
 /// compose_tile_grid written as a PNG; returns the image written.
 Image8 write_tile_grid(const TileGrid& g, const std::string& png, int scale = 0);
 
-/// A traversal row's label: "z<d>\nKL <kl>" (kl in nats, at most 5 characters).
-std::string traversal_row_label(int64_t latent, double kl);
+/// A traversal row's label: "z<d>\nKL <kl>" (kl in nats, at most 5 characters), and `note` as a
+/// third line when the label font has its characters (cut to kRowLabelChars with a '.').
+std::string traversal_row_label(int64_t latent, double kl, const std::string& note = "");
+/// True when the row-label font draws every character of `text`.
+bool row_label_font_has(const std::string& text);
 
 /// Default PNG path RUN/figures/KIND.png.
 std::string default_figure_path(const std::string& run, const std::string& kind);

@@ -8,6 +8,7 @@
 // labelled on the left with its latent and that KL (a 5 × 7 bitmap font of the few characters
 // the labels use).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -43,6 +44,13 @@ const uint8_t* glyph(char ch) {
       {'z', {0, 0, 31, 2, 4, 8, 31}},      {'.', {0, 0, 0, 0, 0, 12, 12}},
       {'-', {0, 0, 0, 31, 0, 0, 0}},       {'+', {0, 4, 4, 31, 4, 4, 0}},
       {'K', {17, 18, 20, 24, 20, 18, 17}}, {'L', {16, 16, 16, 16, 16, 16, 31}},
+      {'X', {17, 17, 10, 4, 10, 17, 17}},  {'Y', {17, 17, 10, 4, 4, 4, 4}},
+      {'a', {0, 0, 14, 1, 15, 17, 15}},    {'c', {0, 0, 14, 16, 16, 17, 14}},
+      {'e', {0, 0, 14, 17, 31, 16, 14}},   {'h', {16, 16, 22, 25, 17, 17, 17}},
+      {'i', {4, 0, 12, 4, 4, 4, 14}},      {'l', {12, 4, 4, 4, 4, 4, 14}},
+      {'n', {0, 0, 22, 25, 17, 17, 17}},   {'o', {0, 0, 14, 17, 17, 17, 14}},
+      {'p', {0, 0, 30, 17, 30, 16, 16}},   {'r', {0, 0, 22, 25, 16, 16, 16}},
+      {'s', {0, 0, 14, 16, 14, 1, 30}},    {'t', {8, 8, 28, 8, 8, 9, 6}},
       {' ', {0, 0, 0, 0, 0, 0, 0}},
   };
   for (const auto& f : font)
@@ -197,13 +205,19 @@ std::vector<int64_t> seed_items(const Run& run, int64_t count, uint64_t seed) {
 
 }  // namespace
 
-std::string traversal_row_label(int64_t latent, double kl) {
+bool row_label_font_has(const std::string& text) {
+  return std::all_of(text.begin(), text.end(), [](char ch) { return ch == '\n' || glyph(ch); });
+}
+
+std::string traversal_row_label(int64_t latent, double kl, const std::string& note) {
   // "KL " and at most 5 characters: 3.21, 12.3, 123, 99999 (nats).
   const double k = std::max(0.0, kl);
   const std::string v = k < 9.995 ? fmt::format("{:.2f}", k)
                         : k < 99.95 ? fmt::format("{:.1f}", k)
                                     : fmt::format("{:.0f}", std::min(k, 99999.0));
-  return fmt::format("z{}\nKL {}", latent, v);
+  std::string label = fmt::format("z{}\nKL {}", latent, v);
+  if (note.empty() || !row_label_font_has(note)) return label;
+  return label + "\n" + (note.size() <= kRowLabelChars ? note : note.substr(0, kRowLabelChars - 2) + ".");
 }
 
 std::string draw_traversals(Run& run, const std::string& png, const ImageFigureOptions& o) {
@@ -239,7 +253,11 @@ std::string draw_traversals(Run& run, const std::string& png, const ImageFigureO
   Tensor imgs = decode_to_images(*run.vae, Tensor::from_vector(z, Shape{n, D}));
   TileGrid grid{static_cast<int>(D), static_cast<int>(seeds * o.steps), h, w, c, {}, {}, {}, {}};
   append(grid.pixels, imgs);
-  for (int64_t r = 0; r < D; ++r) grid.row_labels.push_back(traversal_row_label(order[r], kl[order[r]]));
+  for (int64_t r = 0; r < D; ++r) {
+    auto note = o.latent_notes.find(order[r]);
+    grid.row_labels.push_back(traversal_row_label(
+        order[r], kl[order[r]], note == o.latent_notes.end() ? "" : note->second));
+  }
   for (int64_t s = 0; s + 1 < seeds; ++s) grid.col_gap_after.push_back(static_cast<int>((s + 1) * o.steps - 1));
   write_tile_grid(grid, png, seeds > 1 && h >= 48 ? 1 : 0);  // several blocks: no upscale
   std::string cap = fmt::format("Latent traversals ({} seed image{}{}; columns: z_d = {:.3g} … {:.3g} "
@@ -250,6 +268,12 @@ std::string draw_traversals(Run& run, const std::string& png, const ImageFigureO
                                 -o.range, o.range, o.steps);
   for (int64_t r = 0; r < D; ++r)
     cap += fmt::format(" z{} (KL {:.2f})", order[r], kl[order[r]]) + (r + 1 < D ? "," : ".");
+  if (!o.latent_notes.empty()) {
+    std::vector<std::string> named;
+    for (const auto& [d, note] : o.latent_notes) named.push_back(fmt::format("z{} {}", d, note));
+    cap += fmt::format(" A third label line names the factor the figure's table finds in that "
+                       "latent alone: {}.", fmt::join(named, ", "));
+  }
   return cap;
 }
 

@@ -150,6 +150,9 @@ TEST_CASE("apps: encode, eval, figure on a dSprites run") {
   CHECK(traversal_row_label(3, 4.371) == "z3\nKL 4.37");
   CHECK(traversal_row_label(12, 12.34) == "z12\nKL 12.3");
   CHECK(traversal_row_label(0, 1234.6) == "z0\nKL 1235");
+  CHECK(traversal_row_label(1, 2.0, "posX") == "z1\nKL 2.00\nposX");
+  CHECK(traversal_row_label(1, 2.0, "orientation") == "z1\nKL 2.00\norient.");
+  CHECK(traversal_row_label(1, 2.0, "floor_hue") == "z1\nKL 2.00");  // '_' is not in the font
   TileGrid bad{1, 1, 4, 4, 1, std::vector<float>(16, 0.5f), {}, {}, {"z0 ok?"}};
   CHECK(error_of([&] { compose_tile_grid(bad); }).find("lacks") != std::string::npos);
   bad.row_labels = {"z0", "z1"};
