@@ -110,6 +110,7 @@ void TrainBoard::checkpoint(int64_t step) {
     add_grid(s, "reconstructions", recon);
     TileGrid trav{static_cast<int>(D), static_cast<int>(kTraversalSteps), h, w, c,
                   std::vector<float>(decoded.begin() + rec * per, decoded.end()), {}, {}, {}};
+    for (int64_t d = 0; d < D; ++d) trav.row_labels.push_back(fmt::format("z{}", d));
     add_grid(s, "traversals", trav);
   }
   writer_.write(step, s);

@@ -77,11 +77,12 @@ def test_dsprites_run_scalars_kl_images_histograms(dsprites_run):
         assert total == pytest.approx(row[kl_col], rel=1e-4, abs=1e-6)
 
     # Checkpoints at 20 and 40: reconstructions (8 items over their reconstructions) and the
-    # traversal grid (6 latents x 9 values) as PNG, and histograms of 256 posterior means.
+    # traversal grid (6 latents x 9 values, rows labelled z0 … z5 in a 112-px column) as PNG, and
+    # histograms of 256 posterior means.
     tags = acc.Tags()
     assert sorted(tags["images"]) == ["reconstructions", "traversals"]
     want = {"reconstructions": (tile_grid_size(2, 64), tile_grid_size(8, 64)),
-            "traversals": (tile_grid_size(6, 64), tile_grid_size(9, 64))}
+            "traversals": (tile_grid_size(6, 64), 112 + tile_grid_size(9, 64))}
     for tag, (h, w) in want.items():
         events = acc.Images(tag)
         assert [e.step for e in events] == [20, 40]
