@@ -1,7 +1,8 @@
 // The training loop around the library's TrainStep (objectives/training/train_step.h): next
 // batch → one step on the run's device. Every random draw comes from one Generator (seeded by
-// --seed) and the batcher's own stream; both positions go into each checkpoint, so a resumed run
-// continues the exact same streams and equals an uninterrupted one.
+// --seed) and the batcher's own stream (seeded by --data-seed, which defaults to --seed); both
+// positions go into each checkpoint, so a resumed run continues the exact same streams and equals
+// an uninterrupted one.
 //
 // Host reads: a step reads nothing back unless it logs (every --log-every steps), checkpoints
 // (every --checkpoint-every steps), is the last, or was interrupted; those read the step's
@@ -219,12 +220,12 @@ int loop(const std::string& run, Run& r, LoopState& s, int64_t steps, TrainBoard
   }
   UNRAVEL_CHECK(r.data->size() >= c.batch, "dataset '{}' has {} items, fewer than --batch {}",
                 c.dataset, r.data->size(), c.batch);
-  Batcher batcher(*r.data, bo, Generator(c.seed + 0x5eed));
+  Batcher batcher(*r.data, bo, Generator(batch_stream_seed(c)));
   // DC-IGN trains on batches in which one factor varies, drawn from the same stream's seed.
   Objective& objective = r.state->objective();
   std::optional<VaryingFactorBatcher> factor_batches;
   if (objective.wants_factor_batches())
-    factor_batches.emplace(*r.data, c.batch, Generator(c.seed + 0x5eed), trainer.device());
+    factor_batches.emplace(*r.data, c.batch, Generator(batch_stream_seed(c)), trainer.device());
   if (s.step > 0) {
     if (factor_batches) factor_batches->restore(s.batcher);
     else batcher.restore(s.batcher);
@@ -531,7 +532,7 @@ double measure_steps_per_second(const TrainConfig& config, int64_t steps, int64_
   bo.device = r.trainer->device();
   UNRAVEL_CHECK(r.data->size() >= config.batch, "dataset '{}' has {} items, fewer than batch {}",
                 config.dataset, r.data->size(), config.batch);
-  Batcher batcher(*r.data, bo, Generator(config.seed + 0x5eed));
+  Batcher batcher(*r.data, bo, Generator(batch_stream_seed(config)));
   Generator gen(config.seed);
   StepResult res;
   for (int64_t i = 0; i < warmup; ++i) res = r.trainer->step(batcher.next(), gen);

@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
   train->add_option("--lr", tc.lr, "learning rate")->capture_default_str();
   train->add_option("--lr-schedule", tc.lr_schedule, choices(optim::lr_schedule_entries()) + " (see `unravel list`)")->capture_default_str();
   add_params(train, "--lr-param", lr_params, "lr schedule (cosine: total, min; step: step_size, gamma; exponential: gamma; all: warmup)");
-  train->add_option("--seed", tc.seed, "seed of every random stream")->capture_default_str()->check(kUnsigned);
+  train->add_option("--seed", tc.seed, "seed of every random stream (initialisation, sampling noise, and the batch order unless --data-seed)")->capture_default_str()->check(kUnsigned);
+  train->add_option("--data-seed", tc.data_seed, "seed of the batch order alone (default: --seed; the same value gives the same batches as --seed of it)")->check(kUnsigned);
   train->add_option("--device", tc.device, "cpu | cuda[:N] | sim (the stand-in device that checks device rules)")->capture_default_str();
   train->add_flag("--graph", tc.graph, "record the step once and replay it (a CUDA graph; cuda and sim): equal results, no per-step host work");
   train->add_option("--micro-shards", tc.micro_shards, "data-parallel training (mpirun -np N unravel train): the batch is cut into M micro-shards whose gradients are summed in a fixed order, so results depend on M, never on N (N must divide M; default N)");
@@ -289,6 +290,7 @@ int main(int argc, char** argv) {
           else if (n == "--lr") c.lr = tc.lr;
           else if (n == "--lr-schedule") c.lr_schedule = tc.lr_schedule;
           else if (n == "--seed") c.seed = tc.seed;
+          else if (n == "--data-seed") c.data_seed = tc.data_seed;
           else if (n == "--device") c.device = tc.device;
           else if (n == "--graph") c.graph = tc.graph;
           else if (n == "--micro-shards") c.micro_shards = tc.micro_shards;

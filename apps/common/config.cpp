@@ -209,6 +209,8 @@ const Preset& preset(const std::string& name) {
   return presets().front();
 }
 
+uint64_t batch_stream_seed(const TrainConfig& c) { return c.data_seed.value_or(c.seed) + 0x5eed; }
+
 void resolve(TrainConfig& c) {
   if (c.arch.empty()) {
     if (c.dataset == "pinwheel") c.arch = "pinwheel-mlp";
@@ -330,6 +332,10 @@ std::string to_json(const TrainConfig& c) {
       {"checkpoint_every", c.checkpoint_every},
       {"log_every", c.log_every}, {"keep_checkpoints", c.keep_checkpoints},
       {"tensorboard", c.tensorboard}};
+  // Only where it differs from the seed: a config without it (every run from before the field,
+  // and every sweep key of a run that keeps the default) follows --seed, and a sweep's "seed"
+  // axis changes the batch order with it.
+  if (c.data_seed && *c.data_seed != c.seed) j["data_seed"] = *c.data_seed;
   return j.dump(2);
 }
 
@@ -359,7 +365,12 @@ TrainConfig config_from_json(const std::string& text, const std::string& where) 
     get("optimizer", c.optimizer); get("lr", c.lr); get("lr_schedule", c.lr_schedule);
     getp("lr_schedule_params", c.lr_schedule_params); get("beta1", c.beta1); get("beta2", c.beta2);
     get("disc_lr", c.disc_lr); get("disc_beta1", c.disc_beta1); get("disc_beta2", c.disc_beta2);
-    get("seed", c.seed); get("device", c.device); get("graph", c.graph); get("out", c.out);
+    get("seed", c.seed); get("device", c.device);
+    if (j.contains("data_seed")) {
+      uint64_t v = 0;
+      read_field(j.at("data_seed"), "data_seed", v);
+      c.data_seed = v;
+    } get("graph", c.graph); get("out", c.out);
     get("micro_shards", c.micro_shards); get("grad_reduce", c.grad_reduce);
     get("checkpoint_every", c.checkpoint_every); get("log_every", c.log_every);
     get("keep_checkpoints", c.keep_checkpoints); get("tensorboard", c.tensorboard);

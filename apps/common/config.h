@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ struct TrainConfig {
   double beta1 = 0.9, beta2 = 0.999;
   double disc_lr = 1e-4, disc_beta1 = 0.5, disc_beta2 = 0.9;  ///< FactorVAE discriminator
   uint64_t seed = 1;
+  /// Seed of the batch order alone (`--data-seed`): the weights' initialisation and the sampling
+  /// noise keep --seed, so a run can change one without the other. Unset, the batch order follows
+  /// --seed; the same value gives the same batches as `--seed` of that value. config.json holds
+  /// it only where it differs from `seed`.
+  std::optional<uint64_t> data_seed;
   std::string device = "cpu";
   /// Record the training step once and replay it (a CUDA graph on cuda; recorded work on sim):
   /// the same results as eager steps, with no per-step host work (TrainStepOptions::graph).
@@ -76,6 +82,9 @@ const Preset& preset(const std::string& name);
 
 /// Fills defaults that depend on other fields (arch from dataset, latents from arch, prior dim).
 void resolve(TrainConfig& c);
+/// The seed of the batch order's generator: --data-seed (else --seed) plus a fixed offset, so
+/// that the batches' stream is not the initialisation's.
+uint64_t batch_stream_seed(const TrainConfig& c);
 /// Refuses impossible combinations with a message saying what would be valid.
 void validate(const TrainConfig& c);
 

@@ -59,6 +59,12 @@ void apply_config_field(TrainConfig& c, const std::string& key, const std::strin
     c.controller_params["beta"] = v.get<double>();
     return;
   }
+  if (key == "data_seed") {  // optional: absent from the default fields (to_json leaves it out)
+    UNRAVEL_CHECK(v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0),
+                  "data_seed must be a whole number >= 0, got {}", v.dump());
+    c.data_seed = v.get<uint64_t>();
+    return;
+  }
   // 0 is TrainConfig's "the default" (the architecture's latents, one micro-shard per process);
   // written in a sweep file it would be a typo, as on the command line, which refuses it too.
   if (key == "latents" || key == "micro_shards")
@@ -84,6 +90,7 @@ void apply_config_field(TrainConfig& c, const std::string& key, const std::strin
     for (auto it = defaults.begin(); it != defaults.end(); ++it)
       if (it.key() != "out") valid.push_back(it.key());
     valid.push_back("beta");
+    valid.push_back("data_seed");
     UNRAVEL_CHECK(false, "unknown key '{}' (valid: {})", key, fmt::join(valid, ", "));
   }
   const json& d = defaults[key];
@@ -102,7 +109,9 @@ void apply_config_field(TrainConfig& c, const std::string& key, const std::strin
   UNRAVEL_CHECK(ok, "{} must be {}, got {} ({})", key, type_name(d), type_name(v), v.dump());
   json j = json::parse(to_json(c));
   j[key] = v;
-  c = config_from_json(j.dump(), key);
+  const std::optional<uint64_t> data_seed = c.data_seed;  // to_json leaves it out where it equals
+  c = config_from_json(j.dump(), key);                     // the seed, which `key` may change
+  c.data_seed = data_seed;
 }
 
 std::string sweep_config_key(const TrainConfig& c) {

@@ -66,6 +66,58 @@ TEST_CASE("resume continues the same random streams: equals an uninterrupted run
   fs::remove_all(b);
 }
 
+TEST_CASE("--data-seed sets the batch order alone: recorded in config.json and the checkpoint, "
+          "resume equals an uninterrupted run; unset it follows --seed") {
+  const std::string a = temp_dir("ds_a"), b = temp_dir("ds_b"), c = temp_dir("ds_c"),
+                    d = temp_dir("ds_d");
+  TrainConfig ca = pinwheel_config(a, 20);  // seed 1: its batches and its initialisation
+  REQUIRE(!ca.data_seed);
+  TrainConfig cb = pinwheel_config(b, 20);  // seed 3's initialisation, seed 1's batches
+  cb.seed = 3;
+  cb.data_seed = 1;
+  TrainConfig cc = cb;  // seed 3's initialisation and batches
+  cc.out = c;
+  cc.data_seed = 3;
+  REQUIRE(train_new(ca) == 0);
+  REQUIRE(train_new(cb) == 0);
+  REQUIRE(train_new(cc) == 0);
+  CHECK(batch_stream_seed(cb) == batch_stream_seed(ca));
+  CHECK(batch_stream_seed(cb) != batch_stream_seed(cc));
+  // Both streams change the run: the initialisation (a vs b) and the batch order (b vs c).
+  CHECK(log_rows(a) != log_rows(b));
+  CHECK(log_rows(b) != log_rows(c));
+  // The run's batcher was seeded from data_seed (its position is in the checkpoint).
+  for (const auto& [run, want] : {std::pair{b, batch_stream_seed(cb)}, {c, batch_stream_seed(cc)}}) {
+    const auto meta = nlohmann::json::parse(
+        load_safetensors(checkpoint_path(run, 20)).metadata.at("metadata"));
+    CHECK(meta.at("batcher").at("seed").get<uint64_t>() == want);
+    CHECK(meta.at("gen_seed").get<uint64_t>() == 3);
+  }
+  const TrainConfig back = config_from_json(read_text(config_path(b)), "b/config.json");
+  CHECK(back.seed == 3);
+  CHECK(back.data_seed == std::optional<uint64_t>(1));
+  // Resumed half-way, the run with its own data seed equals the uninterrupted one.
+  TrainConfig cd = cb;
+  cd.out = d;
+  cd.steps = 10;
+  REQUIRE(train_new(cd) == 0);
+  REQUIRE(train_resume(d, 20) == 0);
+  check_same_run(b, d);
+  // Unset (every config.json from before the field), the batch order follows --seed, and
+  // config.json leaves the field out where it equals the seed: a sweep's "seed" axis then
+  // moves both streams, and the sweep's run names stay those of before the field.
+  const TrainConfig old = config_from_json(R"({"dataset": "pinwheel", "seed": 5})", "old.json");
+  CHECK(!old.data_seed);
+  TrainConfig five;
+  five.seed = 5;
+  CHECK(batch_stream_seed(old) == batch_stream_seed(five));
+  CHECK(read_text(config_path(a)).find("data_seed") == std::string::npos);
+  five.data_seed = 5;
+  CHECK(to_json(five).find("data_seed") == std::string::npos);
+  CHECK(config_from_json(R"({"seed": 5})", "x.json").data_seed == std::nullopt);
+  for (const auto& r : {a, b, c, d}) fs::remove_all(r);
+}
+
 TEST_CASE("a damaged last checkpoint: resume passes over it to the newest whole one and equals "
           "an uninterrupted run; every checkpoint damaged is an error naming each") {
   std::string a = temp_dir("straight60"), b = temp_dir("damaged");

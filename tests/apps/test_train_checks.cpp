@@ -150,6 +150,7 @@ TEST_CASE("bad flags are refused before any work, saying what is valid") {
       {{"train", "--micro-shards", "0", "--out", out}, "--micro-shards must be at least 1, got 0"},
       {{"train", "--seed", "-1", "--out", out}, "--seed: must be a whole number >= 0, got -1"},
       {{"eval", out, "--seed", "-3"}, "--seed: must be a whole number >= 0, got -3"},
+      {{"train", "--data-seed", "-2", "--out", out}, "--data-seed: must be a whole number >= 0, got -2"},
       {{"train", "--steps", "5", "--lr-schedule", "cosine", "--lr-param", "warmup=10", "--out", out},
        "warmup 10 must be shorter than the run (--steps 5)"},
       {{"train", "--objective", "beta-tcvae", "--objective-param", "mss=2", "--out", out},

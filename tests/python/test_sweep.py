@@ -138,6 +138,7 @@ def test_a_failing_task_is_reported_and_the_others_finish(tmp_path):
     ("[base]\nlatents = 0\n[grid]\nseed = [1]\n", r"line 2: latents must be an integer of at least 1, got 0"),
     ("[base]\nmicro_shards = 0\n[grid]\nseed = [1]\n", r"line 2: micro_shards must be an integer of at least 1, got 0"),
     ("[base]\nbeta = -1\n[grid]\nseed = [1]\n", r"run \{seed=1\}: constant: beta must be >= 0"),
+    ("[base]\ndata_seed = -1\n[grid]\nseed = [1]\n", r"line 2: data_seed must be a whole number >= 0, got -1"),
 ])
 def test_bad_sweep_files_are_refused_naming_the_line(tmp_path, body, message):
     import re
@@ -167,6 +168,9 @@ def test_run_names_persist_and_a_schedule_is_part_of_them(tmp_path):
     cosine = names('lr_schedule = "cosine"\nlr_schedule_params.min = 1e-5\n')
     assert len(cosine) == 2 and not set(cosine) & {"5a28fdfec4", "1afd68635d"}
     assert names('lr_schedule = "cosine"\n[base.lr_schedule_params]\nmin = 1e-5\n') == cosine
+    # data_seed (the batch order alone) is part of a name only where it differs from the seed.
+    assert names('data_seed = 1\n') == ["5a28fdfec4", names('data_seed = 1\n')[1]]
+    assert names('data_seed = 1\n')[1] != "1afd68635d"
 
 
 def test_two_writers_of_one_run_directory_are_refused(tmp_path):
