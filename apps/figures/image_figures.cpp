@@ -46,6 +46,7 @@ const uint8_t* glyph(char ch) {
       {'K', {17, 18, 20, 24, 20, 18, 17}}, {'L', {16, 16, 16, 16, 16, 16, 31}},
       {'X', {17, 17, 10, 4, 10, 17, 17}},  {'Y', {17, 17, 10, 4, 4, 4, 4}},
       {'a', {0, 0, 14, 1, 15, 17, 15}},    {'c', {0, 0, 14, 16, 16, 17, 14}},
+      {'d', {1, 1, 13, 19, 17, 17, 15}},   {'u', {0, 0, 17, 17, 17, 19, 13}},
       {'e', {0, 0, 14, 17, 31, 16, 14}},   {'h', {16, 16, 22, 25, 17, 17, 17}},
       {'i', {4, 0, 12, 4, 4, 4, 14}},      {'l', {12, 4, 4, 4, 4, 4, 14}},
       {'n', {0, 0, 22, 25, 17, 17, 17}},   {'o', {0, 0, 14, 17, 17, 17, 14}},
@@ -300,9 +301,13 @@ std::string draw_reconstructions(Run& run, const std::string& png, const ImageFi
               grid.pixels.begin() + ((2 * p + 1) * cols + col) * per);
   }
   for (int64_t p = 0; p + 1 < pairs; ++p) grid.row_gap_after.push_back(static_cast<int>(2 * p + 1));
+  for (int64_t p = 0; p < pairs; ++p) {
+    grid.row_labels.push_back("input");
+    grid.row_labels.push_back("decoded");
+  }
   write_tile_grid(grid, png);
-  return fmt::format("Reconstructions of {} random items (seed {}): inputs above, decoded posterior "
-                     "means below{}.", n, o.seed,
+  return fmt::format("Reconstructions of {} random items (seed {}): inputs above (rows labelled "
+                     "input), decoded posterior means below (labelled decoded){}.", n, o.seed,
                      run.vae->likelihood().kind == LikelihoodKind::bernoulli ? " (sigmoid of the logits)" : "");
 }
 

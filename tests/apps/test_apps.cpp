@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -160,7 +161,8 @@ TEST_CASE("apps: encode, eval, figure on a dSprites run") {
   fo.kind = "reconstructions";
   fo.count = 4;
   REQUIRE(figure_command(fo) == 0);
-  CHECK(png_size(run + "/figures/reconstructions.png") == std::pair<int, int>{522, 262});
+  // 4 tiles of 128 px (64 px upscaled twice) after the 112-px label column.
+  CHECK(png_size(run + "/figures/reconstructions.png") == std::pair<int, int>{634, 262});
   fo.kind = "samples";
   fo.out = root + "/s.png";
   REQUIRE(figure_command(fo) == 0);
@@ -169,12 +171,28 @@ TEST_CASE("apps: encode, eval, figure on a dSprites run") {
   fo.out = "";
   REQUIRE(figure_command(fo) == 0);
   CHECK(png_size(run + "/figures/traces.png") == std::pair<int, int>{1200, 850});
-  // A reconstruction image is not blank: the input row has white sprite pixels.
+  // A reconstruction image is not blank: the input row has white sprite pixels in its first tile.
   Image8 rec = read_png(run + "/figures/reconstructions.png", 1);
   int white = 0;
   for (int y = 2; y < 130; ++y)
-    for (int x = 2; x < 130; ++x) white += rec.data[y * rec.width + x] == 255;
+    for (int x = 114; x < 242; ++x) white += rec.data[y * rec.width + x] == 255;
   CHECK(white > 50);
+  // Both rows carry a label ("input", "decoded"): a white cell with black text; the decoded
+  // row's label is the longer one, so it has more black pixels.
+  std::array<int, 2> label_dark{};
+  for (int r = 0; r < 2; ++r) {
+    int lw = 0;
+    for (int y = 2 + 130 * r; y < 130 + 130 * r; ++y)
+      for (int x = 2; x < 112; ++x) {
+        const uint8_t v = rec.data[static_cast<size_t>(y) * rec.width + x];
+        label_dark[r] += v == 0;
+        lw += v == 255;
+      }
+    CAPTURE(r);
+    CHECK(label_dark[r] > 60);
+    CHECK(label_dark[r] + lw == 110 * 128);
+  }
+  CHECK(label_dark[1] > label_dark[0]);
 
   fo.kind = "bogus";
   CHECK(error_of([&] { figure_command(fo); }).find("unknown kind 'bogus'") != std::string::npos);
