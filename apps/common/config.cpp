@@ -365,12 +365,12 @@ TrainConfig config_from_json(const std::string& text, const std::string& where) 
     get("optimizer", c.optimizer); get("lr", c.lr); get("lr_schedule", c.lr_schedule);
     getp("lr_schedule_params", c.lr_schedule_params); get("beta1", c.beta1); get("beta2", c.beta2);
     get("disc_lr", c.disc_lr); get("disc_beta1", c.disc_beta1); get("disc_beta2", c.disc_beta2);
-    get("seed", c.seed); get("device", c.device);
+    get("seed", c.seed); get("device", c.device); get("graph", c.graph); get("out", c.out);
     if (j.contains("data_seed")) {
       uint64_t v = 0;
       read_field(j.at("data_seed"), "data_seed", v);
       c.data_seed = v;
-    } get("graph", c.graph); get("out", c.out);
+    }
     get("micro_shards", c.micro_shards); get("grad_reduce", c.grad_reduce);
     get("checkpoint_every", c.checkpoint_every); get("log_every", c.log_every);
     get("keep_checkpoints", c.keep_checkpoints); get("tensorboard", c.tensorboard);
