@@ -15,6 +15,7 @@
 #include "objectives/losses/factor_vae.h"
 #include "objectives/losses/infogan.h"
 #include "objectives/priors/gaussian_priors.h"
+#include "objectives/priors/gen_normal.h"
 #include "objectives/priors/mixture.h"
 #include "objectives/priors/spike_slab.h"
 #include "objectives/priors/student_t.h"
@@ -45,6 +46,8 @@ const std::vector<RegistryEntry>& prior_entries() {
       {"student-t", "factorised Student-t with df degrees of freedom (heavy tails)"},
       {"mog", "the 2-D pinwheel mixture of 4 Gaussians (Mathieu et al.)"},
       {"sparse", "spike-and-slab per dim: gamma N(0, spike^2) + (1-gamma) N(0, slab^2) (Mathieu et al.)"},
+      {"gen-normal", "factorised generalised normal exp(-|z/a|^power), unit variance by default "
+                     "(power 2: Gaussian; > 2: light tails, towards a uniform)"},
   };
   return e;
 }
@@ -114,6 +117,9 @@ std::unique_ptr<Prior> make_prior(const std::string& name, const Params& params,
   } else if (name == "student-t") {
     int64_t d = as_int(r.required("dim"), "dim");
     p = std::make_unique<StudentTPrior>(d, r.get("df", 2.0), r.get("scale", 1.0), dtype);
+  } else if (name == "gen-normal") {
+    int64_t d = as_int(r.required("dim"), "dim");
+    p = std::make_unique<GeneralisedNormalPrior>(d, r.get("power", 4.0), r.get("stddev", 1.0), dtype);
   } else if (name == "mog") {
     UNRAVEL_CHECK(as_int(r.get("dim", 2.0), "dim") == 2,
                   "prior 'mog': the registry's mixture is the 2-D pinwheel prior; build other "

@@ -5,7 +5,8 @@
 // priors       iso {dim, scale=1} · aniso {dim, variance_scale=1, learnable=0, scale_<d> (fixed
 //              per-dim scales) or logit_<d> (softmax logits, default 0)} · student-t {dim, df=2,
 //              scale=1} · mog {dim=2, variance_scale=0.03, learnable=0: the pinwheel mixture} ·
-//              sparse {dim, gamma=0.8, spike_scale=0.05, slab_scale=1}
+//              sparse {dim, gamma=0.8, spike_scale=0.05, slab_scale=1} · gen-normal {dim,
+//              power=4, stddev=1}
 // divergences  kld_inc · mmd_dim · mmd_full · kl_mws (no parameters)
 // objectives   vae · beta-vae · capacity {gamma=1000} · mathieu {alpha=0; the divergence by name}
 //              · beta-tcvae {dataset_size, mss=0, alpha=1, gamma=1} · factor-vae {latent,
