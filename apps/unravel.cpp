@@ -220,6 +220,11 @@ int main(int argc, char** argv) {
   sw_collect->add_option("--plot", so.plot_metric, "also draw this column against --x (mean ± std over seeds)");
   sw_collect->add_option("--x", so.plot_x, "the axis on the figure's x axis");
 
+  if (argc == 1) {  // no subcommand: show what there is rather than CLI11's one-line complaint
+    app.name("unravel");
+    std::fputs(app.help().c_str(), stderr);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -30,11 +30,12 @@ std::string default_figure_path(const std::string& run, const std::string& kind)
 
 namespace {
 
-/// A 5 × 7 bitmap font for the row labels (rows top to bottom, bit 4 = leftmost pixel).
+/// A 5 × 7 bitmap font for the row labels (rows top to bottom, bit 4 = leftmost pixel), with an
+/// eighth row for descenders (drawn into the 2-row gap between lines).
 const uint8_t* glyph(char ch) {
   static const struct {
     char c;
-    uint8_t rows[7];
+    uint8_t rows[8];
   } font[] = {
       {'0', {14, 17, 19, 21, 25, 17, 14}}, {'1', {4, 12, 4, 4, 4, 4, 14}},
       {'2', {14, 17, 1, 2, 4, 8, 31}},     {'3', {30, 1, 1, 14, 1, 1, 30}},
@@ -50,7 +51,7 @@ const uint8_t* glyph(char ch) {
       {'e', {0, 0, 14, 17, 31, 16, 14}},   {'h', {16, 16, 22, 25, 17, 17, 17}},
       {'i', {4, 0, 12, 4, 4, 4, 14}},      {'l', {12, 4, 4, 4, 4, 4, 14}},
       {'n', {0, 0, 22, 25, 17, 17, 17}},   {'o', {0, 0, 14, 17, 17, 17, 14}},
-      {'p', {0, 0, 30, 17, 30, 16, 16}},   {'r', {0, 0, 22, 25, 16, 16, 16}},
+      {'p', {0, 0, 30, 17, 17, 17, 30, 16}},   {'r', {0, 0, 22, 25, 16, 16, 16}},
       {'s', {0, 0, 14, 16, 14, 1, 30}},    {'t', {8, 8, 28, 8, 8, 9, 6}},
       {' ', {0, 0, 0, 0, 0, 0, 0}},
   };
@@ -72,7 +73,7 @@ std::vector<std::string> label_lines(const std::string& label) {
 void draw_text(Image8& img, int x, int y, int gs, const std::string& text) {
   for (size_t i = 0; i < text.size(); ++i) {
     const uint8_t* rows = glyph(text[i]);
-    for (int r = 0; r < 7; ++r)
+    for (int r = 0; r < 8; ++r)
       for (int b = 0; b < 5; ++b) {
         if (!(rows[r] & (16 >> b))) continue;
         for (int dy = 0; dy < gs; ++dy)

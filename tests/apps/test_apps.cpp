@@ -390,6 +390,13 @@ std::pair<int, std::string> run_unravel(const std::string& args, int stream) {
   return {WEXITSTATUS(rc), text};
 }
 
+TEST_CASE("apps: `unravel` alone prints its subcommands and fails") {
+  auto [rc, err] = run_unravel("", 2);
+  CHECK(rc == 2);
+  for (const char* sub : {"Subcommands:", "train", "eval", "figure", "reproduce", "sweep"})
+    CHECK_MESSAGE(err.find(sub) != std::string::npos, sub, " missing from:\n", err);
+}
+
 TEST_CASE("apps: the command line refuses an unknown figure kind") {
   auto [rc, err] = run_unravel("figure nosuchkind /tmp", 2);
   CHECK(rc == 2);
