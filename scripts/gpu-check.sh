@@ -113,6 +113,11 @@ stage "parity suite: every op on $DEV vs cpu (forward, gradients, f64 gradchecks
 stage "parity suite: convolutions through our direct kernels (UNRAVEL_CUDA_CONV=direct)" 30 \
   bash -c 'dt "$@"' _ env UNRAVEL_CUDA_CONV=direct UNRAVEL_PARITY_ONLY=conv $RUN "$BIN/test_engine" \
   -tc='device parity: every op*'
+# Again with the convolution algorithms chosen by timing each candidate (cudnn.benchmark's
+# counterpart, ops/cuda/conv.cu): other algorithms, the same results within the suite's tolerance.
+stage "parity suite: convolutions with timed cuDNN choice (UNRAVEL_CUDNN_BENCHMARK=1)" 30 \
+  bash -c 'dt "$@"' _ env UNRAVEL_CUDNN_BENCHMARK=1 UNRAVEL_PARITY_ONLY=conv $RUN "$BIN/test_engine" \
+  -tc='device parity: every op*'
 stage "parity suite: optimiser steps on $DEV vs cpu" 20 \
   bash -c 'dt "$@"' _ $RUN "$BIN/test_objectives" -ts='device parity'
 stage "cuda plugin test" 20 $RUN "$BIN/test_cuda_plugin"
@@ -196,6 +201,16 @@ for b in 64 256; do
 stage "GPU time per kernel family, conv64 batch $b eager (UNRAVEL_CUDA_TIMING=1)" 40 \
   env UNRAVEL_CUDA_TIMING=1 $RUN "$BIN/bench_train_step" --model conv64 --batch $b --device $DEV \
   --reps 2 --steps 20 --peak 1
+done
+# Does cuDNN's heuristic leave speed on the table? The same graph-replayed step with the
+# heuristic's algorithms and with timed ones, side by side; the timed run prints each
+# convolution's candidates and their times (UNRAVEL_CONV_VERBOSE=1).
+bsteps=100 breps=3
+[ "$DEV" = sim ] && bsteps=5 breps=1  # the rehearsal checks the stage runs, not its speed
+for v in 0 1; do
+stage "conv64 batch 64 $DEV graph, cuDNN algorithms $([ $v = 1 ] && echo timed || echo by heuristic)" 30 \
+  env UNRAVEL_CUDNN_BENCHMARK=$v UNRAVEL_CONV_VERBOSE=$v $RUN "$BIN/bench_train_step" --model conv64 \
+  --batch 64 --device $DEV --graph --reps $breps --steps $bsteps --peak 1
 done
 if [ "${GPU_CHECK_BENCH:-1}" != 0 ]; then
 left=$(( 250 - ($(date +%s) - T0) ))

@@ -33,8 +33,16 @@
 // in f32. Transform algorithms (FFT, Winograd), which would recompute the operands, are skipped,
 // as for f64. The bias gradient sums the rounded dy, as the CPU's bf16 backward-weights does.
 //
-// Environment: UNRAVEL_CONV_VERBOSE=1 prints each convolution's choice once to stderr;
-// UNRAVEL_CUDA_CONV=direct skips cuDNN (the direct kernels only), for diagnosis.
+// Timed choice (UNRAVEL_CUDNN_BENCHMARK=1, as PyTorch's cudnn.benchmark): when a convolution's
+// plan is made outside a CUDA-graph capture, every candidate is run on the call's own buffers
+// (one untimed run, then the best of three between CUDA events; the host waits) and the list is
+// reordered fastest first (stable, so ties keep cuDNN's order). Only the candidates above take
+// part, so the choice stays deterministic in the bits of a run but may differ between runs, GPUs
+// and loads: off by default. A plan first made during capture keeps the heuristic order.
+//
+// Environment: UNRAVEL_CONV_VERBOSE=1 prints each convolution's choice once to stderr (with
+// UNRAVEL_CUDNN_BENCHMARK=1, every candidate's time); UNRAVEL_CUDA_CONV=direct skips cuDNN (the
+// direct kernels only), for diagnosis.
 
 #include <cudnn.h>
 
@@ -44,6 +52,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -89,6 +98,10 @@ bool verbose() {
 }
 bool force_direct() {
   static const bool v = env_is("UNRAVEL_CUDA_CONV", "direct");
+  return v;
+}
+bool timed_choice() {
+  static const bool v = env_is("UNRAVEL_CUDNN_BENCHMARK", "1");
   return v;
 }
 
@@ -409,6 +422,91 @@ bool bf16_pass(const Conv2dParams& p, const TensorView& out, const char* fn) {
   return true;
 }
 
+/// Queues candidate `c` of `pass` on the handle's stream: a = the pass's first input, b = its
+/// second, y = its output (see run_cudnn); sets c's math type on d.conv first. A status other
+/// than success means nothing was queued.
+cudnnStatus_t launch(Pass pass, cudnnHandle_t h, const Descs& d, const Candidate& c,
+                     const void* a, const void* b, void* y, void* ws, const void* one,
+                     const void* zero) {
+  cudnnStatus_t st = cudnnSetConvolutionMathType(d.conv, c.math);
+  if (st != CUDNN_STATUS_SUCCESS) return st;
+  switch (pass) {
+    case Pass::fwd:
+      return cudnnConvolutionForward(h, one, d.x, a, d.w, b, d.conv,
+                                     static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws,
+                                     c.workspace, zero, d.y, y);
+    case Pass::bwd_data:
+      return cudnnConvolutionBackwardData(h, one, d.w, b, d.y, a, d.conv,
+                                          static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), ws,
+                                          c.workspace, zero, d.x, y);
+    default:
+      return cudnnConvolutionBackwardFilter(h, one, d.x, a, d.y, b, d.conv,
+                                            static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
+                                            ws, c.workspace, zero, d.w, y);
+  }
+}
+
+/// Whether `s` is being captured into a CUDA graph (a timing run would be recorded, not run,
+/// and waiting on an event is illegal there).
+bool capturing(cudaStream_t s) {
+  cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+  return cudaStreamIsCapturing(s, &st) == cudaSuccess && st != cudaStreamCaptureStatusNone;
+}
+
+/// UNRAVEL_CUDNN_BENCHMARK=1: times every candidate of a fresh plan on the call's buffers and
+/// reorders plan->cands fastest first (stable; a refused one or one whose workspace cannot be
+/// had goes last). The output buffer is overwritten by the timing runs (every pass writes it
+/// with beta = 0, so the run that follows gives the same result).
+void time_candidates(Pass pass, cudnnHandle_t h, const Descs& d, const void* a, const void* b,
+                     void* y, const void* one, const void* zero, int device, Plan* plan,
+                     std::string* report) {
+  cudaStream_t s = cuda::stream_for(device);
+  if (plan->cands.size() < 2 || capturing(s)) return;
+  struct Events {  // destroyed on every way out
+    cudaEvent_t start = nullptr, stop = nullptr;
+    ~Events() {
+      if (start) cudaEventDestroy(start);
+      if (stop) cudaEventDestroy(stop);
+    }
+  } ev;
+  UNRAVEL_CUDA(cudaEventCreate(&ev.start));
+  UNRAVEL_CUDA(cudaEventCreate(&ev.stop));
+  const cudaEvent_t start = ev.start, stop = ev.stop;
+  std::vector<float> ms(plan->cands.size(), std::numeric_limits<float>::infinity());
+  for (size_t i = 0; i < plan->cands.size(); ++i) {
+    const Candidate& c = plan->cands[i];
+    std::optional<cuda::Scratch> ws;
+    try {
+      ws.emplace(c.workspace);
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (launch(pass, h, d, c, a, b, y, ws->get(), one, zero) != CUDNN_STATUS_SUCCESS) {
+      (void)cudaGetLastError();
+      continue;
+    }
+    for (int rep = 0; rep < 3; ++rep) {
+      UNRAVEL_CUDA(cudaEventRecord(start, s));
+      const cudnnStatus_t st = launch(pass, h, d, c, a, b, y, ws->get(), one, zero);
+      UNRAVEL_CUDA(cudaEventRecord(stop, s));
+      UNRAVEL_CUDA(cudaEventSynchronize(stop));
+      float t = 0;
+      UNRAVEL_CUDA(cudaEventElapsedTime(&t, start, stop));
+      if (st == CUDNN_STATUS_SUCCESS) ms[i] = std::min(ms[i], t);
+    }
+  }
+  std::vector<size_t> order(ms.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t z) { return ms[x] < ms[z]; });
+  std::vector<Candidate> sorted;
+  for (size_t i : order) {
+    sorted.push_back(plan->cands[i]);
+    *report += UNRAVEL_FORMAT(" algo {} {} {:.3f} ms;", plan->cands[i].algo,
+                              math_name(plan->cands[i].math), ms[i]);
+  }
+  plan->cands = std::move(sorted);
+}
+
 /// Runs `pass` on cuDNN: in = the two inputs, out = the output, all in the pass's own roles
 /// (fwd: x, w → y; bwd_data: dy, w → dx; bwd_filter: x, dy → dw); `bf16`: the inputs hold
 /// bf16-rounded values (TF32 tensor-core math allowed). False when the convolution is to run in
@@ -440,7 +538,9 @@ bool run_cudnn(CudaBackend& be, Pass pass, const Geom& g, const TensorView& in0,
   const double one_d = 1.0, zero_d = 0.0;
   const void* one = t == DType::f32 ? static_cast<const void*>(&one_f) : &one_d;
   const void* zero = t == DType::f32 ? static_cast<const void*>(&zero_f) : &zero_d;
-  std::string refused;
+  std::string refused, timed;
+  if (fresh && timed_choice())
+    time_candidates(pass, h, d, a.data(), b.data(), y.data(), one, zero, device, &plan, &timed);
   for (; plan.pos < plan.cands.size(); ++plan.pos) {
     const Candidate& c = plan.cands[plan.pos];
     std::optional<cuda::Scratch> ws;
@@ -450,32 +550,15 @@ bool run_cudnn(CudaBackend& be, Pass pass, const Geom& g, const TensorView& in0,
       refused += UNRAVEL_FORMAT(" algo {}: workspace {} bytes: {};", c.algo, c.workspace, e.what());
       continue;
     }
-    cudnnStatus_t st = cudnnSetConvolutionMathType(d.conv, c.math);
-    if (st == CUDNN_STATUS_SUCCESS) {
-      switch (pass) {
-        case Pass::fwd:
-          st = cudnnConvolutionForward(h, one, d.x, a.data(), d.w, b.data(), d.conv,
-                                       static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws->get(),
-                                       c.workspace, zero, d.y, y.data());
-          break;
-        case Pass::bwd_data:
-          st = cudnnConvolutionBackwardData(h, one, d.w, b.data(), d.y, a.data(), d.conv,
-                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo),
-                                            ws->get(), c.workspace, zero, d.x, y.data());
-          break;
-        default:
-          st = cudnnConvolutionBackwardFilter(h, one, d.x, a.data(), d.y, b.data(), d.conv,
-                                              static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
-                                              ws->get(), c.workspace, zero, d.w, y.data());
-          break;
-      }
-    }
+    const cudnnStatus_t st =
+        launch(pass, h, d, c, a.data(), b.data(), y.data(), ws->get(), one, zero);
     if (st == CUDNN_STATUS_SUCCESS) {
       if (verbose() && !plan.reported) {
         plan.reported = true;
-        std::fprintf(stderr, "unravel cuda: %s %s: cuDNN algo %d, math %s, workspace %zu bytes%s\n",
+        std::fprintf(stderr,
+                     "unravel cuda: %s %s: cuDNN algo %d, math %s, workspace %zu bytes%s%s%s\n",
                      pass_name(pass), geom_str(g, t).c_str(), c.algo, math_name(c.math),
-                     c.workspace, refused.c_str());
+                     c.workspace, refused.c_str(), timed.empty() ? "" : "; timed:", timed.c_str());
       }
       y.store();
       return true;
