@@ -21,6 +21,7 @@ std::vector<RegistryEntry> figure_kinds() {
       {"traces", "reconstruction, KL, beta(t), C(t) against steps; several runs overlaid"},
       {"density", "aggregate posterior density on [-2,2]^2 (2-latent runs) beside the prior's"},
       {"magnitudes", "per-class mean |z| per latent dimension as a heat map (labelled data)"},
+      {"factors", "normalised mutual information of each ground-truth factor with each latent, a heat map (+ CSV)"},
   };
 }
 
@@ -47,6 +48,11 @@ int figure_command(const FigureOptions& o) {
     caption = draw_density(o.runs, {}, png, 0, 5000, o.seed, o.device);
   } else if (o.kind == "magnitudes") {
     caption = draw_magnitudes(o.runs[0], png, 10000, o.seed, "", o.device);
+  } else if (o.kind == "factors") {
+    Run run = load_trained(o.runs[0], true, nullptr, o.device);
+    caption = draw_factor_mi(factor_latent_mi(run, o.seed, o.count > 0 ? o.count : 10000), png,
+                             fmt::format("which latent carries which factor ({})",
+                                         std::filesystem::path(o.runs[0]).filename().string()));
   } else {
     Run run = load_trained(o.runs[0], true, nullptr, o.device);
     ImageFigureOptions io{o.seed, o.range, o.steps, o.count, {}};

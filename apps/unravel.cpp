@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
   figure->add_option("--range", fo.range, "traversal range (+/-)")->capture_default_str();
   figure->add_option("--steps", fo.steps, "traversal steps")->capture_default_str();
   figure->add_option("--device", fo.device, "cpu | cuda[:N] | sim (default: each run's)");
-  figure->add_option("--count", fo.count, "number of images: reconstructions/samples (default 8/16), traversal seed images (default 1; dSprites with --seed 0: fixed seeds, one per shape)");
+  figure->add_option("--count", fo.count, "number of images: reconstructions/samples (default 8/16), traversal seed images (default 1; dSprites with --seed 0: fixed seeds, one per shape); factors: grid points (default 10000)");
 
   ReproduceOptions ro;
   auto* reproduce = app.add_subcommand("reproduce", "train, evaluate and draw one paper figure");

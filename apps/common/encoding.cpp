@@ -31,6 +31,14 @@ Tensor gather_items(const Dataset& data, const std::vector<int64_t>& indices) {
   return out;
 }
 
+Encoder vae_encoder(models::Vae& vae, Device device) {
+  return Encoder([&vae, device](const Tensor& images) {
+    NoGradGuard ng;
+    vae.eval();
+    return EncodedBatch{to(vae.encode(to(images, device)).mean(), kCPU), Tensor()};
+  });
+}
+
 Encoded encode_items(models::Vae& vae, const Dataset& data, const std::vector<int64_t>& indices,
                      int64_t batch, const std::string& label) {
   UNRAVEL_CHECK(batch >= 1, "encode_items: batch must be at least 1, got {}", batch);

@@ -11,8 +11,13 @@
 #include "engine/random.h"
 #include "engine/tensor.h"
 #include "models/vae.h"
+#include "objectives/metrics/factor_source.h"
 
 namespace unravel::apps {
+
+/// The metrics' Encoder over `vae` on `device`: host images in, posterior means on the host out
+/// (eval mode, no tape). `vae` must outlive it.
+Encoder vae_encoder(models::Vae& vae, Device device);
 
 /// Posterior parameters of a set of items: f32 CPU [N, D] each.
 struct Encoded {

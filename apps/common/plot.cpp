@@ -287,6 +287,7 @@ void density_png(const std::string& path, const std::vector<Density>& panels, in
       }
       ptrs[ix] = cols_data[ix].data();
     }
+    if (d.vmax > 0) vmax = d.vmax;
     if (vmax <= 0) vmax = 1;
     pls->image(ptrs.data(), d.nx + 1, d.ny + 1, d.x0, d.x1, d.y0, d.y1, 0.0, vmax, d.x0, d.x1, d.y0, d.y1);
     pls->col0(15);

@@ -46,10 +46,11 @@ struct Density {
   std::vector<std::string> ytick_labels;
   bool colorbar = false;       ///< a colour bar (0 .. max) on the right of the panel
   std::string colorbar_label;  ///< the colour bar's label, e.g. "mean |z|"
+  double vmax = 0;             ///< the value drawn darkest (0: the panel's own maximum)
 };
 
 /// Writes density panels in `cols` columns as one PNG. Each panel's colours run from white at 0
-/// to dark blue at that panel's maximum.
+/// to dark blue at its `vmax`, or at that panel's maximum where vmax is 0.
 void density_png(const std::string& path, const std::vector<Density>& panels, int cols,
                  int width, int height);
 

@@ -48,6 +48,21 @@ std::string draw_magnitudes(const std::string& run, const std::string& png, int6
                             uint64_t seed = 0, const std::string& title = "",
                             const std::string& device = "");
 
+/// The normalised mutual information I(z_j; v_k) / H(v_k) of every ground-truth factor with
+/// every latent's posterior mean (disentanglement_lib's histogram estimator, 20 bins, `n` random
+/// grid points; the dataset must have factors): row k of `nmi` is factor `factors[k]`.
+struct FactorLatentMi {
+  std::vector<std::string> factors;
+  int64_t latents = 0;
+  int64_t points = 0;
+  std::vector<double> nmi;  ///< [factors, latents]
+};
+FactorLatentMi factor_latent_mi(Run& run, uint64_t seed, int64_t n);
+/// The matrix as a heat map (factor rows, latent columns, white 0 to darkest 1) into `png` and
+/// as CSV beside it (the same name with .csv); returns the caption.
+std::string draw_factor_mi(const FactorLatentMi& m, const std::string& png,
+                           const std::string& title = "");
+
 // --- helpers shared by the figure files -------------------------------------------------------
 
 /// Tiles of one image grid: rows of images [N, C, H, W] in [0, 1], composed with thin

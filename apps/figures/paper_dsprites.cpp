@@ -81,41 +81,22 @@ int active_latents(const std::string& run_dir, uint64_t seed) {
   return n;
 }
 
-/// The posterior means of `vae` (on `device`) for host images, returned on the host.
-Encoder vae_encoder(models::Vae& vae, Device device) {
-  return Encoder([&vae, device](const Tensor& images) {
-    NoGradGuard ng;
-    vae.eval();
-    return EncodedBatch{to(vae.encode(to(images, device)).mean(), kCPU), Tensor()};
-  });
-}
 
-/// Which latent carries which factor: the normalised mutual information (disentanglement_lib's
-/// histogram estimator, 20 bins, on `n` random grid points) of every factor with every latent's
-/// posterior mean, one row per factor: its best latent, the runner-up and the gap.
+/// Which latent carries which factor, one row per factor of factor_latent_mi's matrix: its best
+/// latent, the runner-up and their normalised mutual information.
 struct FactorLatentRow {
   std::string factor;
   int best = -1, second = -1;
   double best_nmi = 0, second_nmi = 0;
 };
 
-std::vector<FactorLatentRow> factor_latents(Run& run, uint64_t seed, int64_t n) {
-  DatasetFactorSource source(*run.data);
-  Encoder enc = vae_encoder(*run.vae, run.device);
-  EncoderSampler sampler(source, enc, 256);
-  Generator g(seed + 17);
-  MigHistogramOptions o;
-  o.num_train = n;
-  MigResult m = mig_histogram(sampler, g, o);
-  const auto names = run.data->factor_names();
-  const int64_t d = run.vae->latents();
+std::vector<FactorLatentRow> factor_rows(const FactorLatentMi& m) {
   std::vector<FactorLatentRow> rows;
   for (size_t i = 0; i < m.factors.size(); ++i) {
     FactorLatentRow r;
-    const int k = m.factors[i];
-    r.factor = k < static_cast<int>(names.size()) ? names[k] : fmt::format("factor {}", k);
-    for (int64_t j = 0; j < d; ++j) {
-      const double v = m.mutual_info[i * d + j] / m.factor_entropies[i];
+    r.factor = m.factors[i];
+    for (int64_t j = 0; j < m.latents; ++j) {
+      const double v = m.nmi[i * m.latents + j];
       if (r.best < 0 || v > r.best_nmi) {
         r.second = r.best;
         r.second_nmi = r.best_nmi;
@@ -276,7 +257,8 @@ void reproduce_chen_tcvae(ReproduceContext& ctx) {
   const int64_t n = ctx.steps(500, 10000, 10000);
   std::fprintf(stderr, "reproduce: factor-latent mutual information on %lld random grid points\n",
                static_cast<long long>(n));
-  auto rows = factor_latents(run, ctx.seed, n);
+  const FactorLatentMi mi = factor_latent_mi(run, ctx.seed, n);
+  auto rows = factor_rows(mi);
   // The traversal rows name the factor the table puts in a latent of its own (normalised MI at
   // least twice the runner-up's; a latent named once, by the first such factor in table order).
   std::map<int64_t, std::string> notes;
@@ -286,6 +268,10 @@ void reproduce_chen_tcvae(ReproduceContext& ctx) {
                   notes);
   std::string cap = draw_traces({dir}, {"beta-TCVAE"}, png_path(ctx, "beta-tcvae_traces.png"));
   ctx.add_image("beta-tcvae_traces.png", cap);
+  cap = draw_factor_mi(mi, png_path(ctx, "beta-tcvae_factors.png"),
+                       fmt::format("beta-TCVAE (beta = {}): which latent carries which factor",
+                                   c.controller_params["beta"]));
+  ctx.add_image("beta-tcvae_factors.png", cap);
   ctx.csv_header = {"factor", "best latent", "normalised MI", "runner-up latent",
                     "normalised MI (runner-up)", "gap"};
   double gap_sum = 0;

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/common/encoding.h"
 #include "apps/common/config.h"
 #include "apps/common/plot.h"
 #include "apps/common/run_dir.h"
@@ -33,6 +34,8 @@
 #include "models/optim/registry.h"
 #include "models/vae.h"
 #include "ops/likelihoods.h"
+#include "objectives/metrics/factor_source.h"
+#include "objectives/metrics/mig.h"
 #include "objectives/registry.h"
 #include "ops/ops.h"
 #include "apps_test_util.h"
@@ -171,6 +174,38 @@ TEST_CASE("apps: encode, eval, figure on a dSprites run") {
   fo.out = "";
   REQUIRE(figure_command(fo) == 0);
   CHECK(png_size(run + "/figures/traces.png") == std::pair<int, int>{1200, 850});
+  // factors: the normalised MI matrix as a heat map (a row per factor) and as CSV; its rows are
+  // the estimator's own: the mean over factors of (largest − runner-up) is mig_histogram's MIG on
+  // the same points (a transposed or mis-normalised matrix gives another number).
+  fo.kind = "factors";
+  fo.count = 600;
+  REQUIRE(figure_command(fo) == 0);
+  CHECK(png_size(run + "/figures/factors.png") == std::pair<int, int>{1100, 470});
+  {
+    auto t = read_csv(run + "/figures/factors.csv");
+    CHECK(t["factor"] == std::vector<std::string>{"shape", "scale", "orientation", "posX", "posY"});
+    std::vector<std::vector<double>> rows(5);
+    for (int j = 0; j < 10; ++j) {
+      auto col = numbers(t[fmt::format("z{}", j)]);
+      REQUIRE(col.size() == 5);
+      for (int k = 0; k < 5; ++k) {
+        CHECK((col[k] >= 0 && col[k] <= 1.0001));
+        rows[k].push_back(col[k]);
+      }
+    }
+    double gaps = 0;
+    for (auto& r : rows) {
+      std::sort(r.rbegin(), r.rend());
+      gaps += r[0] - r[1];
+    }
+    DatasetFactorSource source(*r.data);
+    const Encoder enc = vae_encoder(*r.vae, r.device);  // the sampler keeps a reference
+    EncoderSampler sampler(source, enc, 256);
+    Generator g(fo.seed + 17);
+    MigHistogramOptions mo;
+    mo.num_train = 600;
+    CHECK(gaps / 5 == doctest::Approx(mig_histogram(sampler, g, mo).mig).epsilon(1e-3));
+  }
   // A reconstruction image is not blank: the input row has white sprite pixels in its first tile.
   Image8 rec = read_png(run + "/figures/reconstructions.png", 1);
   int white = 0;
@@ -211,6 +246,8 @@ TEST_CASE("apps: pinwheel density figure and reproduce") {
   CHECK(png_size(run + "/figures/density.png") == std::pair<int, int>{720, 380});
   fo.kind = "traversals";
   CHECK(error_of([&] { figure_command(fo); }).find("not images") != std::string::npos);
+  fo.kind = "factors";
+  CHECK(error_of([&] { figure_command(fo); }).find("has no ground-truth factors") != std::string::npos);
 
   ReproduceOptions ro;
   ro.figure = "mathieu-pinwheel";
@@ -224,7 +261,7 @@ TEST_CASE("apps: pinwheel density figure and reproduce") {
   ro.figure = "nope";
   CHECK(error_of([&] { reproduce_command(ro); }).find("unknown figure 'nope'") != std::string::npos);
   CHECK(reproduce_figures().size() == 9);
-  CHECK(figure_kinds().size() == 6);
+  CHECK(figure_kinds().size() == 7);
   fs::remove_all(root);
 }
 

@@ -114,7 +114,16 @@ TEST_CASE("apps: reproduce the other paper figures at smoke budget: PNGs, tables
     CHECK(png_size(out + "/beta-tcvae_traversals.png") == traversals);
     CHECK(png_size(out + "/beta-tcvae_reconstructions.png") == reconstructions);
     CHECK(png_size(out + "/beta-tcvae_traces.png") == traces);
+    // Which latent carries which factor as a heat map, its CSV agreeing with the table below.
+    CHECK(png_size(out + "/beta-tcvae_factors.png") == std::pair<int, int>{1100, 470});
+    auto mi = read_csv(out + "/beta-tcvae_factors.csv");
     auto t = read_csv(out + "/chen-tcvae.csv");
+    REQUIRE(mi["factor"] == t["factor"]);
+    for (size_t k = 0; k < t["factor"].size(); ++k) {
+      CAPTURE(t["factor"][k]);
+      // The same number printed with 4 and 3 decimals.
+      CHECK(std::abs(std::stod(mi[t["best latent"][k]][k]) - std::stod(t["normalised MI"][k])) <= 6e-4);
+    }
     // One row per dSprites factor with more than one class.
     CHECK(t["factor"] == std::vector<std::string>{"shape", "scale", "orientation", "posX", "posY"});
     for (double v : numbers(t["normalised MI"])) CHECK((v >= 0 && v <= 1.0001));
