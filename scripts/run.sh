@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job from a fresh clone: installs missing packages, builds, trains a β-TCVAE (Chen et
 # al. 2018) on the built-in procedural dSprites, and writes the figures (latent traversals,
-# reconstructions, training traces) and the table of which latent carries which factor to out/.
+# reconstructions, training traces, a heat map of which latent carries which factor) and the
+# tables behind them (CSV) to out/.
 # At --budget quick (the default) that is Burgess et al.'s encoder with a spatial broadcast
 # decoder for about 4 minutes on two cores; --budget paper trains the paper's MLP at batch 2048
 # for 50 epochs.
