@@ -16,6 +16,7 @@
 
 #include "engine/backend.h"
 #include "ops/cuda/batch_norm_body.h"
+#include "ops/cuda/conv_checks.h"
 #include "ops/cuda/conv_direct_body.h"
 #include "ops/cuda/launch_ctx.h"
 #include "ops/ops.h"
@@ -370,4 +371,51 @@ TEST_CASE("emulated CUDA batch norm equals the CPU: training and eval, forward a
     check_bn_case<double>(Shape{37, 5}, false, affine, seed++);         // rank 2, M > 32 threads
     check_bn_case<float>(Shape{3, 4, 5, 5}, true, affine, seed++);      // channels-last input
   }
+}
+
+TEST_CASE("CUDA convolution checks (host code of ops/cuda/conv_checks.h): geometry, bf16, refusals") {
+  // The checks both CUDA paths run first. bf16 precision must pass them: conv.cu rounds the
+  // operands and then runs cuDNN or the direct kernels (a refusal left here once made every
+  // bf16 convolution on CUDA throw before reaching that code).
+  using cc::check_conv;
+  auto error_of = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  Tensor x = Tensor::zeros(Shape{2, 6, 9, 8}), w = Tensor::zeros(Shape{4, 3, 3, 3});
+  Tensor y = Tensor::zeros(Shape{2, 4, 5, 4});
+  Conv2dParams p;
+  p.stride_h = 2, p.stride_w = 2, p.pad_h = 1, p.pad_w = 1, p.groups = 2;
+  for (Precision prec : {Precision::fp32, Precision::bf16}) {
+    CAPTURE(static_cast<int>(prec));
+    p.precision = prec;
+    bool symmetric = false;
+    const cc::Geom g = check_conv(x.view(), w.view(), y.view(), p, "conv2d_forward", "input",
+                              "output", &symmetric);
+    CHECK(symmetric);  // floor((9 + 2 - 3) / 2) + 1 = 5, floor((8 + 2 - 3) / 2) + 1 = 4
+    CHECK((g.n == 2 && g.c == 6 && g.cg == 3 && g.o == 4 && g.og == 2 && g.groups == 2));
+    CHECK((g.oh == 5 && g.ow == 4 && g.kh == 3 && g.sh == 2 && g.pw == 1));
+  }
+  p.precision = Precision::fp32;
+  bool symmetric = true;
+  Tensor cut = Tensor::zeros(Shape{2, 4, 4, 4});  // one output row fewer than the full extent
+  check_conv(x.view(), w.view(), cut.view(), p, "f", "input", "output", &symmetric);
+  CHECK(!symmetric);
+  auto refusal = [&](const Tensor& xx, const Tensor& ww, const Tensor& yy, const Conv2dParams& q) {
+    bool s = true;
+    return error_of([&] { check_conv(xx.view(), ww.view(), yy.view(), q, "f", "input", "output", &s); });
+  };
+  CHECK(refusal(x, Tensor::zeros(Shape{4, 3, 3, 3}, DType::f64), y, p).find("dtypes differ") !=
+        std::string::npos);
+  CHECK(refusal(x, w, Tensor::zeros(Shape{2, 4, 6, 4}), p).find("is larger than") != std::string::npos);
+  Conv2dParams q = p;
+  q.groups = 3;
+  CHECK(refusal(x, w, y, q).find("groups") != std::string::npos);
+  q = p;
+  q.stride_h = 0;
+  CHECK(refusal(x, w, y, q).find("must be >= 1") != std::string::npos);
 }
