@@ -30,10 +30,11 @@ int list_devices(const std::string& require) {
       // A round trip through device memory proves the plugin, driver and runtime work.
       const float v = 3.5f;
       float back = 0;
-      void* p = be.allocator().allocate(sizeof v);
+      Allocator& alloc = be.allocator_on(cuda_device(0));
+      void* p = alloc.allocate(sizeof v);
       be.copy_from_host(&v, p, sizeof v);
       be.copy_to_host(p, &back, sizeof v);
-      be.allocator().deallocate(p, sizeof v);
+      alloc.deallocate(p, sizeof v);
       UNRAVEL_CHECK(back == v, "cuda: a value written to the device read back as {}", back);
       cuda_ok = true;
     } catch (const Error& e) {

@@ -128,6 +128,12 @@ class Backend {
   /// Number of devices of this kind usable now (0 = none; `why` gets the reason).
   virtual int device_count(std::string* why = nullptr) const = 0;
   virtual Allocator& allocator() = 0;
+  /// The allocator of memory on `device` (one of this backend's devices). Backends whose devices
+  /// have memories of their own (CUDA: one caching allocator per GPU) override it.
+  virtual Allocator& allocator_on(const Device& device) {
+    (void)device;
+    return allocator();
+  }
   /// Waits for queued work (no-op on the CPU).
   virtual void synchronize() = 0;
   /// True when this backend implements kernel family `k` (the default: none).

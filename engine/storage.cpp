@@ -6,7 +6,7 @@
 namespace unravel {
 
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
-  allocator_ = &backend(device).allocator();
+  allocator_ = &backend(device).allocator_on(device);
   data_ = allocator_->allocate(nbytes);
 }
 

@@ -84,6 +84,11 @@ TimingLog* timing_log() {
       for (auto& [neg, n] : order)
         std::fprintf(stderr, "  %-26s %10.3f ms  %8lld calls  %8.2f us/call\n", n.c_str(), -neg,
                      static_cast<long long>(sum[n].second), -neg * 1000.0 / sum[n].second);
+      for (auto& [name, a, b] : t->events) {
+        cudaEventDestroy(a);
+        cudaEventDestroy(b);
+      }
+      t->events.clear();
     });
     return l;
   }();
@@ -119,21 +124,29 @@ FamilyTimer::~FamilyTimer() {
 }
 
 Scratch::Scratch(size_t nbytes) : n_(nbytes == 0 ? 1 : nbytes) {
-  p_ = cuda_backend_instance().allocator().allocate(n_);
+  UNRAVEL_CUDA(cudaGetDevice(&device_));
+  p_ = cuda_backend_instance().allocator_on(cuda_device(device_)).allocate(n_);
 }
-Scratch::~Scratch() { cuda_backend_instance().allocator().deallocate(p_, n_); }
+Scratch::~Scratch() {
+  cuda_backend_instance().allocator_on(cuda_device(device_)).deallocate(p_, n_);
+}
 
 }  // namespace cuda
 
 namespace {
 
-/// Device memory behind the caching allocator: cudaMalloc on a miss only. A freed block is
-/// reused at once by later work: safe because each device has one in-order stream, so a kernel
-/// that reads the old contents is queued before any kernel that writes the new ones.
+/// One GPU's memory behind a caching allocator: cudaMalloc on that device on a miss only (each
+/// device has its own allocator, so a block is only ever reused for the device it lives on). A
+/// freed block is reused at once by later work: safe because each device has one in-order
+/// stream, so a kernel that reads the old contents is queued before any kernel that writes the
+/// new ones.
 class DeviceAllocator final : public CachingAllocator {
+ public:
+  explicit DeviceAllocator(int device) : device_(device) {}
+
  protected:
   void* fresh(size_t bytes) override {
-    cuda::stream_for(0);
+    cuda::stream_for(device_);  // makes the device current
     void* p = nullptr;
     if (cudaMalloc(&p, bytes) != cudaSuccess) {
       (void)cudaGetLastError();
@@ -141,8 +154,14 @@ class DeviceAllocator final : public CachingAllocator {
     }
     return p;
   }
-  void release(void* p, size_t) override { (void)cudaFree(p); }
+  void release(void* p, size_t) override {
+    cuda::stream_for(device_);
+    (void)cudaFree(p);
+  }
   const char* what() const override { return "cuda device"; }
+
+ private:
+  int device_;
 };
 
 }  // namespace
@@ -213,9 +232,22 @@ std::string CudaBackend::runtime_info() const {
                         nccl_version(), gpu);
 }
 
+Allocator& CudaBackend::allocator_on(const Device& device) {
+  UNRAVEL_CHECK(device.kind == DeviceKind::cuda && device.index >= 0 &&
+                    device.index < cuda::kMaxDevices,
+                "cuda allocator: {} is not a CUDA device index below {}", device.str(),
+                cuda::kMaxDevices);
+  static std::mutex mu;
+  static DeviceAllocator* allocs[cuda::kMaxDevices] = {};  // never destroyed (exit order)
+  std::lock_guard<std::mutex> lock(mu);
+  if (allocs[device.index] == nullptr) allocs[device.index] = new DeviceAllocator(device.index);
+  return *allocs[device.index];
+}
+
 Allocator& CudaBackend::allocator() {
-  static DeviceAllocator a;
-  return a;
+  int d = 0;
+  UNRAVEL_CUDA(cudaGetDevice(&d));
+  return allocator_on(cuda_device(d));
 }
 
 void CudaBackend::synchronize() {
@@ -240,7 +272,7 @@ bool CudaBackend::supports(Kernel k) const {
 
 void CudaBackend::capture_begin(Device device) {
   cudaStream_t s = cuda::stream_for(device.index);
-  auto& alloc = static_cast<CachingAllocator&>(allocator());
+  auto& alloc = static_cast<CachingAllocator&>(allocator_on(device));
   pool_ = alloc.begin_pool();
   const cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
   if (e != cudaSuccess) {
@@ -260,7 +292,8 @@ class CudaGraph final : public RecordedWork {
     cudaStreamSynchronize(cuda::stream_for(device_));
     cudaGraphExecDestroy(exec_);
     cudaGraphDestroy(g_);
-    static_cast<CachingAllocator&>(cuda_backend_instance().allocator()).release_pool(pool_);
+    static_cast<CachingAllocator&>(cuda_backend_instance().allocator_on(cuda_device(device_)))
+        .release_pool(pool_);
   }
   void replay() override { UNRAVEL_CUDA(cudaGraphLaunch(exec_, cuda::stream_for(device_))); }
   size_t size() const override { return nodes_; }
@@ -277,7 +310,7 @@ class CudaGraph final : public RecordedWork {
 
 std::unique_ptr<RecordedWork> CudaBackend::capture_end(Device device) {
   cudaStream_t s = cuda::stream_for(device.index);
-  auto& alloc = static_cast<CachingAllocator&>(allocator());
+  auto& alloc = static_cast<CachingAllocator&>(allocator_on(device));
   cudaGraph_t g = nullptr;
   const cudaError_t e = cudaStreamEndCapture(s, &g);
   alloc.end_pool();

@@ -22,7 +22,9 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
   std::string runtime_info() const override;
   int device_count(std::string* why = nullptr) const override;
+  /// The current device's caching allocator (allocator_on: that device's).
   Allocator& allocator() override;
+  Allocator& allocator_on(const Device& device) override;
   void synchronize() override;
   bool supports(Kernel k) const override;
 

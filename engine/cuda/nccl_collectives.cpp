@@ -8,7 +8,8 @@
 // buffer), enqueues the NCCL call, and records a completion event. test() asks that event;
 // wait() makes the compute stream wait for it, without blocking the host. As with MPI's lanes,
 // every process starts the calls of one lane in the same order (NCCL requires it per
-// communicator). The buffers come from the compute stream's caching allocator and stay with
+// communicator). Processes that share a GPU exchange through the host (NCCL needs a GPU per
+// rank). The buffers come from the compute stream's caching allocator and stay with
 // their owner until a test() or wait() has ordered the compute stream after the NCCL call, so
 // their reuse cannot overtake it. The communicators are set up once, from a unique id that
 // process 0 makes and dist::Communicator's all-gather hands to the others.
@@ -30,6 +31,7 @@
 #include <dlfcn.h>
 #include <nccl.h>
 
+#include <cstring>
 #include <map>
 #include <vector>
 
@@ -197,6 +199,22 @@ std::string nccl_version() {
 
 std::unique_ptr<dist::Collectives> CudaBackend::collectives(Device device,
                                                             dist::Communicator& world) {
+  // NCCL takes one GPU per rank of a communicator ("Duplicate GPU detected" otherwise, or a
+  // hang): ranks that share a GPU (more processes than GPUs on a node, or --device cuda:0 for
+  // all) exchange through the host instead. Every rank gathers every rank's GPU UUID, so all
+  // reach the same decision.
+  cudaDeviceProp prop{};
+  UNRAVEL_CUDA(cudaGetDeviceProperties(&prop, device.index));
+  std::vector<cudaUUID_t> uuids(static_cast<size_t>(world.size()));
+  world.allgather(&prop.uuid, sizeof prop.uuid, uuids.data());
+  for (size_t a = 0; a < uuids.size(); ++a)
+    for (size_t b = a + 1; b < uuids.size(); ++b)
+      if (std::memcmp(&uuids[a], &uuids[b], sizeof(cudaUUID_t)) == 0)
+        return dist::host_staged_collectives(
+            world, device,
+            fmt::format("processes {} and {} share one GPU, and NCCL needs a GPU of its own per "
+                        "process",
+                        a, b));
   if (!nccl().error.empty())
     return dist::host_staged_collectives(world, device,
                                          fmt::format("NCCL not loaded: {}", nccl().error));

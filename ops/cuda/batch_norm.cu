@@ -13,26 +13,24 @@ using cuda::ChannelMap;
 using cuda::ChannelVec;
 using cuda::DeviceCtx;
 
-template <class T> __global__ void bn_forward_kernel(const T* x, ChannelMap xm, T* y, ChannelMap ym,
-                                                     int64_t channels, int64_t M,
-                                                     ChannelVec<const T> gamma,
-                                                     ChannelVec<const T> beta,
-                                                     ChannelVec<const T> mean,
-                                                     ChannelVec<const T> var, bool training,
-                                                     double eps, ChannelVec<T> save_mean,
-                                                     ChannelVec<T> save_invstd) {
+template <class T>
+__global__ void __launch_bounds__(cuda::kBnThreads)
+bn_forward_kernel(
+    const T* x, ChannelMap xm, T* y, ChannelMap ym, int64_t channels, int64_t M,
+    ChannelVec<const T> gamma, ChannelVec<const T> beta, ChannelVec<const T> mean,
+    ChannelVec<const T> var, bool training, double eps, ChannelVec<T> save_mean,
+    ChannelVec<T> save_invstd) {
   DeviceCtx c;
   cuda::bn_forward_body<T>(c, x, xm, y, ym, channels, M, gamma, beta, mean, var, training, eps,
                            save_mean, save_invstd);
 }
 
-template <class T> __global__ void bn_backward_kernel(const T* dy, ChannelMap gm, const T* x,
-                                                      ChannelMap xm, int64_t channels, int64_t M,
-                                                      ChannelVec<const T> gamma,
-                                                      ChannelVec<const T> save_mean,
-                                                      ChannelVec<const T> save_invstd, T* dx,
-                                                      ChannelMap dm, ChannelVec<T> dgamma,
-                                                      ChannelVec<T> dbeta) {
+template <class T>
+__global__ void __launch_bounds__(cuda::kBnThreads)
+bn_backward_kernel(
+    const T* dy, ChannelMap gm, const T* x, ChannelMap xm, int64_t channels, int64_t M,
+    ChannelVec<const T> gamma, ChannelVec<const T> save_mean, ChannelVec<const T> save_invstd,
+    T* dx, ChannelMap dm, ChannelVec<T> dgamma, ChannelVec<T> dbeta) {
   DeviceCtx c;
   cuda::bn_backward_body<T>(c, dy, gm, x, xm, channels, M, gamma, save_mean, save_invstd, dx, dm,
                             dgamma, dbeta);

@@ -454,8 +454,8 @@ bool capturing(cudaStream_t s) {
 }
 
 /// UNRAVEL_CUDNN_BENCHMARK=1: times every candidate of a fresh plan on the call's buffers and
-/// reorders plan->cands fastest first (stable; a refused one or one whose workspace cannot be
-/// had goes last). The output buffer is overwritten by the timing runs (every pass writes it
+/// reorders plan->cands fastest first (stable; one refused, one whose workspace cannot be had,
+/// and one over the workspace cap go last, untimed). The output buffer is overwritten by the timing runs (every pass writes it
 /// with beta = 0, so the run that follows gives the same result).
 void time_candidates(Pass pass, cudnnHandle_t h, const Descs& d, const void* a, const void* b,
                      void* y, const void* one, const void* zero, int device, Plan* plan,
@@ -475,6 +475,9 @@ void time_candidates(Pass pass, cudnnHandle_t h, const Descs& d, const void* a, 
   std::vector<float> ms(plan->cands.size(), std::numeric_limits<float>::infinity());
   for (size_t i = 0; i < plan->cands.size(); ++i) {
     const Candidate& c = plan->cands[i];
+    // The over-cap ones stay last, untimed: their workspaces would stay cached in the allocator
+    // for the rest of the run (each its own size class) and crowd out later allocations.
+    if (c.workspace > kMaxWorkspace) continue;
     std::optional<cuda::Scratch> ws;
     try {
       ws.emplace(c.workspace);

@@ -41,8 +41,8 @@ class FamilyTimer {
 };
 #define UNRAVEL_CUDA_TIMED(family, device) ::unravel::cuda::FamilyTimer unravel_timer_(family, device)
 
-/// Device scratch memory from the backend's caching allocator, freed (stream-ordered) on scope
-/// exit.
+/// Device scratch memory on the current device, from that device's caching allocator, freed
+/// (stream-ordered) on scope exit.
 class Scratch {
  public:
   Scratch(size_t nbytes);
@@ -55,6 +55,7 @@ class Scratch {
  private:
   void* p_ = nullptr;
   size_t n_ = 0;
+  int device_ = 0;
 };
 
 /// f(float{}) for f32, else f(double{}) (callers have checked the dtype is one of the two).

@@ -58,6 +58,27 @@ __global__ void where_kernel(T* y, Strided ys, const uint8_t* c, Strided cs, con
   cuda::where_body<T>(ctx, y, ys, c, cs, a, as, b, bs, n);
 }
 
+/// A copy between two GPUs, ordered on both devices' streams: it starts after the work queued
+/// on the source's stream (which may still be writing `src`) and, before the source's stream
+/// goes on, it has finished (so a block of `src` freed and reused there cannot be overwritten
+/// while the copy still reads it). Queued on the destination's stream `s`.
+void peer_copy(const TensorView& dst, const TensorView& src, size_t bytes, cudaStream_t s) {
+  cudaStream_t src_stream = cuda::stream_for(src.device.index);
+  cudaEvent_t written = nullptr, copied = nullptr;
+  UNRAVEL_CUDA(cudaEventCreateWithFlags(&written, cudaEventDisableTiming));
+  UNRAVEL_CUDA(cudaEventRecord(written, src_stream));
+  cuda::stream_for(dst.device.index);
+  UNRAVEL_CUDA(cudaStreamWaitEvent(s, written, 0));
+  UNRAVEL_CUDA(cudaMemcpyPeerAsync(dst.data, dst.device.index, src.data, src.device.index, bytes, s));
+  UNRAVEL_CUDA(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming));
+  UNRAVEL_CUDA(cudaEventRecord(copied, s));
+  UNRAVEL_CUDA(cudaStreamWaitEvent(src_stream, copied, 0));
+  // Destroying an event whose recorded work is still pending is legal: its resources are
+  // released once that work completes.
+  cudaEventDestroy(written);
+  cudaEventDestroy(copied);
+}
+
 }  // namespace
 
 void CudaBackend::copy(const TensorView& src, const TensorView& dst) {
@@ -72,8 +93,7 @@ void CudaBackend::copy(const TensorView& src, const TensorView& dst) {
     if (src.device == dst.device)
       UNRAVEL_CUDA(cudaMemcpyAsync(dst.data, src.data, bytes, cudaMemcpyDeviceToDevice, s));
     else
-      UNRAVEL_CUDA(cudaMemcpyPeerAsync(dst.data, dst.device.index, src.data, src.device.index,
-                                       bytes, s));
+      peer_copy(dst, src, bytes, s);
     return;
   }
   UNRAVEL_CHECK(src.device == dst.device,
