@@ -37,14 +37,16 @@ FactorLatentMi factor_latent_mi(Run& run, uint64_t seed, int64_t n) {
   r.points = n;
   for (size_t i = 0; i < m.factors.size(); ++i) {
     const int k = m.factors[i];
-    r.factors.push_back(k < static_cast<int>(names.size()) ? names[k] : fmt::format("factor {}", k));
+    r.factors.push_back(k < static_cast<int>(names.size()) ? names[k]
+                                                     : fmt::format("factor {}", k));
     for (int64_t j = 0; j < r.latents; ++j)
       r.nmi.push_back(m.mutual_info[i * r.latents + j] / m.factor_entropies[i]);
   }
   return r;
 }
 
-std::string draw_factor_mi(const FactorLatentMi& m, const std::string& png, const std::string& title) {
+std::string draw_factor_mi(const FactorLatentMi& m, const std::string& png,
+                           const std::string& title) {
   const int64_t nf = static_cast<int64_t>(m.factors.size()), d = m.latents;
   UNRAVEL_CHECK(nf > 0 && d > 0 && m.nmi.size() == static_cast<size_t>(nf * d),
                 "figure factors: {} values for {} factors x {} latents", m.nmi.size(), nf, d);
@@ -57,7 +59,8 @@ std::string draw_factor_mi(const FactorLatentMi& m, const std::string& png, cons
   h.y0 = -0.5;
   h.y1 = nf - 0.5;
   for (int64_t iy = 0; iy < nf; ++iy)  // the first factor in the top row (iy = 0 is the bottom)
-    h.values.insert(h.values.end(), m.nmi.begin() + (nf - 1 - iy) * d, m.nmi.begin() + (nf - iy) * d);
+    h.values.insert(h.values.end(), m.nmi.begin() + (nf - 1 - iy) * d,
+                    m.nmi.begin() + (nf - iy) * d);
   for (int64_t k = nf - 1; k >= 0; --k) h.ytick_labels.push_back(m.factors[k]);
   h.xlabel = "latent dimension";
   h.ylabel = "factor";

@@ -69,7 +69,8 @@ void peer_copy(const TensorView& dst, const TensorView& src, size_t bytes, cudaS
   UNRAVEL_CUDA(cudaEventRecord(written, src_stream));
   cuda::stream_for(dst.device.index);
   UNRAVEL_CUDA(cudaStreamWaitEvent(s, written, 0));
-  UNRAVEL_CUDA(cudaMemcpyPeerAsync(dst.data, dst.device.index, src.data, src.device.index, bytes, s));
+  UNRAVEL_CUDA(
+      cudaMemcpyPeerAsync(dst.data, dst.device.index, src.data, src.device.index, bytes, s));
   UNRAVEL_CUDA(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming));
   UNRAVEL_CUDA(cudaEventRecord(copied, s));
   UNRAVEL_CUDA(cudaStreamWaitEvent(src_stream, copied, 0));
