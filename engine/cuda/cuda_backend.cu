@@ -154,10 +154,8 @@ class DeviceAllocator final : public CachingAllocator {
     }
     return p;
   }
-  void release(void* p, size_t) override {
-    cuda::stream_for(device_);
-    (void)cudaFree(p);
-  }
+  // cudaFree finds the device from the pointer (unified addressing): the current device stays.
+  void release(void* p, size_t) override { (void)cudaFree(p); }
   const char* what() const override { return "cuda device"; }
 
  private:
