@@ -154,8 +154,15 @@ class DeviceAllocator final : public CachingAllocator {
     }
     return p;
   }
-  // cudaFree finds the device from the pointer (unified addressing): the current device stays.
-  void release(void* p, size_t) override { (void)cudaFree(p); }
+  // Frees on the block's own device (as PyTorch's allocator does) and restores the current
+  // device, which the callers' stream_for() cache relies on.
+  void release(void* p, size_t) override {
+    int prev = 0;
+    const bool had = cudaGetDevice(&prev) == cudaSuccess;
+    if (!had || prev != device_) (void)cudaSetDevice(device_);
+    (void)cudaFree(p);
+    if (had && prev != device_) (void)cudaSetDevice(prev);
+  }
   const char* what() const override { return "cuda device"; }
 
  private:
