@@ -2,14 +2,16 @@
 // (engine/dist/collectives.h). Without NCCL in the build, CudaBackend::collectives returns
 // nullptr and gradients cross processes through host copies and MPI.
 //
-// Each lane is an NCCL communicator with a stream of its own, so an exchange overlaps the
-// kernels queued after its start (the backward of earlier layers): a start records an event on
-// the device's compute stream and makes the lane's stream wait for it (the producers of the send
-// buffer), enqueues the NCCL call, and records a completion event. test() asks that event;
-// wait() makes the compute stream wait for it, without blocking the host. As with MPI's lanes,
-// every process starts the calls of one lane in the same order (NCCL requires it per
-// communicator). Processes that share a GPU exchange through the host (NCCL needs a GPU per
-// rank). The buffers come from the compute stream's caching allocator and stay with
+// Each lane is an NCCL communicator; all of them run on one stream of the collectives' own, so an
+// exchange overlaps the kernels queued after its start (the backward of earlier layers): a start
+// records an event on the device's compute stream and makes the collectives' stream wait for it
+// (the producers of the send buffer), enqueues the NCCL call, and records a completion event.
+// test() asks that event; wait() makes the compute stream wait for it, without blocking the
+// host. One stream for every lane, because NCCL kernels of two communicators on two streams can
+// wait on each other's peers and hang unless every rank launched them in the same order (NCCL's
+// guide, "Using multiple NCCL communicators concurrently"); on one stream they run in the order
+// they were started, which collectives.h asks to be the same on every process across lanes
+// too. Processes that share a GPU exchange through the host (NCCL needs a GPU per rank). The buffers come from the compute stream's caching allocator and stay with
 // their owner until a test() or wait() has ordered the compute stream after the NCCL call, so
 // their reuse cannot overtake it. The communicators are set up once, from a unique id that
 // process 0 makes and dist::Communicator's all-gather hands to the others.
@@ -107,8 +109,8 @@ class NcclCollectives final : public dist::Collectives {
       std::vector<ncclUniqueId> ids(static_cast<size_t>(n));
       world.allgather(&id, sizeof id, ids.data());
       UNRAVEL_NCCL(nccl().CommInitRank(&comms_[lane], n, ids[0], rank));
-      UNRAVEL_CUDA(cudaStreamCreateWithFlags(&streams_[lane], cudaStreamNonBlocking));
     }
+    UNRAVEL_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     size_ = n;
   }
   // The communicators and streams live as long as the process (collectives() keeps this object
@@ -162,7 +164,7 @@ class NcclCollectives final : public dist::Collectives {
   template <class F> Request enqueue(int lane, F&& call) {
     UNRAVEL_CHECK(lane >= 0 && lane < dist::Communicator::kLanes, "NCCL collectives: lane {} of {}",
                   lane, dist::Communicator::kLanes);
-    cudaStream_t compute = cuda::stream_for(device_), s = streams_[lane];
+    cudaStream_t compute = cuda::stream_for(device_), s = stream_;
     cudaEvent_t ready = nullptr, done = nullptr;
     UNRAVEL_CUDA(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
     UNRAVEL_CUDA(cudaEventRecord(ready, compute));
@@ -182,7 +184,7 @@ class NcclCollectives final : public dist::Collectives {
   int device_ = 0, size_ = 1;
   std::string name_;
   ncclComm_t comms_[dist::Communicator::kLanes] = {};
-  cudaStream_t streams_[dist::Communicator::kLanes] = {};
+  cudaStream_t stream_ = nullptr;  // every lane's calls, in the order they were started
   std::map<Request, cudaEvent_t> pending_;
   Request next_ = 0;
 };

@@ -1,8 +1,11 @@
 // Collectives on one device's memory between the processes of a data-parallel run: how
 // gradients and per-row values cross processes without the caller knowing where they live.
-// Every process must start the same collectives in the same order on each lane (as for
-// dist::Communicator, whose lanes these are); the buffers must stay allocated, and the send
-// buffers unchanged, until the operation has completed.
+// Every process must start the same collectives in the same order, across lanes too: MPI
+// matches them per lane (dist::Communicator's), but a device may run every lane's in one queue
+// (NCCL on one stream, sim's queue), where a call that one process started before another lane's
+// and its peer after it waits for ever. When a request completes differs between processes, so
+// what to start must not depend on test()'s answers. The buffers must stay allocated, and the
+// send buffers unchanged, until the operation has completed.
 //
 // The implementations, chosen per device by collectives() below:
 //  * CPU tensors: MPI on the tensors' memory (dist::Communicator's non-blocking collectives).

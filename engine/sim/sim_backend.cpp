@@ -14,6 +14,7 @@
 #include <cstring>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -432,7 +433,12 @@ class SimBackend final : public Backend {
 // runs its stream by itself; the sim runs its queue only when the host synchronises, and a
 // process blocked in a host MPI call while its peer's queue waits in a collective for it would
 // deadlock. So the queue runs at once when a collective is queued: the one difference from a
-// GPU (it is a flush, not a host read or a sync).
+// GPU (it is a flush, not a host read or a sync). As on GPUs, a collective is not seen complete
+// at the same point on every process: process r's test() answers false the first 1000·r times it
+// is asked about a request (process 0 sees it complete at once, the others much later). A caller
+// that chose what to start from test()'s answers would then start the processes' calls in
+// different orders, which the one queue turns into the hang it would be on NCCL's one stream
+// (collectives.h).
 class SimCollectives final : public dist::Collectives {
  public:
   SimCollectives(SimBackend& be, dist::Communicator& comm) : be_(be), comm_(comm) {}
@@ -441,25 +447,42 @@ class SimCollectives final : public dist::Collectives {
     const size_t all = bytes * static_cast<size_t>(comm_.size());
     be_.queue_collective("allgather", {{send, bytes}, {recv, all}},
                          [&c = comm_, send, bytes, recv] { c.allgather(send, bytes, recv); });
-    return next_++;
+    return issue();
   }
   Request alltoall(const void* send, size_t bytes, void* recv, int) override {
     const size_t all = bytes * static_cast<size_t>(comm_.size());
     be_.queue_collective("alltoall", {{send, all}, {recv, all}},
                          [&c = comm_, send, bytes, recv] { c.alltoall(send, bytes, recv); });
-    return next_++;
+    return issue();
   }
   Request allreduce_sum(float* data, size_t n, int) override {
     be_.queue_collective("allreduce_sum", {{data, n * sizeof(float)}},
                          [&c = comm_, data, n] { c.allreduce_sum(data, n); });
-    return next_++;
+    return issue();
   }
-  bool test(Request) override { return true; }  // ordered in the queue
-  void wait(Request) override {}
+  bool test(Request r) override {
+    auto it = pending_.find(r);
+    UNRAVEL_CHECK(it != pending_.end(), "sim collectives: request {} is not pending", r);
+    if (it->second > 0) {
+      --it->second;
+      return false;
+    }
+    pending_.erase(it);
+    return true;
+  }
+  void wait(Request r) override {  // the queue ran it when it was started
+    UNRAVEL_CHECK(pending_.erase(r) == 1, "sim collectives: request {} is not pending", r);
+  }
 
  private:
+  Request issue() {
+    pending_.emplace(next_, 1000 * comm_.rank());
+    return next_++;
+  }
+
   SimBackend& be_;
   dist::Communicator& comm_;
+  std::map<Request, int> pending_;  // started, not yet released: the "not yet" answers left
   Request next_ = 0;
 };
 

@@ -100,7 +100,7 @@ class GradExchange {
                          pack(b, j);
                          if (j + 1 == local_) start(b);
                        }
-                       advance(false);
+                       poll();
                      }};
   }
 
@@ -130,7 +130,13 @@ class GradExchange {
     for (Bucket& b : buckets_)
       UNRAVEL_CHECK(b.phase != Phase::idle, "micro-shards: a gradient bucket was never started "
                     "(the last backward did not announce all of its parameters)");
-    advance(true);
+    if (ordered_ && !started_.empty() && started_.back()->phase == Phase::scatter)
+      gather(*started_.back());
+    for (Bucket* b : started_) {
+      if (!b->landed) coll_.wait(b->request);
+      if (ordered_) b->sum = slice(b->whole, 0, 0, b->floats);
+      b->phase = Phase::done;
+    }
     started_.clear();
     // Every micro-shard's logged terms and has-gradient flags on every process (a few bytes).
     const size_t t = names_.size(), np = params_.size();
@@ -181,6 +187,7 @@ class GradExchange {
     Tensor out, in, mine, whole, sum;
     Phase phase = Phase::idle;
     dist::Collectives::Request request = 0;
+    bool landed = false;  // the request has completed (test() said so and released it)
   };
 
   // Copies the bucket's final gradients (zeros where a parameter has none) into slot j.
@@ -226,43 +233,38 @@ class GradExchange {
       b.phase = Phase::gather;
     }
     for (Tensor& s : b.slots) s = Tensor();
+    b.landed = false;
     started_.push_back(&b);
+    if (ordered_ && started_.size() >= 2) gather(*started_[started_.size() - 2]);
   }
 
-  // Moves the started exchanges on as far as they go without waiting (or to the end). The
-  // collectives are matched by the order each process starts them, per lane. The reduce-
-  // scatters start in bucket order (the order backward finishes them, the same everywhere), but
-  // when one completes, and so when its all-gather can start, differs between processes: so
-  // the all-gathers have a lane of their own, and a bucket's starts only after those of every
-  // bucket started before it.
-  void advance(bool block) {
-    auto complete = [&](Bucket& b) {
-      if (!block) return coll_.test(b.request);
-      coll_.wait(b.request);
-      return true;
-    };
-    bool in_order = true;  // every earlier bucket is past its reduce-scatter
-    for (Bucket* bp : started_) {
-      Bucket& b = *bp;
-      if (b.phase == Phase::scatter) {
-        if (!in_order || !complete(b)) {
-          in_order = false;
-          continue;
-        }
-        NoGradGuard ng;
-        const int64_t chunk = chunk_of(b);
-        b.mine = clone(slice(b.in, 0, 0, 1));  // micro-shard 0's chunk, then 1..M−1 added
-        for (int64_t k = 1; k < m_; ++k) b.mine = b.mine + slice(b.in, 0, k, k + 1);
-        b.whole = Tensor::empty(Shape{comm_.size() * chunk}, DType::f32, device_);
-        b.request = coll_.allgather(b.mine.raw_data(), static_cast<size_t>(chunk) * sizeof(float),
-                                    b.whole.raw_data(), kGatherLane);
-        b.phase = Phase::gather;
-      }
-      if (b.phase == Phase::gather && complete(b)) {
-        if (ordered_) b.sum = slice(b.whole, 0, 0, b.floats);
-        b.phase = Phase::done;
-      }
-    }
+  // The all-gathers start at points that are the same on every process: bucket k's right after
+  // bucket k+1's reduce-scatter has started, the last bucket's in finish(). Every process then
+  // starts the collectives of both lanes in one order (S0 S1 G0 S2 G1 … G_last), which a device
+  // that runs them all in one queue needs: NCCL on one stream, as sim's queue does. Starting an
+  // all-gather as soon as its reduce-scatter is seen complete, which happens at a different
+  // point on each process, would cross the two lanes' calls between processes and deadlock
+  // there. The reduce-scatter has had the next bucket's backward to complete, so the wait is
+  // short (on a device it does not block the host: the compute stream waits).
+  void gather(Bucket& b) {
+    if (!b.landed) coll_.wait(b.request);
+    NoGradGuard ng;
+    const int64_t chunk = chunk_of(b);
+    b.mine = clone(slice(b.in, 0, 0, 1));  // micro-shard 0's chunk, then 1..M−1 added
+    for (int64_t k = 1; k < m_; ++k) b.mine = b.mine + slice(b.in, 0, k, k + 1);
+    b.whole = Tensor::empty(Shape{comm_.size() * chunk}, DType::f32, device_);
+    b.request = coll_.allgather(b.mine.raw_data(), static_cast<size_t>(chunk) * sizeof(float),
+                                b.whole.raw_data(), kGatherLane);
+    b.landed = false;
+    b.phase = Phase::gather;
+  }
+
+  // Asks the started exchanges whether they have completed, without waiting and without
+  // starting anything: MPI's non-blocking collectives move on only inside MPI calls, so this
+  // runs as backward announces each parameter.
+  void poll() {
+    for (Bucket* b : started_)
+      if (!b->landed) b->landed = coll_.test(b->request);
   }
 
   int64_t chunk_of(const Bucket& b) const {

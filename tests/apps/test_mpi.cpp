@@ -181,7 +181,10 @@ TEST_CASE("burgess on dSprites, 4 micro-shards: -np 2 and -np 4 equal one proces
   }
   // An accelerator given without an index: each process takes its own (by its rank on the
   // machine; sim stands in for cuda), with the CPU's bits, whether the gradients cross in the
-  // device's queue (sim's stand-in for NCCL on a CUDA stream) or through host copies.
+  // device's queue (sim's stand-in for NCCL on a CUDA stream) or through host copies. In the
+  // queue every lane's collectives run in one order, and process 1 sees each complete much later
+  // than process 0: a schedule that started the all-gathers when a reduce-scatter was seen
+  // complete hung here, as it would on NCCL's one stream.
   for (const std::string via : {"device", "host"}) {
     CAPTURE(via);
     const std::string run_dir = root + "/sim2-" + via;

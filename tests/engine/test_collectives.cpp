@@ -92,6 +92,14 @@ TEST_CASE("collectives: a host buffer given to sim's, or a bad UNRAVEL_COLLECTIV
                     doctest::Contains("sim allgather: a buffer is not sim memory"));
   CHECK_THROWS_WITH(sim.allreduce_sum(static_cast<float*>(on_cpu.raw_data()), 4, 0),
                     doctest::Contains("sim allreduce_sum: a buffer is not sim memory"));
+  // A request is released once test() has said true or wait() has returned; asking again is a
+  // caller's bug, named as NCCL's collectives name it.
+  const Tensor send = Tensor::zeros(Shape{4}, DType::f32, kSim);
+  Tensor recv = Tensor::empty(Shape{4}, DType::f32, kSim);
+  const auto r = sim.allgather(send.raw_data(), 16, recv.raw_data(), 0);
+  CHECK(sim.test(r));  // process 0 sees it complete at once
+  CHECK_THROWS_WITH(sim.test(r), doctest::Contains("is not pending"));
+  CHECK_THROWS_WITH(sim.wait(r), doctest::Contains("is not pending"));
   EnvChoice bad("nccl");
   CHECK_THROWS_WITH(dist::collectives(kSim),
                     doctest::Contains("UNRAVEL_COLLECTIVES='nccl': expected 'device'"));
