@@ -85,7 +85,25 @@ TEST_CASE("apps: reproduce the other paper figures at smoke budget: PNGs, tables
     CHECK(read_text(ro.out + "/" + figure + ".md").find("## Table") != std::string::npos);
     return ro.out;
   };
-  const std::pair<int, int> traversals{1908, 662}, reconstructions{1674, 262}, traces{1200, 850};
+  const std::pair<int, int> traversals{1908, 662}, reconstructions{1674, 262}, traces{1200, 850},
+      factors{1100, 470};  // five dSprites factors with more than one class
+  // The MIG of a `_factors.csv` heat map: the mean over its rows (factors) of the gap between
+  // the two largest normalised MIs (the latents' columns z0, z1, …).
+  auto mig_of = [](const std::string& csv) {
+    auto m = read_csv(csv);
+    const size_t rows = m["factor"].size();
+    REQUIRE(rows > 0);
+    double sum = 0;
+    for (size_t k = 0; k < rows; ++k) {
+      std::vector<double> v;
+      for (const auto& [col, cells] : m)
+        if (col.size() > 1 && col[0] == 'z') v.push_back(std::stod(cells[k]));
+      REQUIRE(v.size() >= 2);
+      std::sort(v.rbegin(), v.rend());
+      sum += v[0] - v[1];
+    }
+    return sum / static_cast<double>(rows);
+  };
   SUBCASE("higgins-traversal") {
     std::string out = run("higgins-traversal");
     for (const char* m : {"beta-vae", "vae"}) {
@@ -94,6 +112,14 @@ TEST_CASE("apps: reproduce the other paper figures at smoke budget: PNGs, tables
     }
     auto t = read_csv(out + "/higgins-traversal.csv");
     CHECK(t["model"] == std::vector<std::string>{"beta-vae", "vae"});
+    // Which latent carries which factor, for both; the table's MIG is the heat map's.
+    const auto migs = numbers(t["MIG (histogram)"]);
+    REQUIRE(migs.size() == 2);
+    for (size_t i = 0; i < 2; ++i) {
+      const std::string m = t["model"][i];
+      CHECK(png_size(fmt::format("{}/{}_factors.png", out, m)) == factors);
+      CHECK(std::abs(migs[i] - mig_of(fmt::format("{}/{}_factors.csv", out, m))) <= 1e-3);
+    }
     CHECK(numbers(t["beta"]) == std::vector<double>{4, 1});
     for (double r : numbers(t["final recon (nats)"])) CHECK((r > 0 && r < 4096 * 2));
     for (double a : numbers(t["active latents"])) CHECK((a >= 0 && a <= 10));
@@ -105,6 +131,8 @@ TEST_CASE("apps: reproduce the other paper figures at smoke budget: PNGs, tables
     CHECK(png_size(out + "/capacity_traces.png") == traces);
     auto t = read_csv(out + "/burgess-capacity.csv");
     REQUIRE(t["final C"].size() == 1);
+    CHECK(png_size(out + "/capacity_factors.png") == factors);
+    CHECK(std::abs(std::stod(t["MIG (histogram)"][0]) - mig_of(out + "/capacity_factors.csv")) <= 1e-3);
     // C_stop is scaled with the steps (7 of 20), so the schedule has reached C_max.
     CHECK(std::stod(t["final C"][0]) == doctest::Approx(std::stod(t["C_max"][0])));
     CHECK(std::stod(t["C_stop (steps)"][0]) < std::stod(t["steps"][0]));
@@ -115,7 +143,7 @@ TEST_CASE("apps: reproduce the other paper figures at smoke budget: PNGs, tables
     CHECK(png_size(out + "/beta-tcvae_reconstructions.png") == reconstructions);
     CHECK(png_size(out + "/beta-tcvae_traces.png") == traces);
     // Which latent carries which factor as a heat map, its CSV agreeing with the table below.
-    CHECK(png_size(out + "/beta-tcvae_factors.png") == std::pair<int, int>{1100, 470});
+    CHECK(png_size(out + "/beta-tcvae_factors.png") == factors);
     auto mi = read_csv(out + "/beta-tcvae_factors.csv");
     auto t = read_csv(out + "/chen-tcvae.csv");
     REQUIRE(mi["factor"] == t["factor"]);
@@ -152,6 +180,7 @@ TEST_CASE("apps: reproduce the other paper figures at smoke budget: PNGs, tables
     for (const char* m : {"linear", "adaptive"}) {
       CHECK(png_size(fmt::format("{}/{}_traversals.png", out, m)) == traversals);
       CHECK(png_size(fmt::format("{}/{}_reconstructions.png", out, m)) == reconstructions);
+      CHECK(png_size(fmt::format("{}/{}_factors.png", out, m)) == factors);
     }
     auto t = read_csv(out + "/controlvae-linear-vs-adaptive.csv");
     CHECK(t["C(t)"] == std::vector<std::string>{"linear", "adaptive"});
