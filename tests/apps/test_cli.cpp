@@ -3,39 +3,20 @@
 // registries, and unknown registry names refused with every registered name. Part of test_apps.
 #include <doctest/doctest.h>
 #include <fmt/ranges.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <array>
-#include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
-#include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
-#include "apps/common/encoding.h"
-#include "apps/common/config.h"
-#include "apps/common/plot.h"
 #include "apps/common/run_dir.h"
 #include "apps/eval.h"
-#include "apps/export.h"
-#include "apps/figures/figures.h"
-#include "apps/train.h"
-#include "datasets/png.h"
 #include "datasets/registry.h"
-#include "engine/io/npy.h"
-#include "models/nn/nn.h"
 #include "models/optim/registry.h"
-#include "models/vae.h"
 #include "ops/likelihoods.h"
-#include "objectives/metrics/factor_source.h"
-#include "objectives/metrics/mig.h"
 #include "objectives/registry.h"
-#include "ops/ops.h"
 #include "apps_test_util.h"
 
 using namespace unravel;
