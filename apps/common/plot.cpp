@@ -289,7 +289,11 @@ void density_png(const std::string& path, const std::vector<Density>& panels, in
     }
     if (d.vmax > 0) vmax = d.vmax;
     if (vmax <= 0) vmax = 1;
-    pls->image(ptrs.data(), d.nx + 1, d.ny + 1, d.x0, d.x1, d.y0, d.y1, 0.0, vmax, d.x0, d.x1, d.y0, d.y1);
+    // Colours from 0 (white) to vmax (darkest), as the colour bar says. (plimage would map its
+    // data's own minimum and maximum instead, ignoring vmax: with a fixed vmax of 1 a matrix
+    // whose largest value is 0.26 was drawn with that cell darkest.) Values outside are clamped.
+    pls->imagefr(ptrs.data(), d.nx + 1, d.ny + 1, d.x0, d.x1, d.y0, d.y1, 0.0, 0.0, 0.0, vmax,
+                 nullptr, nullptr);
     pls->col0(15);
     pls->box("bcnst", 0, 0, named ? "bc" : "bcnstv", 0, 0);
     pls->mtex("b", 3.2, 0.5, 0.5, d.xlabel.c_str());

@@ -298,6 +298,47 @@ TEST_CASE("apps: a heat map paints every cell with the same area") {
   fs::remove_all(root);
 }
 
+TEST_CASE("apps: a heat map with vmax colours by vmax, not by the data's own maximum") {
+  // The factor heat maps fix vmax = 1 so that maps of different runs compare: a matrix whose
+  // largest value is 0.25 must not be drawn with the colour bar's darkest colour (PLplot's
+  // plimage maps its data's own range; the fix passes the range to plimagefr).
+  const std::string root = temp_dir("heatmap_vmax");
+  fs::create_directories(root);
+  auto hot_red = [&](double hot, double vmax) {
+    plot::Density d;
+    d.nx = 2;
+    d.ny = 1;
+    d.x0 = -0.5;
+    d.x1 = 1.5;
+    d.y0 = -0.5;
+    d.y1 = 0.5;
+    d.equal_axes = false;
+    d.vmax = vmax;
+    d.values = {0.0, hot};
+    const std::string png = root + "/map.png";
+    plot::density_png(png, {d}, 1, 600, 400);
+    Image8 im = read_png(png, 3);
+    // The red channel of the commonest bluish colour: the hot cell's fill (its anti-aliased
+    // edges are few). The colour map runs from white to (8, 48, 107).
+    std::map<int, int64_t> reds;
+    for (int i = 0; i < im.width * im.height; ++i) {
+      const uint8_t* p = &im.data[3 * static_cast<size_t>(i)];
+      if (p[2] > p[0] + 20) ++reds[p[0]];
+    }
+    REQUIRE(!reds.empty());
+    return std::max_element(reds.begin(), reds.end(), [](auto& a, auto& b) {
+             return a.second < b.second;
+           })->first;
+  };
+  const int full = hot_red(1.0, 1.0), quarter = hot_red(0.25, 1.0),
+            own = hot_red(0.25, 0.0);  // vmax 0: the panel's own maximum
+  CHECK(full < 40);
+  CHECK(own < 40);
+  // A quarter of the way along white → dark blue: light, far from the dark end (red 181).
+  CHECK(quarter > 150);
+  fs::remove_all(root);
+}
+
 TEST_CASE("apps: a log x axis spaces doubling x evenly; dots mark each point of a line") {
   const std::string root = temp_dir("logx");
   fs::create_directories(root);
