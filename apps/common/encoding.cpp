@@ -83,6 +83,12 @@ Tensor decode_to_images(models::Vae& vae, const Tensor& z) {
   return contiguous(to(to(out, DType::f32), kCPU));
 }
 
+std::vector<double> mean_kl_of_items(models::Vae& vae, const Dataset& data, int64_t n,
+                                     Generator& gen) {
+  const Encoded e = encode_items(vae, data, subset_indices(data.size(), n, gen), 256, "");
+  return kl_per_dim(e.mu, e.logvar);
+}
+
 std::vector<double> kl_per_dim(const Tensor& mu, const Tensor& logvar) {
   UNRAVEL_CHECK(mu.dim() == 2 && mu.shape() == logvar.shape(),
                 "kl_per_dim: mu {} and logvar {} must both be [N, D]", mu.desc(), logvar.desc());

@@ -46,4 +46,12 @@ Tensor decode_to_images(models::Vae& vae, const Tensor& z);
 /// Per-dimension mean KL(q(z_d|x) ‖ N(0, 1)) over the rows of mu / logvar [N, D] (nats).
 std::vector<double> kl_per_dim(const Tensor& mu, const Tensor& logvar);
 
+/// Per-latent mean KL(q(z_d|x) ‖ N(0, 1)) over min(n, size) random items of `data` (nats).
+std::vector<double> mean_kl_of_items(models::Vae& vae, const Dataset& data, int64_t n,
+                                     Generator& gen);
+
+/// A latent whose mean KL is at most this many nats is inactive: q(z_d|x) is the prior for
+/// every x, so the decoder receives noise there (however its posterior mean may vary).
+constexpr double kActiveLatentKl = 0.1;
+
 }  // namespace unravel::apps

@@ -33,6 +33,7 @@ std::unique_ptr<plstream> open_png(const std::string& path, int width, int heigh
   pls->spage(0, 0, width, height, 0, 0);
   pls->scolbg(255, 255, 255);
   pls->scol0(15, 0, 0, 0);  // axes / text
+  pls->scol0(14, 190, 190, 190);  // heat-map cells without a value (NaN)
   for (int i = 0; i < 8; ++i) pls->scol0(i + 1, kPalette[i][0], kPalette[i][1], kPalette[i][2]);
   pls->ssub(cols, rows);
   pls->init();
@@ -257,6 +258,22 @@ void density_png(const std::string& path, const std::vector<Density>& panels, in
     UNRAVEL_CHECK(d.ytick_labels.empty() || static_cast<int>(d.ytick_labels.size()) == d.ny,
                   "plot {}: density '{}' has {} y tick labels for {} rows", path, d.title,
                   d.ytick_labels.size(), d.ny);
+    UNRAVEL_CHECK(d.xtick_labels.empty() || static_cast<int>(d.xtick_labels.size()) == d.nx,
+                  "plot {}: density '{}' has {} x tick labels for {} columns", path, d.title,
+                  d.xtick_labels.size(), d.nx);
+    // Column labels: one or two lines each.
+    std::vector<std::vector<std::string>> xlines;
+    size_t xline_count = 0;
+    for (const std::string& l : d.xtick_labels) {
+      std::vector<std::string> lines;
+      size_t at = 0;
+      for (size_t nl; (nl = l.find('\n', at)) != std::string::npos; at = nl + 1)
+        lines.push_back(l.substr(at, nl - at));
+      lines.push_back(l.substr(at));
+      xline_count = std::max(xline_count, lines.size());
+      xlines.push_back(std::move(lines));
+    }
+    const double xlab_disp = xline_count > 0 ? 1.2 * static_cast<double>(xline_count) + 2.0 : 3.2;
     pls->adv(0);
     const Subpage sp = subpage(*pls);
     // Margins in character heights: the y-axis title sits outside the widest tick label, the
@@ -267,7 +284,7 @@ void density_png(const std::string& path, const std::vector<Density>& panels, in
     const double ylab_disp = named ? 0.8 + widest + 1.4 : 5.0;
     const double left = (ylab_disp + 1.0) * sp.ch / sp.w;
     const double right = d.colorbar ? 1.0 - (0.035 * sp.w + 7.5 * sp.ch) / sp.w : 1.0 - 1.5 * sp.ch / sp.w;
-    const double bottom = 4.6 * sp.ch / sp.h, top = 1.0 - 3.2 * sp.ch / sp.h;
+    const double bottom = (xlab_disp + 1.4) * sp.ch / sp.h, top = 1.0 - 3.2 * sp.ch / sp.h;
     if (d.equal_axes) pls->vpas(left, right, bottom, top, (d.y1 - d.y0) / (d.x1 - d.x0));
     else pls->vpor(left, right, bottom, top);
     pls->wind(d.x0, d.x1, d.y0, d.y1);
@@ -294,9 +311,24 @@ void density_png(const std::string& path, const std::vector<Density>& panels, in
     // whose largest value is 0.26 was drawn with that cell darkest.) Values outside are clamped.
     pls->imagefr(ptrs.data(), d.nx + 1, d.ny + 1, d.x0, d.x1, d.y0, d.y1, 0.0, 0.0, 0.0, vmax,
                  nullptr, nullptr);
+    // Cells without a value (NaN, drawn as 0 above) painted grey over the image.
+    const double cw = (d.x1 - d.x0) / d.nx, chh = (d.y1 - d.y0) / d.ny;
+    pls->col0(14);
+    for (int iy = 0; iy < d.ny; ++iy)
+      for (int ix = 0; ix < d.nx; ++ix)
+        if (std::isnan(d.values[static_cast<size_t>(iy) * d.nx + ix])) {
+          PLFLT xs[4] = {d.x0 + ix * cw, d.x0 + (ix + 1) * cw, d.x0 + (ix + 1) * cw, d.x0 + ix * cw};
+          PLFLT ys[4] = {d.y0 + iy * chh, d.y0 + iy * chh, d.y0 + (iy + 1) * chh,
+                         d.y0 + (iy + 1) * chh};
+          pls->fill(4, xs, ys);
+        }
     pls->col0(15);
-    pls->box("bcnst", 0, 0, named ? "bc" : "bcnstv", 0, 0);
-    pls->mtex("b", 3.2, 0.5, 0.5, d.xlabel.c_str());
+    pls->box(xlines.empty() ? "bcnst" : "bc", 0, 0, named ? "bc" : "bcnstv", 0, 0);
+    for (int ix = 0; ix < static_cast<int>(xlines.size()); ++ix)
+      for (size_t k = 0; k < xlines[ix].size(); ++k)
+        pls->mtex("b", 1.4 + 1.2 * static_cast<double>(k), (ix + 0.5) / d.nx, 0.5,
+                  xlines[ix][k].c_str());
+    pls->mtex("b", xlab_disp, 0.5, 0.5, d.xlabel.c_str());
     pls->mtex("t", 1.6, 0.5, 0.5, d.title.c_str());
     pls->mtex("l", ylab_disp, 0.5, 0.5, d.ylabel.c_str());
     for (int iy = 0; iy < d.ny && named; ++iy)

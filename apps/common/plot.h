@@ -44,13 +44,16 @@ struct Density {
   bool equal_axes = true;  ///< same scale on both axes (false: fill the panel)
   /// Names of the ny rows, drawn at the row centres instead of numeric y ticks (empty: numbers).
   std::vector<std::string> ytick_labels;
+  /// Names of the nx columns, drawn under the column centres instead of numeric x ticks (empty:
+  /// numbers); a '\n' starts a second line.
+  std::vector<std::string> xtick_labels;
   bool colorbar = false;       ///< a colour bar (0 .. max) on the right of the panel
   std::string colorbar_label;  ///< the colour bar's label, e.g. "mean |z|"
   double vmax = 0;             ///< the value drawn darkest (0: the panel's own maximum)
 };
 
 /// Writes density panels in `cols` columns as one PNG. Each panel's colours run from white at 0
-/// to dark blue at its `vmax`, or at that panel's maximum where vmax is 0.
+/// to dark blue at its `vmax`, or at that panel's maximum where vmax is 0; a NaN cell is grey.
 void density_png(const std::string& path, const std::vector<Density>& panels, int cols,
                  int width, int height);
 

@@ -3,9 +3,11 @@
 // objectives/metrics/mig.h), drawn as a heat map and written as CSV. `unravel figure factors`
 // and the chen-tcvae reproduction (the main job) draw it; the latter also reads its table rows.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 
 #include "apps/common/encoding.h"
 #include "apps/common/plot.h"
@@ -35,6 +37,8 @@ FactorLatentMi factor_latent_mi(Run& run, uint64_t seed, int64_t n) {
   FactorLatentMi r;
   r.latents = run.vae->latents();
   r.points = n;
+  Generator gk(seed + 3);  // the items `reproduce` counts active latents on
+  r.kl = mean_kl_of_items(*run.vae, *run.data, 512, gk);
   for (size_t i = 0; i < m.factors.size(); ++i) {
     const int k = m.factors[i];
     r.factors.push_back(k < static_cast<int>(names.size()) ? names[k]
@@ -48,8 +52,10 @@ FactorLatentMi factor_latent_mi(Run& run, uint64_t seed, int64_t n) {
 std::string draw_factor_mi(const FactorLatentMi& m, const std::string& png,
                            const std::string& title) {
   const int64_t nf = static_cast<int64_t>(m.factors.size()), d = m.latents;
-  UNRAVEL_CHECK(nf > 0 && d > 0 && m.nmi.size() == static_cast<size_t>(nf * d),
-                "figure factors: {} values for {} factors x {} latents", m.nmi.size(), nf, d);
+  UNRAVEL_CHECK(nf > 0 && d > 0 && m.nmi.size() == static_cast<size_t>(nf * d) &&
+                    m.kl.size() == static_cast<size_t>(d),
+                "figure factors: {} values for {} factors x {} latents ({} KLs)", m.nmi.size(), nf,
+                d, m.kl.size());
   plot::Density h;
   h.title = title.empty() ? "normalised mutual information of factor and latent" : title;
   h.nx = static_cast<int>(d);
@@ -59,10 +65,16 @@ std::string draw_factor_mi(const FactorLatentMi& m, const std::string& png,
   h.y0 = -0.5;
   h.y1 = nf - 0.5;
   for (int64_t iy = 0; iy < nf; ++iy)  // the first factor in the top row (iy = 0 is the bottom)
-    h.values.insert(h.values.end(), m.nmi.begin() + (nf - 1 - iy) * d,
-                    m.nmi.begin() + (nf - iy) * d);
+    for (int64_t j = 0; j < d; ++j)
+      h.values.push_back(m.kl[j] > kActiveLatentKl ? m.nmi[(nf - 1 - iy) * d + j]
+                                                    : std::numeric_limits<double>::quiet_NaN());
   for (int64_t k = nf - 1; k >= 0; --k) h.ytick_labels.push_back(m.factors[k]);
-  h.xlabel = "latent dimension";
+  std::vector<std::string> inactive;
+  for (int64_t j = 0; j < d; ++j) {
+    h.xtick_labels.push_back(fmt::format("z{}\n{:.2f}", j, m.kl[j]));
+    if (m.kl[j] <= kActiveLatentKl) inactive.push_back(fmt::format("z{}", j));
+  }
+  h.xlabel = "latent (and its mean KL, nats)";
   h.ylabel = "factor";
   h.equal_axes = false;
   h.colorbar = true;
@@ -80,15 +92,27 @@ std::string draw_factor_mi(const FactorLatentMi& m, const std::string& png,
     const auto row = m.nmi.begin() + k * d;
     for (int64_t j = 0; j < d; ++j) csv += fmt::format(",{:.4f}", row[j]);
     csv += "\n";
-    const int64_t j = std::max_element(row, row + d) - row;
-    best += fmt::format("{}{} → z{} ({:.2f})", k ? ", " : "", m.factors[k], j, row[j]);
+    int64_t j = -1;  // the largest among the active latents
+    for (int64_t i = 0; i < d; ++i)
+      if (m.kl[i] > kActiveLatentKl && (j < 0 || row[i] > row[j])) j = i;
+    best += j < 0 ? fmt::format("{}{} → none", k ? ", " : "", m.factors[k])
+                  : fmt::format("{}{} → z{} ({:.2f})", k ? ", " : "", m.factors[k], j, row[j]);
   }
   write_text_atomic(fs::path(png).replace_extension(".csv").string(), csv);
+  const std::string grey =
+      inactive.empty()
+          ? "every latent is active"
+          : fmt::format("grey: {} inactive (mean KL at most {} nats: the decoder receives prior "
+                        "noise there, though the posterior mean may still vary with the image and "
+                        "show information here; the CSV keeps their values)",
+                        fmt::join(inactive, ", "), kActiveLatentKl);
   return fmt::format("Normalised mutual information I(z_j; v_k) / H(v_k) of each factor (rows) with "
-                     "each latent's posterior mean (columns), disentanglement_lib's histogram "
-                     "estimator (20 bins) on {} random grid points; white 0, darkest 1. Largest per "
-                     "factor: {}. Values also in {}.",
-                     m.points, best, fs::path(png).replace_extension(".csv").filename().string());
+                     "each latent's posterior mean (columns, with the latent's mean KL over 512 "
+                     "random items), disentanglement_lib's histogram estimator (20 bins) on {} "
+                     "random grid points; white 0, darkest 1; {}. Largest per factor: {}. Values "
+                     "also in {}.",
+                     m.points, grey, best,
+                     fs::path(png).replace_extension(".csv").filename().string());
 }
 
 }  // namespace unravel::apps

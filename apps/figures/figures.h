@@ -50,16 +50,20 @@ std::string draw_magnitudes(const std::string& run, const std::string& png, int6
 
 /// The normalised mutual information I(z_j; v_k) / H(v_k) of every ground-truth factor with
 /// every latent's posterior mean (disentanglement_lib's histogram estimator, 20 bins, `n` random
-/// grid points; the dataset must have factors): row k of `nmi` is factor `factors[k]`.
+/// grid points; the dataset must have factors): row k of `nmi` is factor `factors[k]`. Also each
+/// latent's mean KL over 512 random items (an inactive latent's posterior mean can still vary
+/// with the image, and the estimator then finds information the decoder never receives).
 struct FactorLatentMi {
   std::vector<std::string> factors;
   int64_t latents = 0;
   int64_t points = 0;
   std::vector<double> nmi;  ///< [factors, latents]
+  std::vector<double> kl;   ///< [latents], nats
 };
 FactorLatentMi factor_latent_mi(Run& run, uint64_t seed, int64_t n);
-/// The matrix as a heat map (factor rows, latent columns, white 0 to darkest 1) into `png` and
-/// as CSV beside it (the same name with .csv); returns the caption.
+/// The matrix as a heat map (factor rows, latent columns, white 0 to darkest 1; the columns of
+/// inactive latents, mean KL at most kActiveLatentKl, grey) into `png` and as CSV beside it (the
+/// same name with .csv; every value, inactive latents' included); returns the caption.
 std::string draw_factor_mi(const FactorLatentMi& m, const std::string& png,
                            const std::string& title = "");
 

@@ -232,8 +232,7 @@ std::string draw_traversals(Run& run, const std::string& png, const ImageFigureO
   const int64_t D = run.vae->latents();
   // Latent order: decreasing mean KL over 256 random items.
   Generator g(o.seed + 77);
-  Encoded batch = encode_items(*run.vae, *run.data, subset_indices(run.data->size(), 256, g), 256, "");
-  std::vector<double> kl = kl_per_dim(batch.mu, batch.logvar);
+  const std::vector<double> kl = mean_kl_of_items(*run.vae, *run.data, 256, g);
   std::vector<int64_t> order(D);
   std::iota(order.begin(), order.end(), int64_t{0});
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return kl[a] > kl[b]; });

@@ -41,9 +41,8 @@ void reproduce_higgins_celeba(ReproduceContext& ctx) {
   ctx.add_image("celeba_reconstructions.png", fmt::format("beta-VAE on CelebA: {}", cap));
 
   Generator g(ctx.seed + 3);
-  const Encoded e = encode_items(*run.vae, *run.data, subset_indices(run.data->size(), 512, g), 256, "");
   int active = 0;
-  for (double k : kl_per_dim(e.mu, e.logvar)) active += k > 0.1;
+  for (double k : mean_kl_of_items(*run.vae, *run.data, 512, g)) active += k > kActiveLatentKl;
   ctx.csv_header = {"model", "beta", "latents", "steps", "images", "final recon (nats)",
                     "final KL (nats)", "active latents"};
   ctx.csv_rows.push_back({"beta-vae", fmt::format("{}", beta), std::to_string(c.latents),

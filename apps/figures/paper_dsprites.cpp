@@ -59,17 +59,6 @@ std::string png_path(const ReproduceContext& ctx, const std::string& file) {
   return (fs::path(ctx.out) / file).string();
 }
 
-/// Latents with mean KL above 0.1 nats over 512 random items.
-int active_latents(const std::string& run_dir, uint64_t seed) {
-  Run run = load_trained(run_dir);
-  Generator g(seed + 3);
-  Encoded e = encode_items(*run.vae, *run.data, subset_indices(run.data->size(), 512, g), 256, "");
-  int n = 0;
-  for (double k : kl_per_dim(e.mu, e.logvar)) n += k > 0.1;
-  return n;
-}
-
-
 /// Which latent carries which factor, one row per factor of factor_latent_mi's matrix: its best
 /// latent, the runner-up and their normalised mutual information.
 struct FactorLatentRow {
@@ -101,14 +90,17 @@ std::vector<FactorLatentRow> factor_rows(const FactorLatentMi& m) {
 }
 
 /// The factor heat map of one run (`<tag>_factors.png` and `.csv`, on ctx.steps(500, 10 000,
-/// 10 000) random grid points), its rows, the factor each latent carries alone (normalised MI at
-/// least twice the runner-up's; a latent named once, by the first such factor in table order:
-/// the traversals' third label line) and the MIG of the matrix (the mean gap over the factors).
+/// 10 000) random grid points), its rows, the factor each active latent carries alone
+/// (normalised MI at least twice the runner-up's; a latent named once, by the first such factor
+/// in table order: the traversals' third label line), the MIG of the matrix (the mean gap over
+/// the factors, every latent included, as disentanglement_lib computes it) and the number of
+/// active latents (mean KL above kActiveLatentKl over 512 random items).
 struct FactorMap {
   FactorLatentMi mi;
   std::vector<FactorLatentRow> rows;
   std::map<int64_t, std::string> notes;
   double mig = 0;
+  int active = 0;
 };
 
 FactorMap draw_factor_map(ReproduceContext& ctx, Run& run, const std::string& tag,
@@ -120,10 +112,12 @@ FactorMap draw_factor_map(ReproduceContext& ctx, Run& run, const std::string& ta
   f.mi = factor_latent_mi(run, ctx.seed, n);
   f.rows = factor_rows(f.mi);
   for (const auto& r : f.rows) {
-    if (r.best_nmi >= 2 * r.second_nmi && r.best_nmi > 0) f.notes.try_emplace(r.best, r.factor);
+    if (r.best_nmi >= 2 * r.second_nmi && r.best_nmi > 0 && f.mi.kl[r.best] > kActiveLatentKl)
+      f.notes.try_emplace(r.best, r.factor);
     f.mig += r.best_nmi - r.second_nmi;
   }
   if (!f.rows.empty()) f.mig /= static_cast<double>(f.rows.size());
+  for (double k : f.mi.kl) f.active += k > kActiveLatentKl;
   const std::string cap = draw_factor_mi(f.mi, png_path(ctx, tag + "_factors.png"),
                                          title + ": which latent carries which factor");
   ctx.add_image(tag + "_factors.png", title + ": " + cap);
@@ -144,13 +138,13 @@ void draw_run_images(ReproduceContext& ctx, Run& run, const std::string& tag,
 }
 
 /// The factor heat map, then the traversals (rows named from it) and reconstructions of a run
-/// on a dataset with factors; returns the heat map's MIG.
-double draw_factor_run_images(ReproduceContext& ctx, const std::string& run_dir,
-                              const std::string& tag, const std::string& title) {
+/// on a dataset with factors; returns the heat map.
+FactorMap draw_factor_run_images(ReproduceContext& ctx, const std::string& run_dir,
+                                 const std::string& tag, const std::string& title) {
   Run run = load_trained(run_dir);
-  const FactorMap f = draw_factor_map(ctx, run, tag, title);
+  FactorMap f = draw_factor_map(ctx, run, tag, title);
   draw_run_images(ctx, run, tag, title, f.notes);
-  return f.mig;
+  return f;
 }
 
 /// How much of each shape's orientation the code holds: on sprites of one shape in the upper
@@ -246,12 +240,12 @@ void reproduce_higgins_traversal(ReproduceContext& ctx) {
     TrainConfig c = budget_config(ctx, preset_name, ctx.steps(20, 3000, preset(preset_name).config.steps));
     std::string dir = ensure_run(ctx, name, c);
     if (ctx.planning()) continue;
-    const double mig = draw_factor_run_images(
+    const FactorMap f = draw_factor_run_images(
         ctx, dir, name, fmt::format("{} (beta = {})", name, c.controller_params["beta"]));
     ctx.csv_rows.push_back({name, fmt::format("{}", c.controller_params["beta"]), std::to_string(c.steps),
                             fmt::format("{:.2f}", tail_mean(dir, "recon")),
                             fmt::format("{:.2f}", tail_mean(dir, "kl")),
-                            std::to_string(active_latents(dir, ctx.seed)), fmt::format("{:.3f}", mig)});
+                            std::to_string(f.active), fmt::format("{:.3f}", f.mig)});
   }
   ctx.markdown.push_back("Expected (paper): the beta-VAE's few active latents each change one factor "
                          "(position, scale, rotation) while the VAE's latents mix them. MIG "
@@ -264,7 +258,7 @@ void reproduce_burgess_capacity(ReproduceContext& ctx) {
   TrainConfig c = budget_config(ctx, p, ctx.steps(20, 3000, preset(p).config.steps));
   std::string dir = ensure_run(ctx, "capacity", c);
   if (ctx.planning()) return;
-  const double mig = draw_factor_run_images(ctx, dir, "capacity", "capacity-annealed beta-VAE");
+  const FactorMap m = draw_factor_run_images(ctx, dir, "capacity", "capacity-annealed beta-VAE");
   std::string cap = draw_traces({dir}, {"gamma |KL - C|"}, png_path(ctx, "capacity_traces.png"));
   ctx.add_image("capacity_traces.png", cap);
   ctx.csv_header = {"gamma", "C_max", "C_stop (steps)", "steps", "final C", "final KL", "final recon",
@@ -275,7 +269,7 @@ void reproduce_burgess_capacity(ReproduceContext& ctx) {
                           fmt::format("{}", c.controller_params["C_stop"]), std::to_string(c.steps),
                           fmt::format("{:.2f}", f["capacity"]), fmt::format("{:.2f}", tail_mean(dir, "kl")),
                           fmt::format("{:.2f}", tail_mean(dir, "recon")),
-                          std::to_string(active_latents(dir, ctx.seed)), fmt::format("{:.3f}", mig)});
+                          std::to_string(m.active), fmt::format("{:.3f}", m.mig)});
   ctx.markdown.push_back("Expected (paper): the KL follows C(t); latents switch on one at a time as "
                          "capacity grows (position first, then scale, shape and rotation).\n");
 }

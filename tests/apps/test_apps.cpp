@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <nlohmann/json.hpp>
@@ -336,6 +337,30 @@ TEST_CASE("apps: a heat map with vmax colours by vmax, not by the data's own max
   CHECK(own < 40);
   // A quarter of the way along white → dark blue: light, far from the dark end (red 181).
   CHECK(quarter > 150);
+  {  // A NaN cell (a factor map's inactive latent) is grey, not white like a 0; column labels.
+    plot::Density d;
+    d.nx = 2;
+    d.ny = 1;
+    d.x0 = -0.5;
+    d.x1 = 1.5;
+    d.y0 = -0.5;
+    d.y1 = 0.5;
+    d.equal_axes = false;
+    d.values = {std::numeric_limits<double>::quiet_NaN(), 1.0};
+    d.xtick_labels = {"z0\n0.01", "z1\n3.20"};
+    const std::string png = root + "/nan.png";
+    plot::density_png(png, {d}, 1, 600, 400);
+    Image8 im = read_png(png, 3);
+    int64_t grey = 0;
+    for (int i = 0; i < im.width * im.height; ++i) {
+      const uint8_t* p = &im.data[3 * static_cast<size_t>(i)];
+      grey += p[0] == 190 && p[1] == 190 && p[2] == 190;
+    }
+    CHECK(grey > 20000);  // about half of the plot area
+    d.xtick_labels.pop_back();
+    CHECK_THROWS_WITH(plot::density_png(png, {d}, 1, 600, 400),
+                      doctest::Contains("has 1 x tick labels for 2 columns"));
+  }
   fs::remove_all(root);
 }
 
