@@ -305,7 +305,7 @@ TEST_CASE("apps: a heat map with vmax colours by vmax, not by the data's own max
   // plimage maps its data's own range; the fix passes the range to plimagefr).
   const std::string root = temp_dir("heatmap_vmax");
   fs::create_directories(root);
-  auto hot_red = [&](double hot, double vmax) {
+  auto two_cells = [](double left, double right) {  // a 2 × 1 map over [-0.5, 1.5] × [-0.5, 0.5]
     plot::Density d;
     d.nx = 2;
     d.ny = 1;
@@ -314,8 +314,12 @@ TEST_CASE("apps: a heat map with vmax colours by vmax, not by the data's own max
     d.y0 = -0.5;
     d.y1 = 0.5;
     d.equal_axes = false;
+    d.values = {left, right};
+    return d;
+  };
+  auto hot_red = [&](double hot, double vmax) {
+    plot::Density d = two_cells(0.0, hot);
     d.vmax = vmax;
-    d.values = {0.0, hot};
     const std::string png = root + "/map.png";
     plot::density_png(png, {d}, 1, 600, 400);
     Image8 im = read_png(png, 3);
@@ -338,15 +342,7 @@ TEST_CASE("apps: a heat map with vmax colours by vmax, not by the data's own max
   // A quarter of the way along white → dark blue: light, far from the dark end (red 181).
   CHECK(quarter > 150);
   {  // A NaN cell (a factor map's inactive latent) is grey, not white like a 0; column labels.
-    plot::Density d;
-    d.nx = 2;
-    d.ny = 1;
-    d.x0 = -0.5;
-    d.x1 = 1.5;
-    d.y0 = -0.5;
-    d.y1 = 0.5;
-    d.equal_axes = false;
-    d.values = {std::numeric_limits<double>::quiet_NaN(), 1.0};
+    plot::Density d = two_cells(std::numeric_limits<double>::quiet_NaN(), 1.0);
     d.xtick_labels = {"z0\n0.01", "z1\n3.20"};
     const std::string png = root + "/nan.png";
     plot::density_png(png, {d}, 1, 600, 400);
