@@ -46,9 +46,11 @@ Tensor decode_to_images(models::Vae& vae, const Tensor& z);
 /// Per-dimension mean KL(q(z_d|x) ‖ N(0, 1)) over the rows of mu / logvar [N, D] (nats).
 std::vector<double> kl_per_dim(const Tensor& mu, const Tensor& logvar);
 
-/// Per-latent mean KL(q(z_d|x) ‖ N(0, 1)) over min(n, size) random items of `data` (nats).
-std::vector<double> mean_kl_of_items(models::Vae& vae, const Dataset& data, int64_t n,
-                                     Generator& gen);
+/// Per-latent mean KL(q(z_d|x) ‖ N(0, 1)) of a model on `data` (nats), over min(512, size)
+/// random items drawn by one fixed generator: a property of the model, so every figure and
+/// table of a run (traversal labels and order, heat-map columns, active-latent counts) shows
+/// the same values whatever seed the figure was asked for.
+std::vector<double> latent_kl(models::Vae& vae, const Dataset& data);
 
 /// A latent whose mean KL is at most this many nats is inactive: q(z_d|x) is the prior for
 /// every x, so the decoder receives noise there (however its posterior mean may vary).

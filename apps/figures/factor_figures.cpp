@@ -37,8 +37,7 @@ FactorLatentMi factor_latent_mi(Run& run, uint64_t seed, int64_t n) {
   FactorLatentMi r;
   r.latents = run.vae->latents();
   r.points = n;
-  Generator gk(seed + 3);  // the items `reproduce` counts active latents on
-  r.kl = mean_kl_of_items(*run.vae, *run.data, 512, gk);
+  r.kl = latent_kl(*run.vae, *run.data);
   for (size_t i = 0; i < m.factors.size(); ++i) {
     const int k = m.factors[i];
     r.factors.push_back(k < static_cast<int>(names.size()) ? names[k]

@@ -24,7 +24,7 @@ struct ImageFigureOptions {
 };
 
 /// Latent traversals: per seed image a block whose rows are the latents ordered by their mean
-/// KL over a batch (largest first) and whose columns set that latent of the seed's posterior
+/// KL (latent_kl, largest first) and whose columns set that latent of the seed's posterior
 /// mean to values from -range to +range; blocks side by side. Writes `png`, returns the caption.
 std::string draw_traversals(Run& run, const std::string& png, const ImageFigureOptions& o);
 /// Reconstructions: inputs in the upper row of each pair, decoded posterior means below.
@@ -51,7 +51,7 @@ std::string draw_magnitudes(const std::string& run, const std::string& png, int6
 /// The normalised mutual information I(z_j; v_k) / H(v_k) of every ground-truth factor with
 /// every latent's posterior mean (disentanglement_lib's histogram estimator, 20 bins, `n` random
 /// grid points; the dataset must have factors): row k of `nmi` is factor `factors[k]`. Also each
-/// latent's mean KL over 512 random items (an inactive latent's posterior mean can still vary
+/// latent's mean KL (latent_kl: an inactive latent's posterior mean can still vary
 /// with the image, and the estimator then finds information the decoder never receives).
 struct FactorLatentMi {
   std::vector<std::string> factors;

@@ -230,9 +230,8 @@ std::string draw_traversals(Run& run, const std::string& png, const ImageFigureO
   const int64_t seeds = o.count > 0 ? o.count : (fixed ? 3 : 1);
   UNRAVEL_CHECK(seeds <= 16, "figure traversals: at most 16 seed images, got --count {}", seeds);
   const int64_t D = run.vae->latents();
-  // Latent order: decreasing mean KL over 256 random items.
-  Generator g(o.seed + 77);
-  const std::vector<double> kl = mean_kl_of_items(*run.vae, *run.data, 256, g);
+  // Latent order: decreasing mean KL.
+  const std::vector<double> kl = latent_kl(*run.vae, *run.data);
   std::vector<int64_t> order(D);
   std::iota(order.begin(), order.end(), int64_t{0});
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return kl[a] > kl[b]; });

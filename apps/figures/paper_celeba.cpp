@@ -40,9 +40,8 @@ void reproduce_higgins_celeba(ReproduceContext& ctx) {
   cap = draw_reconstructions(run, (fs::path(ctx.out) / "celeba_reconstructions.png").string(), io);
   ctx.add_image("celeba_reconstructions.png", fmt::format("beta-VAE on CelebA: {}", cap));
 
-  Generator g(ctx.seed + 3);
   int active = 0;
-  for (double k : mean_kl_of_items(*run.vae, *run.data, 512, g)) active += k > kActiveLatentKl;
+  for (double k : latent_kl(*run.vae, *run.data)) active += k > kActiveLatentKl;
   ctx.csv_header = {"model", "beta", "latents", "steps", "images", "final recon (nats)",
                     "final KL (nats)", "active latents"};
   ctx.csv_rows.push_back({"beta-vae", fmt::format("{}", beta), std::to_string(c.latents),

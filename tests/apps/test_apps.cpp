@@ -207,6 +207,21 @@ TEST_CASE("apps: encode, eval, figure on a dSprites run") {
     mo.num_train = 600;
     CHECK(gaps / 5 == doctest::Approx(mig_histogram(sampler, g, mo).mig).epsilon(1e-3));
   }
+  {
+    // A latent's KL is the model's, not the figure's: the heat map's columns and the traversals'
+    // rows show the same values whatever seed each figure was drawn with.
+    const std::vector<double> kl = latent_kl(*r.vae, *r.data);
+    REQUIRE(kl.size() == 10);
+    CHECK(factor_latent_mi(r, 0, 200).kl == kl);
+    CHECK(factor_latent_mi(r, 9, 200).kl == kl);
+    for (uint64_t seed : {0, 7}) {
+      ImageFigureOptions io;
+      io.seed = seed;
+      const std::string cap = draw_traversals(r, root + "/kl_traversals.png", io);
+      for (int d = 0; d < 10; ++d)
+        CHECK_MESSAGE(cap.find(fmt::format(" z{} (KL {:.2f})", d, kl[d])) != std::string::npos, cap);
+    }
+  }
   // A reconstruction image is not blank: the input row has white sprite pixels in its first tile.
   Image8 rec = read_png(run + "/figures/reconstructions.png", 1);
   int white = 0;
