@@ -152,6 +152,13 @@ TEST_CASE("apps: encode, eval, figure on a dSprites run") {
       CHECK(dark + white == 110 * 64);
     }
   }
+  // A latent's KL(N(mu, e^logvar) ‖ N(0, 1)) = (mu² + e^logvar − logvar − 1) / 2, averaged over rows.
+  const std::vector<double> toy = kl_per_dim(
+      Tensor::from_vector<float>({1, 0, 3, 0}, Shape{2, 2}),
+      Tensor::from_vector<float>({0, std::log(4.0f), 0, 0}, Shape{2, 2}));
+  REQUIRE(toy.size() == 2);
+  CHECK(toy[0] == doctest::Approx((0.5 + 4.5) / 2));
+  CHECK(toy[1] == doctest::Approx(0.5 * (3 - std::log(4.0)) / 2).epsilon(1e-6));
   CHECK(traversal_row_label(3, 4.371) == "z3\nKL 4.37");
   CHECK(traversal_row_label(12, 12.34) == "z12\nKL 12.3");
   CHECK(traversal_row_label(0, 1234.6) == "z0\nKL 1235");

@@ -218,6 +218,9 @@ TEST_CASE("objective terms follow their definitions") {
   auto cap = CapacityObjective(100).compute(in, Schedule::constant(1.0, 0.5), g);
   CHECK(cap.total.item() == doctest::Approx(r + 100 * std::fabs(k - 0.5)));
   CHECK(cap.get("capacity").item() == 0.5);
+  // |KL − C| on both sides of C: a capacity above the KL costs what it lacks, not a bonus.
+  auto above = CapacityObjective(100).compute(in, Schedule::constant(1.0, k + 2.0), g);
+  CHECK(above.total.item() == doctest::Approx(r + 100 * 2.0));
   CHECK_THROWS_WITH_AS(cap.get("tc"), doctest::Contains("have: recon, kl, capacity"), Error);
   // Mathieu with the batch-sum convention: Σ_b(−rec + β·kl) + B·α·D.
   MathieuObjective m(2.0, make_aggregate_divergence("kld_inc"));

@@ -183,6 +183,8 @@ TEST_CASE("metrics: factors score near 1, noise near 0 / chance, a rotation clea
   CHECK(r["mig_chen"] < f["mig_chen"] - 0.3);
 
   CHECK(f["mig_histogram"] > 0.9);
+  CHECK(f["mig_histogram"] <= 1.0 + 1e-9);  // normalised by the factor's entropy: at most 1
+  CHECK(f["mig_chen"] <= 1.0 + 1e-9);
   CHECK(n["mig_histogram"] < 0.05);
   CHECK(r["mig_histogram"] < f["mig_histogram"] - 0.3);
 
