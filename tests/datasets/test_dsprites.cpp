@@ -217,6 +217,27 @@ TEST_CASE("dsprites: rotation symmetries and an upright heart") {
   CHECK(std::popcount(h[bottom]) <= 3);
   CHECK(std::popcount(h[bottom - 4]) < std::popcount(h[top + 4]));
   CHECK(cx == doctest::Approx(31.5).epsilon(0.02));
+
+  // The ellipse's long axis is horizontal at orientation 0 and vertical at π/2; rotation is
+  // counter-clockwise on screen, so the heart at π/2 has its lobes on the left, its tip right.
+  auto extent = [](const SpriteBits& b) {  // (width, height) of the sprite's bounding box
+    uint64_t cols = 0;
+    int rows = 0;
+    for (uint64_t w : b) {
+      cols |= w;
+      rows += w != 0;
+    }
+    return std::pair<int, int>{64 - std::countl_zero(cols) - std::countr_zero(cols), rows};
+  };
+  const auto [ew0, eh0] = extent(render(SpriteShape::ellipse, 1.0, 0.0));
+  CHECK(ew0 > eh0 + 8);
+  const auto [ew1, eh1] = extent(render(SpriteShape::ellipse, 1.0, pi / 2));
+  CHECK(eh1 > ew1 + 8);
+  const auto hq = render(SpriteShape::heart, 1.0, pi / 2);
+  uint64_t cols = 0;
+  for (uint64_t w : hq) cols |= w;
+  const int left = std::countr_zero(cols), right = 63 - std::countl_zero(cols);
+  CHECK(centroid(hq).first < (left + right) / 2.0);
 }
 
 TEST_CASE("dsprites: positions move the centroid monotonically, shapes stay in the frame") {

@@ -119,6 +119,22 @@ TEST_CASE("aggregate divergences: ~0 when q(z) = p(z), growing with a shift") {
                        Error);
 }
 
+TEST_CASE("mmd_full is the unbiased estimate: off-diagonal pairs over B(B−1), cross pairs over B²") {
+  // x = {0, 1}, y = {0, 2} in one dimension; the IMQ kernel k(d²) = Σ_s C_s / (C_s + d²) with
+  // C_s = 2·D·s over the six scales s.
+  auto k = [](double d2) {
+    double v = 0;
+    for (double s : {0.1, 0.2, 0.5, 1.0, 2.0, 5.0}) v += 2 * s / (2 * s + d2);
+    return v;
+  };
+  Tensor x = Tensor::from_vector<double>({0, 1}, Shape{2, 1});
+  Tensor y = Tensor::from_vector<double>({0, 2}, Shape{2, 1});
+  const double within = (2 * k(1) + 2 * k(4)) / (2 * 1);
+  const double cross = k(0) + k(4) + k(1) + k(1);
+  CHECK(mmd_full(x, y).item() == doctest::Approx(within - 2 * cross / 4));
+  CHECK(mmd_dim(x, y).item() == doctest::Approx(within - 2 * cross / 4));
+}
+
 TEST_CASE("aggregate divergences: f64 gradient checks") {
   Tensor x = rand64(Shape{5, 3}, 1, -1, 1), y = rand64(Shape{5, 3}, 2, -1, 2);
   gradcheck([](const TensorList& in) { return mmd_dim(in[0], in[1]); }, {x, y}, "mmd_dim");
