@@ -204,6 +204,36 @@ TEST_CASE("metrics: factors score near 1, noise near 0 / chance, a rotation clea
   CHECK(r["sap.discrete"] < f["sap.discrete"] - 0.1);
 }
 
+TEST_CASE("metrics: the FactorVAE score and the histogram MIG ignore each latent's scale") {
+  // Kim & Mnih divide each latent's within-batch variance by its variance over the data before
+  // the vote; without that a latent of small scale wins votes that are not its own. The codes
+  // carry noise (std 0.1), so a fixed factor's latent still varies a little; every scale keeps
+  // its latent above the pruning threshold (std 0.05).
+  Rep r = factors_rep();
+  const double scales[K] = {1, 30, 0.2, 5, 0.5};
+  std::vector<float> z = r.table.codes.to_vector<float>(), lv = r.table.logvars.to_vector<float>();
+  const int64_t n = r.table.codes.size(0);
+  Generator noise(5);
+  for (float& v : z) v += float(0.1 * noise.normal());
+  std::vector<float> zs = z, lvs = lv;
+  for (int64_t i = 0; i < n; ++i)
+    for (int k = 0; k < K; ++k) {
+      zs[i * K + k] *= float(scales[k]);
+      lvs[i * K + k] += float(2 * std::log(scales[k]));
+    }
+  CodeTable plain{Tensor::from_vector(z, Shape{n, K}), Tensor::from_vector(lv, Shape{n, K}),
+                  r.table.factors, kSizes, {}};
+  CodeTable scaled{Tensor::from_vector(zs, Shape{n, K}), Tensor::from_vector(lvs, Shape{n, K}),
+                   r.table.factors, kSizes, {}};
+  const MetricOptions opt = small_options();
+  Generator g1(7), g2(7);
+  auto a = score_representation(plain, g1, opt);
+  auto b = score_representation(scaled, g2, opt);
+  CHECK(a["factor_vae.eval_accuracy"] > 0.97);
+  CHECK(b["factor_vae.eval_accuracy"] == doctest::Approx(a["factor_vae.eval_accuracy"]));
+  CHECK(b["mig_histogram"] == doctest::Approx(a["mig_histogram"]).epsilon(0.02));
+}
+
 TEST_CASE("metrics: the registry's switches run one metric each; together they equal one call") {
   // The names are unique; scored_metric_names are the ones with a switch, in listing order.
   const auto names = names_of(metric_entries());

@@ -88,6 +88,16 @@ TEST_CASE("DiagonalGaussian: log_prob, entropy, rsample moments") {
     CHECK(std::fabs(m[i] - mv[i]) < 5 * std::sqrt(var_i / 4000));
     CHECK(std::fabs(v[i] - var_i) < 5 * var_i * std::sqrt(2.0 / 4000));
   }
+  // rsample(g), the training step's single draw, has the same moments: 4000 rows of the same q.
+  auto rows = DiagonalGaussian::from_logvar(contiguous(expand(reshape(mu, Shape{1, 4}), Shape{4000, 4})),
+                                            contiguous(expand(reshape(lv, Shape{1, 4}), Shape{4000, 4})));
+  Tensor s1 = rows.rsample(g);
+  auto m1 = mean(s1, {0}).to_vector<double>(), v1 = var(s1, {0}).to_vector<double>();
+  for (int i = 0; i < 4; ++i) {
+    double var_i = std::exp(lvv[i]);
+    CHECK(std::fabs(m1[i] - mv[i]) < 5 * std::sqrt(var_i / 4000));
+    CHECK(std::fabs(v1[i] - var_i) < 5 * var_i * std::sqrt(2.0 / 4000));
+  }
   gradcheck([&](const TensorList& in) {
     return DiagonalGaussian::from_logvar(in[0], in[1]).log_prob(in[2]);
   }, {mu, lv, z}, "DiagonalGaussian::log_prob");
