@@ -321,6 +321,17 @@ TEST_CASE("FactorVAE: permute_dims, discriminator loss, TC term") {
   }
   Generator e2(1);
   CHECK(f2.discriminator_loss(zc, zc, e2).total.item() < before - 0.05);
+  // ... and its density-ratio estimate of the total correlation, the VAE's penalty, is then
+  // positive on those codes: the discriminator's class 0 is "drawn from q(z)", class 1
+  // "permuted", and the TC term is mean(l_0 − l_1) (Kim & Mnih, eq. 3).
+  VaeOutputs o;
+  o.x = zc;
+  o.recon = zc;
+  o.posterior = DiagonalGaussian::from_logvar(zc, Tensor::zeros_like(zc));
+  o.z = zc;
+  IsotropicGaussianPrior prior3(3, 1.0, DType::f64);
+  LossTerms vt = f2.compute(objective_input(o, prior3), Schedule::constant(1.0, 0), g);
+  CHECK(vt.get("tc").item() > 0.05);
 }
 
 TEST_CASE("registry: objectives and divergences by name, errors list the valid names") {
