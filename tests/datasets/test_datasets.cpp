@@ -232,7 +232,17 @@ TEST_CASE("pinwheel: shape, arms and reproducibility") {
     mean_angle[c] = std::atan2(sy, sx);
   }
   CHECK(rsum / 400 == doctest::Approx(1.0).epsilon(0.1));
-  CHECK(mean_angle[0] == doctest::Approx(-0.25 * std::exp(1.0) - 0.0).epsilon(0.3));
+  CHECK(std::abs(mean_angle[0] + 0.25 * std::exp(1.0)) < 0.1);
+  // Without noise each arm is one point: f = (1, 0) turned by a = 2πc/C + rate·e^1, i.e.
+  // (cos a, −sin a) (Adams's pinwheel.m, row vector times [[cos, −sin], [sin, cos]]).
+  Generator g0(1);
+  Pinwheel exact(PinwheelOptions{0.0, 0.0, 4, 1, 0.25}, g0);
+  for (int c = 0; c < 4; ++c) {
+    const double a = std::numbers::pi / 2 * c + 0.25 * std::exp(1.0);
+    CAPTURE(c);
+    CHECK(exact.point(c).first == doctest::Approx(std::cos(a)).epsilon(1e-6));
+    CHECK(exact.point(c).second == doctest::Approx(-std::sin(a)).epsilon(1e-6));
+  }
   for (int c = 1; c < 4; ++c) {
     double d = std::remainder(mean_angle[c] - mean_angle[c - 1] + std::numbers::pi / 2, 2 * std::numbers::pi);
     CHECK(std::abs(d) < 0.25);
