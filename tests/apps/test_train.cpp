@@ -40,6 +40,21 @@ TEST_CASE("a run directory holds config, log, checkpoints and summary with sane 
 }
 
 
+TEST_CASE("a run keeps its newest keep_checkpoints periodic checkpoints") {
+  std::string run = temp_dir("keep");
+  TrainConfig c = pinwheel_config(run, 30);
+  c.checkpoint_every = 5;
+  c.keep_checkpoints = 2;
+  REQUIRE(train_new(c) == 0);
+  std::vector<std::string> kept;
+  for (const auto& e : fs::directory_iterator(fs::path(run) / "checkpoints"))
+    kept.push_back(e.path().filename().string());
+  std::sort(kept.begin(), kept.end());
+  CHECK(kept == std::vector<std::string>{fs::path(checkpoint_path(run, 25)).filename().string(),
+                                         fs::path(checkpoint_path(run, 30)).filename().string()});
+  fs::remove_all(run);
+}
+
 TEST_CASE("beta-tcvae takes the dataset's size from the data unless given; config.json records it") {
   std::string run = temp_dir("tcvae");
   TrainConfig c = pinwheel_config(run, 2);

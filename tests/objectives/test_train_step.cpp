@@ -332,6 +332,8 @@ TEST_CASE("a non-finite loss is flagged on the device with the step it happened 
     Tensor bad = to(b.x, dev) * std::numeric_limits<double>::quiet_NaN();
     for (int i = 0; i < 2; ++i) r = b.step->step(i == 0 ? b.x : bad, gen);
     CHECK(b.step->read_log(r).nonfinite_step == 5);  // the 5th step since the last clear
+    r = b.step->step(b.x, gen);  // the weights are NaN now: this step is not finite either
+    CHECK(b.step->read_log(r).nonfinite_step == 5);  // the first, not the latest
     b.step->clear_nonfinite();
     r = b.step->step(bad, gen);
     CHECK(b.step->read_log(r).nonfinite_step == 1);
