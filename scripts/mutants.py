@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Hand-written mutants of the science code: does a test fail when the code is wrong?
+
+Each mutant replaces one exact snippet of a source file with a plausible bug (a dropped term, a
+swapped sign, a wrong constant) and names the test executables that should notice. The script
+applies one mutant at a time in a separate git worktree (never in your checkout), rebuilds those
+tests there with Meson/ninja (ccache makes it quick), runs them, reverts, and prints whether the
+mutant was killed (some test failed) or survived (every test passed: a gap in the tests).
+
+    python3 scripts/mutants.py                 # all mutants (~10 min on 2 cores with ccache)
+    python3 scripts/mutants.py M1 Q4           # some, by id
+    python3 scripts/mutants.py --list
+
+A snippet that no longer matches exactly once is reported as STALE: update the mutant with
+the code. Exit status 1 when a mutant survived, is stale or does not compile. The worktree is kept in
+$UNRAVEL_MUTANT_TREE (default /tmp/unravel-mutants) between runs.
+"""
+import os
+import subprocess
+import sys
+import time
+
+APPS = {"test_apps", "test_train", "test_reproduce", "test_mpi", "test_tensorboard"}
+
+# (id, what the bug is, file, exact snippet, replacement, test executables)
+MUTANTS = [
+    ("M1", "β-TCVAE MSS: the designated weight S replaced by 1/m", "objectives/divergences.cpp",
+     "w[static_cast<size_t>(i * batch + (i + 1) % batch)] = s;",
+     "w[static_cast<size_t>(i * batch + (i + 1) % batch)] = 1.0 / m;", ["test_objectives"]),
+    ("M2", "β-TCVAE MWS: log(B·N) constant as log(N)", "objectives/divergences.cpp",
+     "const double c = std::log(static_cast<double>(b) * static_cast<double>(dataset_size));",
+     "const double c = std::log(static_cast<double>(dataset_size));", ["test_objectives"]),
+    ("M3", "ControlVAE PI: the error's sign in the P term", "objectives/controllers/pi_controllers.cpp",
+     "Tensor p = kp_ / (exp(e) + 1.0) + beta_min_;", "Tensor p = kp_ / (exp(-e) + 1.0) + beta_min_;",
+     ["test_objectives"]),
+    ("M4", "ControlVAE PI: anti-windup inverted", "objectives/controllers/pi_controllers.cpp",
+     "where(lt(prev_, scalar_like(beta_min_, prev_)), i_, i_ + e * ki_)",
+     "where(gt(prev_, scalar_like(beta_min_, prev_)), i_, i_ + e * ki_)", ["test_objectives"]),
+    ("M5", "linear capacity: C not clamped to C_max", "objectives/controllers/schedules.cpp",
+     "set(c_, clamp(c, c_start_, c_max_))", "set(c_, c)", ["test_objectives"]),
+    ("M6", "capacity objective: γ(KL − C) without the absolute value", "objectives/losses/elbo_objectives.cpp",
+     "Tensor cap = abs(kl_mean - c) * gamma_;", "Tensor cap = (kl_mean - c) * gamma_;", ["test_objectives"]),
+    ("M7", "histogram MIG not normalised by the factor's entropy", "objectives/metrics/mig.cpp",
+     "normed[j] = mi / h;", "normed[j] = mi;", ["test_metrics"]),
+    ("M8", "Adam: second-moment bias correction dropped", "ops/optim_functors.h",
+     "h.bc2_sqrt = sqrt(1 - pow(h.beta2, t));", "h.bc2_sqrt = 1.0;", ["test_optim"]),
+    ("M9", "Student-t prior: −log scale missing from the constant", "objectives/priors/student_t.cpp",
+     "0.5 * std::log(nu * std::numbers::pi) - std::log(scale_);", "0.5 * std::log(nu * std::numbers::pi);",
+     ["test_objectives"]),
+    ("M10", "Philox with 9 rounds", "engine/philox.h", "for (int r = 0; r < 10; ++r) {",
+     "for (int r = 0; r < 9; ++r) {", ["test_engine"]),
+    ("M11", "β-TCVAE: TC weighted by β − 1", "objectives/losses/elbo_objectives.cpp",
+     "tc * match_like(schedule.beta, tc)", "tc * (match_like(schedule.beta, tc) - 1.0)", ["test_objectives"]),
+    ("M12", "per-latent KL without the −1", "apps/common/encoding.cpp",
+     "kl[j] += 0.5 * (a * a + std::exp(b) - b - 1.0);", "kl[j] += 0.5 * (a * a + std::exp(b) - b);",
+     ["test_apps"]),
+    ("N1", "Adam: L2 weight decay term dropped", "ops/optim_functors.h",
+     "if constexpr (kL2) g += c.wd * p;", "if constexpr (kL2) g += T(0) * p;", ["test_optim"]),
+    ("N2", "SGD: Nesterov as plain momentum", "ops/optim_functors.h",
+     "d = nesterov ? d + c.mu * *buf : *buf;", "d = *buf;", ["test_optim"]),
+    ("N3", "SGD: dampening ignored", "ops/optim_functors.h",
+     "*buf = first ? d : c.mu * *buf + c.damp * d;", "*buf = first ? d : c.mu * *buf + d;", ["test_optim"]),
+    ("N4", "clip_grad_norm_ scales small gradients up", "models/optim/clip_grad.cpp",
+     "Tensor scale = where(finite, minimum(coef, scalar_like(1.0, coef)), scalar_like(1.0, coef));",
+     "Tensor scale = where(finite, coef, scalar_like(1.0, coef));", ["test_optim"]),
+    ("N5", "MMD: biased within-sample term (1/B for 1/(B−1))", "objectives/divergences.cpp",
+     "Tensor within = (kxx + kyy - 2.0 * bd * diag) * (1.0 / (bd - 1.0));",
+     "Tensor within = (kxx + kyy - 2.0 * bd * diag) * (1.0 / bd);", ["test_objectives"]),
+    ("N6", "KL annealing ramp ignores its ratio", "objectives/controllers/schedules.cpp",
+     "Tensor ramp = minimum(scalar_like(1.0, t), tau / scalar_like(ratio_, t));",
+     "Tensor ramp = minimum(scalar_like(1.0, t), tau);", ["test_objectives"]),
+    ("N7", "spike-and-slab: the weights swapped", "objectives/priors/spike_slab.cpp",
+     "Tensor a = gaussian_log_density_scale(z, zero, spike_) + std::log(gamma_);",
+     "Tensor a = gaussian_log_density_scale(z, zero, spike_) + std::log1p(-gamma_);", ["test_objectives"]),
+    ("N8", "batcher restore ignores the position", "datasets/batcher.cpp",
+     "  start_epoch();\n  position_ = s.position;", "  start_epoch();\n  position_ = 0;", ["test_datasets"]),
+    ("N9", "dSprites ellipse axes swapped", "datasets/dsprites.cpp",
+     "[ia, ib](double u, double v) { return u * u * ia + v * v * ib <= 1.0; }",
+     "[ia, ib](double u, double v) { return u * u * ib + v * v * ia <= 1.0; }", ["test_datasets"]),
+    ("N10", "mixture prior: log-weights not normalised", "objectives/priors/mixture.cpp",
+     "return weight_logits_ - logsumexp(weight_logits_, {0}, true);", "return weight_logits_;",
+     ["test_objectives"]),
+    ("N11", "clip_grad_value_ clips one side only", "models/optim/clip_grad.cpp",
+     "copy_(g, clamp(g, -clip, clip));", "copy_(g, clamp(g, -1e30, clip));", ["test_optim"]),
+    ("N12", "monotonic KL annealing restarts", "objectives/controllers/schedules.cpp",
+     "Tensor tau = monotonic_ ? k / p : fmod(k, p) / p;", "Tensor tau = fmod(k, p) / p;", ["test_objectives"]),
+    ("N13", "dSprites rotation clockwise", "datasets/dsprites.cpp",
+     "const double u = ct * dx + st * dy;\n      const double v = -st * dx + ct * dy;",
+     "const double u = ct * dx - st * dy;\n      const double v = st * dx + ct * dy;", ["test_datasets"]),
+    ("P1", "FactorVAE score: variances not normalised per latent", "objectives/metrics/vote_scores.cpp",
+     "double r = column_var(z, batch, D, active[a]) / gvar[active[a]];",
+     "double r = column_var(z, batch, D, active[a]);", ["test_metrics"]),
+    ("P2", "rsample: σ² in place of σ", "ops/distributions.cpp",
+     "  return mu_ + scale_ * randn_like(mu_, gen);", "  return mu_ + scale_ * scale_ * randn_like(mu_, gen);",
+     ["test_objectives"]),
+    ("P3", "posterior σ = exp(logvar)", "ops/distributions.cpp", "q.scale_ = exp(logvar * 0.5);",
+     "q.scale_ = exp(logvar);", ["test_objectives"]),
+    ("P4", "tape: fan-in overwrites instead of summing", "engine/tape.cpp",
+     "      slot = sum_grads(slot, g);", "      slot = g;", ["test_engine"]),
+    ("P5", "sum_to leaves a leading axis unreduced", "ops/broadcast.cpp",
+     "for (int i = 0; i < lead; ++i) axes.push_back(i);", "for (int i = 1; i < lead; ++i) axes.push_back(i);",
+     ["test_engine"]),
+    ("P6", "cosine learning rate over half a period", "models/optim/lr_schedule.cpp",
+     "(1 + std::cos(std::numbers::pi * double(step) / double(total_))) / 2;",
+     "(1 + std::cos(std::numbers::pi * double(step) / double(total_) / 2)) / 2;", ["test_optim"]),
+    ("Q1", "batch norm: biased running variance", "ops/nn_ops.cpp",
+     "(static_cast<double>(M) / static_cast<double>(M - 1));", "1.0;", ["test_ops_nn"]),
+    ("Q2", "batch norm: momentum applied the wrong way round", "ops/nn_ops.cpp",
+     "    mul_(running_mean, 1.0 - momentum);\n    add_(running_mean, save_mean, momentum);",
+     "    mul_(running_mean, momentum);\n    add_(running_mean, save_mean, 1.0 - momentum);", ["test_ops_nn"]),
+    ("Q3", "IWAE without − log K", "objectives/losses/iwae.cpp",
+     "return logsumexp(lw, {0}) - std::log(static_cast<double>(k));", "return logsumexp(lw, {0});",
+     ["test_objectives"]),
+    ("Q4", "FactorVAE discriminator: classes swapped", "objectives/losses/factor_vae.cpp",
+     "Tensor loss = (mean(softplus(-dr)) + mean(softplus(dp))) * 0.5;",
+     "Tensor loss = (mean(softplus(dr)) + mean(softplus(-dp))) * 0.5;", ["test_objectives"]),
+    ("Q5", "Chen MIG: entropy without − log M", "objectives/metrics/mig_chen.cpp",
+     "for (int64_t s = 0; s < S; ++s) acc += lse[j * S + s] - log_m;",
+     "for (int64_t s = 0; s < S; ++s) acc += lse[j * S + s];", ["test_metrics"]),
+    ("Q6", "softplus switches to x above 2", "ops/functors.h",
+     "return x > T(20) ? x : (x < T(-20) ? exp(x) : log1p(exp(x)));",
+     "return x > T(2) ? x : (x < T(-20) ? exp(x) : log1p(exp(x)));", ["test_ops_elementwise"]),
+    ("Q7", "Kaiming uniform bound without √3", "models/nn/init.cpp",
+     "double bound = std::sqrt(3.0) * calculate_gain(nl, a) / std::sqrt(double(f));",
+     "double bound = calculate_gain(nl, a) / std::sqrt(double(f));", ["test_nn"]),
+    ("Q8", "FactorVAE: the TC term's sign", "objectives/losses/factor_vae.cpp",
+     "Tensor ratio = squeeze(slice(logits, 1, 0, 1), 1) - squeeze(slice(logits, 1, 1, 2), 1);",
+     "Tensor ratio = squeeze(slice(logits, 1, 1, 2), 1) - squeeze(slice(logits, 1, 0, 1), 1);",
+     ["test_objectives"]),
+    ("R1", "adaptive capacity: holds C while β falls", "objectives/controllers/pi_controllers.cpp",
+     "set(c_, where(gt(beta, prev_beta), c_, stepped));", "set(c_, where(lt(beta, prev_beta), c_, stepped));",
+     ["test_objectives"]),
+    ("R2", "generalised normal prior: − log Γ(1/p) missing", "objectives/priors/gen_normal.cpp",
+     "const double c = std::log(power_) - std::log(2.0 * alpha_) - std::lgamma(1.0 / power_);",
+     "const double c = std::log(power_) - std::log(2.0 * alpha_);", ["test_objectives"]),
+    ("R3", "generalised normal samples all positive", "objectives/priors/gen_normal.cpp",
+     "Tensor sign = where(lt(uniform(s, gen, 0.0, 1.0, dtype_, device()), 0.5),",
+     "Tensor sign = where(lt(uniform(s, gen, 0.0, 1.0, dtype_, device()), 0.0),", ["test_objectives"]),
+    ("R4", "pinwheel: rate·f₁ for rate·exp(f₁)", "datasets/pinwheel.cpp", "o.rate * std::exp(f1);",
+     "o.rate * f1;", ["test_datasets"]),
+    ("R5", "safetensors: a gap before a tensor accepted", "engine/io/safetensors.cpp",
+     'UNRAVEL_CHECK(e.begin == expect, "', 'UNRAVEL_CHECK(true || e.begin == expect, "', ["test_io"]),
+    ("R6", ".npy Fortran order ignored", "engine/io/npy.cpp",
+     "if (!h.fortran_order || h.shape.size() < 2) {", "if (true || h.shape.size() < 2) {", ["test_io"]),
+    ("S1", "non-finite flag keeps the latest bad step", "objectives/training/train_step.cpp",
+     "copy_(first_bad_, minimum(first_bad_, count_ / bad));", "copy_(first_bad_, count_ / bad);",
+     ["test_train_step"]),
+    ("S2", "atomic file never renamed into place", "engine/io/atomic_file.cpp",
+     "if (::rename(tmp_.c_str(), path_.c_str()) != 0) {",
+     "if (::link(tmp_.c_str(), path_.c_str()) != 0 && false) {", ["test_io"]),
+    ("S3", "one periodic checkpoint too many kept", "apps/train.cpp",
+     "int64_t excess = static_cast<int64_t>(files.size()) - std::max<int64_t>(r.config.keep_checkpoints, 1);",
+     "int64_t excess = static_cast<int64_t>(files.size()) - std::max<int64_t>(r.config.keep_checkpoints, 1) - 1;",
+     ["test_train"]),
+]
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def target(t):
+    return ("apps/" if t in APPS else "tests/") + t
+
+
+def main(argv):
+    if "--list" in argv:
+        for m in MUTANTS:
+            print(f"{m[0]:4} {m[1]}  ({m[2]}; {', '.join(m[5])})")
+        return 0
+    want = [a for a in argv if not a.startswith("-")]
+    chosen = [m for m in MUTANTS if not want or m[0] in want]
+    repo = sh(["git", "rev-parse", "--show-toplevel"], cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    tree = os.environ.get("UNRAVEL_MUTANT_TREE", "/tmp/unravel-mutants")
+    head = sh(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+    if not os.path.isdir(tree):
+        r = sh(["git", "worktree", "add", "--detach", tree, head], cwd=repo)
+        if r.returncode:
+            sys.exit("mutants: cannot make the worktree " + tree + ": " + r.stderr)
+    else:
+        sh(["git", "checkout", "-q", "--detach", head], cwd=tree)
+    # The worktree tests what is committed: uncommitted edits of this checkout are not in it.
+    if not os.path.exists(os.path.join(tree, "build", "build.ninja")):
+        r = sh(["meson", "setup", "build", "--buildtype=release", "-Dbench=false"], cwd=tree)
+        if r.returncode:
+            sys.exit("mutants: meson setup failed:\n" + r.stdout[-2000:])
+    r = sh(["ninja", "-C", "build"], cwd=tree)
+    if r.returncode:
+        sys.exit("mutants: the unmutated build fails:\n" + r.stdout[-2000:])
+    env = dict(os.environ, UNRAVEL_EXE=os.path.join(tree, "build", "apps", "unravel"),
+               UNRAVEL_SOURCE_ROOT=tree)
+    # Each test executable must pass unmutated, or a failure would prove nothing.
+    for t in sorted({t for m in chosen for t in m[5]}):
+        r = sh([os.path.join(tree, "build", target(t))], cwd=os.path.join(tree, "build"), env=env)
+        if r.returncode:
+            sys.exit(f"mutants: {t} fails without a mutant; fix that first:\n{r.stdout[-1500:]}")
+    bad = 0
+    for mid, what, path, old, new, tests in chosen:
+        p = os.path.join(tree, path)
+        src = open(p).read()
+        if src.count(old) != 1:
+            print(f"{mid:4} STALE    {what}: the snippet occurs {src.count(old)} times in {path}", flush=True)
+            bad += 1
+            continue
+        t0 = time.time()
+        open(p, "w").write(src.replace(old, new))
+        try:
+            b = sh(["ninja", "-C", "build"] + [target(t) for t in tests], cwd=tree)
+            if b.returncode:
+                verdict = "INVALID  (does not compile: fix the mutant)"
+                bad += 1
+            else:
+                failed = [t for t in tests
+                          if sh([os.path.join(tree, "build", target(t))], cwd=os.path.join(tree, "build"),
+                                env=env, timeout=1800).returncode]
+                verdict = f"KILLED   by {', '.join(failed)}" if failed else "SURVIVED"
+                bad += not failed
+        finally:
+            open(p, "w").write(src)
+        print(f"{mid:4} {verdict:40} {what} ({time.time() - t0:.0f} s)", flush=True)
+    sh(["ninja", "-C", "build"], cwd=tree)
+    print(f"{len(chosen) - bad} of {len(chosen)} mutants killed")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
