@@ -7,7 +7,7 @@ applies one mutant at a time in a separate git worktree (never in your checkout)
 tests there with Meson/ninja (ccache makes it quick), runs them, reverts, and prints whether the
 mutant was killed (some test failed) or survived (every test passed: a gap in the tests).
 
-    python3 scripts/mutants.py                 # all mutants (~10 min on 2 cores with ccache)
+    python3 scripts/mutants.py                 # all mutants (~6 min on 2 cores with ccache warm)
     python3 scripts/mutants.py M1 Q4           # some, by id
     python3 scripts/mutants.py --list
 
