@@ -197,6 +197,8 @@ TEST_CASE("metrics: factors score near 1, noise near 0 / chance, a rotation clea
   CHECK(r["dci.completeness"] < f["dci.completeness"] - 0.2);
 
   CHECK(f["sap.continuous"] > 0.95);
+  CHECK(f["sap.continuous"] <= 1.0);  // the mean gap over factors, each at most 1
+  CHECK(f["sap.discrete"] <= 1.0);
   CHECK(n["sap.continuous"] < 0.05);
   CHECK(r["sap.continuous"] < f["sap.continuous"] - 0.2);
   CHECK(f["sap.discrete"] > 0.5);
@@ -451,6 +453,10 @@ TEST_CASE("metrics: DCI from hand-made importance matrices") {
   // One code for both factors: that code is not disentangled, each factor is complete.
   CHECK(dci_disentanglement({1, 1, 0, 0}, 2, 2) == doctest::Approx(0.0).epsilon(1e-6));
   CHECK(dci_completeness({1, 1, 0, 0}, 2, 2) == doctest::Approx(1.0).epsilon(1e-6));
+  // Each code's (factor's) score is weighted by its share of the total importance: a clean
+  // latent of importance 1 beside a mixed one of 0.2 scores 1/1.2, not the plain mean 1/2.
+  CHECK(dci_disentanglement({1, 0, 0.1, 0.1}, 2, 2) == doctest::Approx(1 / 1.2).epsilon(1e-6));
+  CHECK(dci_completeness({1, 0.1, 0, 0.1}, 2, 2) == doctest::Approx(1 / 1.2).epsilon(1e-6));
 }
 
 TEST_CASE("metrics: the encoder path draws the same points as the array path") {

@@ -31,6 +31,7 @@ struct Setup {
   int64_t shards = 4;
   bool graph = false;
   int64_t bucket_bytes = int64_t{1} << 20;
+  std::string optimizer = "adam";  // sgd: an update that scales with the gradient (Adam's does not)
 };
 
 struct Built {
@@ -54,10 +55,12 @@ Built build(const Setup& c, Device dev) {
   b.state = std::make_shared<TrainState>(vae, prior, obj);
   b.state->to(dev);
   ctl->to(dev);
-  auto adam = [](TensorList p) { return optim::make_optimizer("adam", std::move(p), {.lr = 1e-3}); };
+  auto opt = [&](TensorList p) {
+    return optim::make_optimizer(c.optimizer, std::move(p), {.lr = c.optimizer == "sgd" ? 1e-2 : 1e-3});
+  };
   TrainStepOptions o{c.samples, Precision::fp32, c.graph, c.shards};
   o.bucket_bytes = c.bucket_bytes;
-  b.step = std::make_unique<TrainStep>(b.state, ctl, adam, adam, o);
+  b.step = std::make_unique<TrainStep>(b.state, ctl, opt, opt, o);
   Shape s{c.batch};
   for (int64_t d : vae->data_shape()) s.push_back(d);
   Generator dg(11);
@@ -145,8 +148,9 @@ TEST_CASE("a sharded batcher hands out its rows of the unsharded batches, epochs
 }
 
 TEST_CASE("micro-shards in one process: sim equals the CPU, close to one micro-shard") {
-  std::vector<Setup> setups(4);
+  std::vector<Setup> setups(5);
   setups[1].objective = "factor-vae";
+  setups[4].optimizer = "sgd";  // the shards' gradients must average to the batch's, not sum
   setups[2].samples = 3;  // K posterior samples: the window's planes
   setups[2].controller = "controlvae-pi";  // the controller reads the whole batch's mean KL
   setups[3].arch = "burgess";
