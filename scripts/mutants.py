@@ -173,6 +173,22 @@ MUTANTS = [
      ["test_datasets"]),
     ("T8", "matmul: differing inner dimensions accepted", "ops/matmul.cpp",
      'UNRAVEL_CHECK(ka == kb, "matmul:', 'UNRAVEL_CHECK(true || ka == kb, "matmul:', ["test_ops_matmul"]),
+    ("U1", "Gaussian KL to a prior of scale s without log s", "objectives/priors/prior.cpp",
+     "return log(sp) - q.logvar() * 0.5 +", "return - q.logvar() * 0.5 +", ["test_objectives"]),
+    ("U2", "kld_inc: log q(z) without − log B", "objectives/divergences.cpp",
+     "- std::log(static_cast<double>(q.batch()));\n  return mean(p.log_prob_sum(zp) - log_q);",
+     ";\n  return mean(p.log_prob_sum(zp) - log_q);", ["test_objectives"]),
+    ("U3", "Mathieu: α·D not scaled to the batch sum", "objectives/losses/elbo_objectives.cpp",
+     "t.total = t.total + d * (alpha_ * batch_scale(out));", "t.total = t.total + d * alpha_;",
+     ["test_objectives"]),
+    ("U4", "traversal rows in increasing KL", "apps/figures/image_figures.cpp",
+     "return kl[a] > kl[b]; });", "return kl[a] < kl[b]; });", ["test_apps", "test_reproduce"]),
+    ("U5", "a latent named for a factor without twice the runner-up's MI", "apps/figures/paper_dsprites.cpp",
+     "if (r.best_nmi >= 2 * r.second_nmi && r.best_nmi > 0", "if (r.best_nmi >= r.second_nmi && r.best_nmi > 0",
+     ["test_reproduce"]),
+    ("U6", "DIP-VAE-II without the posterior variance", "objectives/losses/elbo_objectives.cpp",
+     "return cov + unsqueeze(mean(q.variance(), {0}), 0) * eye_constant(mu.size(1), mu);", "return cov;",
+     ["test_objectives"]),
 ]
 
 
