@@ -48,6 +48,37 @@ FactorLatentMi factor_latent_mi(Run& run, uint64_t seed, int64_t n) {
   return r;
 }
 
+std::vector<FactorLatentRow> factor_rows(const FactorLatentMi& m) {
+  std::vector<FactorLatentRow> rows;
+  for (size_t i = 0; i < m.factors.size(); ++i) {
+    FactorLatentRow r;
+    r.factor = m.factors[i];
+    for (int64_t j = 0; j < m.latents; ++j) {
+      const double v = m.nmi[i * m.latents + j];
+      if (r.best < 0 || v > r.best_nmi) {
+        r.second = r.best;
+        r.second_nmi = r.best_nmi;
+        r.best = static_cast<int>(j);
+        r.best_nmi = v;
+      } else if (r.second < 0 || v > r.second_nmi) {
+        r.second = static_cast<int>(j);
+        r.second_nmi = v;
+      }
+    }
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+std::map<int64_t, std::string> latent_factor_names(const FactorLatentMi& m) {
+  std::map<int64_t, std::string> names;
+  for (const FactorLatentRow& r : factor_rows(m))
+    if (r.best >= 0 && r.best_nmi > 0 && r.best_nmi >= 2 * r.second_nmi &&
+        m.kl[static_cast<size_t>(r.best)] > kActiveLatentKl)
+      names.try_emplace(r.best, r.factor);
+  return names;
+}
+
 std::string draw_factor_mi(const FactorLatentMi& m, const std::string& png,
                            const std::string& title) {
   const int64_t nf = static_cast<int64_t>(m.factors.size()), d = m.latents;

@@ -61,6 +61,19 @@ struct FactorLatentMi {
   std::vector<double> kl;   ///< [latents], nats
 };
 FactorLatentMi factor_latent_mi(Run& run, uint64_t seed, int64_t n);
+
+/// Which latent carries which factor, one row per factor of the matrix: its best latent, the
+/// runner-up and their normalised mutual information (every latent, as the MIG).
+struct FactorLatentRow {
+  std::string factor;
+  int best = -1, second = -1;
+  double best_nmi = 0, second_nmi = 0;
+};
+std::vector<FactorLatentRow> factor_rows(const FactorLatentMi& m);
+/// The factor each active latent (mean KL above kActiveLatentKl) carries alone: its row's best
+/// latent with at least twice the runner-up's normalised MI; a latent is named once, by the
+/// first such factor in table order. The traversals' third label line.
+std::map<int64_t, std::string> latent_factor_names(const FactorLatentMi& m);
 /// The matrix as a heat map (factor rows, latent columns, white 0 to darkest 1; the columns of
 /// inactive latents, mean KL at most kActiveLatentKl, grey) into `png` and as CSV beside it (the
 /// same name with .csv; every value, inactive latents' included); returns the caption.

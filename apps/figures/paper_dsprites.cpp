@@ -59,35 +59,6 @@ std::string png_path(const ReproduceContext& ctx, const std::string& file) {
   return (fs::path(ctx.out) / file).string();
 }
 
-/// Which latent carries which factor, one row per factor of factor_latent_mi's matrix: its best
-/// latent, the runner-up and their normalised mutual information.
-struct FactorLatentRow {
-  std::string factor;
-  int best = -1, second = -1;
-  double best_nmi = 0, second_nmi = 0;
-};
-
-std::vector<FactorLatentRow> factor_rows(const FactorLatentMi& m) {
-  std::vector<FactorLatentRow> rows;
-  for (size_t i = 0; i < m.factors.size(); ++i) {
-    FactorLatentRow r;
-    r.factor = m.factors[i];
-    for (int64_t j = 0; j < m.latents; ++j) {
-      const double v = m.nmi[i * m.latents + j];
-      if (r.best < 0 || v > r.best_nmi) {
-        r.second = r.best;
-        r.second_nmi = r.best_nmi;
-        r.best = static_cast<int>(j);
-        r.best_nmi = v;
-      } else if (r.second < 0 || v > r.second_nmi) {
-        r.second = static_cast<int>(j);
-        r.second_nmi = v;
-      }
-    }
-    rows.push_back(r);
-  }
-  return rows;
-}
 
 /// The factor heat map of one run (`<tag>_factors.png` and `.csv`, on ctx.steps(500, 10 000,
 /// 10 000) random grid points), its rows, the factor each active latent carries alone
@@ -111,11 +82,8 @@ FactorMap draw_factor_map(ReproduceContext& ctx, Run& run, const std::string& ta
                tag.c_str(), static_cast<long long>(n));
   f.mi = factor_latent_mi(run, ctx.seed, n);
   f.rows = factor_rows(f.mi);
-  for (const auto& r : f.rows) {
-    if (r.best_nmi >= 2 * r.second_nmi && r.best_nmi > 0 && f.mi.kl[r.best] > kActiveLatentKl)
-      f.notes.try_emplace(r.best, r.factor);
-    f.mig += r.best_nmi - r.second_nmi;
-  }
+  f.notes = latent_factor_names(f.mi);
+  for (const auto& r : f.rows) f.mig += r.best_nmi - r.second_nmi;
   if (!f.rows.empty()) f.mig /= static_cast<double>(f.rows.size());
   for (double k : f.mi.kl) f.active += k > kActiveLatentKl;
   const std::string cap = draw_factor_mi(f.mi, png_path(ctx, tag + "_factors.png"),

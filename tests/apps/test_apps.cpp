@@ -227,7 +227,27 @@ TEST_CASE("apps: encode, eval, figure on a dSprites run") {
       const std::string cap = draw_traversals(r, root + "/kl_traversals.png", io);
       for (int d = 0; d < 10; ++d)
         CHECK_MESSAGE(cap.find(fmt::format(" z{} (KL {:.2f})", d, kl[d])) != std::string::npos, cap);
+      // Rows, top to bottom, in decreasing KL.
+      std::vector<double> order;
+      for (size_t at = cap.find("(KL "); at != std::string::npos; at = cap.find("(KL ", at + 1))
+        order.push_back(std::stod(cap.substr(at + 4)));
+      REQUIRE(order.size() == 10);
+      CHECK_MESSAGE(std::is_sorted(order.rbegin(), order.rend()), cap);
     }
+  }
+  {
+    // A traversal row names the factor an active latent carries alone: at least twice the
+    // runner-up's normalised MI; an inactive latent is never named.
+    FactorLatentMi m;
+    m.factors = {"a", "b", "c"};
+    m.latents = 3;
+    m.nmi = {0.6, 0.2, 0.0,   // a: z0, three times z1's
+             0.1, 0.5, 0.3,   // b: z1, but under twice z2's
+             0.0, 0.0, 0.9};  // c: z2, which is inactive
+    m.kl = {1.0, 1.0, 0.01};
+    CHECK(latent_factor_names(m) == std::map<int64_t, std::string>{{0, "a"}});
+    m.nmi[5] = 0.2;  // b: now 2.5 times the runner-up
+    CHECK(latent_factor_names(m) == std::map<int64_t, std::string>{{0, "a"}, {1, "b"}});
   }
   // A reconstruction image is not blank: the input row has white sprite pixels in its first tile.
   Image8 rec = read_png(run + "/figures/reconstructions.png", 1);
