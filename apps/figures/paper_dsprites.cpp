@@ -59,7 +59,6 @@ std::string png_path(const ReproduceContext& ctx, const std::string& file) {
   return (fs::path(ctx.out) / file).string();
 }
 
-
 /// The factor heat map of one run (`<tag>_factors.png` and `.csv`, on ctx.steps(500, 10 000,
 /// 10 000) random grid points), its rows, the factor each active latent carries alone
 /// (normalised MI at least twice the runner-up's; a latent named once, by the first such factor

@@ -152,19 +152,6 @@ TEST_CASE("apps: encode, eval, figure on a dSprites run") {
       CHECK(dark + white == 110 * 64);
     }
   }
-  // A latent's KL(N(mu, e^logvar) ‖ N(0, 1)) = (mu² + e^logvar − logvar − 1) / 2, averaged over rows.
-  const std::vector<double> toy = kl_per_dim(
-      Tensor::from_vector<float>({1, 0, 3, 0}, Shape{2, 2}),
-      Tensor::from_vector<float>({0, std::log(4.0f), 0, 0}, Shape{2, 2}));
-  REQUIRE(toy.size() == 2);
-  CHECK(toy[0] == doctest::Approx((0.5 + 4.5) / 2));
-  CHECK(toy[1] == doctest::Approx(0.5 * (3 - std::log(4.0)) / 2).epsilon(1e-6));
-  CHECK(traversal_row_label(3, 4.371) == "z3\nKL 4.37");
-  CHECK(traversal_row_label(12, 12.34) == "z12\nKL 12.3");
-  CHECK(traversal_row_label(0, 1234.6) == "z0\nKL 1235");
-  CHECK(traversal_row_label(1, 2.0, "posX") == "z1\nKL 2.00\nposX");
-  CHECK(traversal_row_label(1, 2.0, "orientation") == "z1\nKL 2.00\norient.");
-  CHECK(traversal_row_label(1, 2.0, "floor_hue") == "z1\nKL 2.00");  // '_' is not in the font
   TileGrid bad{1, 1, 4, 4, 1, std::vector<float>(16, 0.5f), {}, {}, {"z0 ok?"}};
   CHECK(error_of([&] { compose_tile_grid(bad); }).find("lacks") != std::string::npos);
   bad.row_labels = {"z0", "z1"};
@@ -234,20 +221,6 @@ TEST_CASE("apps: encode, eval, figure on a dSprites run") {
       REQUIRE(order.size() == 10);
       CHECK_MESSAGE(std::is_sorted(order.rbegin(), order.rend()), cap);
     }
-  }
-  {
-    // A traversal row names the factor an active latent carries alone: at least twice the
-    // runner-up's normalised MI; an inactive latent is never named.
-    FactorLatentMi m;
-    m.factors = {"a", "b", "c"};
-    m.latents = 3;
-    m.nmi = {0.6, 0.2, 0.0,   // a: z0, three times z1's
-             0.1, 0.5, 0.3,   // b: z1, but under twice z2's
-             0.0, 0.0, 0.9};  // c: z2, which is inactive
-    m.kl = {1.0, 1.0, 0.01};
-    CHECK(latent_factor_names(m) == std::map<int64_t, std::string>{{0, "a"}});
-    m.nmi[5] = 0.2;  // b: now 2.5 times the runner-up
-    CHECK(latent_factor_names(m) == std::map<int64_t, std::string>{{0, "a"}, {1, "b"}});
   }
   // A reconstruction image is not blank: the input row has white sprite pixels in its first tile.
   Image8 rec = read_png(run + "/figures/reconstructions.png", 1);
