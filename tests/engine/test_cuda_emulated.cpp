@@ -213,6 +213,8 @@ TEST_CASE("emulated CUDA reduce: serial, block-tree and chunked two-pass plans")
       {"block tree, axis 0 (strided)", {300, 6}, {0}, Lay::dense},
       {"block tree, two reduced axes of a sliced x", {5, 6, 9}, {0, 2}, Lay::sliced},
       {"chunked two-pass, 2 outputs", {2, 40000}, {1}, Lay::dense},
+      // 40001 = 5 chunks of 8001 less 4: the last chunk is cut at the row's end.
+      {"chunked two-pass, a short last chunk", {3, 40001}, {1}, Lay::dense},
       {"chunked two-pass, everything", {180, 190}, {0, 1}, Lay::transposed},
   };
   const ReduceOp ops[] = {ReduceOp::sum, ReduceOp::mean, ReduceOp::max, ReduceOp::min,

@@ -102,20 +102,26 @@ TEST_CASE("emulated CUDA indexing: out-of-range indices read 0 and are skipped w
     const int64_t v = iv[i];
     CHECK(yv[i] == (v >= 0 && v < 5 ? xv[v * 4 + i % 4] : 0.0));
   }
-  Tensor acc = Tensor::zeros({5, 4}, DType::f64);
+  // The targets are the first 5 rows of 6: a skipped index must not write the guard row after
+  // them either (an index equal to the extent addresses exactly that row).
+  Tensor acc_guarded = Tensor::zeros({6, 4}, DType::f64);
+  Tensor acc = slice(acc_guarded, 0, 0, 5);
   const Tensor src = Tensor::ones({2, 4}, DType::f64);
   emu::scatter_add(src.view(), 0, idx.view(), acc.view());
   CHECK(sum(acc).item() == 4.0);  // four of the eight are out of range
+  CHECK(sum(slice(acc_guarded, 0, 5, 6)).item() == 0.0);
 
   const Tensor sel = Tensor::from_vector<int64_t>({3, -2, 9, 3}, {4});
   Tensor ysel = Tensor::zeros({4, 4}, DType::f64);
   emu::index_select(x.view(), 0, sel.view(), ysel.view());
   CHECK(sum(slice(ysel, 0, 1, 3)).item() == 0.0);
   CHECK(testing::max_abs_diff(slice(ysel, 0, 3, 4), slice(x, 0, 3, 4)) == 0.0);
-  Tensor yadd = Tensor::zeros({5, 4}, DType::f64);
+  Tensor yadd_guarded = Tensor::zeros({6, 4}, DType::f64);
+  Tensor yadd = slice(yadd_guarded, 0, 0, 5);
   emu::index_add(Tensor::ones({4, 4}, DType::f64).view(), 0, sel.view(), yadd.view());
   CHECK(sum(yadd).item() == 8.0);
   CHECK(sum(slice(yadd, 0, 3, 4)).item() == 8.0);
+  CHECK(sum(slice(yadd_guarded, 0, 5, 6)).item() == 0.0);
 }
 
 // --- optimiser ---------------------------------------------------------------------------------------
