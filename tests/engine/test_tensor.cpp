@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <thread>
 
 #include "engine/allocator.h"
+#include "engine/bf16.h"
 #include "engine/philox.h"
 #include "ops/ops.h"
 #include "tests/gradcheck.h"
@@ -166,4 +168,43 @@ TEST_CASE("CPU kernels flush subnormals to zero on every thread (FTZ + DAZ), new
   check();
   std::thread other(check);  // a thread of the caller's own
   other.join();
+}
+
+TEST_CASE("bf16: float to bf16 rounds to nearest even, keeps NaN a NaN, overflows to infinity") {
+  auto bits = [](uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+  };
+  struct Case {
+    uint32_t f32;
+    uint16_t bf16;
+    const char* what;
+  };
+  const Case cases[] = {
+      {0x3F800000u, 0x3F80, "1 (exact)"},
+      {0x3F808000u, 0x3F80, "a tie above an even bf16: down"},
+      {0x3F818000u, 0x3F82, "a tie above an odd bf16: up"},
+      {0x3F808001u, 0x3F81, "just above a tie: up"},
+      {0x3F807FFFu, 0x3F80, "just below a tie: down"},
+      {0xBF808000u, 0xBF80, "a negative tie: toward the even, not away from zero"},
+      {0x7F7FFFFFu, 0x7F80, "the largest float rounds to infinity"},
+      {0x7F800000u, 0x7F80, "infinity"},
+      {0x7F800001u, 0x7FC0, "a NaN with its payload in the low half: a quiet NaN, not infinity"},
+      {0xFFC00000u, 0xFFC0, "a negative quiet NaN"},
+      {0x00000001u, 0x0000, "the smallest subnormal"},
+  };
+  std::vector<float> in;
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    CHECK(float_to_bf16(bits(c.f32)) == c.bf16);
+    in.push_back(bits(c.f32));
+  }
+  // The CPU backend's copy into a bf16 tensor gives the same bits.
+  Tensor b = to(Tensor::from_vector(in, Shape{static_cast<int64_t>(in.size())}), DType::bf16);
+  const auto* p = static_cast<const uint16_t*>(b.raw_data());
+  for (size_t i = 0; i < in.size(); ++i) {
+    CAPTURE(cases[i].what);
+    CHECK(p[i] == cases[i].bf16);
+  }
 }
