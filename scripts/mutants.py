@@ -334,6 +334,22 @@ MUTANTS = [
      "int64_t v = base[off + j * index.strides[last]];\n      UNRAVEL_CHECK(v < extent,", ["test_ops_index"]),
     ("Y9", "CPU gather along a leading axis steps by the last axis' stride", "ops/cpu/index_cpu.cpp",
      "xo + j * xs_last + v * xs_axis;", "xo + j * xs_last + v * xs_last;", ["test_ops_index"]),
+    # Batches, checkpoints.
+    ("Z1", "batcher: drop_last serves the short last batch", "datasets/batcher.cpp",
+     "return opts_.drop_last ? left < opts_.batch_size : left <= 0;", "return left <= 0;", ["test_datasets"]),
+    ("Z2", "batcher: a data-parallel shard of a resident dataset starts at the batch's first row", "datasets/batcher.cpp",
+     "    first += opts_.shard_begin;  // (drop_last: never a tail)\n", "", ["test_datasets"]),
+    ("Z3", "batcher: a partial last batch not counted", "datasets/batcher.cpp",
+     "return opts_.drop_last ? n / b : (n + b - 1) / b;", "return n / b;", ["test_datasets"]),
+    ("Z4", "batcher: labels of the batch's positions, not its items", "datasets/batcher.cpp",
+     "l[i] = data_.label(idx[i]);", "l[i] = data_.label(static_cast<int64_t>(i));", ["test_datasets"]),
+    ("Z5", "packed dSprites pixels: bits read from the high end", "datasets/batcher.cpp",
+     "static_cast<float>((v >> b) & 1);", "static_cast<float>((v >> (7 - b)) & 1);", ["test_datasets"]),
+    ("Z6", "checkpoint: tensors in the file that the model lacks accepted", "models/checkpoint.cpp",
+     "  UNRAVEL_CHECK(unexpected.empty(),", "  UNRAVEL_CHECK(true || unexpected.empty(),", ["test_nn"]),
+    ("Z7", "checkpoint: a tensor of another shape accepted", "models/checkpoint.cpp",
+     "UNRAVEL_CHECK(src.shape() == t.shape() && src.dtype() == t.dtype(),",
+     "UNRAVEL_CHECK(src.dtype() == t.dtype(),", ["test_nn"]),
 ]
 
 

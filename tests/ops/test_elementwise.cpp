@@ -201,6 +201,43 @@ TEST_CASE("reductions over any axes, keepdim, and their gradients") {
   CHECK(argmax(am, 1, true).shape() == Shape{2, 1});
 }
 
+TEST_CASE("reductions: integer extremes, NaN, ties and empty axes follow one rule") {
+  // Integers: max of all-negative values and min of large ones (the identities are the type's
+  // extremes, not 0).
+  for (DType d : {DType::i32, DType::i64}) {
+    Tensor neg = to(Tensor::from_vector<double>({-5, -3, -7, -9, -4, -6}, Shape{2, 3}), d);
+    CHECK(max(neg, {1}).to_vector<int64_t>() == std::vector<int64_t>{-3, -4});
+    CHECK(min(to(Tensor::from_vector<double>({5, 3, 7}, Shape{3}), d)).item() == 3.0);
+  }
+  Tensor bytes = to(Tensor::from_vector<double>({200, 255, 7}, Shape{3}), DType::u8);
+  CHECK(max(bytes).item() == 255.0);
+  CHECK(min(bytes).item() == 7.0);
+  // A NaN anywhere in a row makes its max and min NaN; other rows are unaffected.
+  for (DType d : {DType::f32, DType::f64}) {
+    for (int at : {0, 2, 4}) {
+      std::vector<double> v = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+      v[static_cast<size_t>(at)] = NAN;
+      Tensor x = to(Tensor::from_vector(v, Shape{2, 5}), d);
+      for (const Tensor& r : {max(x, {1}), min(x, {1})}) {
+        const std::vector<double> rv = r.to_vector<double>();
+        CHECK(std::isnan(rv[0]));
+        CHECK(!std::isnan(rv[1]));
+      }
+    }
+    // argmax / argmin: the first NaN wins; among equal values, the first index.
+    Tensor a = to(Tensor::from_vector<double>({1, NAN, 5, NAN, 5, 0}, Shape{6}), d);
+    CHECK(argmax(a, 0).item() == 1.0);
+    CHECK(argmin(a, 0).item() == 1.0);
+    Tensor ties = to(Tensor::from_vector<double>({1, 5, 0, 5, 0, 2}, Shape{6}), d);
+    CHECK(argmax(ties, 0).item() == 1.0);
+    CHECK(argmin(ties, 0).item() == 2.0);
+  }
+  // Empty axes: sum 0, prod's identity, mean NaN (0 / 0).
+  Tensor empty = Tensor::zeros(Shape{3, 0}, DType::f64);
+  CHECK(sum(empty, {1}).to_vector<double>() == std::vector<double>{0, 0, 0});
+  for (double m : mean(empty, {1}).to_vector<double>()) CHECK(std::isnan(m));
+}
+
 TEST_CASE("shape ops: gradients of views and copies") {
   Tensor x = rand64(Shape{2, 3, 4}, 9);
   gradcheck([](const TensorList& in) { return reshape(in[0], Shape{4, -1}); }, {x}, "reshape");
