@@ -31,6 +31,18 @@ template <class T> UNRAVEL_HD T sigmoid(T x) {
   T e = exp(x);
   return e / (T(1) + e);
 }
+/// log|Γ(x)|. On the host through glibc's reentrant lgamma_r / lgammaf_r (the same results):
+/// std::lgamma also stores the sign in the global `signgam`, a data race when the CPU loops'
+/// threads (or the CUDA emulation's) evaluate it at once, which ThreadSanitizer reports.
+template <class T> UNRAVEL_HD T lgamma_of(T x) {
+#if defined(__CUDA_ARCH__)
+  return std::lgamma(x);
+#else
+  int sign = 0;
+  if constexpr (std::is_same_v<T, float>) return ::lgammaf_r(x, &sign);
+  else return static_cast<T>(::lgamma_r(static_cast<double>(x), &sign));
+#endif
+}
 /// Trigamma ψ'(x): reflection, recurrence to x >= 6, asymptotic series.
 template <class T> UNRAVEL_HD T trigamma(T xin) {
   double x = static_cast<double>(xin);
@@ -98,7 +110,7 @@ UNRAVEL_UNARY(Tanh, false, std::tanh(x))
 UNRAVEL_UNARY(Relu, true, static_cast<T>(x > T(0) ? x : T(0)))
 UNRAVEL_UNARY(LeakyRelu, false, x > T(0) ? x : static_cast<T>(x * alpha))
 UNRAVEL_UNARY(Softplus, false, softplus(x))
-UNRAVEL_UNARY(Lgamma, false, std::lgamma(x))
+UNRAVEL_UNARY(Lgamma, false, lgamma_of(x))
 UNRAVEL_UNARY(Digamma, false, digamma(x))
 UNRAVEL_UNARY(Erf, false, std::erf(x))
 UNRAVEL_UNARY(Sign, true, static_cast<T>((x > T(0)) - (x < T(0))))

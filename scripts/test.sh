@@ -2,8 +2,10 @@
 # The whole test suite from a fresh clone: installs missing packages, configures and builds
 # (build dir: build/), runs `meson test` (the fuzz corpora replay included), then the sanitizer
 # stage (scripts/sanitize.sh: every test executable again under ASan+UBSan+LSan, build-asan/,
-# without CUDA; UNRAVEL_SANITIZE=0 skips it), and ends with the line "N passed, N failed"
-# counting doctest test cases (and pytest's) over both stages.
+# without CUDA; UNRAVEL_SANITIZE=0 skips it), then the ThreadSanitizer stage (scripts/tsan.sh:
+# the executables whose code runs on our own threads, build-tsan/; UNRAVEL_TSAN=0 skips it), and
+# ends with the line "N passed, N failed" counting doctest test cases (and pytest's) over all
+# stages.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s); t=$t0
@@ -81,6 +83,17 @@ if [ "${UNRAVEL_SANITIZE:-1}" != 0 ]; then
   passed=$((passed + sp)); failed=$((failed + sf))
   [ "$san_rc" = 0 ] || rc=1
   stage_done "sanitizers (ASan+UBSan+LSan build of every test executable)"
+fi
+if [ "${UNRAVEL_TSAN:-1}" != 0 ]; then
+  tsan_log=$(mktemp)
+  bash scripts/tsan.sh | tee "$tsan_log"
+  tsan_rc=${PIPESTATUS[0]}
+  read -r tp tf < <(sed -n 's/^tsan: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$tsan_log")
+  rm -f "$tsan_log"
+  if [ -z "${tp:-}" ]; then tp=0; tf=1; fi
+  passed=$((passed + tp)); failed=$((failed + tf))
+  [ "$tsan_rc" = 0 ] || rc=1
+  stage_done "ThreadSanitizer (the CUDA emulation, engine and dataset threads; build-tsan/)"
 fi
 echo "${passed} passed, ${failed} failed"
 exit $rc
