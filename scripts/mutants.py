@@ -1,5 +1,13 @@
 #!/usr/bin/env python3
-"""Hand-written mutants of the science code: does a test fail when the code is wrong?
+"""Hand-written mutants of the science code and the engine beneath it: does a test fail when the
+code is wrong?
+
+Groups: M–U the science (estimators, controllers, objectives, metrics, optimisers, datasets,
+figures); V the CUDA kernels' bodies, which CI runs only through the host emulation of the launch
+grid; W the core ops' gradients and densities; X the CPU's vector math, bf16 rounding and view
+gradients; Y the CPU kernels (reductions, blocked layouts, index checks); Z the batcher and
+checkpoint loading. A mutant must be a real bug: one that no input can tell apart from the
+original (an "equivalent" mutant, such as a redundant barrier) proves nothing and is replaced.
 
 Each mutant replaces one exact snippet of a source file with a plausible bug (a dropped term, a
 swapped sign, a wrong constant) and names the test executables that should notice. The script
@@ -7,7 +15,8 @@ applies one mutant at a time in a separate git worktree (never in your checkout)
 tests there with Meson/ninja (ccache makes it quick), runs them, reverts, and prints whether the
 mutant was killed (some test failed) or survived (every test passed: a gap in the tests).
 
-    python3 scripts/mutants.py                 # all mutants (~6 min on 2 cores with ccache warm)
+    python3 scripts/mutants.py                 # all mutants (~35 min on 2 cores with ccache warm;
+                                               # the V group ~1 min each, most others seconds)
     python3 scripts/mutants.py M1 Q4           # some, by id
     python3 scripts/mutants.py --list
 
