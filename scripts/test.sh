@@ -73,27 +73,27 @@ if [ "${UNRAVEL_GPU_REHEARSAL:-1}" != 0 ] && [ -f build/ops/cuda/libunravel_cuda
 else
   echo "== GPU check rehearsal: skipped (no CUDA plugin in build/, or UNRAVEL_GPU_REHEARSAL=0)"
 fi
-if [ "${UNRAVEL_SANITIZE:-1}" != 0 ]; then
-  san_log=$(mktemp)
-  bash scripts/sanitize.sh | tee "$san_log"
-  san_rc=${PIPESTATUS[0]}
-  read -r sp sf < <(sed -n 's/^sanitizers: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$san_log")
-  rm -f "$san_log"
+# A sanitizer stage: runs SCRIPT, which ends with "PREFIX: N passed, N failed", adds its counts
+# (no such line: one failure) and names the stage.
+sanitizer_stage() {
+  local script=$1 prefix=$2 label=$3 log code sp sf
+  log=$(mktemp)
+  bash "$script" | tee "$log"
+  code=${PIPESTATUS[0]}
+  read -r sp sf < <(sed -n "s/^$prefix: \([0-9]*\) passed, \([0-9]*\) failed\$/\1 \2/p" "$log")
+  rm -f "$log"
   if [ -z "${sp:-}" ]; then sp=0; sf=1; fi
   passed=$((passed + sp)); failed=$((failed + sf))
-  [ "$san_rc" = 0 ] || rc=1
-  stage_done "sanitizers (ASan+UBSan+LSan build of every test executable)"
+  [ "$code" = 0 ] || rc=1
+  stage_done "$label"
+}
+if [ "${UNRAVEL_SANITIZE:-1}" != 0 ]; then
+  sanitizer_stage scripts/sanitize.sh sanitizers \
+    "sanitizers (ASan+UBSan+LSan build of every test executable)"
 fi
 if [ "${UNRAVEL_TSAN:-1}" != 0 ]; then
-  tsan_log=$(mktemp)
-  bash scripts/tsan.sh | tee "$tsan_log"
-  tsan_rc=${PIPESTATUS[0]}
-  read -r tp tf < <(sed -n 's/^tsan: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$tsan_log")
-  rm -f "$tsan_log"
-  if [ -z "${tp:-}" ]; then tp=0; tf=1; fi
-  passed=$((passed + tp)); failed=$((failed + tf))
-  [ "$tsan_rc" = 0 ] || rc=1
-  stage_done "ThreadSanitizer (the CUDA emulation, engine and dataset threads; build-tsan/)"
+  sanitizer_stage scripts/tsan.sh tsan \
+    "ThreadSanitizer (the CUDA emulation, engine and dataset threads; build-tsan/)"
 fi
 echo "${passed} passed, ${failed} failed"
 exit $rc
