@@ -202,8 +202,8 @@ TEST_CASE("reductions over any axes, keepdim, and their gradients") {
 }
 
 TEST_CASE("reductions: integer extremes, NaN, ties and empty axes follow one rule") {
-  // Integers: max of all-negative values and min of large ones (the identities are the type's
-  // extremes, not 0).
+  // Integers: max of all-negative values and min of positive ones (the identities are the
+  // type's extremes, not 0).
   for (DType d : {DType::i32, DType::i64}) {
     Tensor neg = to(Tensor::from_vector<double>({-5, -3, -7, -9, -4, -6}, Shape{2, 3}), d);
     CHECK(max(neg, {1}).to_vector<int64_t>() == std::vector<int64_t>{-3, -4});
@@ -232,7 +232,7 @@ TEST_CASE("reductions: integer extremes, NaN, ties and empty axes follow one rul
     CHECK(argmax(ties, 0).item() == 1.0);
     CHECK(argmin(ties, 0).item() == 2.0);
   }
-  // Empty axes: sum 0, prod's identity, mean NaN (0 / 0).
+  // Empty axes: sum 0, mean NaN (0 / 0).
   Tensor empty = Tensor::zeros(Shape{3, 0}, DType::f64);
   CHECK(sum(empty, {1}).to_vector<double>() == std::vector<double>{0, 0, 0});
   for (double m : mean(empty, {1}).to_vector<double>()) CHECK(std::isnan(m));
