@@ -179,6 +179,72 @@ int main(int argc, char** argv) {
                         bytes / t.median / 1e9, bytes / tr.median / 1e9, tr.median / t.median,
                         t.median * 1e6, t.min * 1e6, t.max * 1e6, isa));
   }
+  // A convolution's bias gradient on a channel-blocked layout (ops/conv.cpp channel_sum): the
+  // sum over N, H, W of a (32, 32, 32, 32) gradient held as nChw16c, i.e. the reduction of its
+  // rank-5 view (32, 2, 32, 32, 16) to (1, 2, 1, 1, 16). Validated bit for bit against a plain
+  // loop that adds in the same order (n, block, h·w) into double accumulators.
+  {
+    const Shape s5{32, 2, 32, 32, 16}, o5{1, 2, 1, 1, 16};
+    Tensor g = normal(s5, gen), db = Tensor::empty(o5);
+    Backend& cpu = backend(kCPU);
+    auto ours = [&] { cpu.reduce(ReduceOp::sum, g.view(), db.view()); };
+    const float* gp = g.data<float>();
+    std::vector<double> acc(32);
+    std::vector<float> ref(32);
+    auto plain = [&] {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t nb = 0; nb < 32 * 2; ++nb)
+        for (int64_t i = 0; i < 32 * 32; ++i)
+          for (int64_t c = 0; c < 16; ++c) acc[(nb % 2) * 16 + c] += gp[(nb * 1024 + i) * 16 + c];
+      for (int c = 0; c < 32; ++c) ref[c] = static_cast<float>(acc[c]);
+    };
+    ours();
+    plain();
+    const auto got = db.to_vector<float>();
+    for (int c = 0; c < 32; ++c)
+      require(got[c] == ref[c], fmt::format("channel_sum_blocked channel {}: {} vs {}", c, got[c], ref[c]));
+    const double bytes = 4.0 * static_cast<double>(numel(s5));
+    auto t = time_it(ours, 9, bench::calibrate(ours));
+    auto tr = time_it(plain, 9, bench::calibrate(plain));
+    csv.row(fmt::format("reduce,channel_sum_blocked,{},{:.2f},{:.2f},{:.2f},{:.1f},{:.1f},{:.1f},{}",
+                        numel(s5), bytes / t.median / 1e9, bytes / tr.median / 1e9,
+                        tr.median / t.median, t.median * 1e6, t.min * 1e6, t.max * 1e6, isa));
+  }
+  // A transposed convolution's bias + ReLU on a channel-blocked output (ops/conv.cpp: one
+  // add_relu pass over the rank-5 view, the bias broadcast along the block): rows of 16.
+  // Validated bit for bit against a plain loop.
+  {
+    const Shape s5{32, 2, 32, 32, 16};
+    Tensor v = normal(s5, gen), bias = normal(Shape{32}, gen), y = Tensor::empty(s5);
+    TensorView bv = bias.view();
+    bv.shape = s5;
+    bv.strides = Strides{0, 16, 0, 0, 1};
+    Backend& cpu = backend(kCPU);
+    auto ours = [&] { cpu.binary(BinaryOp::add_relu, v.view(), bv, y.view(), 0.0); };
+    const float* vp = v.data<float>();
+    const float* bp = bias.data<float>();
+    std::vector<float> ref(static_cast<size_t>(numel(s5)));
+    auto plain = [&] {
+      for (int64_t nb = 0; nb < 32 * 2; ++nb)
+        for (int64_t i = 0; i < 32 * 32; ++i)
+          for (int64_t c = 0; c < 16; ++c) {
+            const int64_t k = (nb * 1024 + i) * 16 + c;
+            const float t = vp[k] + bp[(nb % 2) * 16 + c];
+            ref[k] = t > 0.0f ? t : 0.0f;
+          }
+    };
+    ours();
+    plain();
+    const auto got = y.to_vector<float>();
+    for (size_t k = 0; k < got.size(); ++k)
+      require(got[k] == ref[k], fmt::format("add_relu_blocked element {}: {} vs {}", k, got[k], ref[k]));
+    const double bytes = 8.0 * static_cast<double>(numel(s5));
+    auto t = time_it(ours, 9, bench::calibrate(ours));
+    auto tr = time_it(plain, 9, bench::calibrate(plain));
+    csv.row(fmt::format("elementwise,add_relu_blocked_bias,{},{:.2f},{:.2f},{:.2f},{:.1f},{:.1f},{:.1f},{}",
+                        numel(s5), bytes / t.median / 1e9, bytes / tr.median / 1e9,
+                        tr.median / t.median, t.median * 1e6, t.min * 1e6, t.max * 1e6, isa));
+  }
   // Tape overhead: 10 000 tiny ops forward + backward.
   {
     const int chain = 10000;

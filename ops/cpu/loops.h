@@ -88,16 +88,23 @@ void for_each_row(const StridedLayout<N>& L, int64_t cost, Inner&& inner) {
       rem /= L.shape[d];
     }
     std::array<char*, N> p;
+    for (int k = 0; k < N; ++k) {
+      char* q = L.base[k];
+      for (int d = 0; d < last; ++d) q += idx[d] * L.stride[k][d];
+      p[k] = q;
+    }
+    // The next row's pointers are this row's plus one step of the dimension that advances,
+    // minus the full span of those that wrap (every pointer stays inside its operand: after
+    // the last row all dimensions wrap, back to the base).
     for (int64_t row = b; row < e; ++row) {
-      for (int k = 0; k < N; ++k) {
-        char* q = L.base[k];
-        for (int d = 0; d < last; ++d) q += idx[d] * L.stride[k][d];
-        p[k] = q;
-      }
       inner(p.data(), inner_s.data(), inner_n);
       for (int d = last - 1; d >= 0; --d) {
-        if (++idx[d] < L.shape[d]) break;
+        if (++idx[d] < L.shape[d]) {
+          for (int k = 0; k < N; ++k) p[k] += L.stride[k][d];
+          break;
+        }
         idx[d] = 0;
+        for (int k = 0; k < N; ++k) p[k] -= (L.shape[d] - 1) * L.stride[k][d];
       }
     }
   });

@@ -5,6 +5,7 @@
 // share an output element.
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "engine/check.h"
 #include "ops/kernel_checks.h"
@@ -21,6 +22,17 @@ namespace {
 
 template <ReduceOp Op, class Acc> inline Acc combine(Acc acc, Acc v) {
   return reduce_combine<Op, Acc>(acc, v);
+}
+
+// The accumulators (av, out_n elements at acc) into y: divided by the count for a mean.
+template <ReduceOp Op, class Acc>
+void finish_reduce(Acc* acc, int64_t out_n, int64_t in_n, const TensorView& av,
+                   const TensorView& y) {
+  if constexpr (Op == ReduceOp::mean) {
+    int64_t count = out_n ? in_n / out_n : 0;
+    for (int64_t i = 0; i < out_n; ++i) acc[i] = count ? acc[i] / static_cast<Acc>(count) : Acc(NAN);
+  }
+  backend(kCPU).copy(av, y);
 }
 
 template <ReduceOp Op, class T>
@@ -42,6 +54,31 @@ void reduce_impl(const TensorView& x, const TensorView& y) {
   bool rows_disjoint = L.rank > 1;
   for (int d = 0; d + 1 < L.rank; ++d) rows_disjoint = rows_disjoint && L.stride[0][d] != 0;
   int64_t cost = (row_reduce && rows_disjoint) ? 1 : 0;
+  const int last = L.rank - 1;
+  if (L.rank >= 2 && L.stride[0][last] == sizeof(Acc) && L.stride[1][last] == sizeof(T) &&
+      L.stride[0][last - 1] == 0) {
+    // A reduced axis just outside a contiguous kept one (a channel sum over a channel-blocked
+    // layout's rank-5 view: (…, H·W, block)): each run of the reduced axis adds its rows into
+    // one block of accumulators in turn. Every accumulator gets the same additions in the same
+    // order as in the loop below, so the same bits, without a call per short row.
+    const int64_t m = L.shape[last];
+    StridedLayout<2> outer = L;
+    outer.rank = last;
+    auto blocks = [&](auto width) {  // width: the block size as a constant (0: m at run time)
+      cpu::for_each_row(outer, 0, [m](char* const* p, const int64_t* s, int64_t n) {
+        const int64_t w = decltype(width)::value ? decltype(width)::value : m;
+        Acc* __restrict a = reinterpret_cast<Acc*>(p[0]);
+        for (int64_t i = 0; i < n; ++i) {
+          const T* __restrict xv = reinterpret_cast<const T*>(p[1] + i * s[1]);
+          for (int64_t c = 0; c < w; ++c) a[c] = combine<Op>(a[c], static_cast<Acc>(xv[c]));
+        }
+      });
+    };
+    if (m == 16) blocks(std::integral_constant<int64_t, 16>{});  // nChw16c (AVX-512)
+    else if (m == 8) blocks(std::integral_constant<int64_t, 8>{});  // nChw8c (AVX2)
+    else blocks(std::integral_constant<int64_t, 0>{});
+    return finish_reduce<Op>(acc, out_n, x.numel(), av, y);
+  }
   cpu::for_each_row(L, cost, [](char* const* p, const int64_t* s, int64_t n) {
     Acc* a = reinterpret_cast<Acc*>(p[0]);
     if (s[0] == 0) {
@@ -75,11 +112,7 @@ void reduce_impl(const TensorView& x, const TensorView& y) {
       }
     }
   });
-  if constexpr (Op == ReduceOp::mean) {
-    int64_t count = out_n ? x.numel() / out_n : 0;
-    for (int64_t i = 0; i < out_n; ++i) acc[i] = count ? acc[i] / static_cast<Acc>(count) : Acc(NAN);
-  }
-  backend(kCPU).copy(av, y);
+  finish_reduce<Op>(acc, out_n, x.numel(), av, y);
 }
 
 }  // namespace

@@ -238,6 +238,64 @@ TEST_CASE("reductions: integer extremes, NaN, ties and empty axes follow one rul
   for (double m : mean(empty, {1}).to_vector<double>()) CHECK(std::isnan(m));
 }
 
+TEST_CASE("reductions into a contiguous block of outputs equal a loop in the same order, bit for bit") {
+  // A convolution's bias gradient on a channel-blocked layout sums the rank-5 view
+  // (N, C/B, H, W, B) over N, H and W: the CPU adds each run of rows into one block of B
+  // accumulators (B = 16 and 8 as constants, other widths at run time). Checked exactly against
+  // a loop that adds in memory order into double accumulators, for sum, mean, max and min, in
+  // f32 and f64, with a NaN in one output's inputs.
+  for (int64_t B : {16, 8, 5}) {
+    for (DType d : {DType::f32, DType::f64}) {
+      CAPTURE(B);
+      const int64_t N = 3, CB = 2, HW = 35;
+      Tensor x = to(rand64(Shape{N, CB, 5, 7, B}, 11, -2, 2), d);
+      std::vector<double> v = x.to_vector<double>();
+      v[static_cast<size_t>(((1 * CB + 1) * HW + 4) * B + B - 1)] = NAN;  // output (1, B - 1)
+      x = to(Tensor::from_vector(v, x.shape()), d);
+      v = x.to_vector<double>();  // the values as stored (f32-rounded)
+      std::vector<double> s(CB * B, 0.0), hi(CB * B, -INFINITY), lo(CB * B, INFINITY);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t cb = 0; cb < CB; ++cb)
+          for (int64_t i = 0; i < HW; ++i)
+            for (int64_t c = 0; c < B; ++c) {
+              const double e = v[static_cast<size_t>(((n * CB + cb) * HW + i) * B + c)];
+              const size_t o = static_cast<size_t>(cb * B + c);
+              s[o] += e;
+              hi[o] = std::max(hi[o], e);  // (the output holding the NaN is not compared)
+              lo[o] = std::min(lo[o], e);
+            }
+      const Axes ax{0, 2, 3};
+      const auto got_s = sum(x, ax).to_vector<double>(), got_m = mean(x, ax).to_vector<double>();
+      const auto got_hi = max(x, ax).to_vector<double>(), got_lo = min(x, ax).to_vector<double>();
+      REQUIRE(got_s.size() == s.size());
+      const double count = static_cast<double>(N * HW);
+      for (size_t o = 0; o < s.size(); ++o) {
+        CAPTURE(o);
+        const bool nan = o == static_cast<size_t>(CB * B - 1);
+        CHECK(std::isnan(got_s[o]) == nan);
+        CHECK(std::isnan(got_hi[o]) == nan);
+        CHECK(std::isnan(got_lo[o]) == nan);
+        if (nan) continue;
+        // The f32 outputs are the double accumulators rounded once.
+        auto as_stored = [&](double a) { return d == DType::f32 ? double(float(a)) : a; };
+        CHECK(got_s[o] == as_stored(s[o]));
+        CHECK(got_m[o] == as_stored(s[o] / count));
+        CHECK(got_hi[o] == hi[o]);
+        CHECK(got_lo[o] == lo[o]);
+      }
+    }
+  }
+  // The same path with the reduced axis outermost: column sums of a matrix (width 33).
+  Tensor m = rand64(Shape{6, 33}, 12, -1, 1);
+  const std::vector<double> mv = m.to_vector<double>();
+  const std::vector<double> cs = sum(m, {0}).to_vector<double>();
+  for (int64_t c = 0; c < 33; ++c) {
+    double a = 0;
+    for (int64_t r = 0; r < 6; ++r) a += mv[static_cast<size_t>(r * 33 + c)];
+    CHECK(cs[static_cast<size_t>(c)] == a);
+  }
+}
+
 TEST_CASE("shape ops: gradients of views and copies") {
   Tensor x = rand64(Shape{2, 3, 4}, 9);
   gradcheck([](const TensorList& in) { return reshape(in[0], Shape{4, -1}); }, {x}, "reshape");
