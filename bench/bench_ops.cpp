@@ -131,6 +131,18 @@ int isa_compare(const char* out) {
   return 0;
 }
 
+// Times a validated kernel and the plain loop that checked it, one CSV row in main's columns:
+// GB/s of each for `bytes` moved per call, the ratio, and our median / min / max µs.
+template <class F, class G>
+void against_plain_loop(Csv& csv, const char* what, int64_t n, double bytes, F&& ours, G&& plain,
+                        const std::string& isa) {
+  auto t = time_it(ours, 9, bench::calibrate(ours));
+  auto tr = time_it(plain, 9, bench::calibrate(plain));
+  csv.row(fmt::format("{},{},{:.2f},{:.2f},{:.2f},{:.1f},{:.1f},{:.1f},{}", what, n,
+                      bytes / t.median / 1e9, bytes / tr.median / 1e9, tr.median / t.median,
+                      t.median * 1e6, t.min * 1e6, t.max * 1e6, isa));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -204,11 +216,7 @@ int main(int argc, char** argv) {
     for (int c = 0; c < 32; ++c)
       require(got[c] == ref[c], fmt::format("channel_sum_blocked channel {}: {} vs {}", c, got[c], ref[c]));
     const double bytes = 4.0 * static_cast<double>(numel(s5));
-    auto t = time_it(ours, 9, bench::calibrate(ours));
-    auto tr = time_it(plain, 9, bench::calibrate(plain));
-    csv.row(fmt::format("reduce,channel_sum_blocked,{},{:.2f},{:.2f},{:.2f},{:.1f},{:.1f},{:.1f},{}",
-                        numel(s5), bytes / t.median / 1e9, bytes / tr.median / 1e9,
-                        tr.median / t.median, t.median * 1e6, t.min * 1e6, t.max * 1e6, isa));
+    against_plain_loop(csv, "reduce,channel_sum_blocked", numel(s5), bytes, ours, plain, isa);
   }
   // A transposed convolution's bias + ReLU on a channel-blocked output (ops/conv.cpp: one
   // add_relu pass over the rank-5 view, the bias broadcast along the block): rows of 16.
@@ -239,11 +247,7 @@ int main(int argc, char** argv) {
     for (size_t k = 0; k < got.size(); ++k)
       require(got[k] == ref[k], fmt::format("add_relu_blocked element {}: {} vs {}", k, got[k], ref[k]));
     const double bytes = 8.0 * static_cast<double>(numel(s5));
-    auto t = time_it(ours, 9, bench::calibrate(ours));
-    auto tr = time_it(plain, 9, bench::calibrate(plain));
-    csv.row(fmt::format("elementwise,add_relu_blocked_bias,{},{:.2f},{:.2f},{:.2f},{:.1f},{:.1f},{:.1f},{}",
-                        numel(s5), bytes / t.median / 1e9, bytes / tr.median / 1e9,
-                        tr.median / t.median, t.median * 1e6, t.min * 1e6, t.max * 1e6, isa));
+    against_plain_loop(csv, "elementwise,add_relu_blocked_bias", numel(s5), bytes, ours, plain, isa);
   }
   // Tape overhead: 10 000 tiny ops forward + backward.
   {
