@@ -2,7 +2,9 @@
 // with the input in the input's memory order, accumulating into a buffer of Acc (double for
 // float sums and products, so long f32 reductions keep their precision). When the reduced axes
 // are innermost each row is reduced into a register first; rows are threaded when no two rows
-// share an output element.
+// share an output element. When a reduced axis sits just outside a contiguous kept one (a
+// channel-blocked layout's bias gradient, column sums), each run of rows is added into one block
+// of accumulators, in the order the general loop would add them.
 #include <cmath>
 #include <limits>
 #include <type_traits>
