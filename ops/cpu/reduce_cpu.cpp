@@ -51,11 +51,6 @@ void reduce_impl(const TensorView& x, const TensorView& y) {
   TensorView abc{acc, x.shape, broadcast_strides(y.shape, av.strides, x.shape), av.dtype, kCPU,
                  kStrided};
   auto L = cpu::make_layout<2>({&abc, &x});
-  // Rows may run in parallel only when each output element belongs to exactly one row.
-  bool row_reduce = L.rank > 0 && L.stride[0][L.rank - 1] == 0;
-  bool rows_disjoint = L.rank > 1;
-  for (int d = 0; d + 1 < L.rank; ++d) rows_disjoint = rows_disjoint && L.stride[0][d] != 0;
-  int64_t cost = (row_reduce && rows_disjoint) ? 1 : 0;
   const int last = L.rank - 1;
   if (L.rank >= 2 && L.stride[0][last] == sizeof(Acc) && L.stride[1][last] == sizeof(T) &&
       L.stride[0][last - 1] == 0) {
@@ -81,6 +76,11 @@ void reduce_impl(const TensorView& x, const TensorView& y) {
     else blocks(std::integral_constant<int64_t, 0>{});
     return finish_reduce<Op>(acc, out_n, x.numel(), av, y);
   }
+  // Rows may run in parallel only when each output element belongs to exactly one row.
+  bool row_reduce = L.rank > 0 && L.stride[0][last] == 0;
+  bool rows_disjoint = L.rank > 1;
+  for (int d = 0; d < last; ++d) rows_disjoint = rows_disjoint && L.stride[0][d] != 0;
+  const int64_t cost = (row_reduce && rows_disjoint) ? 1 : 0;
   cpu::for_each_row(L, cost, [](char* const* p, const int64_t* s, int64_t n) {
     Acc* a = reinterpret_cast<Acc*>(p[0]);
     if (s[0] == 0) {
