@@ -178,7 +178,9 @@ class Backend {
   // --- elementwise ---------------------------------------------------------------------------
   /// y = op(x; alpha); x and y same shape (x may carry 0 strides), may alias.
   virtual void unary(UnaryOp op, const TensorView& x, const TensorView& y, double alpha);
-  /// y = op(a, b; alpha); a and b already broadcast to y's shape by strides.
+  /// y = op(a, b; alpha); a and b already broadcast to y's shape by strides. y may be a or b
+  /// itself (the same data and strides: the fused activation's backward masks a gradient in
+  /// place), so an implementation reads each element's operands before writing its result.
   virtual void binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& y,
                       double alpha);
   /// y = cond ? a : b (cond u8), all broadcast to y's shape.

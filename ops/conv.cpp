@@ -197,8 +197,22 @@ std::pair<Tensor, Tensor> conv_weights_kernel(const Tensor& x, const Tensor& dy,
   return {dw, db};
 }
 
+// True when g, a gradient a backward received as `dy` or made from it, can be overwritten: its
+// elements do not overlap, and no handle reaches them but g itself and, when g shares dy's
+// TensorImpl, dy's slot in the list the tape handed over (the tape moves each gradient into
+// that list, so a gradient delivered to two nodes, captured by grad() or copied by anomaly
+// mode, or a view of another tensor, shows as a further owner). Counts only overstate, so a
+// miscount can cost the saving, never the values.
+bool overwritable_grad(const Tensor& g, const Tensor& dy) {
+  const long handles = g.impl_ptr() == dy.impl_ptr() ? 2 : 1;
+  return g.impl_ptr().use_count() == handles && g.storage().use_count() == 1 &&
+         (!g.is_strided() || g.is_contiguous());
+}
+
 // The fused activation's share of a backward: dv = dy · a'(v), read from the saved output, in
-// the output's layout (dy is converted to it when it arrives in another).
+// the output's layout (dy is converted to it when it arrives in another). Written into dy's own
+// storage when nothing else holds it (overwritable_grad): the same values, without a fresh
+// buffer's write-allocate traffic (this pass is memory-bound).
 struct FusedActivation {
   bool on = false;
   double slope = 0.0;
@@ -208,9 +222,16 @@ struct FusedActivation {
     const Tensor ys = y.get(op);
     const Tensor g = dy.with_layout(ys.layout());
     const BinaryOp k = slope == 0.0 ? BinaryOp::relu_grad : BinaryOp::leaky_relu_grad;
+    Backend& be = backend(ys.device());
+    if (overwritable_grad(g, dy) && g.dtype() == ys.dtype()) {
+      const TensorView gv = ys.is_strided() ? g.view() : flat_view(g);
+      be.binary(k, gv, ys.is_strided() ? ys.view() : flat_view(ys), gv, slope);
+      g.bump_version();
+      return g;
+    }
     if (ys.is_strided()) return detail::binary_kernel(k, g, ys, slope);
     Tensor out = Tensor::empty(ys.shape(), ys.dtype(), ys.device(), ys.layout());
-    backend(ys.device()).binary(k, flat_view(g), flat_view(ys), flat_view(out), slope);
+    be.binary(k, flat_view(g), flat_view(ys), flat_view(out), slope);
     return out;
   }
 };

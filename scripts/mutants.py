@@ -352,6 +352,13 @@ MUTANTS = [
     ("Y12", "CPU strided loops: a wrapping dimension not rewound", "ops/cpu/loops.h",
      "        for (int k = 0; k < N; ++k) p[k] -= (L.shape[d] - 1) * L.stride[k][d];\n", "",
      ["test_engine", "test_ops_elementwise"]),
+    ("Y13", "fused activation backward: the mask written into a gradient others hold", "ops/conv.cpp",
+     "return g.impl_ptr().use_count() == handles && g.storage().use_count() == 1 &&",
+     "return g.storage().use_count() == 1 &&", ["test_ops_conv"]),
+    ("Y14", "fused activation backward: one owner too many allowed when g is dy", "ops/conv.cpp",
+     "const long handles = g.impl_ptr() == dy.impl_ptr() ? 2 : 1;",
+     "const long handles = g.impl_ptr() == dy.impl_ptr() ? 3 : 1;",
+     ["test_ops_conv"]),
     # Batches, checkpoints.
     ("Z1", "batcher: drop_last serves the short last batch", "datasets/batcher.cpp",
      "return opts_.drop_last ? left < opts_.batch_size : left <= 0;", "return left <= 0;", ["test_datasets"]),

@@ -142,6 +142,91 @@ TEST_CASE("conv2d_relu / conv_transpose2d_relu: f32 fused == unfused, both oneDN
   compare_fused(false, {8, 32, 32, 32}, {64, 32, 4, 4}, false, s2p1(), 0.2, 202);
 }
 
+TEST_CASE("fused activation backward: written into the incoming gradient only when nothing else holds it") {
+  // x -> a = conv(_relu)(x, w1) -> y = conv(a, w2) (and a second branch): the gradient reaching
+  // a's node comes fresh from y's backward-data, so the mask is written into it; asking grad()
+  // for a's own gradient too keeps a handle on it, so the same graph then masks into a new
+  // buffer. Both give the same bits, the captured gradient of a is the unmasked one, and a
+  // gradient the caller holds (the seed) or that feeds two nodes is never written.
+  for (bool transpose : {false, true}) {
+    for (double slope : {0.0, 0.2}) {
+      CAPTURE(transpose);
+      CAPTURE(slope);
+      Generator gen(300 + (transpose ? 1 : 0));
+      const Conv2dOptions opt = s2p1();
+      Tensor x = normal(transpose ? Shape{2, 16, 5, 5} : Shape{2, 8, 10, 10}, gen);
+      Tensor w1 = (normal(transpose ? Shape{16, 16, 4, 4} : Shape{16, 8, 4, 4}, gen) * 0.2)
+                      .detach().set_requires_grad();
+      Tensor w2 = (normal({16, 16, 3, 3}, gen) * 0.2).detach().set_requires_grad();
+      Tensor w3 = (normal({16, 16, 3, 3}, gen) * 0.2).detach().set_requires_grad();
+      Tensor b1 = (normal({16}, gen) * 0.5).detach().set_requires_grad();
+      x = x.detach().set_requires_grad();
+      Conv2dOptions same;
+      same.padding = {1, 1};
+      auto first = [&] {
+        return transpose ? conv_transpose2d_relu(x, w1, b1, opt, slope)
+                         : conv2d_relu(x, w1, b1, opt, slope);
+      };
+      // One branch: the mask runs in place (the default) or not (a's gradient captured).
+      Tensor a = first();
+      Tensor y = conv2d(a, w2, Tensor(), same);
+      Generator sg(400);
+      const Tensor dy = normal(y.shape(), sg);
+      const std::vector<float> dy_before = dy.to_vector<float>();
+      TensorList in_place = grad({y}, {x, w1, b1, w2}, {dy});
+      CHECK(dy.to_vector<float>() == dy_before);  // the caller's seed is not written
+      // The seed reaching the activation's node directly.
+      Tensor a0 = first();
+      const Tensor da0 = normal(a0.shape(), sg);
+      const std::vector<float> da0_before = da0.to_vector<float>();
+      CHECK(max_abs(grad({a0}, {w1}, {da0})[0]) > 0.0);
+      CHECK(da0.to_vector<float>() == da0_before);
+      a = first();
+      y = conv2d(a, w2, Tensor(), same);
+      TensorList kept = grad({y}, {x, w1, b1, w2, a}, {dy});
+      for (size_t i = 0; i < 4; ++i) {
+        CAPTURE(i);
+        CHECK(max_abs(in_place[i]) > 0.0);
+        CHECK(max_abs_diff(in_place[i], kept[i]) == 0.0);
+      }
+      // a's captured gradient is the one that reached the node, not the masked one: where the
+      // activation clipped (a <= 0 for ReLU), it is still nonzero.
+      const Tensor da = kept[4];
+      const Tensor clipped = le(a.detach(), scalar_like(0.0, a));
+      CHECK(max(abs(where(clipped, da, scalar_like(0.0, da)))).item() > 0.0);
+      // Two conv nodes fed by one gradient (s = a1 + a2): each masks with its own output, so
+      // neither may write into the gradient they share.
+      Tensor a1 = first();
+      Tensor a2 = transpose ? conv_transpose2d_relu(x, w1 * -1.0, b1, opt, slope)
+                            : conv2d_relu(x, w1 * -1.0, b1, opt, slope);
+      Tensor s = conv2d(add(a1, a2), w3, Tensor(), same);
+      TensorList shared = grad({s}, {x, w1, b1}, {dy});
+      a1 = first();
+      a2 = transpose ? conv_transpose2d_relu(x, w1 * -1.0, b1, opt, slope)
+                     : conv2d_relu(x, w1 * -1.0, b1, opt, slope);
+      Tensor sum = add(a1, a2);
+      s = conv2d(sum, w3, Tensor(), same);
+      TensorList shared_kept = grad({s}, {x, w1, b1, sum}, {dy});
+      for (size_t i = 0; i < 3; ++i) {
+        CAPTURE(i);
+        CHECK(max_abs_diff(shared[i], shared_kept[i]) == 0.0);
+      }
+      // And the reference from the unfused ops, to float tolerance.
+      Tensor u1 = transpose ? conv_transpose2d(x, w1, b1, opt) : conv2d(x, w1, b1, opt);
+      Tensor u2 = transpose ? conv_transpose2d(x, w1 * -1.0, b1, opt)
+                            : conv2d(x, w1 * -1.0, b1, opt);
+      u1 = leaky_relu(u1, slope);
+      u2 = leaky_relu(u2, slope);
+      s = conv2d(add(u1, u2), w3, Tensor(), same);
+      TensorList ref = grad({s}, {x, w1, b1}, {dy});
+      for (size_t i = 0; i < 3; ++i) {
+        CAPTURE(i);
+        CHECK(max_abs_diff(shared[i], ref[i]) <= 2e-5 * (1.0 + max_abs(ref[i])));
+      }
+    }
+  }
+}
+
 TEST_CASE("add_relu: fused bias + activation elementwise op") {
   Tensor a = Tensor::from_vector<float>({-2, -0.5, 0, 0.5, 3, -1}, {2, 3});
   Tensor b = Tensor::from_vector<float>({1, 1, -1}, {3});
