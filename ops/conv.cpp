@@ -222,16 +222,13 @@ struct FusedActivation {
     const Tensor ys = y.get(op);
     const Tensor g = dy.with_layout(ys.layout());
     const BinaryOp k = slope == 0.0 ? BinaryOp::relu_grad : BinaryOp::leaky_relu_grad;
-    Backend& be = backend(ys.device());
-    if (overwritable_grad(g, dy) && g.dtype() == ys.dtype()) {
-      const TensorView gv = ys.is_strided() ? g.view() : flat_view(g);
-      be.binary(k, gv, ys.is_strided() ? ys.view() : flat_view(ys), gv, slope);
-      g.bump_version();
-      return g;
-    }
-    if (ys.is_strided()) return detail::binary_kernel(k, g, ys, slope);
-    Tensor out = Tensor::empty(ys.shape(), ys.dtype(), ys.device(), ys.layout());
-    be.binary(k, flat_view(g), flat_view(ys), flat_view(out), slope);
+    const bool in_place = overwritable_grad(g, dy);
+    const Tensor out =
+        in_place ? g : Tensor::empty(ys.shape(), ys.dtype(), ys.device(), ys.layout());
+    // Strided: the tensors' own views (same shape); a format: the whole storage, flat.
+    auto whole = [](const Tensor& t) { return t.is_strided() ? t.view() : flat_view(t); };
+    backend(ys.device()).binary(k, whole(g), whole(ys), whole(out), slope);
+    if (in_place) out.bump_version();
     return out;
   }
 };
