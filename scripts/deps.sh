@@ -13,7 +13,10 @@ PKGS=(meson ninja-build pkg-config g++ libopenblas-dev libdnnl-dev libfmt-dev do
       openmpi-bin libopenmpi-dev
       # The Python module and its tests (scripts/pyenv.sh adds tensorboard and safetensors).
       python3-dev python3-venv pybind11-dev libdlpack-dev python3-numpy python3-pytest
-      python3-torch python3-matplotlib)
+      python3-torch python3-matplotlib
+      # ThreadSanitizer on the CPU loops' OpenMP regions (scripts/tsan.sh): LLVM's libomp and
+      # its Archer tool stand in for libgomp, which TSan cannot see into.
+      libomp-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

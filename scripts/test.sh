@@ -3,7 +3,8 @@
 # (build dir: build/), runs `meson test` (the fuzz corpora replay included), then the sanitizer
 # stage (scripts/sanitize.sh: every test executable again under ASan+UBSan+LSan, build-asan/,
 # without CUDA; UNRAVEL_SANITIZE=0 skips it), then the ThreadSanitizer stage (scripts/tsan.sh:
-# the executables whose code runs on our own threads, build-tsan/; UNRAVEL_TSAN=0 skips it), and
+# the executables whose code runs on our own threads, then the CPU loops' OpenMP regions at two
+# threads through LLVM's libomp and Archer, build-tsan/; UNRAVEL_TSAN=0 skips it), and
 # ends with the line "N passed, N failed" counting doctest test cases (and pytest's) over all
 # stages.
 set -uo pipefail
@@ -93,7 +94,7 @@ if [ "${UNRAVEL_SANITIZE:-1}" != 0 ]; then
 fi
 if [ "${UNRAVEL_TSAN:-1}" != 0 ]; then
   sanitizer_stage scripts/tsan.sh tsan \
-    "ThreadSanitizer (the CUDA emulation, engine and dataset threads; build-tsan/)"
+    "ThreadSanitizer (the CUDA emulation, engine and dataset threads, the CPU loops' OpenMP regions; build-tsan/)"
 fi
 echo "${passed} passed, ${failed} failed"
 exit $rc
