@@ -45,7 +45,7 @@ export OMP_NUM_THREADS=1
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
 export UNRAVEL_SOURCE_ROOT="$PWD"
 passed=0 failed=0 rc=0
-run_tsan() {  # run_tsan NAME LABEL: one test executable under ThreadSanitizer, counted
+run_tsan() {  # run_tsan NAME LABEL [LOG_SUFFIX]: one test executable under ThreadSanitizer, counted
   local t=$1 label=$2 t1=$SECONDS log="$BUILD/tsan-$1${3:-}.log" code p f
   (cd "$BUILD" && "./tests/test_$t") >"$log" 2>&1
   code=$?
@@ -74,17 +74,15 @@ if [ ${#omp_tests[@]} -gt 0 ]; then
     ctl="$BUILD/omp_race"
     g++ -O1 -g1 -fopenmp -fsanitize=thread tests/sanitizers/omp_race.cpp -o "$ctl" ||
       { echo "tsan.sh: cannot build the OpenMP control"; exit 1; }
-    omp_env=(env LD_PRELOAD="$libomp" OMP_TOOL_LIBRARIES="$archer" OMP_NUM_THREADS=2
-             UNRAVEL_THREAD_GRAIN=1 TSAN_OPTIONS="$TSAN_OPTIONS:ignore_noninstrumented_modules=1")
-    "${omp_env[@]}" "$ctl" >"$ctl-racy.log" 2>&1
+    export LD_PRELOAD="$libomp" OMP_TOOL_LIBRARIES="$archer" OMP_NUM_THREADS=2 UNRAVEL_THREAD_GRAIN=1
+    export TSAN_OPTIONS="$TSAN_OPTIONS:ignore_noninstrumented_modules=1"
+    "$ctl" >"$ctl-racy.log" 2>&1
     racy=$(grep -c "WARNING: ThreadSanitizer" "$ctl-racy.log")
-    "${omp_env[@]}" "$ctl" ok >"$ctl-ok.log" 2>&1; okrc=$?
+    "$ctl" ok >"$ctl-ok.log" 2>&1; okrc=$?
     clean=$(grep -c "WARNING: ThreadSanitizer" "$ctl-ok.log")
     if [ "$racy" -gt 0 ] && [ "$clean" = 0 ] && [ "$okrc" = 0 ]; then
       passed=$((passed + 1))
       echo "OpenMP control: the racy loop reported, the correct one clean ($((SECONDS - t1)) s; libomp $libomp, Archer)"
-      export LD_PRELOAD="$libomp" OMP_TOOL_LIBRARIES="$archer" OMP_NUM_THREADS=2 UNRAVEL_THREAD_GRAIN=1
-      export TSAN_OPTIONS="$TSAN_OPTIONS:ignore_noninstrumented_modules=1"
       for t in "${omp_tests[@]}"; do run_tsan "$t" " (OpenMP at 2 threads, grain 1)" "-omp"; done
     else
       echo "OpenMP control FAILED: racy loop reported $racy time(s), correct loop $clean (exit $okrc): the OpenMP part would prove nothing"
