@@ -5,7 +5,11 @@
 // the forward, backend calls for the two backward passes, exactly what the backward Nodes run)
 // and through bare oneDNN primitives of the same convolution built here once: one with plain
 // NCHW/OIHW memory and one with library-chosen (blocked) formats and no reorders. The ratio is
-// unravel / the faster bare primitive. CSV to stdout and to argv[1] when given.
+// unravel / the faster bare primitive. Each unravel call is timed twice: on NCHW tensors (a
+// layer called alone: it pays a reorder in and out on the blocked path) and "chained", on the
+// activations in the layouts a training step hands between convolutions (conv_chain_layout:
+// nChw16c / nChw8c where the channels fill whole blocks, NCHW for the 1-channel image side),
+// validated equal to the NCHW call first. CSV to stdout and to argv[1] when given.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <cmath>
@@ -157,7 +161,8 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "validated all layers (f32 vs f64 reference, batch 2)\n");
 
   bench::Csv csv("layer,op_pass,conv_primitive,batch,gflop,unravel_ms,unravel_gflops,"
-                 "bare_plain_gflops,bare_blocked_gflops,ratio_vs_best_bare",
+                 "bare_plain_gflops,bare_blocked_gflops,ratio_vs_best_bare,chained_ms,chained_gflops,"
+                 "chained_ratio_vs_best_bare",
                  argc > 1 ? argv[1] : "");
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   dnnl::stream strm(eng);
@@ -176,27 +181,54 @@ int main(int argc, char** argv) {
     Tensor cw = normal({g.o, g.c, 4, 4}, gen, 0, 0.1);
     Tensor dx = Tensor::empty(cx.shape()), y = Tensor::empty(cdy.shape());
     Tensor dw = Tensor::empty(cw.shape()), db = Tensor::empty({g.o});
-    // (op pass, primitive it runs, unravel call, whether the bare primitive carries a bias)
-    struct Row { const char* op_pass; Pass prim; std::function<void()> run; bool bias; };
+    // The same activations in the layouts a conv chain carries (NCHW where it carries none).
+    auto chain = [](const Tensor& t) { return conv_chain_layout(kCPU, t.shape()[1], DType::f32); };
+    Tensor xc = to_layout(x, chain(x)), cxc = to_layout(cx, chain(cx)), cdyc = to_layout(cdy, chain(cdy));
+    Tensor dxc = Tensor::empty(cx.shape(), DType::f32, kCPU, chain(cx));
+    Tensor yc = Tensor::empty(cdy.shape(), DType::f32, kCPU, chain(cdy));
+    Conv2dOptions opt_c = opt;
+    opt_c.out_layout = conv_chain_layout(kCPU, l.cout, DType::f32);
+    // (op pass, primitive it runs, unravel call on NCHW tensors, the same call chained, its
+    // output on each path for the check, whether the bare primitive carries a bias)
+    struct Row {
+      const char* op_pass; Pass prim; std::function<Tensor()> run, run_chained; bool bias;
+    };
     std::vector<Row> rows;
     if (!l.transpose) {
-      rows.push_back({"forward", Pass::fwd, [&] { (void)conv2d(x, w, b, opt); }, true});
-      rows.push_back({"backward_data", Pass::bwd_data,
-                      [&] { be.conv2d_backward_data(cdy.view(), cw.view(), dx.view(), params()); }, false});
-      rows.push_back({"backward_weights", Pass::bwd_weights, [&] {
-                        be.conv2d_backward_weights(cx.view(), cdy.view(), dw.view(), db.view(), params());
-                      }, true});
+      rows.push_back({"forward", Pass::fwd, [&] { return conv2d(x, w, b, opt); },
+                      [&] { return conv2d(xc, w, b, opt_c); }, true});
     } else {
-      rows.push_back({"forward", Pass::bwd_data, [&] { (void)conv_transpose2d(x, w, b, opt); }, false});
-      rows.push_back({"backward_data", Pass::fwd,
-                      [&] { be.conv2d_forward(cx.view(), cw.view(), TensorView{}, y.view(), params()); }, false});
-      rows.push_back({"backward_weights", Pass::bwd_weights, [&] {
-                        be.conv2d_backward_weights(cx.view(), cdy.view(), dw.view(), TensorView{}, params());
-                      }, false});
+      rows.push_back({"forward", Pass::bwd_data, [&] { return conv_transpose2d(x, w, b, opt); },
+                      [&] { return conv_transpose2d(xc, w, b, opt_c); }, false});
     }
+    rows.push_back({"backward_data", l.transpose ? Pass::fwd : Pass::bwd_data,
+                    [&] {
+                      if (l.transpose) be.conv2d_forward(cx.view(), cw.view(), TensorView{}, y.view(), params());
+                      else be.conv2d_backward_data(cdy.view(), cw.view(), dx.view(), params());
+                      return l.transpose ? y : dx;
+                    },
+                    [&] {
+                      if (l.transpose) be.conv2d_forward(cxc.layout_view(), cw.view(), TensorView{}, yc.layout_view(), params());
+                      else be.conv2d_backward_data(cdyc.layout_view(), cw.view(), dxc.layout_view(), params());
+                      return l.transpose ? yc : dxc;
+                    }, false});
+    const TensorView dbv = l.transpose ? TensorView{} : db.view();
+    rows.push_back({"backward_weights", Pass::bwd_weights,
+                    [&] { be.conv2d_backward_weights(cx.view(), cdy.view(), dw.view(), dbv, params()); return dw; },
+                    [&] {
+                      be.conv2d_backward_weights(cxc.layout_view(), cdyc.layout_view(), dw.view(), dbv, params());
+                      return dw;
+                    }, !l.transpose});
     for (Row& r : rows) {
-      int inner = bench::calibrate(r.run, 0.05);
-      bench::Timing t = bench::time_it(r.run, 7, inner);
+      // The chained call must compute what the NCHW call does (the same primitives run).
+      Tensor ref = to(r.run(), DType::f64), got = to(to_strided(r.run_chained()), DType::f64);
+      bench::require(max(abs(got - ref)).item() == 0.0,
+                     std::string(l.name) + " " + r.op_pass + ": chained layouts differ from NCHW");
+      auto run = [&] { (void)r.run(); };
+      auto run_c = [&] { (void)r.run_chained(); };
+      int inner = bench::calibrate(run, 0.05);
+      bench::Timing t = bench::time_it(run, 7, inner);
+      bench::Timing tc = bench::time_it(run_c, 7, bench::calibrate(run_c, 0.05));
       double bare[2];
       for (int blocked = 0; blocked < 2; ++blocked) {
         Bare bp = make_bare(g, r.prim, blocked == 1, r.bias, eng);
@@ -207,10 +239,11 @@ int main(int argc, char** argv) {
         bench::Timing tb = bench::time_it(run, 7, bench::calibrate(run, 0.05));
         bare[blocked] = g.flops() / tb.median / 1e9;
       }
-      const double gf = g.flops() / t.median / 1e9;
-      csv.row(fmt::format("{},{},{},{},{:.4f},{:.3f},{:.1f},{:.1f},{:.1f},{:.3f}", l.name, r.op_pass,
-                          pass_name(r.prim), N, g.flops() / 1e9, t.median * 1e3, gf, bare[0],
-                          bare[1], gf / std::max(bare[0], bare[1])));
+      const double gf = g.flops() / t.median / 1e9, gfc = g.flops() / tc.median / 1e9;
+      const double best = std::max(bare[0], bare[1]);
+      csv.row(fmt::format("{},{},{},{},{:.4f},{:.3f},{:.1f},{:.1f},{:.1f},{:.3f},{:.3f},{:.1f},{:.3f}",
+                          l.name, r.op_pass, pass_name(r.prim), N, g.flops() / 1e9, t.median * 1e3,
+                          gf, bare[0], bare[1], gf / best, tc.median * 1e3, gfc, gfc / best));
     }
   }
   return 0;
