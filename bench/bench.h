@@ -3,6 +3,8 @@
 #pragma once
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -96,6 +98,32 @@ inline void require(bool ok, const std::string& what) {
     std::fprintf(stderr, "VALIDATION FAILED: %s\n", what.c_str());
     std::exit(1);
   }
+}
+
+/// Naive f64 C (m x n) = op(A) @ op(B) on row-major buffers (ta: A stored (k, m); tb: B stored
+/// (n, k)): the reference the GEMM benchmarks validate against.
+template <class T>
+std::vector<double> naive_gemm(const std::vector<T>& a, const std::vector<T>& b, int64_t m,
+                               int64_t k, int64_t n, bool ta, bool tb) {
+  std::vector<double> c(static_cast<size_t>(m * n), 0.0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t p = 0; p < k; ++p) {
+      const double av = ta ? a[p * m + i] : a[i * k + p];
+      for (int64_t j = 0; j < n; ++j) c[i * n + j] += av * (tb ? b[j * k + p] : b[p * n + j]);
+    }
+  return c;
+}
+
+/// Requires |got − ref| ≤ 1e-4 · max(1, max |ref|) elementwise (an f32 result against f64).
+template <class T>
+void require_close(const std::vector<T>& got, const std::vector<double>& ref, const std::string& what) {
+  require(got.size() == ref.size(), what + ": wrong element count");
+  double scale = 1.0, err = 0.0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    scale = std::max(scale, std::fabs(ref[i]));
+    err = std::max(err, std::fabs(static_cast<double>(got[i]) - ref[i]));
+  }
+  require(err <= 1e-4 * scale, fmt::format("{}: max error {:.3g} (scale {:.3g})", what, err, scale));
 }
 
 }  // namespace unravel::bench

@@ -28,28 +28,8 @@ struct LayerShape {
   int64_t m, k, n;  // rows (batch), in-features, out-features
 };
 
-// Naive f64 C = op(A) @ op(B) on row-major buffers (ta: A stored (k, m); tb: B stored (n, k)).
-std::vector<double> naive(const std::vector<double>& a, const std::vector<double>& b, int64_t m,
-                          int64_t k, int64_t n, bool ta, bool tb) {
-  std::vector<double> c(m * n, 0.0);
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t p = 0; p < k; ++p) {
-      double av = ta ? a[p * m + i] : a[i * k + p];
-      for (int64_t j = 0; j < n; ++j) c[i * n + j] += av * (tb ? b[j * k + p] : b[p * n + j]);
-    }
-  return c;
-}
-
 void validate(const Tensor& got, const std::vector<double>& ref, const std::string& what) {
-  auto g = got.to_vector<double>();
-  bench::require(g.size() == ref.size(), what + ": wrong element count");
-  double scale = 1.0, err = 0.0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    scale = std::max(scale, std::fabs(ref[i]));
-    err = std::max(err, std::fabs(g[i] - ref[i]));
-  }
-  bench::require(err <= 1e-4 * scale, fmt::format("{}: max error {:.3g} (scale {:.3g})", what, err,
-                                                  scale));
+  bench::require_close(got.to_vector<double>(), ref, what);
 }
 
 }  // namespace
@@ -102,15 +82,15 @@ int main(int argc, char** argv) {
     auto dyv = dy.to_vector<double>(), bv = b.to_vector<double>();
 
     // --- validate ---------------------------------------------------------------------------
-    std::vector<double> ref_lin = naive(xv, wv, M, K, N, false, true);
+    std::vector<double> ref_lin = bench::naive_gemm(xv, wv, M, K, N, false, true);
     validate(linear(x, w), ref_lin, std::string(s.layer) + " linear");
     std::vector<double> ref_bias = ref_lin;
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) ref_bias[i * N + j] += bv[j];
     validate(linear(x, w, b), ref_bias, std::string(s.layer) + " linear_bias");
-    validate(matmul(x, v), naive(xv, vv, M, K, N, false, false), std::string(s.layer) + " matmul");
+    validate(matmul(x, v), bench::naive_gemm(xv, vv, M, K, N, false, false), std::string(s.layer) + " matmul");
     Tensor dyt = transpose(dy, 0, 1);  // (N, M) view, no copy
-    validate(matmul(dyt, x), naive(dyv, xv, N, M, K, true, false),
+    validate(matmul(dyt, x), bench::naive_gemm(dyv, xv, N, M, K, true, false),
              std::string(s.layer) + " matmul_AT");
 
     // --- time -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@
 // primitive wins on NT from about 2^22 multiply-adds and loses on NN, TN and small products.
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include <cmath>
+#include <algorithm>
 #include <vector>
 
 #include "bench/bench.h"
@@ -21,29 +21,6 @@ struct Shape3 {
   const char* layer;
   int64_t m, k, n;
 };
-
-// Naive f64 C (m x n) = op(A) op(B), row-major buffers: A stored (k, m) when ta, B stored (n, k)
-// when tb.
-std::vector<double> naive(const std::vector<float>& a, const std::vector<float>& b, int64_t m,
-                          int64_t k, int64_t n, bool ta, bool tb) {
-  std::vector<double> c(static_cast<size_t>(m * n), 0.0);
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t p = 0; p < k; ++p) {
-      const double av = ta ? a[p * m + i] : a[i * k + p];
-      for (int64_t j = 0; j < n; ++j) c[i * n + j] += av * (tb ? b[j * k + p] : b[p * n + j]);
-    }
-  return c;
-}
-
-void check(const std::vector<float>& got, const std::vector<double>& ref, const std::string& what) {
-  double scale = 1.0, err = 0.0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    scale = std::max(scale, std::fabs(ref[i]));
-    err = std::max(err, std::fabs(got[i] - ref[i]));
-  }
-  unravel::bench::require(err <= 1e-4 * scale,
-                          fmt::format("{}: max error {:.3g} (scale {:.3g})", what, err, scale));
-}
 
 }  // namespace
 
@@ -90,9 +67,9 @@ int main(int argc, char** argv) {
       };
       run_sgemm();
       run_matmul();
-      const std::vector<double> ref = naive(a, b, m, k, n, ta, tb);
-      check(c1, ref, fmt::format("{} {} sgemm", s.layer, name));
-      check(c2, ref, fmt::format("{} {} matmul primitive", s.layer, name));
+      const std::vector<double> ref = bench::naive_gemm(a, b, m, k, n, ta, tb);
+      bench::require_close(c1, ref, fmt::format("{} {} sgemm", s.layer, name));
+      bench::require_close(c2, ref, fmt::format("{} {} matmul primitive", s.layer, name));
       // Alternate the two paths over three rounds; each round's time is a median of 5 samples.
       std::vector<double> ts, tm;
       for (int round = 0; round < 3; ++round) {
